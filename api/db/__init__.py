@@ -1,0 +1,1 @@
+"""The experiment store: SQLModel tables (schema owned by Alembic), sessions and queries."""

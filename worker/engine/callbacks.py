@@ -1,0 +1,58 @@
+"""How a training run talks to its caller: plain callables, no DB, Celery or HTTP here.
+
+The engine calls these about every `flush_interval_s` seconds (and once at the end), never
+per step, so a caller can persist live progress without slowing the loop down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+
+def _noop(*_: Any) -> None:
+    return None
+
+
+def _never() -> bool:
+    return False
+
+
+@dataclass
+class RunCallbacks:
+    # New loss points, in step order, never repeated within one run: (steps, values).
+    on_loss: Callable[[list[int], list[float]], None] = _noop
+    # Optimizer steps done so far, of the run's total.
+    on_progress: Callable[[int, int], None] = _noop
+    # Asked at every flush; True ends the run early with the series so far.
+    should_stop: Callable[[], bool] = _never
+    # A checkpoint (bytes from worker.engine.checkpoint) and the step it was taken at.
+    on_checkpoint: Callable[[bytes, int], None] = _noop
+
+
+@dataclass
+class Predictions:
+    """Outputs for every evaluated test record, in record order."""
+
+    outputs: npt.NDArray[np.float32]  # [records, 10]
+    labels: npt.NDArray[np.uint8]  # [records]
+    predicted: npt.NDArray[np.uint8]  # [records]
+
+
+@dataclass
+class RunResult:
+    status: Literal["completed", "stopped"]
+    steps: int
+    total_steps: int
+    # test_accuracy, test_loss, per_class_accuracy, confusion_matrix, train_seconds,
+    # steps_per_second, final_loss, loss_points
+    metrics: dict[str, Any]
+    predictions: Predictions
+    fingerprint: dict[str, Any]
+    checkpoint: bytes
+    device: str
+    extra: dict[str, Any] = field(default_factory=dict)
