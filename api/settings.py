@@ -3,6 +3,8 @@ environment variables (or a `.env` file), and validated once; nothing else reads
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -17,7 +19,12 @@ _TWO_DAYS_S = 2 * 24 * 3600
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="TRAINLAB_", env_file=".env", extra="forbid", frozen=True
+        # `.env` may also hold docker compose's own variables (POSTGRES_PASSWORD, ...), so
+        # keys without our prefix are ignored there; a misspelt TRAINLAB_* one is refused below.
+        env_prefix="TRAINLAB_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
     )
 
     # Where the embedded defaults keep their files (SQLite database, embedded broker).
@@ -80,6 +87,12 @@ class Settings(BaseSettings):
         return not self.broker_url
 
     @property
+    def broker_is_sqlalchemy(self) -> bool:
+        """kombu's SQLAlchemy transport (the embedded default): no fan-out, no visibility
+        timeout."""
+        return self.effective_broker_url.startswith("sqla+")
+
+    @property
     def effective_broker_url(self) -> str:
         return self.broker_url or f"sqla+sqlite:///{self.state_dir / 'broker.db'}"
 
@@ -90,7 +103,18 @@ class Settings(BaseSettings):
         return self.embedded_worker
 
 
+def _unknown_variables(names: Iterable[str]) -> list[str]:
+    known = {f"TRAINLAB_{field}".upper() for field in Settings.model_fields}
+    return sorted(n for n in names if n.upper().startswith("TRAINLAB_") and n.upper() not in known)
+
+
 @lru_cache
 def get_settings() -> Settings:
-    """The process's settings, read once. Tests clear the cache after changing the env."""
+    """The process's settings, read once. Tests clear the cache after changing the env.
+
+    A TRAINLAB_* variable that names no setting is an error, not silently ignored: a typo in
+    TRAINLAB_DATABASE_URL would otherwise put production data in a local SQLite file."""
+    unknown = _unknown_variables(os.environ)
+    if unknown:
+        raise ValueError(f"unknown trainlab settings in the environment: {', '.join(unknown)}")
     return Settings()

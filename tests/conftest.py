@@ -12,14 +12,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 REPO = Path(__file__).resolve().parent.parent
 # Tests never download: they read the MNIST files laid out beside the checkout.
-TEST_DATA_DIR = Path(os.environ.get("TRAINLAB_TEST_DATA_DIR", REPO.parent / "shared" / "data"))
+TEST_DATA_DIR = Path(os.environ.get("TEST_DATA_DIR", REPO.parent / "shared" / "data"))
 POSTGRES_URL = os.environ.get(
-    "TRAINLAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-REDIS_URL = os.environ.get("TRAINLAB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Test stacks lease databases 1..15 of the same server (see lease_redis_database).
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -54,6 +56,22 @@ def require_mnist() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return TEST_DATA_DIR
+
+
+def lease_redis_database() -> str:
+    """A Redis database number no other live test stack on this machine uses: two stacks
+    sharing a broker would take each other's messages."""
+    base = REDIS_URL.rsplit("/", 1)[0]
+    leases = redis.Redis.from_url(f"{base}/0")
+    for number in range(1, 16):
+        if leases.set(f"trainlab:test-lease:{number}", os.getpid(), nx=True, ex=3600):
+            return f"{base}/{number}"
+    raise RuntimeError("all Redis databases 1..15 are leased by other test stacks")
+
+
+def release_redis_database(url: str) -> None:
+    base, number = url.rsplit("/", 1)
+    redis.Redis.from_url(f"{base}/0").delete(f"trainlab:test-lease:{number}")
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,12 @@ from worker.spec import ExperimentSpec, apply_overrides
 
 _BASELINE: dict[str, Any] = {
     "dataset": "mnist",
-    "model": {"hidden": [200], "activation": "sigmoid", "normalization": "none", "output": "sigmoid"},
+    "model": {
+        "hidden": [200],
+        "activation": "sigmoid",
+        "normalization": "none",
+        "output": "sigmoid",
+    },
     "loss": "mse",
     "optimizer": "sgd",
     "epochs": 3,
@@ -57,7 +62,9 @@ def preset_dict(name: str) -> dict[str, Any]:
         raise UnknownPresetError(name) from None
 
 
-def build_spec(preset: str | None = None, overrides: dict[str, Any] | None = None) -> ExperimentSpec:
+def build_spec(
+    preset: str | None = None, overrides: dict[str, Any] | None = None
+) -> ExperimentSpec:
     """A preset (or the defaults) plus overrides, validated. Raises pydantic.ValidationError,
     ValueError for a bad override path, or UnknownPresetError."""
     base = preset_dict(preset) if preset else {}

@@ -87,9 +87,15 @@ class ExperimentSpec(_Strict):
     epochs: int = Field(default=3, ge=1, le=MAX_EPOCHS)
     batch_size: int = Field(default=1, ge=1, le=MAX_BATCH)
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
-    log_every: int = Field(default=10, ge=1, le=100_000, description="Record the loss every N steps.")
-    train_limit: int | None = Field(default=None, ge=1, le=60_000, description="First N train records.")
-    test_limit: int | None = Field(default=None, ge=1, le=10_000, description="First N test records.")
+    log_every: int = Field(
+        default=10, ge=1, le=100_000, description="Record the loss every N steps."
+    )
+    train_limit: int | None = Field(
+        default=None, ge=1, le=60_000, description="First N train records."
+    )
+    test_limit: int | None = Field(
+        default=None, ge=1, le=10_000, description="First N test records."
+    )
     device: DeviceName = "auto"
 
     @model_validator(mode="after")
@@ -101,8 +107,9 @@ class ExperimentSpec(_Strict):
         steps = self.total_steps
         if steps > MAX_TOTAL_STEPS:
             raise ValueError(
-                f"the spec asks for {steps:,} optimizer steps (epochs x ceil(records / batch_size)); "
-                f"the bound is {MAX_TOTAL_STEPS:,}: lower epochs or train_limit, or raise batch_size"
+                f"the spec asks for {steps:,} optimizer steps "
+                f"(epochs x ceil(records / batch_size)); the bound is {MAX_TOTAL_STEPS:,}: "
+                "lower epochs or train_limit, or raise batch_size"
             )
         points = steps // self.log_every
         if points > MAX_LOSS_POINTS:
@@ -176,7 +183,7 @@ def _check_combinations(spec: ExperimentSpec) -> None:
 def apply_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """Merge overrides into a spec dict. Keys may be nested dicts or dotted paths
     (`{"model.activation": "relu"}`); the result is validated by ExperimentSpec."""
-    merged = json.loads(json.dumps(base))  # deep copy of plain JSON data
+    merged: dict[str, Any] = json.loads(json.dumps(base))  # deep copy of plain JSON data
     for key, value in overrides.items():
         parts = key.split(".")
         target = merged

@@ -65,6 +65,9 @@ class Experiment(SQLModel, table=True):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     heartbeat_at: datetime | None = None
+    # When the run message was last handed to the broker; NULL means the broker never got it
+    # (it was down at submit time) and the reaper must send it.
+    dispatched_at: datetime | None = None
 
     worker: str | None = Field(default=None, max_length=200)
     device: str | None = Field(default=None, max_length=64)

@@ -1,0 +1,137 @@
+"""Ablations and their members in the store. Experiments themselves are created and read
+through api.db.store; this module only adds the ablation tables and the reuse lookup.
+
+Functions take a Session and commit nothing (`session_scope` commits), like api.db.store.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, or_
+from sqlmodel import Session, col, select
+
+from api.db.models import Ablation, AblationMember, Experiment, Status
+from api.db.session import as_utc, db_now
+from worker.spec import ExperimentSpec
+
+# A failed or cancelled run is not an answer: an ablation asking for the same spec reruns it.
+REUSABLE = (Status.queued.value, Status.running.value, Status.succeeded.value)
+
+
+class InvalidAblationCursor(ValueError):
+    def __init__(self) -> None:
+        super().__init__("cursor is not one this server handed out")
+
+
+def find_reusable(session: Session, spec: ExperimentSpec) -> Experiment | None:
+    """An experiment with exactly this spec (seed included) that did or will succeed. The
+    16-hex-digit hash narrows the search; the canonical JSON decides, so a hash collision
+    can never hand back a different experiment. Succeeded runs win over pending ones."""
+    wanted = spec.canonical_json()
+    rows = session.exec(
+        select(Experiment)
+        .where(col(Experiment.spec_hash) == spec.fingerprint())
+        .where(col(Experiment.status).in_(REUSABLE))
+        .order_by(col(Experiment.created_at))
+    ).all()
+    rank = {Status.succeeded.value: 0, Status.running.value: 1, Status.queued.value: 2}
+    for experiment in sorted(rows, key=lambda e: rank.get(e.status, 3)):
+        try:
+            same = ExperimentSpec.model_validate(experiment.spec).canonical_json() == wanted
+        except ValueError:  # a stored spec from an older schema: not comparable, not reused
+            same = False
+        if same:
+            return experiment
+    return None
+
+
+def add_ablation(
+    session: Session,
+    *,
+    name: str | None,
+    design: str,
+    request: dict[str, Any],
+    arms: list[dict[str, Any]],
+    seeds: list[int],
+    members: Sequence[tuple[int, int, str]],
+) -> Ablation:
+    """Store an ablation and its (arm, seed, experiment_id) cells."""
+    ablation = Ablation(
+        name=name, design=design, request=request, arms=arms, seeds=seeds, created_at=db_now()
+    )
+    session.add(ablation)
+    session.flush()
+    for arm, seed, experiment_id in members:
+        session.add(
+            AblationMember(ablation_id=ablation.id, arm=arm, seed=seed, experiment_id=experiment_id)
+        )
+    session.flush()
+    return ablation
+
+
+def get_ablation(session: Session, ablation_id: str) -> Ablation | None:
+    return session.get(Ablation, ablation_id)
+
+
+def list_ablations(
+    session: Session, *, limit: int = 20, cursor: str | None = None
+) -> tuple[list[Ablation], str | None]:
+    """Newest first, keyset paging on (created_at, id) as for experiments."""
+    query = select(Ablation)
+    if cursor is not None:
+        created, last_id = _decode_cursor(cursor)
+        query = query.where(
+            or_(
+                col(Ablation.created_at) < created,
+                and_(col(Ablation.created_at) == created, col(Ablation.id) < last_id),
+            )
+        )
+    query = query.order_by(col(Ablation.created_at).desc(), col(Ablation.id).desc())
+    rows = list(session.exec(query.limit(limit + 1)).all())
+    if len(rows) <= limit:
+        return rows, None
+    page = rows[:limit]
+    return page, _encode_cursor(page[-1])
+
+
+def members_with_experiments(
+    session: Session, ablation_ids: Sequence[str]
+) -> dict[str, list[tuple[AblationMember, Experiment]]]:
+    """Every member of the given ablations with its experiment, in (arm, seed) order: one
+    query for a whole page of ablations."""
+    found: dict[str, list[tuple[AblationMember, Experiment]]] = {a: [] for a in ablation_ids}
+    if not ablation_ids:
+        return found
+    rows = session.exec(
+        select(AblationMember, Experiment)
+        .join(Experiment, col(Experiment.id) == col(AblationMember.experiment_id))
+        .where(col(AblationMember.ablation_id).in_(list(ablation_ids)))
+        .order_by(col(AblationMember.arm), col(AblationMember.seed))
+    ).all()
+    for member, experiment in rows:
+        found[member.ablation_id].append((member, experiment))
+    return found
+
+
+def _encode_cursor(ablation: Ablation) -> str:
+    created = as_utc(ablation.created_at)
+    assert created is not None
+    raw = json.dumps([created.isoformat(), ablation.id])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, last_id = json.loads(raw)
+        when = datetime.fromisoformat(created)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        raise InvalidAblationCursor() from None
+    # The store's timestamp columns take aware UTC values only.
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)), str(last_id)

@@ -1,0 +1,156 @@
+"""Every error the API answers with, in one shape: `{"detail": "<one line for a human>"}`,
+and for 422 also `"errors": [{"field", "in", "reason"}]` naming each bad field and why.
+
+`detail` is what FastAPI itself uses, so generic HTTP clients show something sensible; the
+`errors` list is for programs. No handler ever puts a stack trace in a response: unexpected
+exceptions are logged with theirs and the client gets a plain 500 (api/middleware.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.db.store import AlreadyFinished, ExperimentNotFound, IdempotencyConflict, InvalidCursor
+from worker.spec import ExperimentSpec, ModelSpec
+
+logger = logging.getLogger(__name__)
+
+# Where a FastAPI validation error's location starts: the part of the request it came from.
+_SOURCES = frozenset({"body", "query", "path", "header", "cookie"})
+
+
+def field_path(loc: Iterable[str | int]) -> str:
+    """("model", "hidden", 0) -> "model.hidden[0]"."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def field_error(field: str, reason: str, source: str = "body") -> dict[str, str]:
+    return {"field": field, "in": source, "reason": reason}
+
+
+def unprocessable(errors: Sequence[dict[str, str]]) -> JSONResponse:
+    summary = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
+    return JSONResponse(
+        status_code=422, content={"detail": f"invalid request: {summary}", "errors": list(errors)}
+    )
+
+
+def _reason(error: dict[str, Any]) -> str:
+    message = str(error.get("msg", "invalid value"))
+    # pydantic prefixes a validator's own message; the message alone reads better.
+    message = message.removeprefix("Value error, ")
+    if error.get("type") == "extra_forbidden":
+        return "unknown field: not part of the spec (a typo?)"
+    if error.get("type") == "json_invalid":
+        detail = (error.get("ctx") or {}).get("error")
+        return f"the body is not valid JSON ({detail})" if detail else "the body is not valid JSON"
+    return message
+
+
+def from_request_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
+    """FastAPI's validation errors (loc starts with body/query/path/...) in our shape."""
+    out = []
+    for error in errors:
+        loc = list(error.get("loc", ()))
+        source = str(loc.pop(0)) if loc and loc[0] in _SOURCES else "body"
+        if error.get("type") == "json_invalid":
+            loc = []  # the location is a character offset, not a field
+        out.append(field_error(field_path(loc) or source, _reason(error), source))
+    return out
+
+
+# Model-level checks of the spec have no location of their own; their messages start with
+# the knob they are about ("loss=bce needs ...", "momentum applies to ..."): that names it.
+_LEADING_FIELD = re.compile(r"^([a-z_]+(?:\.[a-z_]+)*(?:\[\d+\])?)(?:=| )")
+_SECTION_FIELDS: dict[str, frozenset[str]] = {
+    "": frozenset(ExperimentSpec.model_fields),
+    "model": frozenset(ModelSpec.model_fields),
+}
+
+
+def from_spec_errors(exc: ValidationError) -> list[dict[str, str]]:
+    """An ExperimentSpec's validation errors, each naming the spec field it is about."""
+    out = []
+    for error in exc.errors(include_url=False, include_input=False):
+        reason = _reason(dict(error))
+        field = field_path(error["loc"])
+        match = _LEADING_FIELD.match(reason) if error["type"] == "value_error" else None
+        if match:
+            head = re.split(r"[.\[]", match.group(1))[0]
+            if head in _SECTION_FIELDS.get(field, frozenset()):
+                field = f"{field}.{match.group(1)}" if field else match.group(1)
+        out.append(field_error(field or "spec", reason))
+    return out
+
+
+async def _on_request_validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return unprocessable(from_request_errors(exc.errors()))
+
+
+async def _on_http_exception(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return JSONResponse(
+        status_code=exc.status_code, content={"detail": exc.detail}, headers=exc.headers
+    )
+
+
+async def _on_not_found(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+
+async def _on_conflict(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(status_code=409, content={"detail": str(exc)})
+
+
+async def _on_invalid_cursor(_: Request, exc: Exception) -> JSONResponse:
+    return unprocessable([field_error("cursor", str(exc), "query")])
+
+
+async def _on_database_down(request: Request, exc: Exception) -> JSONResponse:
+    logger.error("database error on %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(
+        status_code=503,
+        content={"detail": "the database is unavailable; try again shortly"},
+        headers={"Retry-After": "5"},
+    )
+
+
+class InvalidFields(Exception):
+    """Raised by a route for input that passed FastAPI's own checks but not ours."""
+
+    def __init__(self, errors: Sequence[dict[str, str]]) -> None:
+        super().__init__("; ".join(f"{e['field']}: {e['reason']}" for e in errors))
+        self.errors = list(errors)
+
+
+async def _on_invalid_fields(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, InvalidFields)
+    return unprocessable(exc.errors)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _on_request_validation)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(ExperimentNotFound, _on_not_found)
+    app.add_exception_handler(AlreadyFinished, _on_conflict)
+    app.add_exception_handler(IdempotencyConflict, _on_conflict)
+    app.add_exception_handler(InvalidCursor, _on_invalid_cursor)
+    app.add_exception_handler(InvalidFields, _on_invalid_fields)
+    app.add_exception_handler(OperationalError, _on_database_down)

@@ -1,0 +1,18 @@
+"""The API's routers, in the order they are mounted. A new group of endpoints adds its
+router here; api/main.py includes every one of them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.routes import ablations, compare, dashboard, datasets, events, experiments, health
+
+ROUTERS: list[APIRouter] = [
+    health.router,
+    experiments.router,
+    events.router,
+    ablations.router,
+    compare.router,
+    datasets.router,
+    dashboard.router,
+]

@@ -1,0 +1,319 @@
+"""The experiment endpoints: submit, list, read, curves, per-record predictions, cancel.
+
+Handlers are plain `def`: the store is synchronous SQLAlchemy, so FastAPI runs them in its
+thread pool. The two big answers (loss curves, predictions) are built as JSON bytes with
+orjson straight from numpy arrays, skipping response-model validation, which would cost more
+than the database read for an 18,000-point series.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+import numpy as np
+import orjson
+from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Response
+from sqlalchemy import Engine
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from api.db import store
+from api.db.models import TERMINAL, Status
+from api.deps import SessionDep
+from api.dispatch import dispatch
+from api.errors import InvalidFields, field_error
+from api.schemas import (
+    ERROR_RESPONSES,
+    ExperimentPage,
+    ExperimentPublic,
+    LossSeries,
+    PredictionsPage,
+)
+from api.series import Steps, Values, downsample
+from api.submission import parse_submission
+from worker.spec import MAX_LOSS_POINTS
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/experiments", tags=["experiments"])
+
+MAX_RECORDS_PER_REQUEST = 1000
+_JSON = "application/json"
+
+_SUBMIT_EXAMPLES: dict[str, Any] = {
+    "preset": {
+        "summary": "A preset with overrides",
+        "value": {
+            "preset": "seed-layernorm",
+            "overrides": {"epochs": 1, "train_limit": 5000},
+            "name": "quick layernorm",
+            "tags": ["book"],
+        },
+    },
+    "spec": {
+        "summary": "A full spec",
+        "value": {
+            "model": {"hidden": [200], "activation": "relu", "output": "none"},
+            "loss": "cross_entropy",
+            "optimizer": "adam",
+            "epochs": 1,
+            "tags": ["relu"],
+        },
+    },
+}
+
+
+def _json(content: dict[str, Any], status_code: int = 200) -> Response:
+    body = orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+    return Response(content=body, status_code=status_code, media_type=_JSON)
+
+
+def _require(session: Session, experiment_id: str) -> str:
+    status = store.get_status(session, experiment_id)
+    if status is None:
+        raise store.ExperimentNotFound(experiment_id)
+    return status
+
+
+@router.post("", status_code=201, response_model=ExperimentPublic, responses=ERROR_RESPONSES)
+def submit_experiment(
+    session: SessionDep,
+    response: Response,
+    body: Annotated[
+        dict[str, Any],
+        Body(
+            openapi_examples=_SUBMIT_EXAMPLES,
+            description="A full spec (ExperimentSpec's fields) or `preset` + `overrides`; "
+            "either with optional `name` and `tags`.",
+        ),
+    ],
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=200,
+            description="A retried POST with the same key returns the same experiment.",
+        ),
+    ] = None,
+) -> ExperimentPublic:
+    submission = parse_submission(body)
+    experiment, created = store.create_experiment(
+        session,
+        submission.spec,
+        name=submission.name,
+        tags=submission.tags,
+        preset=submission.preset,
+        idempotency_key=idempotency_key,
+    )
+    # Durable first, then the message: a broker that is down loses nothing (the experiment
+    # stays queued and undispatched, and the reaper sends it later).
+    session.commit()
+    if created:
+        dispatch(experiment.id)
+    else:
+        response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Location"] = f"/experiments/{experiment.id}"
+    return ExperimentPublic.of(experiment)
+
+
+@router.get("", response_model=ExperimentPage, responses={422: ERROR_RESPONSES[422]})
+def list_experiments(
+    session: SessionDep,
+    status: Annotated[Status | None, Query(description="Only experiments in this state.")] = None,
+    tag: Annotated[str | None, Query(max_length=64, description="Only with this tag.")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="next_cursor of the previous page.")
+    ] = None,
+) -> ExperimentPage:
+    items, next_cursor = store.list_experiments(
+        session,
+        status=status.value if status else None,
+        tag=tag,
+        limit=limit,
+        cursor=cursor,
+    )
+    return ExperimentPage(items=[ExperimentPublic.of(e) for e in items], next_cursor=next_cursor)
+
+
+@router.get("/{experiment_id}", response_model=ExperimentPublic, responses=ERROR_RESPONSES)
+def get_experiment(experiment_id: str, session: SessionDep) -> ExperimentPublic:
+    experiment = store.get_experiment(session, experiment_id)
+    if experiment is None:
+        raise store.ExperimentNotFound(experiment_id)
+    return ExperimentPublic.of(experiment)
+
+
+@router.get(
+    "/{experiment_id}/loss",
+    response_class=Response,
+    responses={200: {"model": LossSeries, "content": {_JSON: {}}}, **ERROR_RESPONSES},
+)
+async def get_loss(
+    experiment_id: str,
+    request: Request,
+    since_step: Annotated[
+        int | None, Query(ge=0, description="Only points after this step (for polling).")
+    ] = None,
+    max_points: Annotated[
+        int | None,
+        Query(
+            ge=2,
+            le=MAX_LOSS_POINTS,
+            description="Downsample to at most this many points, keeping each bucket's "
+            "minimum and maximum (spikes survive).",
+        ),
+    ] = None,
+) -> Response:
+    engine: Engine = request.app.state.engine
+    # A finished series this process has read before is answered without the database
+    # (and without a thread hop); anything else is one short read in the thread pool.
+    finished = store.cached_finished_series(engine, experiment_id)
+    if finished is not None:
+        status, steps, values = finished.status, finished.steps, finished.values
+    else:
+        status, steps, values = await run_in_threadpool(
+            _load_series, engine, experiment_id, since_step
+        )
+    if since_step is not None:  # live rows come filtered already; this cuts packed ones
+        start = int(np.searchsorted(steps, since_step, side="right"))
+        steps, values = steps[start:], values[start:]
+    total = int(steps.shape[0])
+    shown_steps, shown_values = downsample(steps, values, max_points)
+    return _json(
+        {
+            "experiment_id": experiment_id,
+            "status": status,
+            "steps": shown_steps,
+            # Losses are float32 in the engine and in the store: print them at that precision.
+            "values": shown_values.astype(np.float32),
+            "points": int(shown_steps.shape[0]),
+            "total_points": total,
+            "downsampled": int(shown_steps.shape[0]) < total,
+            "last_step": int(steps[-1]) if total else since_step,
+        }
+    )
+
+
+def _load_series(
+    engine: Engine, experiment_id: str, since_step: int | None
+) -> tuple[str, Steps, Values]:
+    with Session(engine) as session:
+        finished = store.read_finished_series(session, experiment_id)
+        if finished is not None:
+            return finished.status, finished.steps, finished.values
+        # Status before points: a status read as terminal means the points read after it
+        # are complete (the worker writes its last points before it finishes).
+        status = _require(session, experiment_id)
+        steps, values = store.read_series(session, experiment_id, since_step=since_step)
+        return status, steps, values
+
+
+@router.get(
+    "/{experiment_id}/predictions",
+    response_class=Response,
+    responses={
+        200: {"model": PredictionsPage, "content": {_JSON: {}}},
+        409: {"description": "The run has not produced predictions yet."},
+        **ERROR_RESPONSES,
+    },
+)
+def get_predictions(
+    experiment_id: str,
+    session: SessionDep,
+    records: Annotated[
+        str | None,
+        Query(
+            max_length=20_000,
+            description="Comma-separated test record indices, e.g. 19,20. "
+            "Without it: all records, paged by offset and limit.",
+        ),
+    ] = None,
+    misclassified: Annotated[
+        bool, Query(description="Only records the network got wrong (paged mode).")
+    ] = False,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_RECORDS_PER_REQUEST)] = 100,
+) -> Response:
+    status = _require(session, experiment_id)
+    blob = store.read_predictions(session, experiment_id)
+    if blob is None:
+        if status in TERMINAL:
+            detail = f"experiment {experiment_id} has no predictions: it ended {status} "
+            raise HTTPException(404, f"{detail}before evaluating the test set")
+        raise HTTPException(
+            409,
+            f"no predictions until experiment {experiment_id} finishes (it is {status}); "
+            "they are written when the run has evaluated the test set",
+        )
+    if records is not None:
+        chosen = _parse_records(records, blob.records)
+        matching = int(chosen.shape[0])
+        offset, limit = 0, matching
+    else:
+        pool = np.flatnonzero(blob.labels != blob.predicted) if misclassified else None
+        matching = int(pool.shape[0]) if pool is not None else blob.records
+        window = np.arange(offset, min(offset + limit, matching))
+        chosen = pool[window] if pool is not None else window
+    items = [
+        {
+            "index": int(i),
+            "label": int(blob.labels[i]),
+            "predicted": int(blob.predicted[i]),
+            "correct": bool(blob.labels[i] == blob.predicted[i]),
+            "outputs": blob.outputs[i],
+        }
+        for i in chosen
+    ]
+    return _json(
+        {
+            "experiment_id": experiment_id,
+            "total_records": blob.records,
+            "matching": matching,
+            "offset": offset,
+            "limit": limit,
+            "records": items,
+        }
+    )
+
+
+def _parse_records(text: str, available: int) -> np.ndarray[Any, np.dtype[np.intp]]:
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not parts:
+        raise InvalidFields([field_error("records", "give at least one record index", "query")])
+    if len(parts) > MAX_RECORDS_PER_REQUEST:
+        reason = f"{len(parts)} records asked for; at most {MAX_RECORDS_PER_REQUEST} per request"
+        raise InvalidFields([field_error("records", reason, "query")])
+    chosen: list[int] = []
+    for part in parts:
+        if not part.isdigit():
+            reason = f"{part!r} is not a record index (a whole number >= 0)"
+            raise InvalidFields([field_error("records", reason, "query")])
+        index = int(part)
+        if index >= available:
+            reason = f"record {index} is out of range: this run has records 0..{available - 1}"
+            raise InvalidFields([field_error("records", reason, "query")])
+        chosen.append(index)
+    return np.asarray(chosen, dtype=np.intp)
+
+
+@router.post(
+    "/{experiment_id}/cancel",
+    response_model=ExperimentPublic,
+    responses={
+        202: {"model": ExperimentPublic, "description": "Running: it stops at its next flush."},
+        409: {"description": "The experiment has already finished."},
+        **ERROR_RESPONSES,
+    },
+)
+def cancel_experiment(
+    experiment_id: str, session: SessionDep, response: Response
+) -> ExperimentPublic:
+    """A queued experiment is cancelled at once (200); a running one is asked to stop (202)
+    and keeps the curve it has so far; a finished one can't be cancelled (409)."""
+    experiment = store.request_cancel(session, experiment_id)
+    session.commit()
+    response.status_code = 200 if experiment.status == Status.cancelled else 202
+    return ExperimentPublic.of(experiment)

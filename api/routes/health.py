@@ -1,0 +1,84 @@
+"""Liveness and readiness. /healthz answers while the process runs; /readyz answers 200 only
+when the database is reachable and at the schema this code needs, and the broker accepts a
+connection. Each check has a short timeout, so a hung dependency gives a prompt 503 that
+names it instead of a hung probe."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine, create_engine, text
+
+from api.db.migrate import schema_state
+from api.queue import celery_for_settings
+from api.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["health"])
+
+CHECK_TIMEOUT_S = 3.0
+_broker_engines: dict[str, Engine] = {}
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"description": "A dependency is not ready; named."}})
+async def readyz(request: Request) -> JSONResponse:
+    settings: Settings = request.app.state.settings
+    engine: Engine = request.app.state.engine
+    database, broker = await asyncio.gather(
+        _run_check(_check_database, engine), _run_check(_check_broker, settings)
+    )
+    checks = {"database": database, "broker": broker}
+    failed = {name: problem for name, problem in checks.items() if problem != "ok"}
+    if failed:
+        detail = "; ".join(f"{name}: {problem}" for name, problem in failed.items())
+        return JSONResponse(
+            status_code=503, content={"status": "unavailable", "detail": detail, "checks": checks}
+        )
+    return JSONResponse(content={"status": "ready", "checks": checks})
+
+
+async def _run_check(check: Any, arg: Any) -> str:
+    try:
+        problem: str | None = await asyncio.wait_for(
+            asyncio.to_thread(check, arg), timeout=CHECK_TIMEOUT_S
+        )
+    except TimeoutError:
+        return f"no answer within {CHECK_TIMEOUT_S:g} s"
+    except Exception as exc:  # any failure to reach it is the answer, not a 500
+        logger.warning("readiness check %s failed: %s", check.__name__, exc)
+        return f"unreachable ({type(exc).__name__}: {_first_line(exc)})"
+    return problem or "ok"
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [""])[0][:200]
+
+
+def _check_database(engine: Engine) -> str | None:
+    return schema_state(engine).problem
+
+
+def _check_broker(settings: Settings) -> str | None:
+    url = settings.effective_broker_url
+    if url.startswith("sqla+"):
+        # The SQLAlchemy transport opens no connection until it sends; query its database.
+        target = url.removeprefix("sqla+")
+        engine = _broker_engines.get(target)
+        if engine is None:
+            engine = _broker_engines[target] = create_engine(target)
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return None
+    with celery_for_settings().connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)
+    return None
