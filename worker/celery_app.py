@@ -27,8 +27,8 @@ TRAINING_QUEUE = "trainlab.training"
 
 def make_celery(settings: Settings) -> Celery:
     app = Celery("trainlab", broker=settings.effective_broker_url, include=["worker.tasks"])
-    embedded = settings.uses_embedded_broker
-    if embedded:
+    sqla = settings.broker_is_sqlalchemy
+    if settings.uses_embedded_broker:
         settings.state_dir.mkdir(parents=True, exist_ok=True)
     app.conf.update(
         task_serializer="json",
@@ -41,13 +41,13 @@ def make_celery(settings: Settings) -> Celery:
         task_default_queue=TRAINING_QUEUE,
         task_routes={RUN_EXPERIMENT_TASK: {"queue": TRAINING_QUEUE}},
         broker_connection_retry_on_startup=True,
-        broker_transport_options={
-            "visibility_timeout": settings.visibility_timeout_s,
-            # The SQLAlchemy transport polls its table; once a second keeps submit latency low.
-            "polling_interval": 1.0,
-        },
-        # The embedded SQLite broker has no fan-out exchanges, which remote control needs.
-        worker_enable_remote_control=not embedded,
+        # kombu's SQLAlchemy transport hands every transport option to create_engine(), which
+        # refuses unknown ones; it has no visibility timeout and polls once a second by default.
+        broker_transport_options=(
+            {} if sqla else {"visibility_timeout": settings.visibility_timeout_s}
+        ),
+        # The SQLAlchemy transport has no fan-out exchanges, which remote control needs.
+        worker_enable_remote_control=not sqla,
         worker_send_task_events=False,
         worker_hijack_root_logger=False,
     )

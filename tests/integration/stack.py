@@ -1,0 +1,231 @@
+"""A live trainlab stack for integration tests: real `trainlab` processes over real services.
+
+`production` mode: `trainlab migrate`, `trainlab serve --no-worker` and `trainlab worker`
+against a fresh PostgreSQL database and a Redis database of its own. `embedded` mode:
+`trainlab serve --migrate` with no configuration at all, as `make run` does, which starts its
+own worker on the SQLite broker. Everything talks over HTTP through httpx.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import redis
+
+from tests.conftest import (
+    POSTGRES_URL,
+    REPO,
+    TEST_DATA_DIR,
+    lease_redis_database,
+    release_redis_database,
+)
+
+TRAINLAB = [sys.executable, "-m", "api.cli"]
+TERMINAL = {"succeeded", "failed", "cancelled"}
+
+# Short intervals so that cancellation, live curves and the reaper act within seconds.
+FAST_SETTINGS = {
+    "TRAINLAB_DATA_DIR": str(TEST_DATA_DIR),
+    "TRAINLAB_ALLOW_DOWNLOAD": "false",
+    "TRAINLAB_DEVICE": "cpu",
+    "TRAINLAB_TORCH_THREADS": "1",
+    "TRAINLAB_FLUSH_INTERVAL_S": "0.5",
+    "TRAINLAB_HEARTBEAT_TIMEOUT_S": "4",
+    "TRAINLAB_REAPER_INTERVAL_S": "1",
+    "TRAINLAB_CHECKPOINT_INTERVAL_S": "1",
+    "TRAINLAB_LOG_LEVEL": "warning",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def clean_env(extra: dict[str, str]) -> dict[str, str]:
+    """The parent's environment without any TRAINLAB_* a developer may have exported."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINLAB_")}
+    env.update(extra)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@dataclass
+class Stack:
+    base_url: str
+    env: dict[str, str]
+    workdir: Path
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    cleanups: list[Callable[[], None]] = field(default_factory=list)
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=30.0, **kwargs)
+
+    def spawn(self, args: list[str], name: str) -> subprocess.Popen[bytes]:
+        # The child keeps its own copy of the descriptor; ours is closed at once.
+        with (self.workdir / f"{name}.log").open("ab") as log:
+            process = subprocess.Popen(
+                [*TRAINLAB, *args],
+                cwd=self.workdir,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.processes.append(process)
+        return process
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        worker = self.spawn(["worker", "--loglevel=WARNING"], f"worker{len(self.workers)}")
+        self.workers.append(worker)
+        return worker
+
+    def kill(self, process: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
+        """Signal the process and every child it started (a Celery worker's pool)."""
+        if process.poll() is None:
+            os.killpg(process.pid, sig)
+        process.wait(timeout=30)
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            try:
+                response = httpx.get(f"{self.base_url}/readyz", timeout=2.0)
+                if response.status_code == 200:
+                    return
+                last = response.text
+            except httpx.HTTPError as exc:
+                last = repr(exc)
+            time.sleep(0.3)
+        raise RuntimeError(f"stack not ready after {timeout}s: {last}\n{self.logs()}")
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {path.name}\n{path.read_text(errors='replace')[-4000:]}"
+            for path in sorted(self.workdir.glob("*.log"))
+        )
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)
+        for cleanup in reversed(self.cleanups):
+            cleanup()
+
+    # Helpers the tests share --------------------------------------------------------------
+
+    def submit(self, body: dict[str, Any], **headers: str) -> dict[str, Any]:
+        with self.client() as client:
+            response = client.post("/experiments", json=body, headers=headers)
+        assert response.status_code == 201, response.text
+        created: dict[str, Any] = response.json()
+        return created
+
+    def get(self, experiment_id: str) -> dict[str, Any]:
+        with self.client() as client:
+            response = client.get(f"/experiments/{experiment_id}")
+        assert response.status_code == 200, response.text
+        found: dict[str, Any] = response.json()
+        return found
+
+    def wait_for(
+        self, experiment_id: str, done: Callable[[dict[str, Any]], bool], timeout: float = 300.0
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            experiment = self.get(experiment_id)
+            if done(experiment):
+                return experiment
+            time.sleep(0.25)
+        raise AssertionError(f"{experiment_id} still {experiment['status']}\n{self.logs()}")
+
+    def wait_terminal(self, experiment_id: str, timeout: float = 300.0) -> dict[str, Any]:
+        return self.wait_for(experiment_id, lambda e: e["status"] in TERMINAL, timeout)
+
+
+def start_production(workdir: Path, workers: int = 1) -> Stack:
+    """API and worker processes against PostgreSQL (a database made for this stack) and Redis."""
+    db_name = f"trainlab_it_{uuid.uuid4().hex[:8]}"
+    admin_url = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{db_name}"')
+    redis_url = lease_redis_database()
+    redis_client = redis.Redis.from_url(redis_url)
+    redis_client.flushdb()
+    port = free_port()
+    env = clean_env(
+        {
+            **FAST_SETTINGS,
+            "TRAINLAB_DATABASE_URL": POSTGRES_URL.rsplit("/", 1)[0] + f"/{db_name}",
+            "TRAINLAB_BROKER_URL": redis_url,
+            "TRAINLAB_PORT": str(port),
+            "TRAINLAB_STATE_DIR": str(workdir / "state"),
+        }
+    )
+    stack = Stack(base_url=f"http://127.0.0.1:{port}", env=env, workdir=workdir)
+
+    def drop_database() -> None:
+        redis_client.flushdb()
+        release_redis_database(redis_url)
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+
+    stack.cleanups.append(drop_database)
+    try:
+        subprocess.run(
+            [*TRAINLAB, "migrate"],
+            cwd=workdir,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        stack.spawn(["serve", "--no-worker"], "api")
+        for _ in range(workers):
+            stack.start_worker()
+        stack.wait_ready()
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+def start_embedded(workdir: Path) -> Stack:
+    """`trainlab serve` with no database or broker configured: SQLite and the SQLite broker."""
+    port = free_port()
+    env = clean_env(
+        {
+            **FAST_SETTINGS,
+            "TRAINLAB_PORT": str(port),
+            "TRAINLAB_STATE_DIR": str(workdir / "state"),
+        }
+    )
+    stack = Stack(base_url=f"http://127.0.0.1:{port}", env=env, workdir=workdir)
+    try:
+        stack.spawn(["serve", "--migrate"], "serve")
+        stack.wait_ready()
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+def repo_root() -> Path:
+    return REPO
