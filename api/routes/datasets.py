@@ -1,0 +1,43 @@
+"""Test-set images, for the dashboard's record view: pixels as JSON or a PNG."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Path
+from fastapi.responses import Response
+
+from api import datasets
+from api.settings import get_settings
+
+router = APIRouter(prefix="/datasets", tags=["datasets"])
+
+DatasetName = Literal["mnist", "fashion-mnist"]
+RecordIndex = Annotated[int, Path(ge=0, le=9_999, description="Test record index.")]
+
+
+def _guard(call: Any, *args: Any) -> Any:
+    try:
+        return call(get_settings().data_dir, *args)
+    except datasets.DatasetUnavailable as exc:
+        raise HTTPException(404, f"dataset files are not available on this server: {exc}") from None
+    except IndexError as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+@router.get("/{name}/records/{index}")
+def record_pixels(name: DatasetName, index: RecordIndex) -> dict[str, Any]:
+    """Label and 28x28 pixels (0..255) of one test record."""
+    found: dict[str, Any] = _guard(datasets.record, name, index)
+    return found
+
+
+@router.get(
+    "/{name}/records/{index}/image.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+)
+def record_image(name: DatasetName, index: RecordIndex) -> Response:
+    png: bytes = _guard(datasets.record_png, name, index)
+    # Test images never change: let the browser keep them.
+    return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=86400"})

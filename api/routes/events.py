@@ -1,0 +1,157 @@
+"""Live progress of one experiment as Server-Sent Events.
+
+Events, each a JSON `data:` line:
+- `status`   {"status", "error"}: at connect and on every change;
+- `progress` {"step", "total_steps"}: on change;
+- `loss`     {"steps": [...], "values": [...]}: new loss points, in step order;
+- `end`      {"status", "error"}: after the last points of a finished run; then the stream closes.
+
+Resuming: every event's `id` is the last loss step the client has been sent (0 before any).
+Steps are strictly increasing, so reconnecting with `Last-Event-ID: N` (browsers send it on
+their own) asks for exactly the points with step > N: no gap, no repeat. Status and progress are
+snapshots and are simply sent again on reconnect.
+
+The store is polled about twice a second, each poll in a worker thread with its own short
+session, so a slow client never holds a database connection.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import anyio
+import numpy as np
+from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.compare import json_floats
+from api.db import store
+from api.db.models import TERMINAL
+from api.db.session import session_scope
+from api.routes.validation import unprocessable
+
+router = APIRouter(tags=["experiments"])
+
+POLL_S = 0.5
+KEEPALIVE_S = 15.0
+RETRY_MS = 1000
+# Points per `loss` event: a finished 18,000-point series arrives in a few events of ~60 kB.
+BATCH = 5000
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    status: str
+    error: str | None
+    step: int
+    total_steps: int
+    steps: np.ndarray[Any, Any]
+    values: np.ndarray[Any, Any]
+
+
+def _poll(experiment_id: str, cursor: int) -> Snapshot | None:
+    with session_scope() as session:
+        # Status first, then points: a status read as terminal guarantees that the points
+        # read after it are complete (the worker writes the last points before finishing).
+        experiment = store.get_experiment(session, experiment_id)
+        if experiment is None:
+            return None
+        steps, values = store.read_series(session, experiment_id, since_step=cursor)
+        return Snapshot(
+            experiment.status,
+            experiment.error,
+            experiment.step,
+            experiment.total_steps,
+            steps,
+            values,
+        )
+
+
+def _event(kind: str, cursor: int, data: dict[str, Any]) -> str:
+    payload = json.dumps(data, separators=(",", ":"), allow_nan=False)
+    return f"id: {cursor}\nevent: {kind}\ndata: {payload}\n\n"
+
+
+async def _stream(
+    request: Request, experiment_id: str, cursor: int, first: Snapshot
+) -> AsyncIterator[str]:
+    yield f"retry: {RETRY_MS}\n\n"
+    sent_status: tuple[str, str | None] | None = None
+    sent_progress: tuple[int, int] | None = None
+    last_write = time.monotonic()
+    snapshot: Snapshot | None = first
+    while snapshot is not None:
+        chunks: list[str] = []
+        if (snapshot.status, snapshot.error) != sent_status:
+            sent_status = (snapshot.status, snapshot.error)
+            chunks.append(
+                _event("status", cursor, {"status": snapshot.status, "error": snapshot.error})
+            )
+        for start in range(0, int(snapshot.steps.size), BATCH):
+            steps = [int(s) for s in snapshot.steps[start : start + BATCH]]
+            values = json_floats(snapshot.values[start : start + BATCH])
+            cursor = steps[-1]
+            chunks.append(_event("loss", cursor, {"steps": steps, "values": values}))
+        if (snapshot.step, snapshot.total_steps) != sent_progress:
+            sent_progress = (snapshot.step, snapshot.total_steps)
+            progress = {"step": snapshot.step, "total_steps": snapshot.total_steps}
+            chunks.append(_event("progress", cursor, progress))
+        if snapshot.status in TERMINAL:
+            end = {"status": snapshot.status, "error": snapshot.error}
+            chunks.append(_event("end", cursor, end))
+            yield "".join(chunks)
+            return
+        if chunks:
+            yield "".join(chunks)
+            last_write = time.monotonic()
+        elif time.monotonic() - last_write >= KEEPALIVE_S:
+            yield ": keep-alive\n\n"  # a comment: keeps proxies from closing an idle stream
+            last_write = time.monotonic()
+        if await request.is_disconnected():
+            return
+        await anyio.sleep(POLL_S)
+        snapshot = await run_in_threadpool(_poll, experiment_id, cursor)
+
+
+def _cursor(header: str | None, query: int | None) -> int:
+    if query is not None:
+        return query
+    if header is None or not header.strip():
+        return 0
+    try:
+        value = int(header.strip())
+    except ValueError:
+        unprocessable(("header", "last-event-id"), "must be an event id this stream sent", header)
+    if value < 0:
+        unprocessable(("header", "last-event-id"), "must be >= 0", header)
+    return value
+
+
+@router.get(
+    "/experiments/{experiment_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def experiment_events(
+    experiment_id: str,
+    request: Request,
+    last_event_id: Annotated[str | None, Header()] = None,
+    since_step: Annotated[
+        int | None, Query(ge=0, description="Resume after this step (Last-Event-ID wins).")
+    ] = None,
+) -> StreamingResponse:
+    """Loss points, progress and status of one experiment as they happen, until it ends."""
+    cursor = _cursor(last_event_id, None) if last_event_id else _cursor(None, since_step)
+    first = await run_in_threadpool(_poll, experiment_id, cursor)
+    if first is None:
+        raise HTTPException(404, f"no experiment with id {experiment_id!r}")
+    return StreamingResponse(
+        _stream(request, experiment_id, cursor, first),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

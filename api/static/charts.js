@@ -1,0 +1,156 @@
+// Plain-canvas charts for the dashboard: no library, so nothing is fetched at run time.
+// Each draw function sets data-drawn on its canvas to the number of marks it drew, which
+// makes "something was drawn" easy to read in a browser test beside the pixels themselves.
+// Wrapped in a function so its names stay out of the page's global scope.
+(function () {
+"use strict";
+
+const PALETTE = ["#2b6cb0", "#c05621", "#2f855a", "#b83280", "#6b46c1", "#b7791f",
+                 "#0987a0", "#9b2c2c", "#4a5568", "#276749"];
+
+function colorAt(i) { return PALETTE[i % PALETTE.length]; }
+
+// Sizes the backing store to the device pixel ratio so lines stay sharp; returns a context
+// in CSS pixels.
+function prepare(canvas) {
+  const ratio = window.devicePixelRatio || 1;
+  if (!canvas.dataset.cssWidth) {
+    canvas.dataset.cssWidth = canvas.getAttribute("width");
+    canvas.dataset.cssHeight = canvas.getAttribute("height");
+  }
+  let w = Number(canvas.dataset.cssWidth);
+  const h = Number(canvas.dataset.cssHeight);
+  // Wide charts take their card's width; small ones (digit, bars) keep their own size.
+  if (canvas.classList.contains("fill") && canvas.parentElement) {
+    const style = getComputedStyle(canvas.parentElement);
+    const inner = canvas.parentElement.clientWidth
+      - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    if (inner > 200) { w = Math.floor(inner); }
+  }
+  canvas.width = w * ratio;
+  canvas.height = h * ratio;
+  canvas.style.width = w + "px";
+  canvas.style.height = h + "px";
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  ctx.clearRect(0, 0, w, h);
+  return { ctx, w, h };
+}
+
+function niceTicks(lo, hi, count) {
+  if (!(hi > lo)) { return [lo]; }
+  const raw = (hi - lo) / count;
+  const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) || raw;
+  const ticks = [];
+  for (let t = Math.ceil(lo / step) * step; t <= hi + 1e-12; t += step) { ticks.push(t); }
+  return ticks;
+}
+
+function fmtTick(v) {
+  if (Math.abs(v) >= 1000) { return (v / 1000).toFixed(v % 1000 === 0 ? 0 : 1) + "k"; }
+  return String(Math.round(v * 1000) / 1000);
+}
+
+// series: [{label, color, values, low?, high?}] aligned on `steps` (null = no point).
+function drawLines(canvas, steps, series, opts) {
+  const { ctx, w, h } = prepare(canvas);
+  const pad = { l: 48, r: 10, t: 10, b: 26 };
+  const finite = (v) => v !== null && Number.isFinite(v);
+  let ys = [];
+  for (const s of series) {
+    ys = ys.concat(s.values.filter(finite));
+    if (s.low) { ys = ys.concat(s.low.filter(finite), s.high.filter(finite)); }
+  }
+  ctx.font = "11px system-ui, sans-serif";
+  ctx.fillStyle = "#69727d";
+  if (!steps.length || !ys.length) {
+    ctx.fillText((opts && opts.empty) || "no points yet", pad.l + 10, h / 2);
+    canvas.dataset.drawn = "0";
+    return;
+  }
+  const x0 = steps[0], x1 = steps[steps.length - 1] === x0 ? x0 + 1 : steps[steps.length - 1];
+  let y0 = Math.min(0, ...ys), y1 = Math.max(...ys);
+  if (y1 === y0) { y1 = y0 + 1; }
+  const px = (x) => pad.l + ((x - x0) / (x1 - x0)) * (w - pad.l - pad.r);
+  const py = (y) => h - pad.b - ((y - y0) / (y1 - y0)) * (h - pad.t - pad.b);
+
+  ctx.strokeStyle = "#dfe3e8";
+  ctx.lineWidth = 1;
+  for (const t of niceTicks(y0, y1, 5)) {
+    ctx.beginPath(); ctx.moveTo(pad.l, py(t)); ctx.lineTo(w - pad.r, py(t)); ctx.stroke();
+    ctx.fillText(fmtTick(t), 4, py(t) + 4);
+  }
+  for (const t of niceTicks(x0, x1, 6)) { ctx.fillText(fmtTick(t), px(t) - 10, h - 8); }
+
+  let marks = 0;
+  series.forEach((s) => {
+    if (s.low && s.high) {
+      // The band: upper edge left to right, lower edge back, skipping steps with no points.
+      ctx.fillStyle = s.color + "33";
+      ctx.beginPath();
+      let started = false;
+      const idx = steps.map((_, i) => i).filter((i) => finite(s.low[i]) && finite(s.high[i]));
+      idx.forEach((i) => {
+        if (!started) { ctx.moveTo(px(steps[i]), py(s.high[i])); started = true; }
+        else { ctx.lineTo(px(steps[i]), py(s.high[i])); }
+      });
+      idx.slice().reverse().forEach((i) => ctx.lineTo(px(steps[i]), py(s.low[i])));
+      if (started) { ctx.closePath(); ctx.fill(); marks += 1; }
+    }
+    ctx.strokeStyle = s.color;
+    ctx.lineWidth = 1.5;
+    ctx.beginPath();
+    let pen = false;
+    steps.forEach((x, i) => {
+      const v = s.values[i];
+      if (!finite(v)) { return; }  // a run still going, or a different log_every: skip
+      if (!pen) { ctx.moveTo(px(x), py(v)); pen = true; } else { ctx.lineTo(px(x), py(v)); }
+      marks += 1;
+    });
+    ctx.stroke();
+  });
+  canvas.dataset.drawn = String(marks);
+}
+
+// The book's record chart: the 10 outputs of one experiment as bars, the predicted one dark.
+function drawBars(canvas, outputs, predicted, label) {
+  const { ctx, w, h } = prepare(canvas);
+  const pad = { l: 6, r: 6, t: 6, b: 18 };
+  const top = Math.max(1, ...outputs);
+  const slot = (w - pad.l - pad.r) / outputs.length;
+  ctx.font = "10px system-ui, sans-serif";
+  let marks = 0;
+  outputs.forEach((v, digit) => {
+    const bh = Math.max(0, (v / top) * (h - pad.t - pad.b));
+    ctx.fillStyle = digit === predicted ? "#2b6cb0" : "#9fb8d6";
+    ctx.fillRect(pad.l + digit * slot + 2, h - pad.b - bh, slot - 4, bh);
+    if (bh > 0) { marks += 1; }
+    ctx.fillStyle = digit === label ? "#1d232a" : "#69727d";
+    ctx.fillText(String(digit), pad.l + digit * slot + slot / 2 - 3, h - 5);
+  });
+  ctx.strokeStyle = "#dfe3e8";
+  ctx.beginPath(); ctx.moveTo(pad.l, h - pad.b); ctx.lineTo(w - pad.r, h - pad.b); ctx.stroke();
+  canvas.dataset.drawn = String(marks);
+}
+
+// A 28x28 grayscale digit (0 = background) drawn white-on-black like the book's imshow.
+function drawDigit(canvas, pixels) {
+  const { ctx, w, h } = prepare(canvas);
+  const rows = pixels.length, cols = pixels[0].length;
+  const cw = w / cols, ch = h / rows;
+  ctx.fillStyle = "#000";
+  ctx.fillRect(0, 0, w, h);
+  let marks = 0;
+  pixels.forEach((row, r) => row.forEach((v, c) => {
+    if (v > 0) {
+      ctx.fillStyle = `rgb(${v},${v},${v})`;
+      ctx.fillRect(c * cw, r * ch, cw + 0.5, ch + 0.5);
+      marks += 1;
+    }
+  }));
+  canvas.dataset.drawn = String(marks);
+}
+
+window.trainlabCharts = { colorAt, drawLines, drawBars, drawDigit };
+})();
