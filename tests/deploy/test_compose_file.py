@@ -1,6 +1,7 @@
 """docker-compose.yml, .env.example and the Dockerfile: valid against the compose specification,
-and shaped the way docs/deploy.md promises (health-gated start order, GPU workers that scale,
-persistence, no secret with a working default, the same torch as pyproject.toml)."""
+and shaped the way the README's "Deploy on a GPU host" promises (health-gated start order, GPU
+workers that scale, persistence, no secret with a working default, the same torch as
+pyproject.toml)."""
 
 from __future__ import annotations
 
