@@ -119,6 +119,18 @@ def members_with_experiments(
     return found
 
 
+def shared_elsewhere(session: Session, ablation_id: str, experiment_ids: set[str]) -> set[str]:
+    """Those of `experiment_ids` that another ablation also counts among its members."""
+    if not experiment_ids:
+        return set()
+    rows = session.exec(
+        select(AblationMember.experiment_id)
+        .where(col(AblationMember.experiment_id).in_(sorted(experiment_ids)))
+        .where(col(AblationMember.ablation_id) != ablation_id)
+    ).all()
+    return set(rows)
+
+
 def _encode_cursor(ablation: Ablation) -> str:
     created = as_utc(ablation.created_at)
     assert created is not None

@@ -182,12 +182,15 @@ def get_ablation(ablation_id: str) -> dict[str, Any]:
 
 @router.post("/ablations/{ablation_id}/cancel")
 def cancel_ablation(ablation_id: str) -> dict[str, Any]:
-    """Cancel every member that has not finished. Experiments are shared between ablations
-    that asked for the same spec and seed, so this also stops them for those."""
+    """Cancel every member that has not finished, except runs another ablation shares (an
+    identical spec and seed is one experiment): cancelling those would break that ablation
+    too, so they go on and are reported in `kept_shared`."""
     _, members = _load(ablation_id)
     cancelled = 0
     with session_scope() as session:
-        for experiment_id in {e.id for _, e in members if e.status not in TERMINAL}:
+        unfinished = {e.id for _, e in members if e.status not in TERMINAL}
+        shared = ablation_store.shared_elsewhere(session, ablation_id, unfinished)
+        for experiment_id in sorted(unfinished - shared):
             try:
                 store.request_cancel(session, experiment_id)
                 cancelled += 1
@@ -196,6 +199,7 @@ def cancel_ablation(ablation_id: str) -> dict[str, Any]:
     ablation, members = _load(ablation_id)
     view = _ablation_view(ablation, members, full=True)
     view["cancel_requested"] = cancelled
+    view["kept_shared"] = sorted(shared)
     return view
 
 

@@ -154,6 +154,18 @@ def test_progress_and_cancel_leave_finished_runs_alone(client: AppClient) -> Non
     assert client.post("/ablations/nope/cancel").status_code == 404
 
 
+def test_cancel_keeps_runs_another_ablation_shares(client: AppClient) -> None:
+    first = _post(client, {"design": "book", "overrides": SUBSET, "seeds": 1})
+    second = _post(client, {"design": "book", "overrides": SUBSET, "seeds": [0, 1]})
+    shared = {m["experiment_id"] for m in first["members"]}
+    assert shared <= {m["experiment_id"] for m in second["members"]}
+    cancelled = client.post(f"/ablations/{second['id']}/cancel").json()
+    assert cancelled["cancel_requested"] == 5  # seed 1's runs, which only it asked for
+    assert set(cancelled["kept_shared"]) == shared
+    for experiment_id in shared:
+        assert client.get(f"/experiments/{experiment_id}").json()["status"] == "queued"
+
+
 def test_summary_statistics_match_the_per_seed_numbers(client: AppClient) -> None:
     ids = _record_book()
     created = _post(client, {"design": "book", "overrides": SUBSET, "seeds": 3})
