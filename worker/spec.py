@@ -173,6 +173,12 @@ def _check_combinations(spec: ExperimentSpec) -> None:
             "model.normalization=batch_norm needs batch_size >= 2 (batch statistics of one "
             "record are undefined): raise batch_size, or use layer_norm at batch_size 1"
         )
+    if spec.model.normalization == "batch_norm" and spec.train_records % spec.batch_size == 1:
+        raise ValueError(
+            f"model.normalization=batch_norm: {spec.train_records} records in batches of "
+            f"{spec.batch_size} leave a last batch of one record, whose batch statistics are "
+            "undefined: change train_limit or batch_size"
+        )
     if spec.momentum and spec.optimizer not in ("sgd", "rmsprop"):
         raise ValueError(
             f"momentum applies to sgd and rmsprop, not {spec.optimizer} "
