@@ -1,0 +1,63 @@
+"""What a run's numbers depend on besides the spec: library, hardware, threads, determinism
+settings and the exact data. Two runs with equal fingerprints give bit-identical series on the
+CPU; a difference here explains a difference in results."""
+
+from __future__ import annotations
+
+import platform
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from worker.spec import ExperimentSpec
+
+# Bumped when a change to the engine changes the numbers a spec produces.
+ENGINE_VERSION = 1
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return str(torch.cuda.get_device_name(device))
+    return _cpu_model()
+
+
+@lru_cache(maxsize=1)
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
+
+
+def build_fingerprint(
+    spec: ExperimentSpec,
+    device: torch.device,
+    *,
+    dataset_checksum: str,
+    engine_path: str,
+    flush_denormal: bool,
+) -> dict[str, Any]:
+    cuda = device.type == "cuda"
+    return {
+        "engine_version": ENGINE_VERSION,
+        "engine_path": engine_path,
+        "torch": str(torch.__version__),
+        "cuda": torch.version.cuda if cuda else None,
+        "device": str(device),
+        "device_name": device_name(device),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "threads": torch.get_num_threads(),
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "cudnn_deterministic": bool(torch.backends.cudnn.deterministic),
+        "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
+        "cuda_matmul_tf32": bool(torch.backends.cuda.matmul.allow_tf32) if cuda else None,
+        "flush_denormal": flush_denormal,
+        "dataset": spec.dataset,
+        "dataset_checksum": dataset_checksum,
+        "spec_hash": spec.fingerprint(),
+    }
