@@ -25,6 +25,15 @@ sys.path.insert(0, str(REPO))
 
 from tests.integration.stack import Stack, start_embedded, start_production  # noqa: E402
 
+# The deployment's own intervals (api/settings.py defaults), not the tests' short ones: a
+# checkpoint every second is right for a test of crash recovery, not for a speed figure.
+PRODUCTION_INTERVALS = {
+    "TRAINLAB_FLUSH_INTERVAL_S": "1",
+    "TRAINLAB_CHECKPOINT_INTERVAL_S": "60",
+    "TRAINLAB_HEARTBEAT_TIMEOUT_S": "60",
+    "TRAINLAB_REAPER_INTERVAL_S": "10",
+}
+
 
 def engine_alone(overrides: dict[str, object], data_dir: Path) -> float:
     import torch
@@ -76,9 +85,8 @@ def main() -> None:
         overrides["train_limit"] = args.train_limit
     with tempfile.TemporaryDirectory() as workdir:
         starter = start_embedded if args.embedded else start_production
-        stack = starter(Path(workdir))
-        # The benchmark runs the worker as production does: one thread per run, default
-        # flush interval, so the comparison with the engine alone is like for like.
+        # The worker trains at one thread, as the engine alone does here: like for like.
+        stack = starter(Path(workdir), settings=PRODUCTION_INTERVALS)
         try:
             engine_s = engine_alone(overrides, args.data_dir)
             experiment_id, api_s = through_api(stack, overrides)

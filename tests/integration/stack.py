@@ -160,7 +160,9 @@ class Stack:
         return self.wait_for(experiment_id, lambda e: e["status"] in TERMINAL, timeout)
 
 
-def start_production(workdir: Path, workers: int = 1) -> Stack:
+def start_production(
+    workdir: Path, workers: int = 1, settings: dict[str, str] | None = None
+) -> Stack:
     """API and worker processes against PostgreSQL (a database made for this stack) and Redis."""
     db_name = f"trainlab_it_{uuid.uuid4().hex[:8]}"
     admin_url = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
@@ -173,6 +175,7 @@ def start_production(workdir: Path, workers: int = 1) -> Stack:
     env = clean_env(
         {
             **FAST_SETTINGS,
+            **(settings or {}),
             "TRAINLAB_DATABASE_URL": POSTGRES_URL.rsplit("/", 1)[0] + f"/{db_name}",
             "TRAINLAB_BROKER_URL": redis_url,
             "TRAINLAB_PORT": str(port),
@@ -207,12 +210,13 @@ def start_production(workdir: Path, workers: int = 1) -> Stack:
     return stack
 
 
-def start_embedded(workdir: Path) -> Stack:
+def start_embedded(workdir: Path, settings: dict[str, str] | None = None) -> Stack:
     """`trainlab serve` with no database or broker configured: SQLite and the SQLite broker."""
     port = free_port()
     env = clean_env(
         {
             **FAST_SETTINGS,
+            **(settings or {}),
             "TRAINLAB_PORT": str(port),
             "TRAINLAB_STATE_DIR": str(workdir / "state"),
         }
