@@ -21,8 +21,11 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from worker.engine import RunCallbacks, RunResult  # noqa: E402
-from worker.engine.runner import train  # noqa: E402
+from worker.engine import (  # noqa: E402
+    RunCallbacks,
+    RunResult,
+    run_training,
+)
 from worker.presets import build_spec  # noqa: E402
 from worker.spec import ExperimentSpec  # noqa: E402
 
@@ -38,7 +41,7 @@ def series_run(
         on_loss=lambda _, v: values.extend(v),
         should_stop=kwargs.pop("should_stop", lambda: False),
     )
-    result = train(spec, data_dir=data_dir, callbacks=callbacks, **kwargs)
+    result = run_training(spec, data_dir=data_dir, callbacks=callbacks, **kwargs)
     return result, np.array(values)
 
 

@@ -6,9 +6,6 @@ Functions take a Session and commit nothing (`session_scope` commits), like api.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -16,8 +13,9 @@ from typing import Any
 from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
+from api.db.cursor import decode_cursor, encode_cursor
 from api.db.models import Ablation, AblationMember, Experiment, Status
-from api.db.session import as_utc, db_now
+from api.db.session import db_now
 from worker.spec import ExperimentSpec
 
 # A failed or cancelled run is not an answer: an ablation asking for the same spec reruns it.
@@ -97,7 +95,7 @@ def list_ablations(
     if len(rows) <= limit:
         return rows, None
     page = rows[:limit]
-    return page, _encode_cursor(page[-1])
+    return page, encode_cursor(page[-1].created_at, page[-1].id)
 
 
 def members_with_experiments(
@@ -131,19 +129,10 @@ def shared_elsewhere(session: Session, ablation_id: str, experiment_ids: set[str
     return set(rows)
 
 
-def _encode_cursor(ablation: Ablation) -> str:
-    created = as_utc(ablation.created_at)
-    assert created is not None
-    raw = json.dumps([created.isoformat(), ablation.id])
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, last_id = json.loads(raw)
-        when = datetime.fromisoformat(created)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        when, last_id = decode_cursor(cursor)
+    except ValueError:
         raise InvalidAblationCursor() from None
     # The store's timestamp columns take aware UTC values only.
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)), str(last_id)
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)), last_id

@@ -10,9 +10,6 @@ UPDATEs naming the state they expect, so concurrent callers can't both win.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, exists, func, literal, or_, select, update
@@ -22,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
+from api.db.cursor import decode_cursor, encode_cursor
 from api.db.models import TERMINAL, Experiment, Status
 from api.db.results import (
     FinishedSeries,
@@ -36,7 +34,7 @@ from api.db.results import (
     truncate_loss_after,
 )
 from api.db.runs import claim, fail, finish, heartbeat, requeue, stale_running
-from api.db.session import as_utc, db_now
+from api.db.session import db_now
 from api.db.tables import EXPERIMENTS, rowcount
 from worker.spec import ExperimentSpec
 
@@ -200,7 +198,7 @@ def list_experiments(
     if len(rows) <= limit:
         return rows, None
     page = rows[:limit]
-    return page, _encode_cursor(page[-1])
+    return page, encode_cursor(page[-1].created_at, page[-1].id)
 
 
 def _has_tag(session: Session, tag: str) -> ColumnElement[bool]:
@@ -210,23 +208,14 @@ def _has_tag(session: Session, tag: str) -> ColumnElement[bool]:
     return exists(select(literal(1)).select_from(members).where(members.c.value == tag))
 
 
-def _encode_cursor(experiment: Experiment) -> str:
-    created = as_utc(experiment.created_at)
-    assert created is not None
-    raw = json.dumps([created.isoformat(), experiment.id])
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, last_id = json.loads(raw)
-        when = datetime.fromisoformat(created)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        when, last_id = decode_cursor(cursor)
+    except ValueError:
         raise InvalidCursor() from None
     if when.tzinfo is None:
         raise InvalidCursor()
-    return when, str(last_id)
+    return when, last_id
 
 
 # Cancelling and waiting ------------------------------------------------------------------

@@ -40,6 +40,7 @@ def run_training(
     threads: int | None = None,
     flush_interval_s: float = 1.0,
     checkpoint_interval_s: float | None = None,
+    fast_path: bool = True,
 ) -> RunResult:
     """Train `spec` and evaluate it on its test records.
 
@@ -48,34 +49,8 @@ def run_training(
     one is in the result. `resume_from` continues a checkpoint of the same spec: only points
     after its step are emitted, and on the CPU the series is bit-identical to an uninterrupted
     run. `device` overrides `spec.device`; `threads` sets torch's intra-op threads (process-wide).
+    `fast_path=False` takes the autograd step instead of the hand-written one (tests run both).
     """
-    return train(
-        spec,
-        data_dir=data_dir,
-        allow_download=allow_download,
-        callbacks=callbacks,
-        resume_from=resume_from,
-        device=device,
-        threads=threads,
-        flush_interval_s=flush_interval_s,
-        checkpoint_interval_s=checkpoint_interval_s,
-    )
-
-
-def train(
-    spec: ExperimentSpec,
-    *,
-    data_dir: Path,
-    allow_download: bool = True,
-    callbacks: RunCallbacks | None = None,
-    resume_from: bytes | None = None,
-    device: str | None = None,
-    threads: int | None = None,
-    flush_interval_s: float = 1.0,
-    checkpoint_interval_s: float | None = None,
-    fast_path: bool = True,
-) -> RunResult:
-    """run_training, plus the choice of step implementation (tests run both)."""
     dev = resolve_device(device or spec.device)
     if threads is not None:
         torch.set_num_threads(threads)

@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from worker.engine import RunCallbacks
-from worker.engine.runner import train
+from worker.engine import RunCallbacks, run_training
 from worker.spec import ExperimentSpec
 
 BASE: dict[str, Any] = {
@@ -35,7 +34,7 @@ def both_paths(mnist_dir: Path, **data: Any) -> tuple[Any, Any, torch.Tensor, to
         values: list[float] = []
         callbacks = RunCallbacks(on_loss=lambda s, v, values=values: values.extend(v))
         results.append(
-            train(spec, data_dir=mnist_dir, callbacks=callbacks, threads=1, fast_path=fast)
+            run_training(spec, data_dir=mnist_dir, callbacks=callbacks, threads=1, fast_path=fast)
         )
         series.append(torch.tensor(values))
     assert results[0].fingerprint["engine_path"] == "fast"
