@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -99,13 +99,7 @@ class Arm:
     spec: dict[str, Any]  # without the seed: the seed is what varies inside an arm
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "label": self.label,
-            "preset": self.preset,
-            "overrides": self.overrides,
-            "spec": self.spec,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)

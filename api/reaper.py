@@ -47,11 +47,6 @@ def reap_once(settings: Settings) -> ReapReport:
                     exp.id,
                     exp.attempt,
                     status=Status.cancelled,
-                    metrics=None,
-                    fingerprint=None,
-                    outputs=None,
-                    labels=None,
-                    predicted=None,
                     error=f"{silent} after the cancel was asked for",
                 ):
                     report.cancelled.append(exp.id)

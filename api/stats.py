@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -60,14 +60,7 @@ class Interval:
     note: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "n": self.n,
-            "mean": self.mean,
-            "std": self.std,
-            "ci_low": self.ci_low,
-            "ci_high": self.ci_high,
-            "note": self.note,
-        }
+        return asdict(self)
 
 
 def describe(values: Sequence[float]) -> Interval:

@@ -112,11 +112,6 @@ def _train_and_store(
                 experiment_id,
                 attempt,
                 status=Status.failed,
-                metrics=None,
-                fingerprint=None,
-                outputs=None,
-                labels=None,
-                predicted=None,
                 error=f"{type(exc).__name__}: {exc}"[:2000],
             )
         return "failed"
