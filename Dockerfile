@@ -29,7 +29,7 @@ assert torchvision.__version__.split('+')[0] == '${TORCHVISION_VERSION}', torchv
 # Fail the build, not the first container, when the clean install misses a module that the
 # services import: the API, the worker's task, the Redis transport, the PostgreSQL driver.
 RUN TRAINLAB_BROKER_URL=redis://build-check:6379/0 python -c \
-    "import api.main, worker.tasks, kombu.transport.redis, psycopg"
+    "import api.app, worker.tasks, kombu.transport.redis, psycopg"
 
 # --- runtime: the environment and the source, run as an unprivileged user ---------------------
 FROM ${PYTHON_IMAGE} AS runtime

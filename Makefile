@@ -21,8 +21,8 @@ run: $(STAMP)
 	$(BIN)/trainlab serve --migrate
 
 lint: $(STAMP)
-	$(BIN)/ruff check api worker tests bench migrations
-	$(BIN)/ruff format --check api worker tests bench migrations
+	$(BIN)/ruff check core api worker cli tests bench migrations
+	$(BIN)/ruff format --check core api worker cli tests bench migrations
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -1,4 +1,5 @@
-"""FastAPI dependencies: the request's database session and the app's settings."""
+"""FastAPI dependencies: the one way a route reaches the database, the settings, the
+dispatcher. Each reads what create_app() put on app.state; nothing here builds its own."""
 
 from __future__ import annotations
 
@@ -6,9 +7,16 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy import Engine
 from sqlmodel import Session
 
-from api.settings import Settings
+from api.background.dispatch import Dispatcher
+from core.settings import Settings
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -26,5 +34,12 @@ def get_app_settings(request: Request) -> Settings:
     return settings
 
 
+def get_dispatcher(request: Request) -> Dispatcher:
+    dispatcher: Dispatcher = request.app.state.dispatcher
+    return dispatcher
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]

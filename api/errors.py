@@ -2,8 +2,11 @@
 and for 422 also `"errors": [{"field", "in", "reason"}]` naming each bad field and why.
 
 `detail` is what FastAPI itself uses, so generic HTTP clients show something sensible; the
-`errors` list is for programs. No handler ever puts a stack trace in a response: unexpected
-exceptions are logged with theirs and the client gets a plain 500 (api/middleware.py).
+`errors` list is for programs. Every 422 goes through one path: code that finds a bad field
+raises InvalidFields (or calls `invalid`), FastAPI's own validation errors are converted, and
+both become the same body. No handler ever puts a stack trace in a response: an unexpected
+exception is answered with a plain 500 by Starlette's ServerErrorMiddleware, through the
+handler below, and the server logs it with its traceback.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,8 +23,14 @@ from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.db.store import AlreadyFinished, ExperimentNotFound, IdempotencyConflict, InvalidCursor
-from worker.spec import ExperimentSpec, ModelSpec
+from core.spec import ExperimentSpec, ModelSpec
+from core.store.errors import (
+    AblationNotFound,
+    AlreadyFinished,
+    ExperimentNotFound,
+    IdempotencyConflict,
+    InvalidCursor,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +53,20 @@ def field_error(field: str, reason: str, source: str = "body") -> dict[str, str]
     return {"field": field, "in": source, "reason": reason}
 
 
-def unprocessable(errors: Sequence[dict[str, str]]) -> JSONResponse:
+class InvalidFields(Exception):
+    """Input that passed FastAPI's own checks but not ours: answered 422, each field named."""
+
+    def __init__(self, errors: Sequence[dict[str, str]]) -> None:
+        super().__init__("; ".join(f"{e['field']}: {e['reason']}" for e in errors))
+        self.errors = list(errors)
+
+
+def invalid(field: str, reason: str, source: str = "query") -> NoReturn:
+    """Refuse one field of the request."""
+    raise InvalidFields([field_error(field, reason, source)])
+
+
+def _unprocessable(errors: Sequence[dict[str, str]]) -> JSONResponse:
     summary = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
     return JSONResponse(
         status_code=422, content={"detail": f"invalid request: {summary}", "errors": list(errors)}
@@ -101,7 +123,7 @@ def from_spec_errors(exc: ValidationError) -> list[dict[str, str]]:
 
 async def _on_request_validation(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return unprocessable(from_request_errors(exc.errors()))
+    return _unprocessable(from_request_errors(exc.errors()))
 
 
 async def _on_http_exception(_: Request, exc: Exception) -> JSONResponse:
@@ -120,7 +142,7 @@ async def _on_conflict(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _on_invalid_cursor(_: Request, exc: Exception) -> JSONResponse:
-    return unprocessable([field_error("cursor", str(exc), "query")])
+    return _unprocessable([field_error("cursor", str(exc), "query")])
 
 
 async def _on_database_down(request: Request, exc: Exception) -> JSONResponse:
@@ -132,25 +154,28 @@ async def _on_database_down(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-class InvalidFields(Exception):
-    """Raised by a route for input that passed FastAPI's own checks but not ours."""
-
-    def __init__(self, errors: Sequence[dict[str, str]]) -> None:
-        super().__init__("; ".join(f"{e['field']}: {e['reason']}" for e in errors))
-        self.errors = list(errors)
-
-
 async def _on_invalid_fields(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, InvalidFields)
-    return unprocessable(exc.errors)
+    return _unprocessable(exc.errors)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # Starlette's ServerErrorMiddleware calls this, then re-raises so the server logs the
+    # traceback; the client sees nothing of it.
+    return JSONResponse(
+        status_code=500,
+        content={"detail": "internal server error; it has been logged on the server"},
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_request_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(ExperimentNotFound, _on_not_found)
+    app.add_exception_handler(AblationNotFound, _on_not_found)
     app.add_exception_handler(AlreadyFinished, _on_conflict)
     app.add_exception_handler(IdempotencyConflict, _on_conflict)
     app.add_exception_handler(InvalidCursor, _on_invalid_cursor)
     app.add_exception_handler(InvalidFields, _on_invalid_fields)
     app.add_exception_handler(OperationalError, _on_database_down)
+    app.add_exception_handler(Exception, _on_unexpected)

@@ -1,5 +1,5 @@
 """Request and response models of the experiment endpoints (the spec itself is
-worker.spec.ExperimentSpec). XBase holds what a client sends and reads back, XCreate what
+core.spec.ExperimentSpec). XBase holds what a client sends and reads back, XCreate what
 it sends, XPublic what it reads."""
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from api.db.models import Experiment
-from api.db.session import as_utc
+from core import store
+from core.store.clock import as_utc
+from core.store.models import Experiment
 
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
 MAX_TAGS = 32
@@ -66,10 +67,7 @@ class ExperimentPublic(ExperimentBase):
 
     @classmethod
     def of(cls, experiment: Experiment) -> ExperimentPublic:
-        total = experiment.total_steps
-        if not total:
-            # Before a worker reports, the spec already says how long the run will be.
-            total = _spec_total_steps(experiment.spec)
+        total = store.expected_total_steps(experiment)
         step = experiment.step
         return cls(
             id=experiment.id,
@@ -94,15 +92,6 @@ class ExperimentPublic(ExperimentBase):
             metrics=experiment.metrics,
             fingerprint=experiment.fingerprint,
         )
-
-
-def _spec_total_steps(spec: dict[str, Any]) -> int:
-    from worker.spec import ExperimentSpec
-
-    try:
-        return ExperimentSpec.model_validate(spec).total_steps
-    except ValueError:
-        return 0
 
 
 class ExperimentPage(BaseModel):

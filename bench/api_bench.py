@@ -39,7 +39,7 @@ def engine_alone(overrides: dict[str, object], data_dir: Path) -> float:
     import torch
 
     from worker.engine import run_training
-    from worker.presets import build_spec
+    from core.presets import build_spec
 
     torch.set_num_threads(1)
     spec = build_spec("seed-layernorm", overrides)

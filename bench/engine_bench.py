@@ -82,7 +82,7 @@ def child_engine(args: argparse.Namespace) -> None:
     """One engine run in this (fresh) process; prints the reference loop's JSON fields."""
     sys.path.insert(0, str(REPO))
     from worker.engine import run_training
-    from worker.presets import build_spec
+    from core.presets import build_spec
 
     overrides: dict[str, Any] = {"epochs": args.epochs, "seed": args.seed, "device": args.device}
     if args.train_limit:

@@ -26,8 +26,8 @@ from worker.engine import (  # noqa: E402
     RunResult,
     run_training,
 )
-from worker.presets import build_spec  # noqa: E402
-from worker.spec import ExperimentSpec  # noqa: E402
+from core.presets import build_spec  # noqa: E402
+from core.spec import ExperimentSpec  # noqa: E402
 
 PRESETS = ("seed-baseline", "seed-adam", "seed-layernorm")
 

@@ -9,9 +9,9 @@ from alembic import context
 from sqlalchemy import Connection
 from sqlmodel import SQLModel
 
-import api.db.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from api.db.session import make_engine
-from api.settings import get_settings
+import core.store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from core.settings import get_settings
+from core.store.session import make_engine
 
 config = context.config
 # Called from the command line: log as alembic.ini says. Called from trainlab (migrate.py):

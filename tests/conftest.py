@@ -82,7 +82,7 @@ def mnist_dir() -> Path:
 @pytest.fixture
 def clean_settings_cache() -> Iterator[None]:
     """Tests that change TRAINLAB_* variables clear the cached settings before and after."""
-    from api.settings import get_settings
+    from core.settings import get_settings
 
     get_settings.cache_clear()
     yield

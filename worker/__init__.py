@@ -1,5 +1,4 @@
-"""trainlab's workers: the experiment spec, the Celery tasks and the PyTorch training engine.
-
-Only `worker.engine` imports torch; `worker.spec` and `worker.presets` are plain pydantic so
-the API can validate specs without it.
+"""trainlab's workers: the Celery app and task, the job that claims an experiment, runs it and
+writes the outcome, the heartbeat, and the PyTorch training engine (worker/engine, which knows
+nothing of the rest). Depends on `core` only; the API never imports this package.
 """

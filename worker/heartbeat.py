@@ -12,16 +12,25 @@ from __future__ import annotations
 import logging
 import threading
 
-from api.db import store
-from api.db.session import session_scope
+from sqlalchemy import Engine
+
+from core import store
 
 logger = logging.getLogger(__name__)
 
 
 class Heartbeat:
     def __init__(
-        self, experiment_id: str, attempt: int, interval_s: float, *, step: int, total_steps: int
+        self,
+        engine: Engine,
+        experiment_id: str,
+        attempt: int,
+        interval_s: float,
+        *,
+        step: int,
+        total_steps: int,
     ) -> None:
+        self.engine = engine
         self.experiment_id = experiment_id
         self.attempt = attempt
         self.interval_s = interval_s
@@ -57,13 +66,13 @@ class Heartbeat:
     def write_loss(self, steps: list[int], values: list[float]) -> None:
         if self.lost or not steps:
             return
-        with session_scope() as session:
+        with store.session_scope(self.engine) as session:
             store.append_loss(session, self.experiment_id, self.attempt, steps, values)
 
     def write_checkpoint(self, data: bytes, step: int) -> None:
         if self.lost:
             return
-        with session_scope() as session:
+        with store.session_scope(self.engine) as session:
             store.save_checkpoint(session, self.experiment_id, self.attempt, step, data)
 
     # The beat -----------------------------------------------------------------------------
@@ -76,7 +85,7 @@ class Heartbeat:
                 logger.exception("heartbeat for %s failed", self.experiment_id)
 
     def _beat(self) -> None:
-        with session_scope() as session:
+        with store.session_scope(self.engine) as session:
             owner, cancel = store.heartbeat(
                 session,
                 self.experiment_id,

@@ -1,30 +1,58 @@
-"""Celery tasks. Thin on purpose: take an id, hand it to experiment_job, which re-fetches the
-experiment from the store, runs the engine and writes the outcome back."""
+"""Celery tasks. Thin on purpose: take an id, hand it to worker/job.py, which re-fetches the
+experiment from the store, runs the engine and writes the outcome back.
+
+Each pool process builds its own database engine once, after the fork (a pooled connection
+must never cross a fork), from the one Settings object, and hands it to the job explicitly.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from celery.signals import worker_process_init
 from celery.utils.log import get_task_logger
+from sqlalchemy import Engine
 
-from worker.celery_app import RUN_EXPERIMENT_TASK, celery_app
+from core.broker import RUN_EXPERIMENT_TASK
+from core.settings import Settings, get_settings
+from core.store.session import make_engine
+from worker.celery_app import celery_app
 
 logger = get_task_logger(__name__)
 
 
+@dataclass(frozen=True)
+class ProcessContext:
+    settings: Settings
+    engine: Engine
+
+
+_context: ProcessContext | None = None
+
+
+def process_context() -> ProcessContext:
+    global _context
+    if _context is None:
+        settings = get_settings()
+        _context = ProcessContext(settings, make_engine(settings.effective_database_url))
+    return _context
+
+
 @worker_process_init.connect  # type: ignore[untyped-decorator]
-def _load_training_stack(**_: Any) -> None:
+def _prepare_pool_process(**_: Any) -> None:
     # Import torch and the engine when a pool process starts rather than when its first run
-    # arrives, so a submitted experiment starts training at once. Only workers run this.
+    # arrives, so a submitted experiment starts training at once.
     import worker.engine  # noqa: F401
+
+    process_context()
 
 
 @celery_app.task(name=RUN_EXPERIMENT_TASK, ignore_result=True)  # type: ignore[untyped-decorator]
 def run_experiment(experiment_id: str) -> str:
-    # The job code (and torch with it) is imported here, in the worker process only.
-    from worker.experiment_job import run_experiment_by_id
+    from worker.job import run_experiment_by_id
 
-    outcome = run_experiment_by_id(experiment_id)
+    context = process_context()
+    outcome = run_experiment_by_id(experiment_id, context.engine, context.settings)
     logger.info("experiment %s: %s", experiment_id, outcome)
     return outcome

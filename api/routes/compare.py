@@ -7,12 +7,14 @@ from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, HTTPException, Query
+from sqlmodel import Session
 
-from api import compare
-from api.db import store
-from api.db.models import Experiment
-from api.db.session import session_scope
-from api.routes.validation import id_list, int_list, unprocessable
+from api.deps import SessionDep
+from api.errors import invalid
+from api.routes.params import id_list, record_list
+from api.services import curves
+from core import store
+from core.store.models import Experiment
 
 router = APIRouter(prefix="/compare", tags=["compare"])
 
@@ -24,14 +26,8 @@ ExperimentsQuery = Annotated[
 ]
 
 
-def _experiments(session: Any, ids: list[str]) -> list[Experiment]:
-    found = []
-    for experiment_id in ids:
-        experiment = store.get_experiment(session, experiment_id)
-        if experiment is None:
-            raise HTTPException(404, f"no experiment with id {experiment_id!r}")
-        found.append(experiment)
-    return found
+def _experiments(session: Session, ids: list[str]) -> list[Experiment]:
+    return [store.require_experiment(session, experiment_id) for experiment_id in ids]
 
 
 def _who(experiment: Experiment) -> dict[str, Any]:
@@ -45,6 +41,7 @@ def _who(experiment: Experiment) -> dict[str, Any]:
 
 @router.get("/loss")
 def compare_loss(
+    session: SessionDep,
     experiments: ExperimentsQuery,
     max_points: Annotated[int, Query(ge=10, le=100_000)] = 500,
     smoothing: Annotated[
@@ -56,19 +53,18 @@ def compare_loss(
     and max so spikes survive. Also works while the experiments run."""
     ids = id_list(experiments, "experiments", most=MAX_EXPERIMENTS)
     series = []
-    with session_scope() as session:
-        found = _experiments(session, ids)
-        for experiment in found:
-            steps, values = store.read_series(session, experiment.id)
-            series.append((steps, compare.tensorboard_ema(values, smoothing)))
-    aligned = compare.align(series)
-    small, _, _ = compare.downsample_aligned(aligned, max_points)
+    found = _experiments(session, ids)
+    for experiment in found:
+        steps, values = store.read_series(session, experiment.id)
+        series.append((steps, curves.tensorboard_ema(values, smoothing)))
+    aligned = curves.align(series)
+    small, _, _ = curves.downsample_aligned(aligned, max_points)
     return {
         "steps": small.steps.tolist(),
         "smoothing": smoothing,
         "max_points": max_points,
         "curves": [
-            {**_who(e), "points": int(s.size), "values": compare.json_floats(small.values[i])}
+            {**_who(e), "points": int(s.size), "values": curves.json_floats(small.values[i])}
             for i, (e, (s, _)) in enumerate(zip(found, series, strict=True))
         ],
     }
@@ -76,43 +72,41 @@ def compare_loss(
 
 @router.get("/predictions")
 def compare_predictions(
+    session: SessionDep,
     experiments: ExperimentsQuery,
     records: Annotated[
-        str | None, Query(description="Comma-separated test record indices, e.g. 19,20.")
+        str | None,
+        Query(max_length=2_000, description="Comma-separated test record indices, e.g. 19,20."),
     ] = None,
     disagreements_limit: Annotated[int, Query(ge=0, le=10_000)] = 100,
 ) -> dict[str, Any]:
     """Each experiment's 10 outputs for the chosen records, and the records (over all the
     test records they share) where their predicted labels are not all the same."""
     ids = id_list(experiments, "experiments", most=MAX_EXPERIMENTS)
-    wanted = int_list(records, "records", most=MAX_RECORDS) if records else []
-    with session_scope() as session:
-        found = _experiments(session, ids)
-        blobs = []
-        for experiment in found:
-            blob = store.read_predictions(session, experiment.id)
-            if blob is None:
-                raise HTTPException(
-                    409,
-                    f"experiment {experiment.id} has no predictions ({experiment.status}); "
-                    "they are stored when a run succeeds",
-                )
-            blobs.append(blob)
+    found = _experiments(session, ids)
+    blobs = []
+    for experiment in found:
+        blob = store.read_predictions(session, experiment.id)
+        if blob is None:
+            raise HTTPException(
+                409,
+                f"experiment {experiment.id} has no predictions ({experiment.status}); "
+                "they are stored when a run succeeds",
+            )
+        blobs.append(blob)
     shared = min(b.records for b in blobs)
     labels = blobs[0].labels[:shared]
     if any(not np.array_equal(b.labels[:shared], labels) for b in blobs[1:]):
-        unprocessable(
-            ("query", "experiments"),
+        invalid(
+            "experiments",
             "these experiments were evaluated on different test records (another dataset?)",
-            experiments,
         )
-    if wanted and max(wanted) >= shared:
-        unprocessable(
-            ("query", "records"),
-            f"record {max(wanted)} is outside the {shared} test records all these experiments "
-            f"evaluated (0..{shared - 1})",
-            records,
-        )
+    scope = f"these experiments all evaluated {shared} test records,"
+    wanted = (
+        record_list(records, "records", most=MAX_RECORDS, available=shared, scope=scope)
+        if records
+        else []
+    )
     predicted = np.stack([b.predicted[:shared] for b in blobs])
     disagree = np.flatnonzero((predicted != predicted[0]).any(axis=0))
     return {
@@ -130,7 +124,7 @@ def compare_predictions(
                         **_who(e),
                         "predicted": int(b.predicted[r]),
                         "correct": bool(b.predicted[r] == b.labels[r]),
-                        "outputs": compare.json_floats(b.outputs[r].astype(np.float64)),
+                        "outputs": curves.json_floats(b.outputs[r].astype(np.float64)),
                     }
                     for e, b in zip(found, blobs, strict=True)
                 ],

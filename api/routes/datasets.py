@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path
 from fastapi.responses import Response
 
-from api import datasets
-from api.settings import get_settings
+from api.deps import SettingsDep
+from api.services import datasets
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
@@ -18,7 +18,7 @@ RecordIndex = Annotated[int, Path(ge=0, le=9_999, description="Test record index
 
 def _guard(call: Any, *args: Any) -> Any:
     try:
-        return call(get_settings().data_dir, *args)
+        return call(*args)
     except datasets.DatasetUnavailable as exc:
         raise HTTPException(404, f"dataset files are not available on this server: {exc}") from None
     except IndexError as exc:
@@ -26,9 +26,9 @@ def _guard(call: Any, *args: Any) -> Any:
 
 
 @router.get("/{name}/records/{index}")
-def record_pixels(name: DatasetName, index: RecordIndex) -> dict[str, Any]:
+def record_pixels(name: DatasetName, index: RecordIndex, settings: SettingsDep) -> dict[str, Any]:
     """Label and 28x28 pixels (0..255) of one test record."""
-    found: dict[str, Any] = _guard(datasets.record, name, index)
+    found: dict[str, Any] = _guard(datasets.record, settings.data_dir, name, index)
     return found
 
 
@@ -37,7 +37,7 @@ def record_pixels(name: DatasetName, index: RecordIndex) -> dict[str, Any]:
     response_class=Response,
     responses={200: {"content": {"image/png": {}}}},
 )
-def record_image(name: DatasetName, index: RecordIndex) -> Response:
-    png: bytes = _guard(datasets.record_png, name, index)
+def record_image(name: DatasetName, index: RecordIndex, settings: SettingsDep) -> Response:
+    png: bytes = _guard(datasets.record_png, settings.data_dir, name, index)
     # Test images never change: let the browser keep them.
     return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=86400"})

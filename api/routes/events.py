@@ -25,15 +25,16 @@ from typing import Annotated, Any
 
 import anyio
 import numpy as np
-from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from api.compare import json_floats
-from api.db import store
-from api.db.models import TERMINAL
-from api.db.session import session_scope
-from api.routes.validation import unprocessable
+from api.deps import EngineDep
+from api.errors import invalid
+from api.services.curves import json_floats
+from core import store
+from core.store.models import TERMINAL
 
 router = APIRouter(tags=["experiments"])
 
@@ -54,8 +55,8 @@ class Snapshot:
     values: np.ndarray[Any, Any]
 
 
-def _poll(experiment_id: str, cursor: int) -> Snapshot | None:
-    with session_scope() as session:
+def _poll(engine: Engine, experiment_id: str, cursor: int) -> Snapshot | None:
+    with store.session_scope(engine) as session:
         # Status first, then points: a status read as terminal guarantees that the points
         # read after it are complete (the worker writes the last points before finishing).
         experiment = store.get_experiment(session, experiment_id)
@@ -78,7 +79,7 @@ def _event(kind: str, cursor: int, data: dict[str, Any]) -> str:
 
 
 async def _stream(
-    request: Request, experiment_id: str, cursor: int, first: Snapshot
+    request: Request, engine: Engine, experiment_id: str, cursor: int, first: Snapshot
 ) -> AsyncIterator[str]:
     yield f"retry: {RETRY_MS}\n\n"
     sent_status: tuple[str, str | None] | None = None
@@ -115,7 +116,7 @@ async def _stream(
         if await request.is_disconnected():
             return
         await anyio.sleep(POLL_S)
-        snapshot = await run_in_threadpool(_poll, experiment_id, cursor)
+        snapshot = await run_in_threadpool(_poll, engine, experiment_id, cursor)
 
 
 def _cursor(header: str | None, query: int | None) -> int:
@@ -126,9 +127,9 @@ def _cursor(header: str | None, query: int | None) -> int:
     try:
         value = int(header.strip())
     except ValueError:
-        unprocessable(("header", "last-event-id"), "must be an event id this stream sent", header)
+        invalid("last-event-id", "must be an event id this stream sent", "header")
     if value < 0:
-        unprocessable(("header", "last-event-id"), "must be >= 0", header)
+        invalid("last-event-id", "must be >= 0", "header")
     return value
 
 
@@ -140,6 +141,7 @@ def _cursor(header: str | None, query: int | None) -> int:
 async def experiment_events(
     experiment_id: str,
     request: Request,
+    engine: EngineDep,
     last_event_id: Annotated[str | None, Header()] = None,
     since_step: Annotated[
         int | None, Query(ge=0, description="Resume after this step (Last-Event-ID wins).")
@@ -147,11 +149,11 @@ async def experiment_events(
 ) -> StreamingResponse:
     """Loss points, progress and status of one experiment as they happen, until it ends."""
     cursor = _cursor(last_event_id, None) if last_event_id else _cursor(None, since_step)
-    first = await run_in_threadpool(_poll, experiment_id, cursor)
+    first = await run_in_threadpool(_poll, engine, experiment_id, cursor)
     if first is None:
-        raise HTTPException(404, f"no experiment with id {experiment_id!r}")
+        raise store.ExperimentNotFound(experiment_id)
     return StreamingResponse(
-        _stream(request, experiment_id, cursor, first),
+        _stream(request, engine, experiment_id, cursor, first),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

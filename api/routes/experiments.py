@@ -13,16 +13,13 @@ from typing import Annotated, Any
 
 import numpy as np
 import orjson
-from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Body, Header, HTTPException, Query, Response
 from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.db import store
-from api.db.models import TERMINAL, Status
-from api.deps import SessionDep
-from api.dispatch import dispatch
-from api.errors import InvalidFields, field_error
+from api.deps import DispatcherDep, EngineDep, SessionDep
+from api.routes.params import record_list
 from api.schemas import (
     ERROR_RESPONSES,
     ExperimentPage,
@@ -30,9 +27,11 @@ from api.schemas import (
     LossSeries,
     PredictionsPage,
 )
-from api.series import Steps, Values, downsample
-from api.submission import parse_submission
-from worker.spec import MAX_LOSS_POINTS
+from api.services.downsample import Steps, Values, downsample
+from api.services.submission import parse_submission
+from core import store
+from core.spec import MAX_LOSS_POINTS
+from core.store.models import TERMINAL, Status
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +68,7 @@ def _json(content: dict[str, Any], status_code: int = 200) -> Response:
     return Response(content=body, status_code=status_code, media_type=_JSON)
 
 
-def _require(session: Session, experiment_id: str) -> str:
+def _status(session: Session, experiment_id: str) -> str:
     status = store.get_status(session, experiment_id)
     if status is None:
         raise store.ExperimentNotFound(experiment_id)
@@ -79,6 +78,7 @@ def _require(session: Session, experiment_id: str) -> str:
 @router.post("", status_code=201, response_model=ExperimentPublic, responses=ERROR_RESPONSES)
 def submit_experiment(
     session: SessionDep,
+    dispatcher: DispatcherDep,
     response: Response,
     body: Annotated[
         dict[str, Any],
@@ -111,7 +111,7 @@ def submit_experiment(
     # stays queued and undispatched, and the reaper sends it later).
     session.commit()
     if created:
-        dispatch(experiment.id)
+        dispatcher.dispatch(experiment.id)
     else:
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/experiments/{experiment.id}"
@@ -140,10 +140,7 @@ def list_experiments(
 
 @router.get("/{experiment_id}", response_model=ExperimentPublic, responses=ERROR_RESPONSES)
 def get_experiment(experiment_id: str, session: SessionDep) -> ExperimentPublic:
-    experiment = store.get_experiment(session, experiment_id)
-    if experiment is None:
-        raise store.ExperimentNotFound(experiment_id)
-    return ExperimentPublic.of(experiment)
+    return ExperimentPublic.of(store.require_experiment(session, experiment_id))
 
 
 @router.get(
@@ -153,7 +150,7 @@ def get_experiment(experiment_id: str, session: SessionDep) -> ExperimentPublic:
 )
 async def get_loss(
     experiment_id: str,
-    request: Request,
+    engine: EngineDep,
     since_step: Annotated[
         int | None, Query(ge=0, description="Only points after this step (for polling).")
     ] = None,
@@ -167,7 +164,6 @@ async def get_loss(
         ),
     ] = None,
 ) -> Response:
-    engine: Engine = request.app.state.engine
     # A finished series this process has read before is answered without the database
     # (and without a thread hop); anything else is one short read in the thread pool.
     finished = store.cached_finished_series(engine, experiment_id)
@@ -206,7 +202,7 @@ def _load_series(
             return finished.status, finished.steps, finished.values
         # Status before points: a status read as terminal means the points read after it
         # are complete (the worker writes its last points before it finishes).
-        status = _require(session, experiment_id)
+        status = _status(session, experiment_id)
         steps, values = store.read_series(session, experiment_id, since_step=since_step)
         return status, steps, values
 
@@ -237,7 +233,7 @@ def get_predictions(
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_RECORDS_PER_REQUEST)] = 100,
 ) -> Response:
-    status = _require(session, experiment_id)
+    status = _status(session, experiment_id)
     blob = store.read_predictions(session, experiment_id)
     if blob is None:
         if status in TERMINAL:
@@ -249,7 +245,10 @@ def get_predictions(
             "they are written when the run has evaluated the test set",
         )
     if records is not None:
-        chosen = _parse_records(records, blob.records)
+        chosen = np.asarray(
+            record_list(records, "records", most=MAX_RECORDS_PER_REQUEST, available=blob.records),
+            dtype=np.intp,
+        )
         matching = int(chosen.shape[0])
         offset, limit = 0, matching
     else:
@@ -277,26 +276,6 @@ def get_predictions(
             "records": items,
         }
     )
-
-
-def _parse_records(text: str, available: int) -> np.ndarray[Any, np.dtype[np.intp]]:
-    parts = [part.strip() for part in text.split(",") if part.strip()]
-    if not parts:
-        raise InvalidFields([field_error("records", "give at least one record index", "query")])
-    if len(parts) > MAX_RECORDS_PER_REQUEST:
-        reason = f"{len(parts)} records asked for; at most {MAX_RECORDS_PER_REQUEST} per request"
-        raise InvalidFields([field_error("records", reason, "query")])
-    chosen: list[int] = []
-    for part in parts:
-        if not part.isdigit():
-            reason = f"{part!r} is not a record index (a whole number >= 0)"
-            raise InvalidFields([field_error("records", reason, "query")])
-        index = int(part)
-        if index >= available:
-            reason = f"record {index} is out of range: this run has records 0..{available - 1}"
-            raise InvalidFields([field_error("records", reason, "query")])
-        chosen.append(index)
-    return np.asarray(chosen, dtype=np.intp)
 
 
 @router.post(

@@ -11,18 +11,16 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine
 
-from api.db.migrate import schema_state
-from api.queue import celery_for_settings
-from api.settings import Settings
+from core.broker import Broker
+from core.store.migrate import schema_state
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["health"])
 
 CHECK_TIMEOUT_S = 3.0
-_broker_engines: dict[str, Engine] = {}
 
 
 @router.get("/healthz")
@@ -32,12 +30,12 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", responses={503: {"description": "A dependency is not ready; named."}})
 async def readyz(request: Request) -> JSONResponse:
-    settings: Settings = request.app.state.settings
     engine: Engine = request.app.state.engine
-    database, broker = await asyncio.gather(
-        _run_check(_check_database, engine), _run_check(_check_broker, settings)
+    broker: Broker = request.app.state.broker
+    database, broker_state = await asyncio.gather(
+        _run_check(_check_database, engine), _run_check(_check_broker, broker)
     )
-    checks = {"database": database, "broker": broker}
+    checks = {"database": database, "broker": broker_state}
     failed = {name: problem for name, problem in checks.items() if problem != "ok"}
     if failed:
         detail = "; ".join(f"{name}: {problem}" for name, problem in failed.items())
@@ -68,17 +66,6 @@ def _check_database(engine: Engine) -> str | None:
     return schema_state(engine).problem
 
 
-def _check_broker(settings: Settings) -> str | None:
-    url = settings.effective_broker_url
-    if url.startswith("sqla+"):
-        # The SQLAlchemy transport opens no connection until it sends; query its database.
-        target = url.removeprefix("sqla+")
-        engine = _broker_engines.get(target)
-        if engine is None:
-            engine = _broker_engines[target] = create_engine(target)
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        return None
-    with celery_for_settings().connection_for_write() as connection:
-        connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)
+def _check_broker(broker: Broker) -> str | None:
+    broker.check()
     return None

@@ -21,10 +21,10 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import SQLModel
 
-from api.db.migrate import upgrade_to_head
-from api.db.session import dispose_engines, get_engine
-from api.main import create_app
-from api.settings import Settings, get_settings
+from core.store.migrate import upgrade_to_head
+from core.store.session import dispose_engines, get_engine
+from api.app import create_app
+from core.settings import Settings, get_settings
 from tests.api.app_client import AppClient, app_client
 from tests.conftest import POSTGRES_URL, require_postgres
 from worker.celery_app import RUN_EXPERIMENT_TASK

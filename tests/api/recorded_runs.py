@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from api.db import store
-from api.db.models import Status
-from api.db.session import session_scope
-from worker.presets import build_spec
-from worker.spec import ExperimentSpec
+from core import store
+from core.store.models import Status
+from core.store.session import session_scope
+from core.presets import build_spec
+from core.spec import ExperimentSpec
 
 
 @dataclass(frozen=True)

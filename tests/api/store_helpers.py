@@ -7,10 +7,10 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine
 
-from api.db import store
-from api.db.models import Status
-from api.db.session import session_scope
-from worker.presets import build_spec
+from core import store
+from core.store.models import Status
+from core.store.session import session_scope
+from core.presets import build_spec
 
 SMALL = {"epochs": 1, "train_limit": 2000, "test_limit": 500}
 

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine
 
-from api.db.models import Status
+from core.store.models import Status
 from tests.api.app_client import AppClient
 from tests.api.conftest import BrokerMessageReader
 from tests.api.recorded_runs import finished_run, small_spec, start
 from tests.api.store_helpers import finish
-from worker.presets import BOOK_CHAIN, build_spec
+from core.presets import BOOK_CHAIN, build_spec
 
 SUBSET = {"epochs": 1, "train_limit": 200, "test_limit": 50}
 GRID = {

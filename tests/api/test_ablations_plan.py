@@ -5,8 +5,8 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from api.ablations import MAX_EXPERIMENTS, AblationRequest, PlanError, build_plan
-from worker.presets import BOOK_CHAIN, build_spec
+from api.services.ablation_plan import MAX_EXPERIMENTS, AblationRequest, PlanError, build_plan
+from core.presets import BOOK_CHAIN, build_spec
 
 
 def test_grid_is_the_full_product_in_factor_order_with_shared_seeds() -> None:

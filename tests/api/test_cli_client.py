@@ -7,7 +7,7 @@ import argparse
 
 import pytest
 
-from api.cli.client import (
+from cli.client import (
     ablate_body,
     default_server,
     parse_assignments,
@@ -16,7 +16,7 @@ from api.cli.client import (
     submit_body,
     summary_table,
 )
-from api.stats import ArmResults, summarize
+from api.services.stats import ArmResults, summarize
 
 
 def _parse(*argv: str) -> argparse.Namespace:
@@ -86,7 +86,7 @@ def test_summary_table_prints_every_arm_with_its_interval() -> None:
 
 
 def test_an_unreachable_server_is_exit_code_3(capsys: pytest.CaptureFixture[str]) -> None:
-    from api.cli import main
+    from cli import main
     from tests.integration.stack import free_port
 
     server = f"http://127.0.0.1:{free_port()}"  # nothing listens there

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from api.cli.local import parse_overrides
+from cli.local import parse_overrides
 
 
 def trainlab(
@@ -22,7 +22,7 @@ def trainlab(
         environ["TRAINLAB_DATA_DIR"] = str(data_dir)
     environ.update(env)
     return subprocess.run(
-        [sys.executable, "-m", "api.cli", *argv],
+        [sys.executable, "-m", "cli", *argv],
         cwd=cwd,  # away from any .env file in the checkout
         env=environ,
         capture_output=True,
@@ -133,7 +133,7 @@ def test_presets_text_lists_every_preset(tmp_path: Path) -> None:
 
 def test_presets_import_no_torch(tmp_path: Path) -> None:
     code = (
-        "import sys, api.cli, api.cli.local as l, argparse; "
+        "import sys, cli, cli.local as l, argparse; "
         "l.presets_command(argparse.Namespace(json=True)); "
         "print('torch' in sys.modules)"
     )

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from api.compare import align, downsample_aligned, group_bands, json_floats, tensorboard_ema
+from api.services.curves import align, downsample_aligned, group_bands, json_floats, tensorboard_ema
 
 
 def _direct_ema(values: list[float], w: float) -> list[float]:

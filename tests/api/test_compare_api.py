@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from api.compare import tensorboard_ema
+from api.services.curves import tensorboard_ema
 from tests.api.app_client import AppClient
 from tests.api.recorded_runs import finished_run, small_spec, start, write_points
 

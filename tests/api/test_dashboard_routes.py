@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from api.routes.dashboard import STATIC_DIR
-from api.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 from tests.api.app_client import AppClient
 
 

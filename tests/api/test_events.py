@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine
 
-from api.db.models import Status
+from core.store.models import Status
 from api.routes import events
 from tests.api.app_client import AppClient
 from tests.api.recorded_runs import finished_run, small_spec, start, write_points

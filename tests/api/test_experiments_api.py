@@ -7,15 +7,15 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from api.db import store
-from api.db.models import Status
-from api.db.session import session_scope
+from core import store
+from core.store.models import Status
+from core.store.session import session_scope
 from tests.api.app_client import AppClient
 from tests.api.conftest import BrokerMessageReader
 from tests.api.store_helpers import SMALL, finish, running
 from worker.celery_app import TRAINING_QUEUE
-from worker.presets import build_spec
-from worker.spec import ExperimentSpec
+from core.presets import build_spec
+from core.spec import ExperimentSpec
 
 
 def _submit(client: AppClient, body: dict[str, Any], **headers: str) -> dict[str, Any]:

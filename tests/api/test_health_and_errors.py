@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from api.db import store
-from api.db.session import session_scope
-from api.main import create_app
-from api.settings import Settings, get_settings
+from core import store
+from core.store.session import session_scope
+from api.app import create_app
+from core.settings import Settings, get_settings
 from tests.api.app_client import AppClient, app_client
 from tests.api.store_helpers import SMALL
 

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
-from api.db.migrate import downgrade_to_base, head_revision, schema_differences, schema_state
-from api.db.session import make_engine
+from core.store.migrate import downgrade_to_base, head_revision, schema_differences, schema_state
+from core.store.session import make_engine
 from tests.api.conftest import create_schema, drop_schema, postgres_schema_url
 from tests.conftest import require_postgres
 
@@ -30,7 +30,7 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
 
 
 def test_upgrade_matches_models_and_downgrade_removes_all(empty_database: str) -> None:
-    from api.db.migrate import upgrade_to_head
+    from core.store.migrate import upgrade_to_head
 
     engine = make_engine(empty_database)
     try:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 from sqlalchemy import Engine
 
-from api.db.models import Status
+from core.store.models import Status
 from tests.api.app_client import AppClient
 from tests.api.store_helpers import finish, predictions, running, write_loss
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from api.series import downsample, minmax_indices
+from api.services.downsample import downsample, minmax_indices
 
 
 @pytest.mark.parametrize("n", [3, 10, 11, 999, 18_000, 18_001])

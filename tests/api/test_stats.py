@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from api.stats import ArmResults, describe, paired_difference, summarize
+from api.services.stats import ArmResults, describe, paired_difference, summarize
 
 # Student's t quantile t(0.975, df=2) from any printed table.
 T975_DF2 = 4.302652729911275

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, func, select, update
 
-from api.db import store
-from api.db.models import Status
-from api.db.session import db_now, session_scope
-from api.db.tables import EXPERIMENTS, LOSS
+from core import store
+from core.store.models import Status
+from core.store.session import db_now, session_scope
+from core.store.tables import EXPERIMENTS, LOSS
 from tests.api.store_helpers import SMALL, finish, predictions, queued, running, write_loss
-from worker.presets import build_spec
+from core.presets import build_spec
 
 T = TypeVar("T")
 

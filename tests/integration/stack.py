@@ -32,7 +32,7 @@ from tests.conftest import (
     release_redis_database,
 )
 
-TRAINLAB = [sys.executable, "-m", "api.cli"]
+TRAINLAB = [sys.executable, "-m", "cli"]
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
 # Short intervals so that cancellation, live curves and the reaper act within seconds.

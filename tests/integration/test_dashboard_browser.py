@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 import uvicorn
 
-from api.datasets import load_test_split
-from api.db.migrate import upgrade_to_head
-from api.db.session import dispose_engines
-from api.main import create_app
-from api.settings import get_settings
+from api.services.datasets import load_test_split
+from core.store.migrate import upgrade_to_head
+from core.store.session import dispose_engines
+from api.app import create_app
+from core.settings import get_settings
 from tests.api.recorded_runs import finished_run, start, write_points
 from tests.integration.browser import (
     browser_errors,
@@ -34,7 +34,7 @@ from tests.integration.browser import (
     wait_until,
 )
 from tests.integration.stack import free_port
-from worker.presets import BOOK_CHAIN, build_spec
+from core.presets import BOOK_CHAIN, build_spec
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.slow]
 

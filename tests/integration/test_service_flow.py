@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.integration.stack import Stack
-from worker.presets import BOOK_CHAIN
+from core.presets import BOOK_CHAIN
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from worker.presets import build_spec
-from worker.spec import ExperimentSpec
+from core.presets import build_spec
+from core.spec import ExperimentSpec
 
 # Small enough for 2 cores: a few hundred batch-1 steps take well under a second.
 SMALL: dict[str, Any] = {"epochs": 1, "train_limit": 600, "test_limit": 500, "device": "cpu"}

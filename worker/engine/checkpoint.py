@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from worker.spec import ExperimentSpec
+from core.spec import ExperimentSpec
 
 FORMAT = "trainlab.checkpoint"
 VERSION = 1

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from worker.spec import NUM_CLASSES
+from core.spec import NUM_CLASSES
 
 # torchvision's class for each dataset name; the class name is also its folder under data_dir.
 _TORCHVISION_CLASS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
@@ -83,13 +83,6 @@ def dataset_checksum(name: str, data_dir: Path, *, allow_download: bool = True) 
     root = Path(data_dir).expanduser().resolve()
     with _lock:
         return _raw_splits(name, root, allow_download).checksum
-
-
-def clear_cache() -> None:
-    """Drop every cached dataset (frees device memory)."""
-    with _lock:
-        _raw_cache.clear()
-        _device_cache.clear()
 
 
 def _scale(images: torch.Tensor, device: torch.device) -> torch.Tensor:

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.spec import NUM_CLASSES, ExperimentSpec
 from worker.engine.callbacks import Predictions
-from worker.spec import NUM_CLASSES, ExperimentSpec
 
 # Records per forward pass: bounds activation memory for the widest allowed networks.
 EVAL_CHUNK = 2048

@@ -27,8 +27,8 @@ from typing import cast
 import torch
 from torch import nn
 
+from core.spec import ExperimentSpec
 from worker.engine.model import BATCH_NORM_EPS, BATCH_NORM_MOMENTUM, LAYER_NORM_EPS
-from worker.spec import ExperimentSpec
 
 aten = torch.ops.aten
 _MEAN = 1  # ATen's code for reduction="mean"

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from worker.spec import ExperimentSpec
+from core.spec import ExperimentSpec
 
 # Bumped when a change to the engine changes the numbers a spec produces.
 ENGINE_VERSION = 1

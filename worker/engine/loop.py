@@ -17,9 +17,9 @@ from typing import Literal, Protocol
 import torch
 from torch import nn
 
+from core.spec import ExperimentSpec
 from worker.engine.callbacks import RunCallbacks
 from worker.engine.checkpoint import LOSS_TAIL
-from worker.spec import ExperimentSpec
 
 
 class TrainStep(Protocol):

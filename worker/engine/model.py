@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from worker.spec import INPUT_FEATURES, NUM_CLASSES, ExperimentSpec
+from core.spec import INPUT_FEATURES, NUM_CLASSES, ExperimentSpec
 
 # PyTorch's own defaults, named so the fast path uses the very same numbers.
 LAYER_NORM_EPS = 1e-5

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from core.spec import ExperimentSpec
 from worker.engine.callbacks import RunCallbacks, RunResult
 from worker.engine.checkpoint import restore, save_checkpoint
 from worker.engine.data import load_dataset
@@ -23,7 +24,6 @@ from worker.engine.model import (
     resolve_device,
     uses_class_targets,
 )
-from worker.spec import ExperimentSpec
 
 # final_loss: the mean of the last this-many logged points (fewer when the run logged fewer).
 FINAL_LOSS_POINTS = 100

@@ -9,7 +9,7 @@ import torch
 
 from worker.engine import DatasetUnavailableError, run_training
 from worker.engine.data import dataset_checksum, load_dataset
-from worker.spec import ExperimentSpec
+from core.spec import ExperimentSpec
 
 CPU = torch.device("cpu")
 # Test-set label counts of the real MNIST (../shared/data/README.md).

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from worker.engine import RunCallbacks, run_training
-from worker.spec import ExperimentSpec
+from core.spec import ExperimentSpec
 
 BASE: dict[str, Any] = {
     "epochs": 1,

@@ -15,8 +15,8 @@ from worker.engine.model import (
     build_optimizer,
     resolve_device,
 )
-from worker.presets import build_spec
-from worker.spec import ExperimentSpec
+from core.presets import build_spec
+from core.spec import ExperimentSpec
 
 CPU = torch.device("cpu")
 

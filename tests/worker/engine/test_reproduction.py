@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tests.worker.conftest import RunFn
-from worker.presets import BOOK_CHAIN, build_spec
+from core.presets import BOOK_CHAIN, build_spec
 
 
 @pytest.mark.slow

@@ -1,0 +1,98 @@
+"""The FastAPI application. `create_app(settings)` builds it; `trainlab serve` runs it.
+
+Everything a request needs is made here, once, from the one Settings object, and kept on
+`app.state`: the database engine, the broker and the dispatcher. Routes reach them only
+through the dependencies in api/deps.py; background work (the reaper) is handed them.
+
+Startup does not touch the schema (Alembic owns it: `trainlab migrate`); it only checks it,
+so an unmigrated database is reported clearly in the log and by /readyz rather than
+surfacing later as a 500. Background work that lives as long as the app (the reaper) is
+added as lifespan hooks: async context managers entered at startup, left at shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from api.background.dispatch import Dispatcher
+from api.background.reaper import reaper_running
+from api.errors import install_error_handlers
+from api.middleware import BodySizeLimit
+from api.routes import ROUTERS
+from api.routes.dashboard import STATIC_DIR
+from core.broker import Broker
+from core.settings import Settings
+from core.store.migrate import schema_state
+from core.store.session import make_engine
+
+logger = logging.getLogger(__name__)
+
+LifespanHook = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def reaper_hook(app: FastAPI) -> AbstractAsyncContextManager[None]:
+    """Requeue experiments whose worker died, and send those the broker never got."""
+    return reaper_running(app.state.dispatcher, app.state.settings)
+
+
+# What every served app runs beside the requests; tests pass their own (usually none).
+DEFAULT_LIFESPAN_HOOKS: tuple[LifespanHook, ...] = (reaper_hook,)
+
+
+def create_app(
+    settings: Settings, *, lifespan_hooks: Sequence[LifespanHook] | None = None
+) -> FastAPI:
+    """The API for `settings`: its own engine, broker and dispatcher, closed at shutdown."""
+    hooks = tuple(DEFAULT_LIFESPAN_HOOKS if lifespan_hooks is None else lifespan_hooks)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _report_schema(app)
+        try:
+            async with AsyncExitStack() as stack:
+                for hook in hooks:
+                    await stack.enter_async_context(hook(app))
+                yield
+        finally:
+            app.state.broker.close()
+            app.state.engine.dispose()
+
+    app = FastAPI(
+        title="trainlab",
+        version=_version(),
+        summary="Training jobs for ablation studies: submit specs, read curves and predictions.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = make_engine(settings.effective_database_url)
+    app.state.broker = Broker(settings)
+    app.state.dispatcher = Dispatcher(app.state.engine, app.state.broker)
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
+
+
+def _report_schema(app: FastAPI) -> None:
+    try:
+        problem = schema_state(app.state.engine).problem
+    except Exception as exc:  # the database may come up after the API; /readyz keeps asking
+        logger.error("database unreachable at startup: %s", exc)
+        return
+    if problem:
+        logger.error("%s (GET /readyz answers 503 until then)", problem)
+
+
+def _version() -> str:
+    try:
+        return version("trainlab")
+    except PackageNotFoundError:
+        return "0+unknown"

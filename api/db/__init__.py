@@ -1,1 +1,0 @@
-"""The experiment store: SQLModel tables (schema owned by Alembic), sessions and queries."""

@@ -1,0 +1,241 @@
+"""Ablation designs: from a request to the arms and the (arm, seed) experiments to run.
+
+Pure: no database here. `build_plan` validates the request, expands a full factorial grid
+(or the book's five-recipe chain) and checks every cell's spec, so an ablation is either
+stored whole or refused with a 422 before anything is written.
+
+Seeds are shared across arms on purpose: cell (arm A, seed s) and (arm B, seed s) start from
+the same weights and data order, so the summary can compare arms pairwise per seed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlmodel import Session
+
+from api.errors import InvalidFields, field_error, field_path, from_spec_errors
+from core import store
+from core.presets import BOOK_CHAIN, PRESETS, UnknownPresetError, preset_dict
+from core.spec import ExperimentSpec, apply_overrides
+from core.store.models import Ablation
+
+# Grid size x seeds: enough for a 4x4 grid over 10 seeds or the book chain over 40 seeds,
+# small enough that one request cannot flood the queue.
+MAX_EXPERIMENTS = 200
+MAX_FACTORS = 6
+MAX_LEVELS = 20
+MAX_SEEDS = 50
+DEFAULT_SEEDS = 3
+
+
+class AblationRequest(BaseModel):
+    """The body of POST /ablations."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, max_length=200)
+    design: Literal["grid", "book"] = Field(
+        default="grid",
+        description="`grid`: every combination of the factors' values on the base; "
+        "`book`: the five presets of the book's chain as arms.",
+    )
+    preset: str | None = Field(default=None, description="Base preset of a grid.")
+    base: dict[str, Any] | None = Field(
+        default=None, description="Base spec (full or partial) of a grid, instead of a preset."
+    )
+    overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description='Applied to every arm, e.g. {"epochs": 1, "train_limit": 5000}.',
+    )
+    factors: dict[str, list[Any]] = Field(
+        default_factory=dict,
+        description='Dotted spec path -> values, e.g. {"model.activation": ["sigmoid", '
+        '"leaky_relu"]}; arms are the full grid, in the order given.',
+    )
+    seeds: int | list[int] = Field(
+        default=DEFAULT_SEEDS,
+        description=f"A count n (seeds 0..n-1) or the seeds themselves; 1..{MAX_SEEDS}.",
+    )
+
+    @field_validator("seeds")
+    @classmethod
+    def _check_seeds(cls, value: int | list[int]) -> int | list[int]:
+        if isinstance(value, int):
+            if not 1 <= value <= MAX_SEEDS:
+                raise ValueError(f"seeds={value}: give 1..{MAX_SEEDS} seeds")
+            return value
+        if not 1 <= len(value) <= MAX_SEEDS:
+            raise ValueError(f"{len(value)} seeds given: give 1..{MAX_SEEDS} seeds")
+        if len(set(value)) != len(value):
+            raise ValueError("seeds must be distinct (a repeated seed is the same run twice)")
+        if any(not 0 <= s <= 2**31 - 1 for s in value):
+            raise ValueError("each seed must be within 0..2147483647")
+        return value
+
+    @property
+    def seed_list(self) -> list[int]:
+        return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
+
+
+class PlanError(InvalidFields):
+    """A request that names a real field but asks for something impossible: a 422 naming the
+    body field at `loc`."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__([field_error(field_path(loc) or "body", message, "body")])
+        self.loc = loc
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Arm:
+    index: int
+    label: str
+    preset: str | None
+    overrides: dict[str, Any]  # the factor values of this arm (empty for the book design)
+    spec: dict[str, Any]  # without the seed: the seed is what varies inside an arm
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Cell:
+    arm: int
+    seed: int
+    spec: ExperimentSpec
+    preset: str | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    design: str
+    arms: list[Arm]
+    seeds: list[int]
+    cells: list[Cell]
+
+
+def _label(overrides: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in overrides.items()) or "base"
+
+
+def _field_loc(field: str) -> tuple[str | int, ...]:
+    """ "model.hidden[0]" -> ("model", "hidden", 0)."""
+    return tuple(int(p) if p.isdigit() else p for p in re.findall(r"[^.\[\]]+", field))
+
+
+def _validate(spec_dict: dict[str, Any], loc: tuple[str | int, ...], what: str) -> ExperimentSpec:
+    try:
+        return ExperimentSpec.model_validate(spec_dict)
+    except ValidationError as exc:
+        # The API's own reading of spec errors: it names the knob even for checks that span
+        # several fields (loss=bce with model.output=none names `loss`).
+        first = from_spec_errors(exc)[0]
+        field_loc = _field_loc(first["field"]) if first["field"] != "spec" else ()
+        raise PlanError((*loc, *field_loc), f"{what}: {first['reason']}") from None
+
+
+def _grid_arms(request: AblationRequest) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    if request.preset and request.base is not None:
+        raise PlanError(("base",), "give a base preset or a base spec, not both")
+    try:
+        base = preset_dict(request.preset) if request.preset else dict(request.base or {})
+    except UnknownPresetError as exc:
+        raise PlanError(("preset",), str(exc)) from None
+    if len(request.factors) > MAX_FACTORS:
+        raise PlanError(("factors",), f"{len(request.factors)} factors; the bound is {MAX_FACTORS}")
+    for key, levels in request.factors.items():
+        if key == "seed":
+            raise PlanError(("factors", key), "vary seeds with `seeds`, not as a factor")
+        if not 1 <= len(levels) <= MAX_LEVELS:
+            raise PlanError(
+                ("factors", key), f"{len(levels)} values; give 1..{MAX_LEVELS} values per factor"
+            )
+        texts = [repr(v) for v in levels]
+        if len(set(texts)) != len(texts):
+            raise PlanError(("factors", key), "values must be distinct")
+    keys = list(request.factors)
+    combos = itertools.product(*(request.factors[k] for k in keys))
+    return base, [dict(zip(keys, combo, strict=True)) for combo in combos]
+
+
+def build_plan(request: AblationRequest) -> Plan:
+    """Arms and cells of the request, every spec validated; raises PlanError."""
+    seeds = request.seed_list
+    if request.design == "book":
+        for field in ("factors", "preset", "base"):
+            if getattr(request, field):
+                raise PlanError(
+                    (field,),
+                    f"design=book takes its arms from the presets {', '.join(BOOK_CHAIN)}; "
+                    "put changes shared by every arm in `overrides`",
+                )
+        arm_count = len(BOOK_CHAIN)
+    else:
+        arm_count = math.prod(len(v) for v in request.factors.values())
+    total = arm_count * len(seeds)
+    if total > MAX_EXPERIMENTS:
+        raise PlanError(
+            ("seeds",) if arm_count <= MAX_EXPERIMENTS else ("factors",),
+            f"the ablation asks for {total:,} experiments ({arm_count:,} arms x {len(seeds)} "
+            f"seeds); the bound is {MAX_EXPERIMENTS}: use fewer factor values or seeds",
+        )
+
+    if "seed" in request.overrides:
+        raise PlanError(("overrides", "seed"), "seeds are set by `seeds`, not by overrides")
+    raw: list[tuple[str | None, dict[str, Any], str, dict[str, Any]]]
+    if request.design == "book":
+        raw = [(name, PRESETS[name], name, {}) for name in BOOK_CHAIN]
+    else:
+        base, combos = _grid_arms(request)
+        raw = [(request.preset, base, _label(c), c) for c in combos]
+
+    arms: list[Arm] = []
+    cells: list[Cell] = []
+    for index, (preset, arm_base, label, changes) in enumerate(raw):
+        try:
+            merged = apply_overrides(apply_overrides(arm_base, request.overrides), changes)
+        except ValueError as exc:
+            raise PlanError(("factors",) if changes else ("overrides",), str(exc)) from None
+        spec = _validate(merged, ("arms", index), f"arm {index} ({label})")
+        spec_dict = spec.model_dump(mode="json")
+        spec_dict.pop("seed")
+        arms.append(Arm(index, label, preset, changes, spec_dict))
+        for seed in seeds:
+            cell_spec = _validate({**spec_dict, "seed": seed}, ("seeds",), f"seed {seed}")
+            cells.append(Cell(index, seed, cell_spec, preset))
+    return Plan(request.design, arms, seeds, cells)
+
+
+def store_plan(
+    session: Session, request: AblationRequest, plan: Plan
+) -> tuple[Ablation, list[str]]:
+    """Reuse or create every cell's experiment, then the ablation; nothing is committed here.
+    Returns the ablation and the ids of the experiments created (to be sent to the broker)."""
+    created: list[str] = []
+    cells: list[tuple[int, int, str]] = []
+    for cell in plan.cells:
+        experiment = store.find_reusable(session, cell.spec)
+        if experiment is None:
+            tags = ["ablation", *([request.name] if request.name else [])]
+            experiment, _ = store.create_experiment(
+                session, cell.spec, name=None, tags=tags, preset=cell.preset
+            )
+            created.append(experiment.id)
+        cells.append((cell.arm, cell.seed, experiment.id))
+    ablation = store.add_ablation(
+        session,
+        name=request.name,
+        design=plan.design,
+        request=request.model_dump(mode="json"),
+        arms=[arm.as_dict() for arm in plan.arms],
+        seeds=plan.seeds,
+        members=cells,
+    )
+    return ablation, created

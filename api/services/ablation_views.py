@@ -1,0 +1,148 @@
+"""What an ablation looks like from outside: its progress and status word, its members, its
+summary statistics and its mean curves. Pure functions of what the store returned."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from sqlmodel import Session
+
+from api.services import curves
+from api.services.stats import ArmResults, summarize
+from core import store
+from core.store.clock import as_utc
+from core.store.models import TERMINAL, Ablation, AblationMember, Experiment, Status
+
+Members = list[tuple[AblationMember, Experiment]]
+
+
+def member_view(member: AblationMember, experiment: Experiment) -> dict[str, Any]:
+    metrics = experiment.metrics or {}
+    return {
+        "arm": member.arm,
+        "seed": member.seed,
+        "experiment_id": experiment.id,
+        "status": experiment.status,
+        "step": experiment.step,
+        "total_steps": store.expected_total_steps(experiment),
+        "test_accuracy": metrics.get("test_accuracy"),
+        "final_loss": metrics.get("final_loss"),
+    }
+
+
+def overall_status(counts: Counter[str], total: int) -> str:
+    """One word for the whole ablation: still going, or how it ended."""
+    pending = counts[Status.queued] + counts[Status.running]
+    if pending:
+        return Status.queued.value if counts[Status.queued] == total else Status.running.value
+    if counts[Status.succeeded] == total:
+        return Status.succeeded.value
+    return Status.failed.value if counts[Status.failed] else Status.cancelled.value
+
+
+def progress(members: Members) -> tuple[dict[str, int], dict[str, Any], str]:
+    """(status counts, progress, overall status) over the members."""
+    counts: Counter[str] = Counter(e.status for _, e in members)
+    totals = [store.expected_total_steps(e) for _, e in members]
+    total = sum(totals)
+    # A finished run counts as done even when it stopped early (cancelled, failed).
+    done = sum(
+        t if e.status in TERMINAL else min(e.step, t)
+        for (_, e), t in zip(members, totals, strict=True)
+    )
+    finished = sum(counts[s] for s in TERMINAL)
+    summary = {
+        "experiments": len(members),
+        "finished": finished,
+        "step": done,
+        "total": total,
+        "fraction": round(done / total, 6) if total else (1.0 if finished else 0.0),
+    }
+    status_counts = {s.value: counts[s.value] for s in Status}
+    return status_counts, summary, overall_status(counts, len(members))
+
+
+def ablation_view(ablation: Ablation, members: Members, *, full: bool) -> dict[str, Any]:
+    status_counts, done, status = progress(members)
+    view: dict[str, Any] = {
+        "id": ablation.id,
+        "name": ablation.name,
+        "design": ablation.design,
+        "created_at": as_utc(ablation.created_at),
+        "status": status,
+        "seeds": ablation.seeds,
+        "status_counts": status_counts,
+        "progress": done,
+        "arms": [{"index": a["index"], "label": a["label"]} for a in ablation.arms],
+    }
+    if full:
+        view["request"] = ablation.request
+        view["arms"] = ablation.arms
+        view["members"] = [member_view(m, e) for m, e in members]
+    return view
+
+
+def arm_results(ablation: Ablation, members: Members) -> list[ArmResults]:
+    """Per arm, the succeeded runs' test accuracy and final loss by seed."""
+    results: list[ArmResults] = []
+    for arm in ablation.arms:
+        accuracy: dict[int, float] = {}
+        loss: dict[int, float] = {}
+        for member, experiment in members:
+            metrics = experiment.metrics or {}
+            if member.arm != arm["index"] or experiment.status != Status.succeeded:
+                continue
+            if isinstance(metrics.get("test_accuracy"), int | float):
+                accuracy[member.seed] = float(metrics["test_accuracy"])
+            if isinstance(metrics.get("final_loss"), int | float):
+                loss[member.seed] = float(metrics["final_loss"])
+        results.append(ArmResults(arm["index"], arm["label"], accuracy, loss))
+    return results
+
+
+def summary(ablation: Ablation, members: Members, reference: int) -> dict[str, Any]:
+    """The paired statistics of the arms against `reference`, with how many runs each arm
+    expects and how many have finished."""
+    result = summarize(arm_results(ablation, members), reference)
+    result["ablation_id"] = ablation.id
+    for row in result["arms"]:
+        cells = [e for m, e in members if m.arm == row["arm"]]
+        row["expected"] = len(cells)
+        row["finished"] = sum(e.status in TERMINAL for e in cells)
+    return result
+
+
+def mean_curves(
+    session: Session, ablation: Ablation, members: Members, *, max_points: int, smoothing: float
+) -> dict[str, Any]:
+    """One curve per arm on shared steps: the mean over its seeds, with the min/max band."""
+    rows: list[tuple[Any, Any]] = []
+    groups: list[list[int]] = [[] for _ in ablation.arms]
+    for member, experiment in members:
+        steps, values = store.read_series(session, experiment.id)
+        groups[member.arm].append(len(rows))
+        rows.append((steps, curves.tensorboard_ema(values, smoothing)))
+    aligned = curves.align(rows)
+    mean, low, high = curves.group_bands(aligned, groups)
+    small, lo, hi = curves.downsample_aligned(
+        curves.Aligned(aligned.steps, mean), max_points, lower=low, upper=high
+    )
+    assert lo is not None and hi is not None
+    return {
+        "ablation_id": ablation.id,
+        "steps": small.steps.tolist(),
+        "band": "min/max across seeds",
+        "smoothing": smoothing,
+        "arms": [
+            {
+                "arm": arm["index"],
+                "label": arm["label"],
+                "seeds": len(groups[i]),
+                "mean": curves.json_floats(small.values[i]),
+                "low": curves.json_floats(lo[i]),
+                "high": curves.json_floats(hi[i]),
+            }
+            for i, arm in enumerate(ablation.arms)
+        ],
+    }

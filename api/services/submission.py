@@ -1,0 +1,77 @@
+"""Reading the body of POST /experiments: a full spec, or a preset plus overrides, each with
+optional `name` and `tags`. Every problem comes back as a field name and a reason."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from api.errors import InvalidFields, field_error, from_request_errors, from_spec_errors
+from api.schemas import ExperimentBase, ExperimentCreate
+from core.presets import PRESETS, UnknownPresetError, build_spec
+from core.spec import ExperimentSpec
+
+_META = frozenset(ExperimentBase.model_fields)
+_PRESET_FORM = frozenset(ExperimentCreate.model_fields) - _META
+_BAD_OVERRIDE = re.compile(r"override '([^']*)'")
+
+
+@dataclass(frozen=True)
+class Submission:
+    spec: ExperimentSpec
+    name: str | None
+    tags: list[str]
+    preset: str | None
+
+
+def parse_submission(body: dict[str, Any]) -> Submission:
+    meta_fields = {k: v for k, v in body.items() if k in _META}
+    try:
+        meta = ExperimentBase.model_validate(meta_fields)
+    except ValidationError as exc:
+        raise InvalidFields(from_request_errors(exc.errors(include_url=False))) from None
+    rest = {k: v for k, v in body.items() if k not in _META}
+    if _PRESET_FORM & rest.keys():
+        preset, spec = _preset_form(rest)
+    else:
+        preset, spec = None, _spec_form(rest)
+    return Submission(spec=spec, name=meta.name, tags=list(meta.tags), preset=preset)
+
+
+def _spec_form(fields: dict[str, Any]) -> ExperimentSpec:
+    try:
+        return ExperimentSpec.model_validate(fields)
+    except ValidationError as exc:
+        raise InvalidFields(from_spec_errors(exc)) from None
+
+
+def _preset_form(fields: dict[str, Any]) -> tuple[str | None, ExperimentSpec]:
+    mixed = sorted(fields.keys() - _PRESET_FORM)
+    if mixed:
+        raise InvalidFields(
+            [
+                field_error(key, "spec fields can't sit beside `preset`: put them in `overrides`")
+                for key in mixed
+            ]
+        )
+    try:
+        request = ExperimentCreate.model_validate(fields)
+    except ValidationError as exc:
+        raise InvalidFields(from_request_errors(exc.errors(include_url=False))) from None
+    if request.preset is not None and request.preset not in PRESETS:
+        reason = f"unknown preset {request.preset!r}; known presets: {', '.join(PRESETS)}"
+        raise InvalidFields([field_error("preset", reason)])
+    try:
+        return request.preset, build_spec(request.preset, request.overrides)
+    except ValidationError as exc:
+        raise InvalidFields(from_spec_errors(exc)) from None
+    except UnknownPresetError as exc:
+        raise InvalidFields([field_error("preset", str(exc))]) from None
+    except ValueError as exc:
+        # apply_overrides: a dotted path runs through something that isn't a section.
+        match = _BAD_OVERRIDE.match(str(exc))
+        field = f"overrides.{match.group(1)}" if match else "overrides"
+        raise InvalidFields([field_error(field, str(exc))]) from None

@@ -1,0 +1,49 @@
+"""`KEY=VALUE` arguments, as `--set` and `--factor` take them, for every command.
+
+A VALUE is read as JSON when it parses (`lr=0.01` is a number, `model.hidden=[100,100]` a
+list) and is a string otherwise (`loss=bce`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class AssignmentError(ValueError):
+    """An argument that is not KEY=VALUE; the message names the flag and the argument."""
+
+
+def parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def split_assignment(item: str, flag: str, shape: str = "KEY=VALUE") -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise AssignmentError(f"{flag} {item!r}: expected {shape}")
+    return key.strip(), value
+
+
+def parse_assignments(items: list[str], flag: str = "--set") -> dict[str, Any]:
+    """Each `KEY=VALUE` into {KEY: value}; a later KEY wins."""
+    found: dict[str, Any] = {}
+    for item in items:
+        key, text = split_assignment(item, flag)
+        found[key] = parse_value(text)
+    return found
+
+
+def parse_factors(items: list[str]) -> dict[str, list[Any]]:
+    """`--factor loss=mse,bce` or `--factor model.hidden=[[100],[200]]` (a JSON list)."""
+    factors: dict[str, list[Any]] = {}
+    for item in items:
+        key, text = split_assignment(item, "--factor", "KEY=V1,V2,...")
+        parsed = parse_value(text)
+        factors[key] = (
+            parsed if isinstance(parsed, list) else [parse_value(v) for v in text.split(",")]
+        )
+    return factors

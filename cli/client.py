@@ -1,0 +1,235 @@
+"""`trainlab submit` and `trainlab ablate`: talk to a running server over HTTP.
+
+Nothing here imports torch or the store; the server does the work. `--wait` polls the server
+once a second (simple, and survives a proxy that buffers event streams) and draws a tqdm bar.
+Exit codes: 0 succeeded, 1 a run failed or was cancelled, 2 the server refused the request,
+3 the server could not be reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from tqdm import tqdm
+
+from cli.assignments import AssignmentError, parse_assignments, parse_factors
+from core.settings import get_settings
+
+TERMINAL = {"succeeded", "failed", "cancelled"}
+POLL_S = 1.0
+
+
+class RefusedError(Exception):
+    """The server answered with an error status; the message is its `detail`."""
+
+
+def default_server() -> str:
+    settings = get_settings()
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return f"http://{host}:{settings.port}"
+
+
+def submit_body(args: argparse.Namespace) -> dict[str, Any]:
+    body: dict[str, Any] = {"overrides": parse_assignments(args.set, "--set")}
+    if args.preset:
+        body["preset"] = args.preset
+    if args.name:
+        body["name"] = args.name
+    if args.tag:
+        body["tags"] = list(args.tag)
+    return body
+
+
+def ablate_body(args: argparse.Namespace) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "design": args.design,
+        "overrides": parse_assignments(args.set, "--set"),
+        "seeds": args.seeds,
+    }
+    if args.base:
+        body["preset"] = args.base
+    if args.factor:
+        body["factors"] = parse_factors(args.factor)
+    if args.name:
+        body["name"] = args.name
+    return body
+
+
+def _call(client: httpx.Client, method: str, url: str, **kwargs: Any) -> Any:
+    response = client.request(method, url, **kwargs)
+    if response.status_code >= 400:
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text
+        raise RefusedError(f"{response.status_code}: {detail}")
+    return response.json()
+
+
+def _wait(
+    fetch: Callable[[], dict[str, Any]],
+    progress: Callable[[dict[str, Any]], tuple[int, int]],
+    finished: Callable[[dict[str, Any]], bool],
+    label: str,
+) -> dict[str, Any]:
+    state = fetch()
+    done, total = progress(state)
+    with tqdm(total=max(total, 1), desc=label, unit="step", file=sys.stderr) as bar:
+        while True:
+            done, total = progress(state)
+            bar.total = max(total, 1)
+            bar.n = min(done, bar.total)
+            bar.set_postfix_str(str(state.get("status", "")))
+            bar.refresh()
+            if finished(state):
+                return state
+            time.sleep(POLL_S)
+            state = fetch()
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    return (
+        "-" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+    )
+
+
+def experiment_summary(experiment: dict[str, Any]) -> str:
+    metrics = experiment.get("metrics") or {}
+    progress = experiment.get("progress") or {}
+    lines = [
+        f"experiment {experiment['id']}: {experiment['status']}",
+        f"  test accuracy  {_fmt(metrics.get('test_accuracy'))}",
+        f"  test loss      {_fmt(metrics.get('test_loss'))}",
+        f"  final loss     {_fmt(metrics.get('final_loss'))}",
+        f"  train seconds  {_fmt(metrics.get('train_seconds'), 1)}",
+        f"  steps          {progress.get('step')} of {progress.get('total')}",
+    ]
+    if experiment.get("error"):
+        lines.append(f"  error          {experiment['error']}")
+    return "\n".join(lines)
+
+
+def summary_table(summary: dict[str, Any]) -> str:
+    """The ablation summary as a fixed-width table (accuracy in percent)."""
+
+    def pct(v: Any) -> str:
+        return "-" if v is None else f"{100 * v:.2f}"
+
+    def interval(d: dict[str, Any]) -> str:
+        return f"[{pct(d['ci_low'])}, {pct(d['ci_high'])}]" if d["ci_low"] is not None else "-"
+
+    header = ("arm", "n", "acc %", "95% CI", "loss", f"diff vs arm {summary['reference']}", "p")
+    rows = [header]
+    for arm in summary["arms"]:
+        acc, diff = arm["test_accuracy"], arm["diff_to_reference"]
+        p = diff["p_value"]
+        rows.append(
+            (
+                f"{arm['arm']} {arm['label']}",
+                str(arm["n"]),
+                pct(acc["mean"]),
+                interval(acc),
+                _fmt(arm["final_loss"]["mean"]),
+                f"{pct(diff['mean_diff'])} {interval(diff)}",
+                "-" if p is None else f"{p:.3g}",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    lines.append(f"({summary['test']}; {summary['method']})")
+    return "\n".join(lines)
+
+
+def submit_command(args: argparse.Namespace) -> int:
+    with httpx.Client(base_url=args.server, timeout=30.0) as client:
+        experiment = _call(client, "POST", "/experiments", json=submit_body(args))
+        print(f"submitted {experiment['id']} ({experiment['status']})")
+        if not args.wait:
+            return 0
+        final = _wait(
+            lambda: _call(client, "GET", f"/experiments/{experiment['id']}"),
+            lambda e: (int(e["progress"]["step"]), int(e["progress"]["total"])),
+            lambda e: e["status"] in TERMINAL,
+            experiment["id"][:8],
+        )
+    print(experiment_summary(final))
+    return 0 if final["status"] == "succeeded" else 1
+
+
+def ablate_command(args: argparse.Namespace) -> int:
+    with httpx.Client(base_url=args.server, timeout=30.0) as client:
+        ablation = _call(client, "POST", "/ablations", json=ablate_body(args))
+        cells = len(ablation["members"])
+        print(f"ablation {ablation['id']}: {len(ablation['arms'])} arms, {cells} experiments")
+        if not args.wait:
+            return 0
+        final = _wait(
+            lambda: _call(client, "GET", f"/ablations/{ablation['id']}"),
+            lambda a: (a["progress"]["step"], a["progress"]["total"]),
+            lambda a: a["progress"]["finished"] == a["progress"]["experiments"],
+            "ablation",
+        )
+        summary = _call(
+            client,
+            "GET",
+            f"/ablations/{ablation['id']}/summary",
+            params={"reference": args.reference},
+        )
+    print(summary_table(summary))
+    counts = final["status_counts"]
+    return 0 if counts.get("succeeded", 0) == final["progress"]["experiments"] else 1
+
+
+def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except (RefusedError, AssignmentError) as exc:
+            print(f"trainlab: {exc}", file=sys.stderr)
+            return 2
+        except httpx.HTTPError as exc:
+            print(f"trainlab: cannot reach {args.server}: {exc}", file=sys.stderr)
+            return 3
+
+    return run
+
+
+def register(commands: Any) -> None:
+    server_help = "Server URL (default: from TRAINLAB_HOST/TRAINLAB_PORT)."
+    submit = commands.add_parser("submit", help="Submit one experiment to a server.")
+    submit.add_argument("--preset", help="Preset to start from (see `trainlab presets`).")
+    submit.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    submit.add_argument("--name")
+    submit.add_argument("--tag", action="append", default=[])
+    submit.add_argument("--wait", action="store_true", help="Show progress, then the result.")
+    submit.add_argument("--server", default=None, help=server_help)
+    submit.set_defaults(handler=_with_server(_guarded(submit_command)))
+
+    ablate = commands.add_parser("ablate", help="Run an ablation on a server.")
+    ablate.add_argument("--design", choices=["grid", "book"], default="grid")
+    ablate.add_argument("--base", help="Base preset of a grid.")
+    ablate.add_argument(
+        "--factor", action="append", default=[], metavar="KEY=V1,V2", help="A factor to vary."
+    )
+    ablate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    ablate.add_argument("--seeds", type=int, default=3, help="Seeds per arm (0..N-1).")
+    ablate.add_argument("--reference", type=int, default=0, help="Reference arm of the summary.")
+    ablate.add_argument("--name")
+    ablate.add_argument("--wait", action="store_true", help="Show progress, then the summary.")
+    ablate.add_argument("--server", default=None, help=server_help)
+    ablate.set_defaults(handler=_with_server(_guarded(ablate_command)))
+
+
+def _with_server(
+    command: Callable[[argparse.Namespace], int],
+) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        args.server = (args.server or default_server()).rstrip("/")
+        return command(args)
+
+    return run

@@ -1,0 +1,71 @@
+"""The book's five recipes (SEED.md), each changing one knob on the one before.
+
+A preset is a partial spec dict; `build_spec` applies overrides to it and validates.
+Learning rates are left unset so that switching the optimizer in an override also switches
+to that optimizer's default rate, as the book does (SGD 0.01 -> Adam 0.001).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.spec import ExperimentSpec, apply_overrides
+
+_BASELINE: dict[str, Any] = {
+    "dataset": "mnist",
+    "model": {
+        "hidden": [200],
+        "activation": "sigmoid",
+        "normalization": "none",
+        "output": "sigmoid",
+    },
+    "loss": "mse",
+    "optimizer": "sgd",
+    "epochs": 3,
+    "batch_size": 1,
+    "log_every": 10,
+}
+_BCE = apply_overrides(_BASELINE, {"loss": "bce"})
+_LEAKY = apply_overrides(_BCE, {"model.activation": "leaky_relu", "model.negative_slope": 0.02})
+_ADAM = apply_overrides(_LEAKY, {"optimizer": "adam"})
+_LAYERNORM = apply_overrides(_ADAM, {"model.normalization": "layer_norm"})
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "seed-baseline": _BASELINE,
+    "seed-bce": _BCE,
+    "seed-leakyrelu": _LEAKY,
+    "seed-adam": _ADAM,
+    "seed-layernorm": _LAYERNORM,
+}
+
+DESCRIPTIONS: dict[str, str] = {
+    "seed-baseline": "The book's baseline: Sigmoid hidden layer, MSE loss, SGD lr 0.01.",
+    "seed-bce": "seed-baseline with binary cross-entropy loss.",
+    "seed-leakyrelu": "seed-bce with LeakyReLU(0.02) in the hidden layer.",
+    "seed-adam": "seed-leakyrelu with Adam (lr 0.001).",
+    "seed-layernorm": "seed-adam with LayerNorm(200) after the hidden activation.",
+}
+
+# The book's chain, in order: the `book` ablation design runs these as its arms.
+BOOK_CHAIN: tuple[str, ...] = tuple(PRESETS)
+
+
+class UnknownPresetError(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
+
+
+def preset_dict(name: str) -> dict[str, Any]:
+    try:
+        return apply_overrides(PRESETS[name], {})
+    except KeyError:
+        raise UnknownPresetError(name) from None
+
+
+def build_spec(
+    preset: str | None = None, overrides: dict[str, Any] | None = None
+) -> ExperimentSpec:
+    """A preset (or the defaults) plus overrides, validated. Raises pydantic.ValidationError,
+    ValueError for a bad override path, or UnknownPresetError."""
+    base = preset_dict(preset) if preset else {}
+    return ExperimentSpec.model_validate(apply_overrides(base, overrides or {}))

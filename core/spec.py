@@ -1,0 +1,217 @@
+"""The experiment spec: the one contract between the API and the workers.
+
+Plain pydantic, no torch, so the API validates a spec without the training stack installed.
+Defaults are the book's baseline recipe (SEED.md): an empty spec is `seed-baseline`.
+Every knob has a bound, and the bounds on total work are checked on the whole spec, so no
+spec can ask for unbounded time or memory; each error names the field and the bound.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Dataset = Literal["mnist", "fashion-mnist"]
+Activation = Literal["sigmoid", "relu", "leaky_relu", "tanh", "gelu"]
+Normalization = Literal["none", "layer_norm", "batch_norm"]
+OutputActivation = Literal["sigmoid", "softmax", "none"]
+LossName = Literal["mse", "bce", "cross_entropy"]
+OptimizerName = Literal["sgd", "adam", "adamw", "rmsprop"]
+DeviceName = Literal["auto", "cpu", "cuda"]
+
+# Records in each dataset's train and test splits (both datasets share the MNIST layout).
+TRAIN_RECORDS: dict[str, int] = {"mnist": 60_000, "fashion-mnist": 60_000}
+TEST_RECORDS: dict[str, int] = {"mnist": 10_000, "fashion-mnist": 10_000}
+INPUT_FEATURES = 784
+NUM_CLASSES = 10
+
+MAX_EPOCHS = 100
+MAX_DEPTH = 8
+MAX_WIDTH = 4096
+MAX_BATCH = 4096
+# 10 epochs of the book's batch-1 recipe; the broker's visibility timeout is sized above it.
+MAX_TOTAL_STEPS = 600_000
+MAX_LOSS_POINTS = 100_000
+
+DEFAULT_LR: dict[str, float] = {"sgd": 0.01, "adam": 0.001, "adamw": 0.001, "rmsprop": 0.01}
+
+
+class _Strict(BaseModel):
+    # Unknown keys are typos, and a typo silently ignored is a wrong experiment.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSpec(_Strict):
+    hidden: list[int] = Field(
+        default=[200],
+        min_length=1,
+        max_length=MAX_DEPTH,
+        description=f"Hidden layer widths, 1..{MAX_DEPTH} layers of 1..{MAX_WIDTH} units.",
+    )
+    activation: Activation = "sigmoid"
+    negative_slope: float = Field(
+        default=0.02, ge=0.0, le=1.0, description="Slope below zero for leaky_relu."
+    )
+    normalization: Normalization = Field(
+        default="none", description="Applied after each hidden activation."
+    )
+    output: OutputActivation = Field(
+        default="sigmoid", description="Output activation; `none` emits logits."
+    )
+
+    @model_validator(mode="after")
+    def _check_widths(self) -> ModelSpec:
+        for i, width in enumerate(self.hidden):
+            if not 1 <= width <= MAX_WIDTH:
+                raise ValueError(f"hidden[{i}]={width}: each width must be 1..{MAX_WIDTH}")
+        return self
+
+
+class ExperimentSpec(_Strict):
+    dataset: Dataset = "mnist"
+    model: ModelSpec = ModelSpec()
+    loss: LossName = "mse"
+    optimizer: OptimizerName = "sgd"
+    lr: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=10.0,
+        description="Learning rate; unset means the optimizer's default (sgd 0.01, adam 0.001).",
+    )
+    momentum: float = Field(default=0.0, ge=0.0, lt=1.0, description="sgd and rmsprop only.")
+    weight_decay: float = Field(default=0.0, ge=0.0, le=1.0)
+    epochs: int = Field(default=3, ge=1, le=MAX_EPOCHS)
+    batch_size: int = Field(default=1, ge=1, le=MAX_BATCH)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    log_every: int = Field(
+        default=10, ge=1, le=100_000, description="Record the loss every N steps."
+    )
+    train_limit: int | None = Field(
+        default=None, ge=1, le=60_000, description="First N train records."
+    )
+    test_limit: int | None = Field(
+        default=None, ge=1, le=10_000, description="First N test records."
+    )
+    device: DeviceName = "auto"
+
+    @model_validator(mode="after")
+    def _fill_and_check(self) -> ExperimentSpec:
+        if self.lr is None:
+            # Frozen model: fill the default once so a stored spec says exactly what ran.
+            object.__setattr__(self, "lr", DEFAULT_LR[self.optimizer])
+        _check_combinations(self)
+        steps = self.total_steps
+        if steps > MAX_TOTAL_STEPS:
+            raise ValueError(
+                f"the spec asks for {steps:,} optimizer steps "
+                f"(epochs x ceil(records / batch_size)); the bound is {MAX_TOTAL_STEPS:,}: "
+                "lower epochs or train_limit, or raise batch_size"
+            )
+        points = steps // self.log_every
+        if points > MAX_LOSS_POINTS:
+            raise ValueError(
+                f"the spec would record {points:,} loss points; the bound is {MAX_LOSS_POINTS:,}: "
+                f"raise log_every to at least {math.ceil(steps / MAX_LOSS_POINTS)}"
+            )
+        return self
+
+    @property
+    def train_records(self) -> int:
+        full = TRAIN_RECORDS[self.dataset]
+        return min(self.train_limit or full, full)
+
+    @property
+    def test_records(self) -> int:
+        full = TEST_RECORDS[self.dataset]
+        return min(self.test_limit or full, full)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(self.train_records / self.batch_size)
+
+    @property
+    def total_steps(self) -> int:
+        return self.epochs * self.steps_per_epoch
+
+    @property
+    def loss_points(self) -> int:
+        """How many points a complete run records: one every `log_every` steps."""
+        return self.total_steps // self.log_every
+
+    @property
+    def effective_lr(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+
+    def canonical_json(self) -> str:
+        """A stable text of the spec: equal specs give equal text (used to reuse runs)."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
+
+
+def _check_combinations(spec: ExperimentSpec) -> None:
+    """Reject knob combinations that train nonsense, saying why and what to use instead."""
+    out = spec.model.output
+    if spec.loss == "bce" and out == "none":
+        raise ValueError(
+            "loss=bce needs outputs in 0..1 but model.output=none emits raw logits: "
+            "use model.output=sigmoid, or loss=cross_entropy for logits"
+        )
+    if spec.loss == "cross_entropy" and out != "none":
+        raise ValueError(
+            f"loss=cross_entropy applies its own softmax to logits, but model.output={out} "
+            "squashes them first (the gradient nearly vanishes): use model.output=none "
+            "(predictions still report softmax probabilities), or loss=bce with sigmoid"
+        )
+    if spec.model.normalization == "batch_norm" and spec.batch_size < 2:
+        raise ValueError(
+            "model.normalization=batch_norm needs batch_size >= 2 (batch statistics of one "
+            "record are undefined): raise batch_size, or use layer_norm at batch_size 1"
+        )
+    if spec.model.normalization == "batch_norm" and spec.train_records % spec.batch_size == 1:
+        raise ValueError(
+            f"model.normalization=batch_norm: {spec.train_records} records in batches of "
+            f"{spec.batch_size} leave a last batch of one record, whose batch statistics are "
+            "undefined: change train_limit or batch_size"
+        )
+    if spec.momentum and spec.optimizer not in ("sgd", "rmsprop"):
+        raise ValueError(
+            f"momentum applies to sgd and rmsprop, not {spec.optimizer} "
+            "(Adam-style optimizers keep their own moment estimates): leave momentum at 0"
+        )
+
+
+def spec_total_steps(raw: dict[str, Any]) -> int:
+    """The optimizer steps a stored spec asks for; 0 when it no longer validates (a spec
+    stored by an older schema), whose run then reports the invalid spec as its failure."""
+    try:
+        return ExperimentSpec.model_validate(raw).total_steps
+    except ValueError:
+        return 0
+
+
+def apply_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Merge overrides into a spec dict. Keys may be nested dicts or dotted paths
+    (`{"model.activation": "relu"}`); the result is validated by ExperimentSpec."""
+    merged: dict[str, Any] = json.loads(json.dumps(base))  # deep copy of plain JSON data
+    for key, value in overrides.items():
+        parts = key.split(".")
+        target = merged
+        for part in parts[:-1]:
+            child = target.get(part)
+            if child is None:
+                child = target[part] = {}
+            if not isinstance(child, dict):
+                raise ValueError(f"override {key!r}: {part!r} is not a section of the spec")
+            target = child
+        leaf = parts[-1]
+        if isinstance(value, dict) and isinstance(target.get(leaf), dict):
+            target[leaf] = apply_overrides(target[leaf], value)
+        else:
+            target[leaf] = value
+    return merged

@@ -1,0 +1,130 @@
+"""Ablations and their members in the store. Experiments themselves are created and read
+through core/store/experiments.py; this module only adds the ablation tables and the reuse
+lookup. Functions take a Session and commit nothing (the caller's session commits).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, or_
+from sqlmodel import Session, col, select
+
+from core.spec import ExperimentSpec
+from core.store.clock import utcnow
+from core.store.cursor import decode_cursor, encode_cursor
+from core.store.errors import AblationNotFound
+from core.store.models import Ablation, AblationMember, Experiment, Status
+
+# A failed or cancelled run is not an answer: an ablation asking for the same spec reruns it.
+REUSABLE = (Status.queued.value, Status.running.value, Status.succeeded.value)
+
+
+def find_reusable(session: Session, spec: ExperimentSpec) -> Experiment | None:
+    """An experiment with exactly this spec (seed included) that did or will succeed. The
+    16-hex-digit hash narrows the search; the canonical JSON decides, so a hash collision
+    can never hand back a different experiment. Succeeded runs win over pending ones."""
+    wanted = spec.canonical_json()
+    rows = session.exec(
+        select(Experiment)
+        .where(col(Experiment.spec_hash) == spec.fingerprint())
+        .where(col(Experiment.status).in_(REUSABLE))
+        .order_by(col(Experiment.created_at))
+    ).all()
+    rank = {Status.succeeded.value: 0, Status.running.value: 1, Status.queued.value: 2}
+    for experiment in sorted(rows, key=lambda e: rank.get(e.status, 3)):
+        try:
+            same = ExperimentSpec.model_validate(experiment.spec).canonical_json() == wanted
+        except ValueError:  # a stored spec from an older schema: not comparable, not reused
+            same = False
+        if same:
+            return experiment
+    return None
+
+
+def add_ablation(
+    session: Session,
+    *,
+    name: str | None,
+    design: str,
+    request: dict[str, Any],
+    arms: list[dict[str, Any]],
+    seeds: list[int],
+    members: Sequence[tuple[int, int, str]],
+) -> Ablation:
+    """Store an ablation and its (arm, seed, experiment_id) cells."""
+    ablation = Ablation(
+        name=name, design=design, request=request, arms=arms, seeds=seeds, created_at=utcnow()
+    )
+    session.add(ablation)
+    session.flush()
+    for arm, seed, experiment_id in members:
+        session.add(
+            AblationMember(ablation_id=ablation.id, arm=arm, seed=seed, experiment_id=experiment_id)
+        )
+    session.flush()
+    return ablation
+
+
+def get_ablation(session: Session, ablation_id: str) -> Ablation | None:
+    return session.get(Ablation, ablation_id)
+
+
+def require_ablation(session: Session, ablation_id: str) -> Ablation:
+    ablation = get_ablation(session, ablation_id)
+    if ablation is None:
+        raise AblationNotFound(ablation_id)
+    return ablation
+
+
+def list_ablations(
+    session: Session, *, limit: int = 20, cursor: str | None = None
+) -> tuple[list[Ablation], str | None]:
+    """Newest first, keyset paging on (created_at, id) as for experiments."""
+    query = select(Ablation)
+    if cursor is not None:
+        created, last_id = decode_cursor(cursor)
+        query = query.where(
+            or_(
+                col(Ablation.created_at) < created,
+                and_(col(Ablation.created_at) == created, col(Ablation.id) < last_id),
+            )
+        )
+    query = query.order_by(col(Ablation.created_at).desc(), col(Ablation.id).desc())
+    rows = list(session.exec(query.limit(limit + 1)).all())
+    if len(rows) <= limit:
+        return rows, None
+    page = rows[:limit]
+    return page, encode_cursor(page[-1].created_at, page[-1].id)
+
+
+def members_with_experiments(
+    session: Session, ablation_ids: Sequence[str]
+) -> dict[str, list[tuple[AblationMember, Experiment]]]:
+    """Every member of the given ablations with its experiment, in (arm, seed) order: one
+    query for a whole page of ablations."""
+    found: dict[str, list[tuple[AblationMember, Experiment]]] = {a: [] for a in ablation_ids}
+    if not ablation_ids:
+        return found
+    rows = session.exec(
+        select(AblationMember, Experiment)
+        .join(Experiment, col(Experiment.id) == col(AblationMember.experiment_id))
+        .where(col(AblationMember.ablation_id).in_(list(ablation_ids)))
+        .order_by(col(AblationMember.arm), col(AblationMember.seed))
+    ).all()
+    for member, experiment in rows:
+        found[member.ablation_id].append((member, experiment))
+    return found
+
+
+def shared_elsewhere(session: Session, ablation_id: str, experiment_ids: set[str]) -> set[str]:
+    """Those of `experiment_ids` that another ablation also counts among its members."""
+    if not experiment_ids:
+        return set()
+    rows = session.exec(
+        select(AblationMember.experiment_id)
+        .where(col(AblationMember.experiment_id).in_(sorted(experiment_ids)))
+        .where(col(AblationMember.ablation_id) != ablation_id)
+    ).all()
+    return set(rows)

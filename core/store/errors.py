@@ -1,0 +1,43 @@
+"""The store's refusals. Each is a plain exception carrying a sentence for a person; the API
+maps each class to one HTTP status (api/errors.py), the CLI prints the sentence."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class StoreError(Exception):
+    """Base of the store's refusals."""
+
+
+class ExperimentNotFound(StoreError):
+    def __init__(self, experiment_id: str) -> None:
+        super().__init__(f"no experiment with id {experiment_id!r}")
+        self.experiment_id = experiment_id
+
+
+class AblationNotFound(StoreError):
+    def __init__(self, ablation_id: str) -> None:
+        super().__init__(f"no ablation with id {ablation_id!r}")
+        self.ablation_id = ablation_id
+
+
+class AlreadyFinished(StoreError):
+    def __init__(self, experiment: Any) -> None:
+        super().__init__(f"experiment {experiment.id} has already finished ({experiment.status})")
+        self.experiment = experiment
+
+
+class IdempotencyConflict(StoreError):
+    def __init__(self, key: str, existing_id: str) -> None:
+        super().__init__(
+            f"Idempotency-Key {key!r} was already used for experiment {existing_id} with a "
+            "different request body; use a new key for a different experiment"
+        )
+        self.key = key
+        self.existing_id = existing_id
+
+
+class InvalidCursor(StoreError):
+    def __init__(self) -> None:
+        super().__init__("cursor is not one this server handed out")

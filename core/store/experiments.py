@@ -1,0 +1,171 @@
+"""Experiments in the store: create (with idempotency keys), read, list, cancel.
+
+Functions take a Session and commit nothing: the caller's `session_scope` (or the request's
+session) commits. The run lifecycle that workers and the reaper drive lives in
+core/store/runs.py; what runs produce (loss series, predictions, checkpoints) in
+core/store/results.py.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, exists, func, literal, or_, select, update
+from sqlalchemy import cast as sa_cast
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session
+
+from core.spec import ExperimentSpec, spec_total_steps
+from core.store.clock import utcnow
+from core.store.cursor import decode_cursor, encode_cursor
+from core.store.errors import AlreadyFinished, ExperimentNotFound, IdempotencyConflict
+from core.store.models import TERMINAL, Experiment, Status
+from core.store.tables import EXPERIMENTS, rowcount
+
+_C = EXPERIMENTS.c
+
+
+# Creating and reading ---------------------------------------------------------------------
+
+
+def create_experiment(
+    session: Session,
+    spec: ExperimentSpec,
+    *,
+    name: str | None = None,
+    tags: list[str] | None = None,
+    preset: str | None = None,
+    idempotency_key: str | None = None,
+) -> tuple[Experiment, bool]:
+    """Add a queued experiment; returns (experiment, created). A reused idempotency key with
+    the same request gives the existing experiment; with a different one, IdempotencyConflict.
+    On a concurrent insert of the same key this rolls the session back (the other insert won)."""
+    experiment = Experiment(
+        name=name,
+        tags=list(tags or []),
+        preset=preset,
+        spec=spec.model_dump(mode="json"),
+        spec_hash=spec.fingerprint(),
+        idempotency_key=idempotency_key,
+        created_at=utcnow(),
+    )
+    if idempotency_key is not None:
+        existing = _by_idempotency_key(session, idempotency_key)
+        if existing is not None:
+            return _same_request(existing, experiment, idempotency_key), False
+    session.add(experiment)
+    try:
+        session.flush()
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        # Two retries raced and the other one committed first: answer with its experiment.
+        session.rollback()
+        existing = _by_idempotency_key(session, idempotency_key)
+        if existing is None:
+            raise
+        return _same_request(existing, experiment, idempotency_key), False
+    return experiment, True
+
+
+def _by_idempotency_key(session: Session, key: str) -> Experiment | None:
+    query = select(Experiment).where(_C.idempotency_key == key)
+    found: Experiment | None = session.execute(query).scalars().first()
+    return found
+
+
+def _same_request(existing: Experiment, new: Experiment, key: str) -> Experiment:
+    if (existing.spec_hash, existing.name, list(existing.tags), existing.preset) != (
+        new.spec_hash,
+        new.name,
+        list(new.tags),
+        new.preset,
+    ):
+        raise IdempotencyConflict(key, existing.id)
+    return existing
+
+
+def get_experiment(session: Session, experiment_id: str) -> Experiment | None:
+    return session.get(Experiment, experiment_id, populate_existing=True)
+
+
+def get_status(session: Session, experiment_id: str) -> str | None:
+    """Just the status (one column): for reads that need nothing else of the row."""
+    status = session.execute(select(_C.status).where(_C.id == experiment_id)).scalar_one_or_none()
+    return None if status is None else str(status)
+
+
+def list_experiments(
+    session: Session,
+    *,
+    status: str | None = None,
+    tag: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[Experiment], str | None]:
+    """Newest first. Keyset paging on (created_at, id): the opaque cursor names the last item
+    of a page, so pages stay stable while new experiments arrive."""
+    query = select(Experiment)
+    if status is not None:
+        query = query.where(_C.status == status)
+    if tag is not None:
+        query = query.where(_has_tag(session, tag))
+    if cursor is not None:
+        created, last_id = decode_cursor(cursor)
+        query = query.where(
+            or_(_C.created_at < created, and_(_C.created_at == created, _C.id < last_id))
+        )
+    query = query.order_by(_C.created_at.desc(), _C.id.desc()).limit(limit + 1)
+    rows = list(session.execute(query).scalars())
+    if len(rows) <= limit:
+        return rows, None
+    page = rows[:limit]
+    return page, encode_cursor(page[-1].created_at, page[-1].id)
+
+
+def _has_tag(session: Session, tag: str) -> ColumnElement[bool]:
+    if session.get_bind().dialect.name == "postgresql":
+        return sa_cast(_C.tags, JSONB).contains([tag])
+    members = func.json_each(_C.tags).table_valued("value")
+    return exists(select(literal(1)).select_from(members).where(members.c.value == tag))
+
+
+# Cancelling ------------------------------------------------------------------
+
+
+def request_cancel(session: Session, experiment_id: str) -> Experiment:
+    """A queued experiment is cancelled at once; a running one is flagged and its worker stops
+    at its next flush; a finished one raises AlreadyFinished, an unknown id ExperimentNotFound."""
+    now = utcnow()
+    cancel_queued = (
+        update(EXPERIMENTS)
+        .where(_C.id == experiment_id, _C.status == Status.queued.value)
+        .values(status=Status.cancelled.value, cancel_requested=True, finished_at=now)
+    )
+    cancelled_now = rowcount(session.execute(cancel_queued)) == 1
+    if not cancelled_now:
+        session.execute(
+            update(EXPERIMENTS)
+            .where(_C.id == experiment_id, _C.status == Status.running.value)
+            .values(cancel_requested=True)
+        )
+    experiment = get_experiment(session, experiment_id)
+    if experiment is None:
+        raise ExperimentNotFound(experiment_id)
+    if not cancelled_now and experiment.status in TERMINAL:
+        raise AlreadyFinished(experiment)
+    return experiment
+
+
+def expected_total_steps(experiment: Experiment) -> int:
+    """The run's length: what its worker reported, or before that what its spec asks for."""
+    if experiment.total_steps:
+        return max(experiment.total_steps, experiment.step)
+    return spec_total_steps(experiment.spec) or experiment.step
+
+
+def require_experiment(session: Session, experiment_id: str) -> Experiment:
+    experiment = get_experiment(session, experiment_id)
+    if experiment is None:
+        raise ExperimentNotFound(experiment_id)
+    return experiment

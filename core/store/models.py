@@ -1,0 +1,142 @@
+"""SQLModel tables. Alembic (migrations/) owns the schema; the app never calls create_all.
+
+Layout choices:
+- loss points are one row each, keyed (experiment_id, step): a task delivered twice writes
+  the same keys, and the insert ignores conflicts, so the series has no duplicates and no gaps.
+- once an experiment ends, its series is also packed into one row of float32/int32 blobs
+  (ExperimentSeries) so reading a finished 18,000-point curve is one row, not 18,000.
+- per-record outputs are float32 blobs (10,000 x 10 = 400 kB), not 100,000 rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, LargeBinary
+from sqlmodel import Field, SQLModel
+
+from core.store.clock import utcnow
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Status(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+TERMINAL = frozenset({Status.succeeded, Status.failed, Status.cancelled})
+
+
+class Experiment(SQLModel, table=True):
+    __tablename__ = "experiments"
+    __table_args__ = (
+        Index("ix_experiments_created", "created_at"),
+        Index("ix_experiments_status_heartbeat", "status", "heartbeat_at"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    name: str | None = Field(default=None, max_length=200)
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    preset: str | None = Field(default=None, max_length=64)
+    # The validated spec (core.spec.ExperimentSpec) as JSON, and its hash for reuse lookups.
+    spec: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    spec_hash: str = Field(index=True, max_length=16)
+    idempotency_key: str | None = Field(default=None, unique=True, max_length=200)
+
+    status: str = Field(default=Status.queued, max_length=16, index=True)
+    cancel_requested: bool = False
+    # Incremented by every claim; a worker writes only while its attempt is the current one.
+    attempt: int = 0
+    step: int = 0
+    total_steps: int = 0
+
+    created_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    # When the run message was last handed to the broker; NULL means the broker never got it
+    # (it was down at submit time) and the reaper must send it.
+    dispatched_at: datetime | None = None
+
+    worker: str | None = Field(default=None, max_length=200)
+    device: str | None = Field(default=None, max_length=64)
+    error: str | None = None
+    metrics: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    fingerprint: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class LossPoint(SQLModel, table=True):
+    __tablename__ = "loss_points"
+
+    experiment_id: str = Field(foreign_key="experiments.id", primary_key=True, ondelete="CASCADE")
+    step: int = Field(primary_key=True)
+    value: float
+
+
+class ExperimentSeries(SQLModel, table=True):
+    """The whole loss series of a finished experiment, packed: steps int32, values float32."""
+
+    __tablename__ = "experiment_series"
+
+    experiment_id: str = Field(foreign_key="experiments.id", primary_key=True, ondelete="CASCADE")
+    points: int
+    steps: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    values: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class ExperimentPredictions(SQLModel, table=True):
+    """Outputs for every test record: float32 [records, 10], labels and predictions uint8."""
+
+    __tablename__ = "experiment_predictions"
+
+    experiment_id: str = Field(foreign_key="experiments.id", primary_key=True, ondelete="CASCADE")
+    records: int
+    outputs: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    labels: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    predicted: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class ExperimentCheckpoint(SQLModel, table=True):
+    """The latest checkpoint (model + optimizer state, spec, step) written by the worker."""
+
+    __tablename__ = "experiment_checkpoints"
+
+    experiment_id: str = Field(foreign_key="experiments.id", primary_key=True, ondelete="CASCADE")
+    step: int
+    created_at: datetime = Field(default_factory=utcnow)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class Ablation(SQLModel, table=True):
+    __tablename__ = "ablations"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    name: str | None = Field(default=None, max_length=200)
+    design: str = Field(max_length=16)  # "grid" or "book"
+    # The request as given (base, factors, seeds), kept so the ablation describes itself.
+    request: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    # [{"index": 0, "label": "...", "overrides": {...}, "spec": {...}}, ...]
+    arms: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    seeds: list[int] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AblationMember(SQLModel, table=True):
+    """One (arm, seed) cell of an ablation and the experiment that answers it. Experiments
+    are shared: an identical spec+seed already stored is reused, not rerun."""
+
+    __tablename__ = "ablation_members"
+
+    ablation_id: str = Field(foreign_key="ablations.id", primary_key=True, ondelete="CASCADE")
+    arm: int = Field(primary_key=True)
+    seed: int = Field(primary_key=True)
+    experiment_id: str = Field(foreign_key="experiments.id", index=True)

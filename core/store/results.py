@@ -1,0 +1,342 @@
+"""What runs produce: loss points, the packed series, per-record outputs and checkpoints.
+
+Loss points are rows keyed (experiment_id, step) and inserted with ON CONFLICT DO NOTHING, so
+a delivery repeated after a crash writes the same keys again and the series has no duplicate
+and no gap. Every worker write first takes the experiment row's write lock with a no-op UPDATE
+that only matches the current attempt: a superseded attempt writes nothing, and on SQLite the
+lock also keeps the check and the insert in one write transaction.
+
+A finished experiment's series and outputs never change, so decoded copies are kept in small
+in-process LRU caches; a finished 18,000-point curve is then served without touching the rows.
+
+SQLite turns a bound NaN into NULL (and the value column is NOT NULL), so on SQLite NaN is
+stored as the text 'NaN', which the REAL column keeps as text and which reads back as nan.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import Float, String, and_, bindparam, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.types import TypeDecorator, TypeEngine
+from sqlmodel import Session
+
+from core.store.clock import utcnow
+from core.store.models import Status
+from core.store.tables import CHECKPOINTS, EXPERIMENTS, LOSS, PREDICTIONS, SERIES, rowcount
+
+NUM_OUTPUTS = 10
+
+Steps = npt.NDArray[np.int64]
+Values = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class PredictionsBlob:
+    """Outputs for every evaluated test record, in record order (read-only arrays)."""
+
+    outputs: npt.NDArray[np.float32]  # [records, 10]
+    labels: npt.NDArray[np.uint8]  # [records]
+    predicted: npt.NDArray[np.uint8]  # [records]
+
+    @property
+    def records(self) -> int:
+        return int(self.labels.shape[0])
+
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class _LRU(Generic[K, V]):
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+# Keyed by (database URL, experiment id): ids are random, the URL keeps test databases apart.
+@dataclass(frozen=True)
+class FinishedSeries:
+    """A finished experiment's packed series and its (final, so cacheable) status."""
+
+    status: str
+    steps: Steps
+    values: Values
+
+
+_series_cache: _LRU[tuple[str, str], FinishedSeries] = _LRU(64)
+_predictions_cache: _LRU[tuple[str, str], PredictionsBlob] = _LRU(16)
+
+
+def _cache_key(session: Session, experiment_id: str) -> tuple[str, str]:
+    return (str(session.get_bind().engine.url), experiment_id)
+
+
+def cached_finished_series(engine: Engine, experiment_id: str) -> FinishedSeries | None:
+    """The finished series if this process has already read it: no database round trip."""
+    return _series_cache.get((str(engine.url), experiment_id))
+
+
+def lock_if_owner(session: Session, experiment_id: str, attempt: int) -> bool:
+    """True when `attempt` is the experiment's current running attempt; the row then stays
+    write-locked until the session commits, so the attempt can't be superseded meanwhile."""
+    owned = and_(
+        EXPERIMENTS.c.id == experiment_id,
+        EXPERIMENTS.c.attempt == attempt,
+        EXPERIMENTS.c.status == Status.running.value,
+    )
+    matched = session.execute(
+        update(EXPERIMENTS).where(owned).values(attempt=EXPERIMENTS.c.attempt)
+    )
+    return rowcount(matched) == 1
+
+
+# Loss series ------------------------------------------------------------------------------
+
+
+def append_loss(
+    session: Session,
+    experiment_id: str,
+    attempt: int,
+    steps: Sequence[int],
+    values: Sequence[float],
+) -> int:
+    """Write loss points for the current attempt; points already stored are left as they
+    are. Returns how many rows were new (0 when the attempt is no longer current)."""
+    if len(steps) != len(values):
+        raise ValueError(f"{len(steps)} steps but {len(values)} values")
+    if not steps or not lock_if_owner(session, experiment_id, attempt):
+        return 0
+    rows = [
+        {"experiment_id": experiment_id, "step": int(s), "value": float(v)}
+        for s, v in zip(steps, values, strict=True)
+    ]
+    statement = _insert_ignoring_conflicts(session.get_bind().dialect.name)
+    # One statement executed for many rows: SQLAlchemy batches them into multi-row INSERTs
+    # ("insertmanyvalues"), and RETURNING counts the rows really inserted (conflicting ones
+    # return nothing), which rowcount doesn't do reliably on every driver.
+    return len(session.execute(statement, rows).all())
+
+
+class _LossValue(TypeDecorator[float]):
+    """A float column value, except that SQLite gets NaN as the text 'NaN': bound as a
+    number it would be stored as NULL, which the NOT NULL column refuses."""
+
+    impl = Float
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        # On SQLite bind untouched (Float would coerce the text back into a float NaN).
+        return dialect.type_descriptor(String() if dialect.name == "sqlite" else Float())
+
+    def process_bind_param(self, value: float | None, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite" and value is not None and math.isnan(value):
+            return "NaN"
+        return value
+
+
+def _insert_ignoring_conflicts(dialect: str) -> Any:
+    values = {
+        "experiment_id": bindparam("experiment_id"),
+        "step": bindparam("step"),
+        "value": bindparam("value", type_=_LossValue()),
+    }
+    keys = ["experiment_id", "step"]
+    if dialect == "postgresql":
+        statement: Any = postgresql.insert(LOSS).values(values)
+    elif dialect == "sqlite":
+        statement = sqlite.insert(LOSS).values(values)
+    else:
+        raise NotImplementedError(f"the store supports sqlite and postgresql, not {dialect}")
+    return statement.on_conflict_do_nothing(index_elements=keys).returning(LOSS.c.step)
+
+
+def truncate_loss_after(session: Session, experiment_id: str, step: int) -> None:
+    """Drop points after `step`: a run resumed from a checkpoint at `step` writes them again."""
+    session.execute(delete(LOSS).where(LOSS.c.experiment_id == experiment_id, LOSS.c.step > step))
+
+
+def _rows_series(
+    session: Session, experiment_id: str, since_step: int | None
+) -> tuple[Steps, Values]:
+    query = select(LOSS.c.step, LOSS.c.value).where(LOSS.c.experiment_id == experiment_id)
+    if since_step is not None:
+        query = query.where(LOSS.c.step > since_step)
+    rows = session.execute(query.order_by(LOSS.c.step)).all()
+    steps = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+    # float() also reads SQLite's stored 'NaN' text back as nan.
+    values = np.fromiter((float(row[1]) for row in rows), dtype=np.float64, count=len(rows))
+    return steps, values
+
+
+def pack_series(session: Session, experiment_id: str) -> int:
+    """Store the experiment's rows as one ExperimentSeries row (int32 steps, float32 values)."""
+    steps, values = _rows_series(session, experiment_id, None)
+    session.execute(delete(SERIES).where(SERIES.c.experiment_id == experiment_id))
+    session.execute(
+        insert(SERIES).values(
+            experiment_id=experiment_id,
+            points=int(steps.shape[0]),
+            steps=steps.astype("<i4").tobytes(),
+            values=values.astype("<f4").tobytes(),
+        )
+    )
+    return int(steps.shape[0])
+
+
+def read_series(
+    session: Session, experiment_id: str, *, since_step: int | None = None
+) -> tuple[Steps, Values]:
+    """The loss series (steps int64, values float64, step order): the packed row once the
+    experiment has finished, the live rows before that. Arrays may be shared: don't mutate."""
+    finished = read_finished_series(session, experiment_id)
+    if finished is None:
+        return _rows_series(session, experiment_id, since_step)
+    return _after(finished.steps, finished.values, since_step)
+
+
+def read_finished_series(session: Session, experiment_id: str) -> FinishedSeries | None:
+    """The packed series with the experiment's status, or None before the run has finished
+    (or when there is no such experiment). Cached: a packed series never changes."""
+    key = _cache_key(session, experiment_id)
+    cached = _series_cache.get(key)
+    if cached is not None:
+        return cached
+    row = session.execute(
+        select(SERIES.c.steps, SERIES.c["values"], EXPERIMENTS.c.status)
+        .join(EXPERIMENTS, EXPERIMENTS.c.id == SERIES.c.experiment_id)
+        .where(SERIES.c.experiment_id == experiment_id)
+    ).first()
+    if row is None:
+        return None
+    steps = np.frombuffer(row[0], dtype="<i4").astype(np.int64)
+    values = np.frombuffer(row[1], dtype="<f4").astype(np.float64)
+    steps.flags.writeable = False
+    values.flags.writeable = False
+    finished = FinishedSeries(status=str(row[2]), steps=steps, values=values)
+    _series_cache.put(key, finished)
+    return finished
+
+
+def _after(steps: Steps, values: Values, since_step: int | None) -> tuple[Steps, Values]:
+    if since_step is None:
+        return steps, values
+    start = int(np.searchsorted(steps, since_step, side="right"))
+    return steps[start:], values[start:]
+
+
+# Per-record outputs -----------------------------------------------------------------------
+
+
+def save_predictions(
+    session: Session, experiment_id: str, outputs: Any, labels: Any, predicted: Any
+) -> None:
+    out = np.ascontiguousarray(outputs, dtype="<f4")
+    lab = np.ascontiguousarray(labels, dtype=np.uint8)
+    pred = np.ascontiguousarray(predicted, dtype=np.uint8)
+    if out.ndim != 2 or out.shape[1] != NUM_OUTPUTS or not (out.shape[0] == lab.size == pred.size):
+        raise ValueError(
+            f"predictions must be outputs [N, {NUM_OUTPUTS}], labels [N], predicted [N]; got "
+            f"{out.shape}, {lab.shape}, {pred.shape}"
+        )
+    session.execute(delete(PREDICTIONS).where(PREDICTIONS.c.experiment_id == experiment_id))
+    session.execute(
+        insert(PREDICTIONS).values(
+            experiment_id=experiment_id,
+            records=int(lab.size),
+            outputs=out.tobytes(),
+            labels=lab.tobytes(),
+            predicted=pred.tobytes(),
+        )
+    )
+
+
+def read_predictions(session: Session, experiment_id: str) -> PredictionsBlob | None:
+    key = _cache_key(session, experiment_id)
+    cached = _predictions_cache.get(key)
+    if cached is not None:
+        return cached
+    row = session.execute(
+        select(
+            PREDICTIONS.c.records,
+            PREDICTIONS.c.outputs,
+            PREDICTIONS.c.labels,
+            PREDICTIONS.c.predicted,
+        ).where(PREDICTIONS.c.experiment_id == experiment_id)
+    ).first()
+    if row is None:
+        return None
+    # frombuffer over immutable bytes gives read-only arrays: safe to share from the cache.
+    blob = PredictionsBlob(
+        outputs=np.frombuffer(row.outputs, dtype="<f4").reshape(row.records, NUM_OUTPUTS),
+        labels=np.frombuffer(row.labels, dtype=np.uint8),
+        predicted=np.frombuffer(row.predicted, dtype=np.uint8),
+    )
+    _predictions_cache.put(key, blob)
+    return blob
+
+
+# Checkpoints ------------------------------------------------------------------------------
+
+
+def save_checkpoint(
+    session: Session, experiment_id: str, attempt: int, step: int, data: bytes
+) -> bool:
+    """Replace the experiment's checkpoint; False when the attempt is no longer current."""
+    if not lock_if_owner(session, experiment_id, attempt):
+        return False
+    session.execute(delete(CHECKPOINTS).where(CHECKPOINTS.c.experiment_id == experiment_id))
+    session.execute(
+        insert(CHECKPOINTS).values(
+            experiment_id=experiment_id, step=step, created_at=utcnow(), data=data
+        )
+    )
+    return True
+
+
+def get_checkpoint(session: Session, experiment_id: str) -> tuple[int, bytes] | None:
+    row = session.execute(
+        select(CHECKPOINTS.c.step, CHECKPOINTS.c.data).where(
+            CHECKPOINTS.c.experiment_id == experiment_id
+        )
+    ).first()
+    return None if row is None else (int(row.step), bytes(row.data))
+
+
+def json_safe(value: Any) -> Any:
+    """JSON columns take no NaN or infinity (PostgreSQL refuses them): those become None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        return json_safe(value.item())
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist())
+    return value

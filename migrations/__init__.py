@@ -1,0 +1,1 @@
+"""Alembic migration scripts, shipped inside the installed package (see core/store/migrate.py)."""
