@@ -17,21 +17,19 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 # torch alone first: by far the largest layer, rebuilt only when its pin changes.
 RUN pip install "torch==${TORCH_VERSION}" "torchvision==${TORCHVISION_VERSION}"
-# The source lives at /app in both stages: trainlab finds its migrations beside its packages
-# (api/db/migrate.py), so it is installed in place (editable) rather than into site-packages.
-WORKDIR /app
-COPY . .
-RUN pip install -e ".[worker]" \
-    && python -m compileall -q api worker migrations \
+# trainlab itself, installed as a package (its migrations and dashboard files ship inside it),
+# so the runtime stage needs the virtual environment and nothing of the source tree.
+COPY . /src
+RUN pip install "/src[worker]" \
     && python -c "import torch, torchvision; \
 assert torch.__version__.split('+')[0] == '${TORCH_VERSION}', torch.__version__; \
 assert torchvision.__version__.split('+')[0] == '${TORCHVISION_VERSION}', torchvision.__version__"
 # Fail the build, not the first container, when the clean install misses a module that the
 # services import: the API, the worker's task, the Redis transport, the PostgreSQL driver.
 RUN TRAINLAB_BROKER_URL=redis://build-check:6379/0 python -c \
-    "import api.app, worker.tasks, kombu.transport.redis, psycopg"
+    "import api.app, worker.tasks, cli, migrations, kombu.transport.redis, psycopg"
 
-# --- runtime: the environment and the source, run as an unprivileged user ---------------------
+# --- runtime: the environment, run as an unprivileged user ---------------------
 FROM ${PYTHON_IMAGE} AS runtime
 # The data dir and state dir belong to the user: a named volume first mounted on one of them
 # takes this owner, so the unprivileged worker can download the datasets into it.
@@ -39,10 +37,9 @@ RUN groupadd --system --gid 10001 trainlab \
     && useradd --system --uid 10001 --gid trainlab --create-home --home-dir /home/trainlab \
        --shell /usr/sbin/nologin trainlab \
     && install -d -o trainlab -g trainlab /data /var/lib/trainlab
+# Owned by root and read-only to the service: pip compiled the bytecode in the build stage.
 COPY --from=build /opt/venv /opt/venv
-# Owned by root and read-only to the service: bytecode was compiled in the build stage.
-COPY --from=build /app /app
-WORKDIR /app
+WORKDIR /var/lib/trainlab
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TEST_DATA_DIR ?= $(abspath ../shared/data)
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck unit integration bench bench-api clean
+.PHONY: run test lint typecheck layering unit integration bench bench-api clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+# Dependencies point one way: core <- api, worker, migrations <- cli (see docs/architecture.md).
+layering: $(STAMP)
+	$(BIN)/python .ci/check_layering.py
+
+test: lint typecheck layering
 	TEST_DATA_DIR=$(TEST_DATA_DIR) $(BIN)/pytest $(PYTEST_ARGS)
 
 unit: $(STAMP)

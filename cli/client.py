@@ -18,7 +18,7 @@ import httpx
 from tqdm import tqdm
 
 from cli.assignments import AssignmentError, parse_assignments, parse_factors
-from core.settings import get_settings
+from core.settings import Settings, get_settings
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 POLL_S = 1.0
@@ -28,8 +28,8 @@ class RefusedError(Exception):
     """The server answered with an error status; the message is its `detail`."""
 
 
-def default_server() -> str:
-    settings = get_settings()
+def default_server(settings: Settings) -> str:
+    """Where `trainlab serve` with these settings listens, as a client reaches it."""
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
     return f"http://{host}:{settings.port}"
 
@@ -229,7 +229,7 @@ def _with_server(
     command: Callable[[argparse.Namespace], int],
 ) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        args.server = (args.server or default_server()).rstrip("/")
+        args.server = (args.server or default_server(get_settings())).rstrip("/")
         return command(args)
 
     return run

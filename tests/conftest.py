@@ -1,18 +1,32 @@
-"""Shared test setup: where MNIST is, and the real services some tests need.
+"""Shared test setup: where MNIST is, the real services some tests need, and the store the
+core, API and worker tests run against.
 
 A test that needs PostgreSQL or Redis fails in CI (CI=true) when the service is down, so a
 broken CI machine can't pass by skipping; on a developer's machine it skips with the reason.
+
+Store-backed tests run twice: against a migrated SQLite file and against a fresh schema in the
+real PostgreSQL server. Settings are built as objects (never through os.environ), and every
+engine is made from them and handed on, as the application does.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 import redis
+from sqlalchemy import Engine
+from sqlmodel import SQLModel
+
+from core.settings import Settings
+from core.store.migrate import upgrade_to_head
+from core.store.session import make_engine
 
 REPO = Path(__file__).resolve().parent.parent
 # Tests never download: they read the MNIST files laid out beside the checkout.
@@ -79,11 +93,79 @@ def mnist_dir() -> Path:
     return require_mnist()
 
 
-@pytest.fixture
-def clean_settings_cache() -> Iterator[None]:
-    """Tests that change TRAINLAB_* variables clear the cached settings before and after."""
-    from core.settings import get_settings
+def make_settings(**values: Any) -> Settings:
+    """Settings for a test: the given values over the defaults, with no .env file read."""
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+
+ADMIN_URL = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+
+
+def postgres_schema_url(schema: str) -> str:
+    """The test database with `schema` first on the search path: tables, alembic_version and
+    every query land there, so this run never touches what other suites keep in `public`."""
+    return f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+
+
+def create_schema(prefix: str) -> str:
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    return schema
+
+
+def drop_schema(schema: str) -> None:
+    with psycopg.connect(ADMIN_URL, autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A database migrated to head with Alembic, once per backend for the whole session."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'trainlab.db'}"
+        upgrade_to_head(url)
+        yield url
+        return
+    require_postgres()
+    schema = create_schema("trainlab_tests")
+    url = postgres_schema_url(schema)
+    try:
+        upgrade_to_head(url)
+        yield url
+    finally:
+        drop_schema(schema)
+
+
+@pytest.fixture(scope="session")
+def _session_engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def engine(_session_engine: Engine) -> Engine:
+    """The test database's engine, every table emptied first."""
+    with _session_engine.begin() as connection:
+        for table in reversed(SQLModel.metadata.sorted_tables):
+            connection.execute(table.delete())
+    return _session_engine
+
+
+@pytest.fixture(scope="session")
+def broker_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("broker") / "broker.db"
+
+
+@pytest.fixture
+def settings(database_url: str, broker_db: Path, tmp_path: Path, engine: Engine) -> Settings:
+    """One test's settings: its database (emptied), the embedded broker, a state dir."""
+    return make_settings(
+        database_url=database_url,
+        broker_url=f"sqla+sqlite:///{broker_db}",
+        state_dir=tmp_path / "state",
+        max_body_bytes=64 * 1024,
+    )

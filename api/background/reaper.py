@@ -64,7 +64,8 @@ def reap_once(dispatcher: Dispatcher, settings: Settings) -> ReapReport:
                 report.requeued.append(exp.id)
     with store.session_scope(dispatcher.engine) as session:
         pending = store.undispatched(session, older_than_s=DISPATCH_GRACE_S)
-    report.sent = dispatcher.dispatch_all(pending)
+    # A requeued run goes out at once; the grace is for messages still being sent.
+    report.sent = dispatcher.dispatch_all(dict.fromkeys([*report.requeued, *pending]))
     if report:
         logger.warning("reaper: %s", report)
     return report

@@ -36,7 +36,9 @@ class AppClient:
 
 @contextmanager
 def app_client(app: FastAPI) -> Iterator[AppClient]:
-    transport = httpx.ASGITransport(app=app)
+    # As a server does: an unhandled exception reaches the client as the app's 500 answer
+    # (the server, not the client, is where its traceback goes).
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     with start_blocking_portal() as portal:
         lifespan: AbstractAsyncContextManager[Any] = app.router.lifespan_context(app)
         with portal.wrap_async_context_manager(lifespan):

@@ -7,12 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from sqlalchemy import Engine
 
 from core import store
-from core.store.models import Status
-from core.store.session import session_scope
 from core.presets import build_spec
 from core.spec import ExperimentSpec
+from core.store.models import Status
 
 
 @dataclass(frozen=True)
@@ -29,62 +29,67 @@ def default_series(spec: ExperimentSpec, seed_offset: float) -> tuple[list[int],
     return steps, values
 
 
-def start(spec: ExperimentSpec, *, name: str | None = None) -> tuple[str, int]:
-    """A created and claimed (running) experiment: returns (id, attempt)."""
-    with session_scope() as session:
-        experiment, _ = store.create_experiment(session, spec, name=name, preset=None)
-        experiment_id = experiment.id
-    with session_scope() as session:
-        attempt = store.claim(session, experiment_id, worker="test", stale_after_s=3600)
-    assert attempt is not None
-    return experiment_id, attempt
+class RecordedRuns:
+    """Writes runs into the store at `engine`, as a worker would."""
 
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
 
-def write_points(
-    experiment_id: str, attempt: int, steps: list[int], values: list[float], total: int
-) -> None:
-    with session_scope() as session:
-        store.append_loss(session, experiment_id, attempt, steps, values)
-        store.heartbeat(session, experiment_id, attempt, step=steps[-1], total_steps=total)
+    def start(self, spec: ExperimentSpec, *, name: str | None = None) -> tuple[str, int]:
+        """A created and claimed (running) experiment: returns (id, attempt)."""
+        with store.session_scope(self.engine) as session:
+            experiment, _ = store.create_experiment(session, spec, name=name, preset=None)
+            experiment_id = experiment.id
+        with store.session_scope(self.engine) as session:
+            attempt = store.claim(session, experiment_id, worker="test", stale_after_s=3600)
+        assert attempt is not None
+        return experiment_id, attempt
 
+    def write_points(
+        self, experiment_id: str, attempt: int, steps: list[int], values: list[float], total: int
+    ) -> None:
+        with store.session_scope(self.engine) as session:
+            store.append_loss(session, experiment_id, attempt, steps, values)
+            store.heartbeat(session, experiment_id, attempt, step=steps[-1], total_steps=total)
 
-def finished_run(
-    spec: ExperimentSpec,
-    *,
-    accuracy: float,
-    final_loss: float,
-    series: tuple[list[int], list[float]] | None = None,
-    predicted: np.ndarray | None = None,
-    labels: np.ndarray | None = None,
-    name: str | None = None,
-) -> Recorded:
-    """A succeeded experiment with the given metrics, loss series and predictions (labels
-    default to record index mod 10; predictions default to the labels)."""
-    experiment_id, attempt = start(spec, name=name)
-    steps, values = series or default_series(spec, accuracy)
-    write_points(experiment_id, attempt, steps, values, spec.total_steps)
-    records = spec.test_records
-    if labels is None:
-        labels = (np.arange(records) % 10).astype(np.uint8)
-    labels = labels[:records].astype(np.uint8)
-    guess = labels.copy() if predicted is None else predicted.astype(np.uint8)
-    outputs = np.full((records, 10), 0.05, dtype=np.float32)
-    outputs[np.arange(records), guess] = 0.9
-    with session_scope() as session:
-        done = store.finish(
-            session,
-            experiment_id,
-            attempt,
-            status=Status.succeeded,
-            metrics={"test_accuracy": accuracy, "final_loss": final_loss},
-            fingerprint={},
-            outputs=outputs,
-            labels=labels,
-            predicted=guess,
-            step=spec.total_steps,
-        )
-    assert done
-    return Recorded(experiment_id, steps, values, outputs)
+    def finished_run(
+        self,
+        spec: ExperimentSpec,
+        *,
+        accuracy: float,
+        final_loss: float,
+        series: tuple[list[int], list[float]] | None = None,
+        predicted: np.ndarray | None = None,
+        labels: np.ndarray | None = None,
+        name: str | None = None,
+    ) -> Recorded:
+        """A succeeded experiment with the given metrics, loss series and predictions (labels
+        default to record index mod 10; predictions default to the labels)."""
+        experiment_id, attempt = self.start(spec, name=name)
+        steps, values = series or default_series(spec, accuracy)
+        self.write_points(experiment_id, attempt, steps, values, spec.total_steps)
+        records = spec.test_records
+        if labels is None:
+            labels = (np.arange(records) % 10).astype(np.uint8)
+        labels = labels[:records].astype(np.uint8)
+        guess = labels.copy() if predicted is None else predicted.astype(np.uint8)
+        outputs = np.full((records, 10), 0.05, dtype=np.float32)
+        outputs[np.arange(records), guess] = 0.9
+        with store.session_scope(self.engine) as session:
+            done = store.finish(
+                session,
+                experiment_id,
+                attempt,
+                status=Status.succeeded,
+                metrics={"test_accuracy": accuracy, "final_loss": final_loss},
+                fingerprint={},
+                outputs=outputs,
+                labels=labels,
+                predicted=guess,
+                step=spec.total_steps,
+            )
+        assert done
+        return Recorded(experiment_id, steps, values, outputs)
 
 
 def small_spec(preset: str = "seed-baseline", **overrides: object) -> ExperimentSpec:

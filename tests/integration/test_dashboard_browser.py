@@ -19,12 +19,13 @@ import numpy as np
 import pytest
 import uvicorn
 
-from api.services.datasets import load_test_split
-from core.store.migrate import upgrade_to_head
-from core.store.session import dispose_engines
 from api.app import create_app
-from core.settings import get_settings
-from tests.api.recorded_runs import finished_run, start, write_points
+from api.services.datasets import load_test_split
+from core.presets import BOOK_CHAIN, build_spec
+from core.store.migrate import upgrade_to_head
+from core.store.session import make_engine
+from tests.api.recorded_runs import RecordedRuns
+from tests.conftest import make_settings
 from tests.integration.browser import (
     browser_errors,
     chromium,
@@ -34,7 +35,6 @@ from tests.integration.browser import (
     wait_until,
 )
 from tests.integration.stack import free_port
-from core.presets import BOOK_CHAIN, build_spec
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.slow]
 
@@ -54,7 +54,7 @@ def _curve(points: int, level: float, rng: np.random.Generator) -> list[float]:
     return [float(v) for v in noisy]
 
 
-def _populate(mnist_dir: Path) -> None:
+def _populate(runs: RecordedRuns, mnist_dir: Path) -> None:
     labels = load_test_split(mnist_dir.resolve(), "mnist").labels
     rng = np.random.default_rng(0)
     for arm, preset in enumerate(BOOK_CHAIN):
@@ -63,7 +63,7 @@ def _populate(mnist_dir: Path) -> None:
             steps = [spec.log_every * (i + 1) for i in range(spec.loss_points)]
             predicted = labels[: spec.test_records].copy()
             predicted[rng.random(predicted.size) < 0.3 - 0.05 * arm] = 7
-            finished_run(
+            runs.finished_run(
                 spec,
                 accuracy=0.8 + 0.03 * arm + 0.01 * seed,
                 final_loss=0.3 - 0.05 * arm,
@@ -79,47 +79,47 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> It
     require_chromium()
     root = tmp_path_factory.mktemp("dashboard")
     port = free_port()
-    with pytest.MonkeyPatch.context() as env:
-        for key, value in {
-            "TRAINLAB_DATABASE_URL": f"sqlite:///{root / 'trainlab.db'}",
-            "TRAINLAB_BROKER_URL": f"sqla+sqlite:///{root / 'broker.db'}",
-            "TRAINLAB_STATE_DIR": str(root / "state"),
-            "TRAINLAB_DATA_DIR": str(mnist_dir),
-            "TRAINLAB_PORT": str(port),
-        }.items():
-            env.setenv(key, value)
-        get_settings.cache_clear()
-        upgrade_to_head(get_settings().effective_database_url)
-        _populate(mnist_dir)
+    settings = make_settings(
+        database_url=f"sqlite:///{root / 'trainlab.db'}",
+        broker_url=f"sqla+sqlite:///{root / 'broker.db'}",
+        state_dir=root / "state",
+        data_dir=mnist_dir,
+        port=port,
+    )
+    upgrade_to_head(settings.effective_database_url)
+    engine = make_engine(settings.effective_database_url)
+    runs = RecordedRuns(engine)
+    _populate(runs, mnist_dir)
 
-        spec = build_spec("seed-layernorm", {"epochs": 1, "train_limit": 20_000, "seed": 9})
-        running_id, attempt = start(spec, name="live-run")
-        stop_writing = threading.Event()
+    spec = build_spec("seed-layernorm", {"epochs": 1, "train_limit": 20_000, "seed": 9})
+    running_id, attempt = runs.start(spec, name="live-run")
+    stop_writing = threading.Event()
 
-        def worker() -> None:
-            # Plays a worker: a flush of 30 points (300 steps) about every 0.3 s.
-            step = 0
-            while not stop_writing.is_set() and step < spec.total_steps - 300:
-                steps = list(range(step + 10, step + 301, 10))
-                values = [1.0 / (1 + s / 2000) for s in steps]
-                write_points(running_id, attempt, steps, values, spec.total_steps)
-                step = steps[-1]
-                stop_writing.wait(0.3)
+    def worker() -> None:
+        # Plays a worker: a flush of 30 points (300 steps) about every 0.3 s.
+        step = 0
+        while not stop_writing.is_set() and step < spec.total_steps - 300:
+            steps = list(range(step + 10, step + 301, 10))
+            values = [1.0 / (1 + s / 2000) for s in steps]
+            runs.write_points(running_id, attempt, steps, values, spec.total_steps)
+            step = steps[-1]
+            stop_writing.wait(0.3)
 
-        writer = threading.Thread(target=worker, daemon=True)
-        writer.start()
-        server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(lifespan_hooks=[]),
-                host="127.0.0.1",
-                port=port,
-                log_level="warning",
-                timeout_graceful_shutdown=2,
-            )
+    writer = threading.Thread(target=worker, daemon=True)
+    writer.start()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, lifespan_hooks=[]),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            timeout_graceful_shutdown=2,
         )
-        serving = threading.Thread(target=server.run, daemon=True)
-        serving.start()
-        url = f"http://127.0.0.1:{port}"
+    )
+    serving = threading.Thread(target=server.run, daemon=True)
+    serving.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
         wait_until(lambda: _up(url), 30, "uvicorn to serve")
         ablation = httpx.post(
             f"{url}/ablations",
@@ -127,15 +127,13 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> It
         )
         assert ablation.status_code == 201, ablation.text
         assert ablation.json()["created_experiments"] == 0  # every cell reuses a finished run
-        try:
-            yield LiveServer(url, running_id, stop_writing)
-        finally:
-            stop_writing.set()
-            writer.join(timeout=10)
-            server.should_exit = True
-            serving.join(timeout=15)
-            dispose_engines()
-            get_settings.cache_clear()
+        yield LiveServer(url, running_id, stop_writing)
+    finally:
+        stop_writing.set()
+        writer.join(timeout=10)
+        server.should_exit = True
+        serving.join(timeout=15)
+        engine.dispose()
 
 
 def _up(url: str) -> bool:

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from tests.integration.stack import Stack
 from core.presets import BOOK_CHAIN
+from tests.integration.stack import Stack
 
 pytestmark = pytest.mark.integration
 

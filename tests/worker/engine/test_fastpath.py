@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from worker.engine import RunCallbacks, run_training
 from core.spec import ExperimentSpec
+from worker.engine import RunCallbacks, run_training
 
 BASE: dict[str, Any] = {
     "epochs": 1,

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine
 
+from core.presets import BOOK_CHAIN, build_spec
 from core.store.models import Status
 from tests.api.app_client import AppClient
 from tests.api.conftest import BrokerMessageReader
-from tests.api.recorded_runs import finished_run, small_spec, start
-from tests.api.store_helpers import finish
-from core.presets import BOOK_CHAIN, build_spec
+from tests.api.recorded_runs import RecordedRuns, small_spec
+from tests.core.store.helpers import finish
 
 SUBSET = {"epochs": 1, "train_limit": 200, "test_limit": 50}
 GRID = {
@@ -42,12 +42,12 @@ def _post(client: AppClient, body: dict[str, Any]) -> dict[str, Any]:
     return created
 
 
-def _record_book(seeds: range = range(3)) -> dict[tuple[int, int], str]:
+def _record_book(runs: RecordedRuns, seeds: range = range(3)) -> dict[tuple[int, int], str]:
     ids = {}
     for arm, preset in enumerate(BOOK_CHAIN):
         for seed in seeds:
             spec = build_spec(preset, {**SUBSET, "seed": seed})
-            run = finished_run(
+            run = runs.finished_run(
                 spec, accuracy=ACCURACY[arm][seed], final_loss=0.5 - 0.05 * arm + 0.01 * seed
             )
             ids[(arm, seed)] = run.id
@@ -72,10 +72,12 @@ def test_grid_creates_and_dispatches_every_cell(
 
 
 def test_identical_spec_and_seed_is_reused_unless_it_failed(
-    client: AppClient, engine: Engine
+    client: AppClient, engine: Engine, runs: RecordedRuns
 ) -> None:
-    done = finished_run(build_spec("seed-bce", {**SUBSET, "seed": 1}), accuracy=0.9, final_loss=0.1)
-    failed_id, attempt = start(build_spec("seed-bce", {**SUBSET, "seed": 0}))
+    done = runs.finished_run(
+        build_spec("seed-bce", {**SUBSET, "seed": 1}), accuracy=0.9, final_loss=0.1
+    )
+    failed_id, attempt = runs.start(build_spec("seed-bce", {**SUBSET, "seed": 0}))
     assert finish(engine, failed_id, attempt, Status.failed, error="boom")
     created = _post(
         client, {"preset": "seed-baseline", "overrides": SUBSET, "factors": {"loss": ["bce"]}}
@@ -132,8 +134,10 @@ def test_list_detail_and_paging(client: AppClient) -> None:
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "cursor"
 
 
-def test_progress_and_cancel_leave_finished_runs_alone(client: AppClient) -> None:
-    run = finished_run(
+def test_progress_and_cancel_leave_finished_runs_alone(
+    client: AppClient, runs: RecordedRuns
+) -> None:
+    run = runs.finished_run(
         build_spec("seed-baseline", {**SUBSET, "seed": 0}), accuracy=0.8, final_loss=0.2
     )
     created = _post(client, {"design": "book", "overrides": SUBSET, "seeds": 1})
@@ -166,8 +170,10 @@ def test_cancel_keeps_runs_another_ablation_shares(client: AppClient) -> None:
         assert client.get(f"/experiments/{experiment_id}").json()["status"] == "queued"
 
 
-def test_summary_statistics_match_the_per_seed_numbers(client: AppClient) -> None:
-    ids = _record_book()
+def test_summary_statistics_match_the_per_seed_numbers(
+    client: AppClient, runs: RecordedRuns
+) -> None:
+    ids = _record_book(runs)
     created = _post(client, {"design": "book", "overrides": SUBSET, "seeds": 3})
     assert created["created_experiments"] == 0 and created["status"] == "succeeded"
     assert {(m["arm"], m["seed"]): m["experiment_id"] for m in created["members"]} == ids
@@ -201,8 +207,10 @@ def test_summary_statistics_match_the_per_seed_numbers(client: AppClient) -> Non
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "reference"
 
 
-def test_summary_of_unfinished_arms_has_nulls_and_notes(client: AppClient) -> None:
-    finished_run(build_spec("seed-bce", {**SUBSET, "seed": 0}), accuracy=0.85, final_loss=0.2)
+def test_summary_of_unfinished_arms_has_nulls_and_notes(
+    client: AppClient, runs: RecordedRuns
+) -> None:
+    runs.finished_run(build_spec("seed-bce", {**SUBSET, "seed": 0}), accuracy=0.85, final_loss=0.2)
     created = _post(client, {"design": "book", "overrides": SUBSET, "seeds": 2})
     summary = client.get(f"/ablations/{created['id']}/summary").json()
     bce = summary["arms"][1]
@@ -212,14 +220,16 @@ def test_summary_of_unfinished_arms_has_nulls_and_notes(client: AppClient) -> No
     assert summary["arms"][0]["n"] == 0
 
 
-def test_arm_curves_are_the_seed_mean_with_a_min_max_band(client: AppClient) -> None:
+def test_arm_curves_are_the_seed_mean_with_a_min_max_band(
+    client: AppClient, runs: RecordedRuns
+) -> None:
     spec = small_spec("seed-adam")
-    runs = []
+    recorded = []
     for seed, shift in ((0, 0.0), (1, 0.2), (2, 0.1)):
         steps = [10 * (i + 1) for i in range(20)]
         values = [1.0 - 0.01 * i + shift for i in range(20)]
-        runs.append(
-            finished_run(
+        recorded.append(
+            runs.finished_run(
                 spec.model_copy(update={"seed": seed}),
                 accuracy=0.9,
                 final_loss=0.1,
@@ -230,7 +240,7 @@ def test_arm_curves_are_the_seed_mean_with_a_min_max_band(client: AppClient) -> 
     assert created["created_experiments"] == 0
     curves = client.get(f"/ablations/{created['id']}/curves").json()
     arm = curves["arms"][0]
-    assert curves["steps"] == runs[0].steps and arm["seeds"] == 3
+    assert curves["steps"] == recorded[0].steps and arm["seeds"] == 3
     expected_mean = [1.0 - 0.01 * i + 0.1 for i in range(20)]
     assert arm["mean"] == pytest.approx(expected_mean, abs=1e-6)
     assert arm["low"] == pytest.approx([v - 0.1 for v in expected_mean], abs=1e-6)

@@ -7,45 +7,21 @@ import argparse
 
 import pytest
 
+from api.services.stats import ArmResults, summarize
 from cli.client import (
     ablate_body,
     default_server,
-    parse_assignments,
-    parse_factors,
     register,
     submit_body,
     summary_table,
 )
-from api.services.stats import ArmResults, summarize
+from tests.conftest import make_settings
 
 
 def _parse(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers(dest="command"))
     return parser.parse_args(list(argv))
-
-
-def test_set_values_are_json_when_they_parse_and_strings_otherwise() -> None:
-    found = parse_assignments(
-        ["epochs=1", "lr=0.5", "loss=bce", "model.hidden=[100,50]", "train_limit=null"], "--set"
-    )
-    assert found == {
-        "epochs": 1,
-        "lr": 0.5,
-        "loss": "bce",
-        "model.hidden": [100, 50],
-        "train_limit": None,
-    }
-    with pytest.raises(argparse.ArgumentTypeError, match="KEY=VALUE"):
-        parse_assignments(["epochs"], "--set")
-
-
-def test_factors_take_comma_lists_or_json_lists() -> None:
-    assert parse_factors(["loss=mse,bce", "lr=0.1,0.01", "model.hidden=[[100],[200,10]]"]) == {
-        "loss": ["mse", "bce"],
-        "lr": [0.1, 0.01],
-        "model.hidden": [[100], [200, 10]],
-    }
 
 
 def test_submit_and_ablate_bodies() -> None:
@@ -63,12 +39,9 @@ def test_submit_and_ablate_bodies() -> None:
     assert body["preset"] == "seed-bce" and body["factors"] == {"optimizer": ["sgd", "adam"]}
 
 
-def test_default_server_comes_from_the_settings(
-    monkeypatch: pytest.MonkeyPatch, clean_settings_cache: None
-) -> None:
-    monkeypatch.setenv("TRAINLAB_PORT", "8123")
-    monkeypatch.setenv("TRAINLAB_HOST", "0.0.0.0")
-    assert default_server() == "http://127.0.0.1:8123"
+def test_default_server_comes_from_the_settings() -> None:
+    assert default_server(make_settings(port=8123, host="0.0.0.0")) == "http://127.0.0.1:8123"
+    assert default_server(make_settings(host="10.0.0.5")) == "http://10.0.0.5:8000"
 
 
 def test_summary_table_prints_every_arm_with_its_interval() -> None:

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine
 
-from core.store.models import Status
 from api.routes import events
+from core.store.models import Status
 from tests.api.app_client import AppClient
-from tests.api.recorded_runs import finished_run, small_spec, start, write_points
-from tests.api.store_helpers import finish
+from tests.api.recorded_runs import RecordedRuns, small_spec
+from tests.core.store.helpers import finish
 
 Event = tuple[int, str, dict[str, Any]]
 
@@ -57,10 +57,10 @@ def stream(client: AppClient, experiment_id: str, **headers: str) -> list[Event]
 
 
 def test_a_finished_run_streams_everything_then_ends(
-    client: AppClient, monkeypatch: pytest.MonkeyPatch
+    client: AppClient, monkeypatch: pytest.MonkeyPatch, runs: RecordedRuns
 ) -> None:
     monkeypatch.setattr(events, "BATCH", 7)  # several loss events from one poll
-    run = finished_run(small_spec(), accuracy=0.9, final_loss=0.1)
+    run = runs.finished_run(small_spec(), accuracy=0.9, final_loss=0.1)
     found = stream(client, run.id)
     kinds = [kind for _, kind, _ in found]
     assert kinds[0] == "status" and kinds[-1] == "end"
@@ -81,10 +81,10 @@ def test_a_finished_run_streams_everything_then_ends(
 
 @pytest.mark.parametrize("cut", [0, 1, 3])
 def test_last_event_id_resumes_exactly_after_the_last_point(
-    client: AppClient, monkeypatch: pytest.MonkeyPatch, cut: int
+    client: AppClient, monkeypatch: pytest.MonkeyPatch, cut: int, runs: RecordedRuns
 ) -> None:
     monkeypatch.setattr(events, "BATCH", 5)
-    run = finished_run(small_spec(), accuracy=0.9, final_loss=0.1)
+    run = runs.finished_run(small_spec(), accuracy=0.9, final_loss=0.1)
     first = stream(client, run.id)
     loss_events = [e for e in first if e[1] == "loss"]
     last_id = loss_events[cut][0]
@@ -97,20 +97,20 @@ def test_last_event_id_resumes_exactly_after_the_last_point(
 
 
 def test_a_live_run_streams_points_as_they_are_written(
-    client: AppClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
+    client: AppClient, engine: Engine, monkeypatch: pytest.MonkeyPatch, runs: RecordedRuns
 ) -> None:
     monkeypatch.setattr(events, "POLL_S", 0.05)
     spec = small_spec()
-    experiment_id, attempt = start(spec)
+    experiment_id, attempt = runs.start(spec)
     steps = [10 * (i + 1) for i in range(20)]
     values = np.linspace(1.0, 0.1, 20).tolist()
-    write_points(experiment_id, attempt, steps[:4], values[:4], spec.total_steps)
+    runs.write_points(experiment_id, attempt, steps[:4], values[:4], spec.total_steps)
 
     def worker() -> None:
         for start_at in range(4, 20, 4):
             time.sleep(0.3)
             chunk = slice(start_at, start_at + 4)
-            write_points(experiment_id, attempt, steps[chunk], values[chunk], spec.total_steps)
+            runs.write_points(experiment_id, attempt, steps[chunk], values[chunk], spec.total_steps)
         time.sleep(0.3)
         assert finish(engine, experiment_id, attempt, Status.succeeded, step=spec.total_steps)
 
@@ -130,18 +130,20 @@ def test_a_live_run_streams_points_as_they_are_written(
     assert found[-1][1] == "end"
 
 
-def test_a_failed_run_ends_with_its_error(client: AppClient, engine: Engine) -> None:
-    experiment_id, attempt = start(small_spec())
-    write_points(experiment_id, attempt, [10, 20], [1.0, 0.9], 200)
+def test_a_failed_run_ends_with_its_error(
+    client: AppClient, engine: Engine, runs: RecordedRuns
+) -> None:
+    experiment_id, attempt = runs.start(small_spec())
+    runs.write_points(experiment_id, attempt, [10, 20], [1.0, 0.9], 200)
     assert finish(engine, experiment_id, attempt, Status.failed, error="CUDA out of memory")
     found = stream(client, experiment_id)
     assert found[-1][1:] == ("end", {"status": "failed", "error": "CUDA out of memory"})
     assert loss_steps(found) == [10, 20]
 
 
-def test_unknown_experiment_and_bad_resume_ids(client: AppClient) -> None:
+def test_unknown_experiment_and_bad_resume_ids(client: AppClient, runs: RecordedRuns) -> None:
     assert client.get("/experiments/nope/events").status_code == 404
-    run = finished_run(small_spec(), accuracy=0.9, final_loss=0.1)
+    run = runs.finished_run(small_spec(), accuracy=0.9, final_loss=0.1)
     bad = client.get(f"/experiments/{run.id}/events", headers={"Last-Event-ID": "abc"})
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"] == "last-event-id"

@@ -8,14 +8,13 @@ import pytest
 from sqlalchemy import Engine
 
 from core import store
-from core.store.models import Status
-from core.store.session import session_scope
-from tests.api.app_client import AppClient
-from tests.api.conftest import BrokerMessageReader
-from tests.api.store_helpers import SMALL, finish, running
-from worker.celery_app import TRAINING_QUEUE
+from core.broker import TRAINING_QUEUE
 from core.presets import build_spec
 from core.spec import ExperimentSpec
+from core.store.models import Status
+from tests.api.app_client import AppClient
+from tests.api.conftest import BrokerMessageReader
+from tests.core.store.helpers import SMALL, finish, running
 
 
 def _submit(client: AppClient, body: dict[str, Any], **headers: str) -> dict[str, Any]:
@@ -45,7 +44,7 @@ def test_submit_preset_with_overrides_stores_queues_and_sends(
     # One run message for it really sits in the broker's training queue.
     sent = broker_messages.runs_for(created["id"])
     assert len(sent) == 1 and sent[0].queue == TRAINING_QUEUE
-    with session_scope(engine) as session:
+    with store.session_scope(engine) as session:
         stored = store.get_experiment(session, created["id"])
         assert stored is not None and stored.dispatched_at is not None
 
@@ -111,7 +110,7 @@ def test_list_is_newest_first_with_filters_and_cursor_paging(
     assert [e["id"] for e in tagged_a] == [ids[4], ids[1], ids[0]]
     assert [e["id"] for e in client.get("/experiments?tag=nope").json()["items"]] == []
 
-    with session_scope(engine) as session:
+    with store.session_scope(engine) as session:
         store.request_cancel(session, ids[2])
     cancelled = client.get("/experiments", params={"status": "cancelled"}).json()["items"]
     assert [e["id"] for e in cancelled] == [ids[2]]
@@ -200,7 +199,7 @@ def test_oversized_bodies_are_413(client: AppClient, engine: Engine) -> None:
     )
     assert streamed.status_code == 413
     assert "content-length" not in streamed.request.headers
-    with session_scope(engine) as session:
+    with store.session_scope(engine) as session:
         assert store.list_experiments(session, limit=10)[0] == []  # nothing was stored
 
 
@@ -218,7 +217,7 @@ def test_unknown_ids_are_404(client: AppClient) -> None:
 
 def test_get_shows_progress_worker_and_outcome(client: AppClient, engine: Engine) -> None:
     experiment_id, attempt = running(engine)
-    with session_scope(engine) as session:
+    with store.session_scope(engine) as session:
         store.heartbeat(session, experiment_id, attempt, step=500, total_steps=2000, device="cpu")
     live = client.get(f"/experiments/{experiment_id}").json()
     assert live["status"] == "running" and live["worker"] == "test:1" and live["device"] == "cpu"
@@ -241,14 +240,14 @@ def test_cancel_semantics(client: AppClient, engine: Engine) -> None:
     assert response.json()["status"] == "cancelled"
     assert response.json()["finished_at"] is not None
     # A worker that gets the message later finds nothing to run.
-    with session_scope(engine) as session:
+    with store.session_scope(engine) as session:
         assert store.claim(session, queued["id"], worker="late", stale_after_s=60) is None
 
     experiment_id, attempt = running(engine)
     asked = client.post(f"/experiments/{experiment_id}/cancel")
     assert asked.status_code == 202
     assert asked.json()["status"] == "running" and asked.json()["cancel_requested"] is True
-    with session_scope(engine) as session:  # the worker learns it at its next beat
+    with store.session_scope(engine) as session:  # the worker learns it at its next beat
         assert store.heartbeat(session, experiment_id, attempt, step=10, total_steps=2000) == (
             True,
             True,

@@ -6,25 +6,31 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any, TypeVar
 
 import numpy as np
 import pytest
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select
 
 from core import store
-from core.store.models import Status
-from core.store.session import db_now, session_scope
-from core.store.tables import EXPERIMENTS, LOSS
-from tests.api.store_helpers import SMALL, finish, predictions, queued, running, write_loss
 from core.presets import build_spec
+from core.store.models import Status
+from core.store.tables import LOSS
+from tests.core.store.helpers import (
+    SMALL,
+    backdate,
+    finish,
+    predictions,
+    queued,
+    running,
+    write_loss,
+)
 
 T = TypeVar("T")
 
 
 def _in_session(engine: Engine, work: Callable[[Any], T]) -> T:
-    with session_scope(engine) as session:
+    with store.session_scope(engine) as session:
         return work(session)
 
 
@@ -34,13 +40,7 @@ def _point_count(engine: Engine, experiment_id: str) -> int:
 
 
 def _silence(engine: Engine, experiment_id: str, seconds: float) -> None:
-    """Make the experiment's last heartbeat `seconds` old, as if its worker had died."""
-    with session_scope(engine) as session:
-        session.execute(
-            update(EXPERIMENTS)
-            .where(EXPERIMENTS.c.id == experiment_id)
-            .values(heartbeat_at=db_now() - timedelta(seconds=seconds))
-        )
+    backdate(engine, experiment_id, heartbeat_s=seconds)
 
 
 def test_points_written_twice_are_stored_once(engine: Engine) -> None:
@@ -122,7 +122,7 @@ def test_claim_is_won_once(engine: Engine) -> None:
 
     def deliver(n: int) -> None:
         barrier.wait()
-        with session_scope(engine) as session:
+        with store.session_scope(engine) as session:
             results.append(store.claim(session, racing, worker=f"w{n}", stale_after_s=60))
 
     threads = [threading.Thread(target=deliver, args=(n,)) for n in range(8)]
@@ -139,7 +139,7 @@ def test_claim_refuses_finished_and_cancelled(engine: Engine) -> None:
     cancelled = queued(engine)
     _in_session(engine, lambda s: store.request_cancel(s, cancelled))
     for target in (experiment_id, cancelled):
-        with session_scope(engine) as session:
+        with store.session_scope(engine) as session:
             assert store.claim(session, target, worker="w", stale_after_s=0) is None
 
 
@@ -181,9 +181,12 @@ def test_reaper_operations(engine: Engine) -> None:
     failed = _in_session(engine, lambda s: store.get_experiment(s, silent))
     assert failed is not None and failed.status == "failed" and failed.error == "gave up"
 
+    # A queued experiment is sent by the reaper until the broker has taken its message.
     waiting = queued(engine)
-    assert [e.id for e in _in_session(engine, lambda s: store.queued_older_than(s, 0))] == [waiting]
-    assert _in_session(engine, lambda s: store.queued_older_than(s, 3600)) == []
+    assert _in_session(engine, lambda s: store.undispatched(s, older_than_s=0)) == [waiting]
+    assert _in_session(engine, lambda s: store.undispatched(s, older_than_s=3600)) == []
+    _in_session(engine, lambda s: store.mark_dispatched(s, waiting))
+    assert _in_session(engine, lambda s: store.undispatched(s, older_than_s=0)) == []
 
 
 def test_idempotent_create_under_concurrency(engine: Engine) -> None:
@@ -193,7 +196,7 @@ def test_idempotent_create_under_concurrency(engine: Engine) -> None:
 
     def submit() -> None:
         barrier.wait()
-        with session_scope(engine) as session:
+        with store.session_scope(engine) as session:
             experiment, _ = store.create_experiment(session, spec, idempotency_key="same")
             ids.append(experiment.id)
 

@@ -9,10 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from cli.local import parse_overrides
-
 
 def trainlab(
     *argv: str, cwd: Path, data_dir: Path | None = None, **env: str
@@ -141,12 +137,3 @@ def test_presets_import_no_torch(tmp_path: Path) -> None:
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
     assert done.stdout.strip().splitlines()[-1] == "False", done.stderr
-
-
-@pytest.mark.parametrize(
-    ("pair", "value"),
-    [("epochs=2", 2), ("loss=bce", "bce"), ("model.hidden=[1,2]", [1, 2]), ("lr=null", None)],
-)
-def test_set_values_parse_as_json_else_string(pair: str, value: Any) -> None:
-    key = pair.split("=")[0]
-    assert parse_overrides([pair]) == {key: value}

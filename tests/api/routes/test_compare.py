@@ -7,17 +7,19 @@ import pytest
 
 from api.services.curves import tensorboard_ema
 from tests.api.app_client import AppClient
-from tests.api.recorded_runs import finished_run, small_spec, start, write_points
+from tests.api.recorded_runs import RecordedRuns, small_spec
 
 
-def test_loss_curves_share_one_step_axis_and_a_running_one_has_nulls(client: AppClient) -> None:
+def test_loss_curves_share_one_step_axis_and_a_running_one_has_nulls(
+    client: AppClient, runs: RecordedRuns
+) -> None:
     spec = small_spec()
     steps = [10 * (i + 1) for i in range(20)]
-    done = finished_run(
+    done = runs.finished_run(
         spec, accuracy=0.9, final_loss=0.1, series=(steps, [1.0 / (i + 1) for i in range(20)])
     )
-    live_id, attempt = start(small_spec(seed=5))
-    write_points(live_id, attempt, steps[:8], [0.5] * 8, spec.total_steps)
+    live_id, attempt = runs.start(small_spec(seed=5))
+    runs.write_points(live_id, attempt, steps[:8], [0.5] * 8, spec.total_steps)
 
     body = client.get("/compare/loss", params={"experiments": f"{done.id},{live_id}"}).json()
     assert body["steps"] == steps
@@ -33,24 +35,26 @@ def test_loss_curves_share_one_step_axis_and_a_running_one_has_nulls(client: App
     assert finished["values"] == pytest.approx(done.values, rel=1e-6)
 
 
-def test_smoothing_is_tensorboards_ema_of_the_stored_points(client: AppClient) -> None:
+def test_smoothing_is_tensorboards_ema_of_the_stored_points(
+    client: AppClient, runs: RecordedRuns
+) -> None:
     rng = np.random.default_rng(7)
     steps = [10 * (i + 1) for i in range(50)]
     values = rng.random(50).tolist()
-    done = finished_run(small_spec(), accuracy=0.9, final_loss=0.1, series=(steps, values))
+    done = runs.finished_run(small_spec(), accuracy=0.9, final_loss=0.1, series=(steps, values))
     body = client.get("/compare/loss", params={"experiments": done.id, "smoothing": 0.6}).json()
     stored = np.asarray(values, dtype=np.float32).astype(np.float64)
     assert body["smoothing"] == 0.6
     assert body["curves"][0]["values"] == pytest.approx(tensorboard_ema(stored, 0.6).tolist())
 
 
-def test_max_points_downsamples_keeping_a_spike(client: AppClient) -> None:
+def test_max_points_downsamples_keeping_a_spike(client: AppClient, runs: RecordedRuns) -> None:
     spec = small_spec(train_limit=20_000, log_every=10)
     steps = [10 * (i + 1) for i in range(2000)]
     values = [0.3] * 2000
     values[1234] = 7.0
-    done = finished_run(spec, accuracy=0.9, final_loss=0.1, series=(steps, values))
-    other = finished_run(spec.model_copy(update={"seed": 1}), accuracy=0.9, final_loss=0.1)
+    done = runs.finished_run(spec, accuracy=0.9, final_loss=0.1, series=(steps, values))
+    other = runs.finished_run(spec.model_copy(update={"seed": 1}), accuracy=0.9, final_loss=0.1)
     body = client.get(
         "/compare/loss", params={"experiments": f"{done.id},{other.id}", "max_points": 100}
     ).json()
@@ -81,13 +85,15 @@ def test_bad_loss_comparisons(
         assert "nope" in response.json()["detail"]
 
 
-def test_predictions_side_by_side_and_where_they_disagree(client: AppClient) -> None:
+def test_predictions_side_by_side_and_where_they_disagree(
+    client: AppClient, runs: RecordedRuns
+) -> None:
     spec = small_spec()  # 50 test records, labels = index mod 10
     labels = np.arange(50) % 10
     wrong = labels.copy()
     wrong[[3, 19, 40]] = (labels[[3, 19, 40]] + 1) % 10
-    right = finished_run(spec, accuracy=1.0, final_loss=0.1, name="right")
-    off = finished_run(
+    right = runs.finished_run(spec, accuracy=1.0, final_loss=0.1, name="right")
+    off = runs.finished_run(
         spec.model_copy(update={"seed": 1}), accuracy=0.94, final_loss=0.2, predicted=wrong
     )
     body = client.get(
@@ -112,9 +118,9 @@ def test_predictions_side_by_side_and_where_they_disagree(client: AppClient) -> 
     ]
 
 
-def test_predictions_refusals(client: AppClient) -> None:
-    done = finished_run(small_spec(), accuracy=1.0, final_loss=0.1)
-    live_id, _ = start(small_spec(seed=3))
+def test_predictions_refusals(client: AppClient, runs: RecordedRuns) -> None:
+    done = runs.finished_run(small_spec(), accuracy=1.0, final_loss=0.1)
+    live_id, _ = runs.start(small_spec(seed=3))
     url = "/compare/predictions"
     pending = client.get(url, params={"experiments": f"{done.id},{live_id}"})
     assert pending.status_code == 409 and live_id in pending.json()["detail"]

@@ -2,35 +2,37 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
 from core import store
-from core.store.models import Status
-from core.store.session import session_scope
 from core.presets import build_spec
+from core.store.clock import utcnow
+from core.store.models import Experiment, Status
+from core.store.tables import EXPERIMENTS
 
 SMALL = {"epochs": 1, "train_limit": 2000, "test_limit": 500}
 
 
 def queued(engine: Engine, **overrides: Any) -> str:
-    with session_scope(engine) as session:
+    with store.session_scope(engine) as session:
         experiment, _ = store.create_experiment(session, build_spec("seed-adam", SMALL | overrides))
         return experiment.id
 
 
 def running(engine: Engine, **overrides: Any) -> tuple[str, int]:
     experiment_id = queued(engine, **overrides)
-    with session_scope(engine) as session:
+    with store.session_scope(engine) as session:
         attempt = store.claim(session, experiment_id, worker="test:1", stale_after_s=60)
     assert attempt is not None
     return experiment_id, attempt
 
 
 def write_loss(engine: Engine, experiment_id: str, attempt: int, steps: Any, values: Any) -> int:
-    with session_scope(engine) as session:
+    with store.session_scope(engine) as session:
         return store.append_loss(session, experiment_id, attempt, list(steps), list(values))
 
 
@@ -54,7 +56,7 @@ def finish(
     **kwargs: Any,
 ) -> bool:
     arrays = with_predictions or {"outputs": None, "labels": None, "predicted": None}
-    with session_scope(engine) as session:
+    with store.session_scope(engine) as session:
         return store.finish(
             session,
             experiment_id,
@@ -65,3 +67,22 @@ def finish(
             **arrays,
             **kwargs,
         )
+
+
+def backdate(
+    engine: Engine, experiment_id: str, *, heartbeat_s: float = 0, created_s: float = 0
+) -> None:
+    """Move the experiment's last heartbeat and/or creation `seconds` into the past, as if
+    its worker had gone silent that long ago, or it had been submitted that long ago."""
+    values: dict[str, Any] = {}
+    if heartbeat_s:
+        values["heartbeat_at"] = utcnow() - timedelta(seconds=heartbeat_s)
+    if created_s:
+        values["created_at"] = utcnow() - timedelta(seconds=created_s)
+    with store.session_scope(engine) as session:
+        session.execute(update(EXPERIMENTS).where(EXPERIMENTS.c.id == experiment_id).values(values))
+
+
+def read(engine: Engine, experiment_id: str) -> Experiment:
+    with store.session_scope(engine) as session:
+        return store.require_experiment(session, experiment_id)

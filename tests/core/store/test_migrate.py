@@ -12,8 +12,7 @@ from sqlmodel import SQLModel
 
 from core.store.migrate import downgrade_to_base, head_revision, schema_differences, schema_state
 from core.store.session import make_engine
-from tests.api.conftest import create_schema, drop_schema, postgres_schema_url
-from tests.conftest import require_postgres
+from tests.conftest import create_schema, drop_schema, postgres_schema_url, require_postgres
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -8,19 +8,18 @@ from pathlib import Path
 
 import pytest
 
+from api.app import create_app
 from api.routes.dashboard import STATIC_DIR
-from core.settings import Settings, get_settings
-from tests.api.app_client import AppClient
+from core.settings import Settings
+from tests.api.app_client import AppClient, app_client
 
 
 @pytest.fixture
-def with_mnist(
-    settings: Settings, mnist_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[None]:
-    monkeypatch.setenv("TRAINLAB_DATA_DIR", str(mnist_dir))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+def with_mnist(settings: Settings, mnist_dir: Path) -> Iterator[AppClient]:
+    with app_client(
+        create_app(settings.model_copy(update={"data_dir": mnist_dir}), lifespan_hooks=[])
+    ) as api:
+        yield api
 
 
 def test_the_page_and_its_scripts_are_served(client: AppClient) -> None:
@@ -47,7 +46,8 @@ def test_static_files_stay_inside_the_static_folder(client: AppClient) -> None:
         assert client.get(path).status_code == 404, path
 
 
-def test_record_pixels_and_png(client: AppClient, with_mnist: None) -> None:
+def test_record_pixels_and_png(with_mnist: AppClient) -> None:
+    client = with_mnist
     found = client.get("/datasets/mnist/records/19").json()
     assert found["label"] == 4 and len(found["pixels"]) == 28 and len(found["pixels"][0]) == 28
     image = client.get("/datasets/mnist/records/19/image.png")
@@ -55,7 +55,8 @@ def test_record_pixels_and_png(client: AppClient, with_mnist: None) -> None:
     assert image.content.startswith(b"\x89PNG\r\n\x1a\n")
 
 
-def test_record_refusals(client: AppClient, with_mnist: None) -> None:
+def test_record_refusals(with_mnist: AppClient) -> None:
+    client = with_mnist
     unknown = client.get("/datasets/cifar/records/1")
     assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "name"
     beyond = client.get("/datasets/mnist/records/10000")

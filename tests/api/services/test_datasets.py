@@ -9,7 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from api.services.datasets import DatasetUnavailable, load_test_split, png_grayscale, record, record_png
+from api.services.datasets import (
+    DatasetUnavailable,
+    load_test_split,
+    png_grayscale,
+    record,
+    record_png,
+)
 
 
 def test_record_19_is_a_4_and_the_label_counts_are_mnists(mnist_dir: Path) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 
 from core.store.models import Status
 from tests.api.app_client import AppClient
-from tests.api.store_helpers import finish, predictions, running, write_loss
+from tests.core.store.helpers import finish, predictions, running, write_loss
 
 
 def _curve(points: int, seed: int = 1) -> tuple[list[int], list[float]]:

@@ -1,0 +1,71 @@
+"""trainlab installed from its wheel (not editable, no source tree) migrates a database: the
+migrations ship inside the package. The wheel is built from this checkout and installed into a
+fresh virtual environment whose only other packages are the dependencies, read from the
+development environment's site-packages (so the test needs no network)."""
+
+from __future__ import annotations
+
+import os
+import site
+import sqlite3
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+
+def _run(*argv: str | Path, cwd: Path, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(
+        [str(a) for a in argv], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, f"{argv}\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    _run(
+        sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+        "-w", out, REPO, cwd=out,
+    )  # fmt: skip
+    (found,) = out.glob("trainlab-*.whl")
+    return found
+
+
+def test_the_wheel_carries_the_migrations(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "migrations/env.py" in names and "migrations/script.py.mako" in names
+    assert any(n.startswith("migrations/versions/0001_") for n in names)
+    assert "api/static/index.html" in names
+    assert not any(n.startswith("tests/") for n in names)
+
+
+def test_trainlab_migrate_from_a_wheel_install(wheel: Path, tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    _run(sys.executable, "-m", "venv", "--without-pip", venv, cwd=tmp_path)
+    (fresh,) = (venv / "lib").glob("python3*/site-packages")
+    # The dependencies, as a plain path entry: the development environment's .pth files (its
+    # editable install of this checkout) are not processed from there.
+    (fresh / "dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    _run(sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", fresh, wheel,
+         cwd=tmp_path)  # fmt: skip
+    workdir = tmp_path / "elsewhere"
+    workdir.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRAINLAB_", "PYTHON"))}
+    env["TRAINLAB_DATABASE_URL"] = f"sqlite:///{workdir / 'fresh.db'}"
+    python = venv / "bin" / "python"
+    where = _run(python, "-c", "import core, migrations; print(core.__file__, migrations.__file__)",
+                 cwd=workdir, env=env)  # fmt: skip
+    assert str(REPO) not in where and str(fresh) in where, where
+    printed = _run(python, "-m", "cli", "migrate", cwd=workdir, env=env)
+    assert "database at head" in printed
+    with sqlite3.connect(workdir / "fresh.db") as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"experiments", "loss_points", "ablations", "alembic_version"} <= tables

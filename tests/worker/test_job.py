@@ -1,0 +1,120 @@
+"""One delivery of an experiment, end to end in this process against the real store: claim,
+train (the real engine, a few hundred steps on MNIST), write the outcome; a duplicate delivery
+finds nothing to do; a spec the engine can't run ends `failed` with its reason; a run that
+was lost resumes from its checkpoint and ends with an exact series."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from core import store
+from core.presets import build_spec
+from core.settings import Settings
+from core.spec import ExperimentSpec
+from tests.core.store.helpers import backdate, read
+from worker.job import run_experiment_by_id
+
+TINY = {"epochs": 1, "train_limit": 300, "test_limit": 100, "device": "cpu"}
+
+
+@pytest.fixture
+def worker_settings(settings: Settings, mnist_dir: Path) -> Settings:
+    return settings.model_copy(
+        update={
+            "data_dir": mnist_dir,
+            "allow_download": False,
+            "torch_threads": 1,
+            "flush_interval_s": 0.01,
+            "checkpoint_interval_s": 0.01,
+        }
+    )
+
+
+def _submit(engine: Engine, **overrides: object) -> str:
+    with store.session_scope(engine) as session:
+        experiment, _ = store.create_experiment(session, build_spec("seed-adam", TINY | overrides))
+        return experiment.id
+
+
+def _series(engine: Engine, experiment_id: str) -> tuple[list[int], list[float]]:
+    with store.session_scope(engine) as session:
+        steps, values = store.read_series(session, experiment_id)
+    return steps.tolist(), values.tolist()
+
+
+def test_a_delivery_trains_and_stores_the_outcome(
+    engine: Engine, worker_settings: Settings
+) -> None:
+    experiment_id = _submit(engine)
+    assert run_experiment_by_id(experiment_id, engine, worker_settings) == "succeeded"
+    done = read(engine, experiment_id)
+    assert done.status == "succeeded" and done.attempt == 1 and done.step == 300
+    assert done.metrics is not None and 0.0 <= done.metrics["test_accuracy"] <= 1.0
+    assert done.device == "cpu" and done.fingerprint is not None
+    steps, _ = _series(engine, experiment_id)
+    assert steps == list(range(10, 301, 10))
+    with store.session_scope(engine) as session:
+        blob = store.read_predictions(session, experiment_id)
+    assert blob is not None and blob.records == 100
+    # A duplicate delivery (a redelivered message) finds nothing to claim.
+    assert run_experiment_by_id(experiment_id, engine, worker_settings).startswith("skipped")
+    assert read(engine, experiment_id).attempt == 1
+
+
+def test_a_spec_the_engine_cannot_run_fails_with_its_reason(
+    engine: Engine, worker_settings: Settings, tmp_path: Path
+) -> None:
+    experiment_id = _submit(engine)
+    no_data = worker_settings.model_copy(update={"data_dir": tmp_path / "empty"})
+    assert run_experiment_by_id(experiment_id, engine, no_data) == "failed"
+    failed = read(engine, experiment_id)
+    assert failed.status == "failed" and "DatasetUnavailableError" in str(failed.error)
+
+
+def test_a_lost_run_resumes_from_its_checkpoint_with_an_exact_series(
+    engine: Engine, worker_settings: Settings
+) -> None:
+    reference_id = _submit(engine, seed=3)
+    assert run_experiment_by_id(reference_id, engine, worker_settings) == "succeeded"
+    expected_steps, expected_values = _series(engine, reference_id)
+    checkpoint = _checkpoint_at(engine, reference_id, worker_settings, step=150)
+
+    # A first attempt that died after its checkpoint at step 150, having written points up
+    # to step 200 (made up here, to tell them apart), the experiment left `running`.
+    lost_id = _submit(engine, seed=3)
+    with store.session_scope(engine) as session:
+        attempt = store.claim(session, lost_id, worker="dead:1", stale_after_s=60)
+        assert attempt == 1
+        store.save_checkpoint(session, lost_id, attempt, 150, checkpoint)
+        store.append_loss(session, lost_id, attempt, expected_steps[:20], [9.0] * 20)
+    backdate(engine, lost_id, heartbeat_s=worker_settings.heartbeat_timeout_s + 5)
+
+    assert run_experiment_by_id(lost_id, engine, worker_settings) == "succeeded"
+    assert read(engine, lost_id).attempt == 2
+    steps, values = _series(engine, lost_id)
+    assert steps == expected_steps  # every point once, none missing
+    # Up to the checkpoint the first attempt's points stand; after it, recomputed exactly.
+    assert values[:15] == [9.0] * 15
+    assert values[15:] == expected_values[15:]
+
+
+def _checkpoint_at(engine: Engine, experiment_id: str, settings: Settings, *, step: int) -> bytes:
+    """The checkpoint an uninterrupted run of the same spec takes at `step`."""
+    from worker.engine import RunCallbacks, run_training
+
+    with store.session_scope(engine) as session:
+        spec = ExperimentSpec.model_validate(store.require_experiment(session, experiment_id).spec)
+    reached = [0]
+    callbacks = RunCallbacks(
+        on_progress=lambda done, _total: reached.__setitem__(0, done),
+        should_stop=lambda: reached[0] >= step,
+    )
+    # Callbacks after every step, so the run stops at exactly `step`.
+    result = run_training(
+        spec, data_dir=settings.data_dir, callbacks=callbacks, threads=1, flush_interval_s=0.0
+    )
+    assert result.steps == step
+    return result.checkpoint
