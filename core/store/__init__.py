@@ -15,6 +15,7 @@ from core.store.ablations import (
     require_ablation,
     shared_elsewhere,
 )
+from core.store.artifacts import PredictionsBlob, get_checkpoint, read_predictions, save_checkpoint
 from core.store.errors import (
     AblationNotFound,
     AlreadyFinished,
@@ -32,18 +33,6 @@ from core.store.experiments import (
     request_cancel,
     require_experiment,
 )
-from core.store.results import (
-    FinishedSeries,
-    PredictionsBlob,
-    append_loss,
-    cached_finished_series,
-    get_checkpoint,
-    read_finished_series,
-    read_predictions,
-    read_series,
-    save_checkpoint,
-    truncate_loss_after,
-)
 from core.store.runs import (
     claim,
     fail,
@@ -53,6 +42,14 @@ from core.store.runs import (
     requeue,
     stale_running,
     undispatched,
+)
+from core.store.series import (
+    FinishedSeries,
+    append_loss,
+    cached_finished_series,
+    read_finished_series,
+    read_series,
+    truncate_loss_after,
 )
 from core.store.session import make_engine, session_scope
 

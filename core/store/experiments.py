@@ -3,7 +3,7 @@
 Functions take a Session and commit nothing: the caller's `session_scope` (or the request's
 session) commits. The run lifecycle that workers and the reaper drive lives in
 core/store/runs.py; what runs produce (loss series, predictions, checkpoints) in
-core/store/results.py.
+core/store/series.py and core/store/artifacts.py.
 """
 
 from __future__ import annotations

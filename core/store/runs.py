@@ -7,16 +7,19 @@ Functions take a Session and commit nothing.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 from sqlalchemy import and_, func, literal, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
+from core.store.artifacts import save_predictions
 from core.store.clock import utcnow
 from core.store.models import TERMINAL, Experiment, Status
-from core.store.results import json_safe, pack_series, save_predictions
+from core.store.series import pack_series
 from core.store.tables import EXPERIMENTS, rowcount
 
 _C = EXPERIMENTS.c
@@ -199,3 +202,18 @@ def _owned(experiment_id: str, attempt: int) -> ColumnElement[bool]:
 
 def _stale_condition(cutoff: datetime) -> ColumnElement[bool]:
     return or_(_C.heartbeat_at.is_(None), _C.heartbeat_at < cutoff)
+
+
+def json_safe(value: Any) -> Any:
+    """JSON columns take no NaN or infinity (PostgreSQL refuses them): those become None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        return json_safe(value.item())
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist())
+    return value

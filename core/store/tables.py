@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, Table
-from sqlmodel import SQLModel
+from sqlalchemy import CursorResult, Result, Table, and_, update
+from sqlmodel import Session, SQLModel
 
 import core.store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from core.store.models import Status
 
 
 def _table(name: str) -> Table:
@@ -25,3 +26,17 @@ CHECKPOINTS = _table("experiment_checkpoints")
 def rowcount(result: Result[Any]) -> int:
     """Rows matched by an UPDATE/DELETE or written by an INSERT (never negative)."""
     return max(int(cast(CursorResult[Any], result).rowcount), 0)
+
+
+def lock_if_owner(session: Session, experiment_id: str, attempt: int) -> bool:
+    """True when `attempt` is the experiment's current running attempt; the row then stays
+    write-locked until the session commits, so the attempt can't be superseded meanwhile."""
+    owned = and_(
+        EXPERIMENTS.c.id == experiment_id,
+        EXPERIMENTS.c.attempt == attempt,
+        EXPERIMENTS.c.status == Status.running.value,
+    )
+    matched = session.execute(
+        update(EXPERIMENTS).where(owned).values(attempt=EXPERIMENTS.c.attempt)
+    )
+    return rowcount(matched) == 1

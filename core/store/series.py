@@ -1,13 +1,13 @@
-"""What runs produce: loss points, the packed series, per-record outputs and checkpoints.
+"""Loss series: points as rows while a run trains, one packed row once it has finished.
 
 Loss points are rows keyed (experiment_id, step) and inserted with ON CONFLICT DO NOTHING, so
 a delivery repeated after a crash writes the same keys again and the series has no duplicate
 and no gap. Every worker write first takes the experiment row's write lock with a no-op UPDATE
-that only matches the current attempt: a superseded attempt writes nothing, and on SQLite the
-lock also keeps the check and the insert in one write transaction.
+that only matches the current attempt (`lock_if_owner`): a superseded attempt writes nothing,
+and on SQLite the lock also keeps the check and the insert in one write transaction.
 
-A finished experiment's series and outputs never change, so decoded copies are kept in small
-in-process LRU caches; a finished 18,000-point curve is then served without touching the rows.
+A finished experiment's series never changes, so decoded copies are kept in a small
+in-process LRU cache; a finished 18,000-point curve is then served without touching the rows.
 
 SQLite turns a bound NaN into NULL (and the value column is NOT NULL), so on SQLite NaN is
 stored as the text 'NaN', which the REAL column keeps as text and which reads back as nan.
@@ -16,69 +16,25 @@ stored as the text 'NaN', which the REAL column keeps as text and which reads ba
 from __future__ import annotations
 
 import math
-import threading
-from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Float, String, and_, bindparam, delete, insert, select, update
+from sqlalchemy import Float, String, bindparam, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import Session
 
-from core.store.clock import utcnow
-from core.store.models import Status
-from core.store.tables import CHECKPOINTS, EXPERIMENTS, LOSS, PREDICTIONS, SERIES, rowcount
-
-NUM_OUTPUTS = 10
+from core.store.cache import LRU, cache_key
+from core.store.tables import EXPERIMENTS, LOSS, SERIES, lock_if_owner
 
 Steps = npt.NDArray[np.int64]
 Values = npt.NDArray[np.float64]
 
 
-@dataclass(frozen=True)
-class PredictionsBlob:
-    """Outputs for every evaluated test record, in record order (read-only arrays)."""
-
-    outputs: npt.NDArray[np.float32]  # [records, 10]
-    labels: npt.NDArray[np.uint8]  # [records]
-    predicted: npt.NDArray[np.uint8]  # [records]
-
-    @property
-    def records(self) -> int:
-        return int(self.labels.shape[0])
-
-
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
-
-
-class _LRU(Generic[K, V]):
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._items: OrderedDict[K, V] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: K) -> V | None:
-        with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
-
-    def put(self, key: K, value: V) -> None:
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-
-# Keyed by (database URL, experiment id): ids are random, the URL keeps test databases apart.
 @dataclass(frozen=True)
 class FinishedSeries:
     """A finished experiment's packed series and its (final, so cacheable) status."""
@@ -88,34 +44,12 @@ class FinishedSeries:
     values: Values
 
 
-_series_cache: _LRU[tuple[str, str], FinishedSeries] = _LRU(64)
-_predictions_cache: _LRU[tuple[str, str], PredictionsBlob] = _LRU(16)
-
-
-def _cache_key(session: Session, experiment_id: str) -> tuple[str, str]:
-    return (str(session.get_bind().engine.url), experiment_id)
+_series_cache: LRU[tuple[str, str], FinishedSeries] = LRU(64)
 
 
 def cached_finished_series(engine: Engine, experiment_id: str) -> FinishedSeries | None:
     """The finished series if this process has already read it: no database round trip."""
     return _series_cache.get((str(engine.url), experiment_id))
-
-
-def lock_if_owner(session: Session, experiment_id: str, attempt: int) -> bool:
-    """True when `attempt` is the experiment's current running attempt; the row then stays
-    write-locked until the session commits, so the attempt can't be superseded meanwhile."""
-    owned = and_(
-        EXPERIMENTS.c.id == experiment_id,
-        EXPERIMENTS.c.attempt == attempt,
-        EXPERIMENTS.c.status == Status.running.value,
-    )
-    matched = session.execute(
-        update(EXPERIMENTS).where(owned).values(attempt=EXPERIMENTS.c.attempt)
-    )
-    return rowcount(matched) == 1
-
-
-# Loss series ------------------------------------------------------------------------------
 
 
 def append_loss(
@@ -222,7 +156,7 @@ def read_series(
 def read_finished_series(session: Session, experiment_id: str) -> FinishedSeries | None:
     """The packed series with the experiment's status, or None before the run has finished
     (or when there is no such experiment). Cached: a packed series never changes."""
-    key = _cache_key(session, experiment_id)
+    key = cache_key(session, experiment_id)
     cached = _series_cache.get(key)
     if cached is not None:
         return cached
@@ -247,96 +181,3 @@ def _after(steps: Steps, values: Values, since_step: int | None) -> tuple[Steps,
         return steps, values
     start = int(np.searchsorted(steps, since_step, side="right"))
     return steps[start:], values[start:]
-
-
-# Per-record outputs -----------------------------------------------------------------------
-
-
-def save_predictions(
-    session: Session, experiment_id: str, outputs: Any, labels: Any, predicted: Any
-) -> None:
-    out = np.ascontiguousarray(outputs, dtype="<f4")
-    lab = np.ascontiguousarray(labels, dtype=np.uint8)
-    pred = np.ascontiguousarray(predicted, dtype=np.uint8)
-    if out.ndim != 2 or out.shape[1] != NUM_OUTPUTS or not (out.shape[0] == lab.size == pred.size):
-        raise ValueError(
-            f"predictions must be outputs [N, {NUM_OUTPUTS}], labels [N], predicted [N]; got "
-            f"{out.shape}, {lab.shape}, {pred.shape}"
-        )
-    session.execute(delete(PREDICTIONS).where(PREDICTIONS.c.experiment_id == experiment_id))
-    session.execute(
-        insert(PREDICTIONS).values(
-            experiment_id=experiment_id,
-            records=int(lab.size),
-            outputs=out.tobytes(),
-            labels=lab.tobytes(),
-            predicted=pred.tobytes(),
-        )
-    )
-
-
-def read_predictions(session: Session, experiment_id: str) -> PredictionsBlob | None:
-    key = _cache_key(session, experiment_id)
-    cached = _predictions_cache.get(key)
-    if cached is not None:
-        return cached
-    row = session.execute(
-        select(
-            PREDICTIONS.c.records,
-            PREDICTIONS.c.outputs,
-            PREDICTIONS.c.labels,
-            PREDICTIONS.c.predicted,
-        ).where(PREDICTIONS.c.experiment_id == experiment_id)
-    ).first()
-    if row is None:
-        return None
-    # frombuffer over immutable bytes gives read-only arrays: safe to share from the cache.
-    blob = PredictionsBlob(
-        outputs=np.frombuffer(row.outputs, dtype="<f4").reshape(row.records, NUM_OUTPUTS),
-        labels=np.frombuffer(row.labels, dtype=np.uint8),
-        predicted=np.frombuffer(row.predicted, dtype=np.uint8),
-    )
-    _predictions_cache.put(key, blob)
-    return blob
-
-
-# Checkpoints ------------------------------------------------------------------------------
-
-
-def save_checkpoint(
-    session: Session, experiment_id: str, attempt: int, step: int, data: bytes
-) -> bool:
-    """Replace the experiment's checkpoint; False when the attempt is no longer current."""
-    if not lock_if_owner(session, experiment_id, attempt):
-        return False
-    session.execute(delete(CHECKPOINTS).where(CHECKPOINTS.c.experiment_id == experiment_id))
-    session.execute(
-        insert(CHECKPOINTS).values(
-            experiment_id=experiment_id, step=step, created_at=utcnow(), data=data
-        )
-    )
-    return True
-
-
-def get_checkpoint(session: Session, experiment_id: str) -> tuple[int, bytes] | None:
-    row = session.execute(
-        select(CHECKPOINTS.c.step, CHECKPOINTS.c.data).where(
-            CHECKPOINTS.c.experiment_id == experiment_id
-        )
-    ).first()
-    return None if row is None else (int(row.step), bytes(row.data))
-
-
-def json_safe(value: Any) -> Any:
-    """JSON columns take no NaN or infinity (PostgreSQL refuses them): those become None."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        return json_safe(value.item())
-    if isinstance(value, np.ndarray):
-        return json_safe(value.tolist())
-    return value

@@ -1,0 +1,106 @@
+"""What a finished run leaves besides its curve: the outputs for every test record (float32
+blobs, 10,000 x 10 = 400 kB, not 100,000 rows) and the checkpoint a lost run resumes from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import delete, insert, select
+from sqlmodel import Session
+
+from core.store.cache import LRU, cache_key
+from core.store.clock import utcnow
+from core.store.tables import CHECKPOINTS, PREDICTIONS, lock_if_owner
+
+NUM_OUTPUTS = 10
+
+
+@dataclass(frozen=True)
+class PredictionsBlob:
+    """Outputs for every evaluated test record, in record order (read-only arrays)."""
+
+    outputs: npt.NDArray[np.float32]  # [records, 10]
+    labels: npt.NDArray[np.uint8]  # [records]
+    predicted: npt.NDArray[np.uint8]  # [records]
+
+    @property
+    def records(self) -> int:
+        return int(self.labels.shape[0])
+
+
+_predictions_cache: LRU[tuple[str, str], PredictionsBlob] = LRU(16)
+
+
+def save_predictions(
+    session: Session, experiment_id: str, outputs: Any, labels: Any, predicted: Any
+) -> None:
+    out = np.ascontiguousarray(outputs, dtype="<f4")
+    lab = np.ascontiguousarray(labels, dtype=np.uint8)
+    pred = np.ascontiguousarray(predicted, dtype=np.uint8)
+    if out.ndim != 2 or out.shape[1] != NUM_OUTPUTS or not (out.shape[0] == lab.size == pred.size):
+        raise ValueError(
+            f"predictions must be outputs [N, {NUM_OUTPUTS}], labels [N], predicted [N]; got "
+            f"{out.shape}, {lab.shape}, {pred.shape}"
+        )
+    session.execute(delete(PREDICTIONS).where(PREDICTIONS.c.experiment_id == experiment_id))
+    session.execute(
+        insert(PREDICTIONS).values(
+            experiment_id=experiment_id,
+            records=int(lab.size),
+            outputs=out.tobytes(),
+            labels=lab.tobytes(),
+            predicted=pred.tobytes(),
+        )
+    )
+
+
+def read_predictions(session: Session, experiment_id: str) -> PredictionsBlob | None:
+    key = cache_key(session, experiment_id)
+    cached = _predictions_cache.get(key)
+    if cached is not None:
+        return cached
+    row = session.execute(
+        select(
+            PREDICTIONS.c.records,
+            PREDICTIONS.c.outputs,
+            PREDICTIONS.c.labels,
+            PREDICTIONS.c.predicted,
+        ).where(PREDICTIONS.c.experiment_id == experiment_id)
+    ).first()
+    if row is None:
+        return None
+    # frombuffer over immutable bytes gives read-only arrays: safe to share from the cache.
+    blob = PredictionsBlob(
+        outputs=np.frombuffer(row.outputs, dtype="<f4").reshape(row.records, NUM_OUTPUTS),
+        labels=np.frombuffer(row.labels, dtype=np.uint8),
+        predicted=np.frombuffer(row.predicted, dtype=np.uint8),
+    )
+    _predictions_cache.put(key, blob)
+    return blob
+
+
+def save_checkpoint(
+    session: Session, experiment_id: str, attempt: int, step: int, data: bytes
+) -> bool:
+    """Replace the experiment's checkpoint; False when the attempt is no longer current."""
+    if not lock_if_owner(session, experiment_id, attempt):
+        return False
+    session.execute(delete(CHECKPOINTS).where(CHECKPOINTS.c.experiment_id == experiment_id))
+    session.execute(
+        insert(CHECKPOINTS).values(
+            experiment_id=experiment_id, step=step, created_at=utcnow(), data=data
+        )
+    )
+    return True
+
+
+def get_checkpoint(session: Session, experiment_id: str) -> tuple[int, bytes] | None:
+    row = session.execute(
+        select(CHECKPOINTS.c.step, CHECKPOINTS.c.data).where(
+            CHECKPOINTS.c.experiment_id == experiment_id
+        )
+    ).first()
+    return None if row is None else (int(row.step), bytes(row.data))
