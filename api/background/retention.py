@@ -20,27 +20,17 @@ logger = logging.getLogger(__name__)
 
 
 def sweep_once(engine: Engine, settings: Settings) -> store.SweepReport:
-    """Passes until nothing is left (each pass handles a bounded batch in its own transaction)."""
-    total = store.SweepReport()
-    while True:
-        with store.session_scope(engine) as session:
-            report = store.sweep(session, keep_checkpoints=settings.keep_checkpoints)
-        total.deleted += report.deleted
-        total.compacted += report.compacted
-        total.checkpoints_dropped += report.checkpoints_dropped
-        total.freed_bytes += report.freed_bytes
-        if not report:
-            break
-    if total:
+    report = store.sweep_until_done(engine, keep_checkpoints=settings.keep_checkpoints)
+    if report:
         logger.info(
             "retention: deleted %d experiments, compacted %d series, dropped %d checkpoints, "
             "%d bytes freed",
-            len(total.deleted),
-            len(total.compacted),
-            len(total.checkpoints_dropped),
-            total.freed_bytes,
+            len(report.deleted),
+            len(report.compacted),
+            len(report.checkpoints_dropped),
+            report.freed_bytes,
         )
-    return total
+    return report
 
 
 @contextlib.asynccontextmanager

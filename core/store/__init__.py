@@ -43,7 +43,13 @@ from core.store.experiments import (
     request_cancel,
     require_experiment,
 )
-from core.store.pruning import PruneCandidate, SweepReport, prune_candidates, sweep
+from core.store.pruning import (
+    PruneCandidate,
+    SweepReport,
+    prune_candidates,
+    sweep,
+    sweep_until_done,
+)
 from core.store.retention import (
     AblationDeletion,
     ExperimentDeletion,
@@ -137,6 +143,7 @@ __all__ = [
     "stale_running",
     "status_totals",
     "sweep",
+    "sweep_until_done",
     "truncate_loss_after",
     "undispatched",
 ]

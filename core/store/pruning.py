@@ -22,12 +22,13 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Exists, delete, exists, func, select
+from sqlalchemy import Engine, Exists, delete, exists, func, select
 from sqlmodel import Session
 
 from core.store.models import TERMINAL, AblationMember
 from core.store.retention import LOSS_POINT_BYTES, footprints, remove_experiments
 from core.store.series import pack_series
+from core.store.session import session_scope
 from core.store.tables import CHECKPOINTS, EXPERIMENTS, LOSS, SERIES
 
 _TERMINAL = tuple(sorted(s.value for s in TERMINAL))
@@ -98,6 +99,28 @@ def sweep(
                 )
             )
     return report
+
+
+def sweep_until_done(
+    engine: Engine, *, keep_checkpoints: bool, dry_run: bool = False
+) -> SweepReport:
+    """Retention passes, each in its own short transaction, until one finds nothing to do (a
+    dry run changes nothing, so it makes one pass over everything instead)."""
+    total = SweepReport()
+    while True:
+        with session_scope(engine) as session:
+            report = sweep(
+                session,
+                keep_checkpoints=keep_checkpoints,
+                dry_run=dry_run,
+                batch=1_000_000 if dry_run else SWEEP_BATCH,
+            )
+        total.deleted += report.deleted
+        total.compacted += report.compacted
+        total.checkpoints_dropped += report.checkpoints_dropped
+        total.freed_bytes += report.freed_bytes
+        if dry_run or not report:
+            return total
 
 
 def _compact(session: Session, experiment_id: str) -> None:
