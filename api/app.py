@@ -22,10 +22,13 @@ from fastapi.staticfiles import StaticFiles
 
 from api.background.dispatch import Dispatcher
 from api.background.reaper import reaper_running
+from api.background.retention import retention_running
 from api.errors import install_error_handlers
+from api.instrumentation import RequestLatency
 from api.middleware import BodySizeLimit
 from api.routes import ROUTERS
 from api.routes.dashboard import STATIC_DIR
+from api.services.metrics import AppMetrics
 from core.broker import Broker
 from core.settings import Settings
 from core.store.migrate import schema_state
@@ -38,11 +41,18 @@ LifespanHook = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 def reaper_hook(app: FastAPI) -> AbstractAsyncContextManager[None]:
     """Requeue experiments whose worker died, and send those the broker never got."""
-    return reaper_running(app.state.dispatcher, app.state.settings)
+    return reaper_running(
+        app.state.dispatcher, app.state.settings, on_report=app.state.metrics.record_reap
+    )
+
+
+def retention_hook(app: FastAPI) -> AbstractAsyncContextManager[None]:
+    """Delete runs whose deletion waited for their end; drop redundant rows and checkpoints."""
+    return retention_running(app.state.engine, app.state.settings)
 
 
 # What every served app runs beside the requests; tests pass their own (usually none).
-DEFAULT_LIFESPAN_HOOKS: tuple[LifespanHook, ...] = (reaper_hook,)
+DEFAULT_LIFESPAN_HOOKS: tuple[LifespanHook, ...] = (reaper_hook, retention_hook)
 
 
 def create_app(
@@ -73,8 +83,11 @@ def create_app(
     app.state.engine = make_engine(settings.effective_database_url)
     app.state.broker = Broker(settings)
     app.state.dispatcher = Dispatcher(app.state.engine, app.state.broker)
+    app.state.metrics = AppMetrics(app.state.engine, app.state.broker)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Outermost of ours: the latency includes the body-size check and every error answer.
+    app.add_middleware(RequestLatency, histogram=app.state.metrics.request_seconds)
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from api.background.dispatch import Dispatcher
+from api.services.metrics import AppMetrics
 from core.settings import Settings
 
 
@@ -39,7 +40,13 @@ def get_dispatcher(request: Request) -> Dispatcher:
     return dispatcher
 
 
+def get_metrics(request: Request) -> AppMetrics:
+    metrics: AppMetrics = request.app.state.metrics
+    return metrics
+
+
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
+MetricsDep = Annotated[AppMetrics, Depends(get_metrics)]

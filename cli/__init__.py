@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cli import client, local, service
+from cli import client, local, maintenance, service
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     local.register(commands)  # train, presets: run the engine in this process
     service.register(commands)  # serve, worker, migrate: run the service
     client.register(commands)  # submit, ablate: talk to a running server
+    maintenance.register(commands)  # prune: keep the store small
     return parser
 
 

@@ -56,10 +56,16 @@ class Settings(BaseSettings):
     # How many times an experiment may be started before a lost worker makes it `failed`.
     max_attempts: int = Field(default=3, ge=1, le=20)
     visibility_timeout_s: int = Field(default=_TWO_DAYS_S, ge=60)
+    # A run that has ended keeps its final weights (small, safetensors) and drops its
+    # checkpoint (weights plus optimizer state, only good for resuming) unless this is set.
+    keep_checkpoints: bool = False
 
     # API side.
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # The API's retention pass: deletes runs whose deletion waited for them to end, drops the
+    # per-point loss rows of ended runs (their packed series stays) and stale checkpoints.
+    retention_interval_s: float = Field(default=30.0, gt=0, le=86_400)
 
     @model_validator(mode="after")
     def _check_urls(self) -> Settings:

@@ -79,6 +79,7 @@ def _train_and_store(
     heartbeat: Heartbeat,
     settings: Settings,
 ) -> str:
+    from worker.artifacts import final_weights
     from worker.engine import RunCallbacks, run_training
     from worker.engine.model import resolve_device
 
@@ -122,6 +123,15 @@ def _train_and_store(
     status = Status.succeeded if result.status == "completed" else Status.cancelled
     with store.session_scope(engine) as session:
         store.save_checkpoint(session, experiment_id, attempt, result.steps, result.checkpoint)
+        # The final weights (safetensors) beside the outcome; drops the checkpoint unless kept.
+        store.save_model(
+            session,
+            experiment_id,
+            attempt,
+            step=result.steps,
+            data=final_weights(spec, result, experiment_id=experiment_id),
+            keep_checkpoint=settings.keep_checkpoints,
+        )
         store.finish(
             session,
             experiment_id,

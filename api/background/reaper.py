@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from api.background.dispatch import Dispatcher
@@ -72,13 +72,20 @@ def reap_once(dispatcher: Dispatcher, settings: Settings) -> ReapReport:
 
 
 @contextlib.asynccontextmanager
-async def reaper_running(dispatcher: Dispatcher, settings: Settings) -> AsyncIterator[None]:
-    """Run reap passes in the background for as long as the API process lives."""
+async def reaper_running(
+    dispatcher: Dispatcher,
+    settings: Settings,
+    on_report: Callable[[ReapReport], None] | None = None,
+) -> AsyncIterator[None]:
+    """Run reap passes in the background for as long as the API process lives; `on_report`
+    sees each pass's report (the /metrics counters of reaper actions)."""
 
     async def loop() -> None:
         while True:
             try:
-                await asyncio.to_thread(reap_once, dispatcher, settings)
+                report = await asyncio.to_thread(reap_once, dispatcher, settings)
+                if on_report is not None:
+                    on_report(report)
             except Exception:  # the store may be briefly unreachable; try again next pass
                 logger.exception("reaper pass failed")
             await asyncio.sleep(settings.reaper_interval_s)

@@ -5,14 +5,28 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routes import ablations, compare, dashboard, datasets, events, experiments, health
+from api.routes import (
+    ablations,
+    compare,
+    dashboard,
+    datasets,
+    deletion,
+    events,
+    experiments,
+    health,
+    metrics,
+    models,
+)
 
 ROUTERS: list[APIRouter] = [
     health.router,
     experiments.router,
+    models.router,
+    deletion.router,
     events.router,
     ablations.router,
     compare.router,
     datasets.router,
+    metrics.router,
     dashboard.router,
 ]

@@ -30,6 +30,8 @@ def find_reusable(session: Session, spec: ExperimentSpec) -> Experiment | None:
         select(Experiment)
         .where(col(Experiment.spec_hash) == spec.fingerprint())
         .where(col(Experiment.status).in_(REUSABLE))
+        # A run asked to stop (or to be deleted once stopped) will not answer anything.
+        .where(col(Experiment.cancel_requested).is_(False))
         .order_by(col(Experiment.created_at))
     ).all()
     rank = {Status.succeeded.value: 0, Status.running.value: 1, Status.queued.value: 2}

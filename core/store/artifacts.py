@@ -1,19 +1,31 @@
 """What a finished run leaves besides its curve: the outputs for every test record (float32
-blobs, 10,000 x 10 = 400 kB, not 100,000 rows) and the checkpoint a lost run resumes from."""
+blobs, 10,000 x 10 = 400 kB, not 100,000 rows), the checkpoint a lost run resumes from, and
+the final weights (a safetensors file the worker writes, the API downloads and predicts with).
+
+The checkpoint is torch's format with the optimizer state (1.9 MB for the book's Adam network)
+and exists only to resume; the weights file is a third of that and needs no torch to read, so a
+run that ends keeps the weights and, unless TRAINLAB_KEEP_CHECKPOINTS is set, drops the
+checkpoint in the same transaction.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, delete, insert, select
 from sqlmodel import Session
 
 from core.store.cache import LRU, cache_key
-from core.store.clock import utcnow
+from core.store.clock import as_utc, utcnow
+from core.store.models import ExperimentModel
 from core.store.tables import CHECKPOINTS, PREDICTIONS, lock_if_owner
+
+MODELS: Table = ExperimentModel.__table__  # type: ignore[attr-defined]
 
 NUM_OUTPUTS = 10
 
@@ -104,3 +116,69 @@ def get_checkpoint(session: Session, experiment_id: str) -> tuple[int, bytes] | 
         )
     ).first()
     return None if row is None else (int(row.step), bytes(row.data))
+
+
+# Final weights -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What is stored about a run's final weights, without the bytes."""
+
+    experiment_id: str
+    step: int
+    size: int
+    sha256: str
+    created_at: datetime
+
+
+def save_model(
+    session: Session,
+    experiment_id: str,
+    attempt: int,
+    *,
+    step: int,
+    data: bytes | None,
+    keep_checkpoint: bool,
+) -> bool:
+    """Store the run's final weights (a safetensors file; None: the run has no usable model)
+    and, unless `keep_checkpoint`, drop its checkpoint: a run that has ended is never resumed.
+    Call it in the transaction that finishes the run, before `finish` (it needs the attempt
+    to still be the running one). False, writing nothing, when the attempt isn't current."""
+    if not lock_if_owner(session, experiment_id, attempt):
+        return False
+    session.execute(delete(MODELS).where(MODELS.c.experiment_id == experiment_id))
+    if data is not None:
+        session.execute(
+            insert(MODELS).values(
+                experiment_id=experiment_id,
+                step=step,
+                size=len(data),
+                sha256=hashlib.sha256(data).hexdigest(),
+                created_at=utcnow(),
+                data=data,
+            )
+        )
+    if not keep_checkpoint:
+        session.execute(delete(CHECKPOINTS).where(CHECKPOINTS.c.experiment_id == experiment_id))
+    return True
+
+
+def model_info(session: Session, experiment_id: str) -> ModelInfo | None:
+    """The stored weights' step, size and hash: one small read, no blob."""
+    c = MODELS.c
+    row = session.execute(
+        select(c.step, c.size, c.sha256, c.created_at).where(c.experiment_id == experiment_id)
+    ).first()
+    if row is None:
+        return None
+    created = as_utc(row.created_at) or row.created_at
+    return ModelInfo(experiment_id, int(row.step), int(row.size), str(row.sha256), created)
+
+
+def read_model(session: Session, experiment_id: str) -> bytes | None:
+    """The final weights as the safetensors file's bytes."""
+    data = session.execute(
+        select(MODELS.c.data).where(MODELS.c.experiment_id == experiment_id)
+    ).scalar_one_or_none()
+    return None if data is None else bytes(data)

@@ -28,6 +28,10 @@ class LRU(Generic[K, V]):
                 self._items.move_to_end(key)
             return value
 
+    def discard(self, key: K) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
     def put(self, key: K, value: V) -> None:
         with self._lock:
             self._items[key] = value

@@ -6,6 +6,9 @@ Layout choices:
 - once an experiment ends, its series is also packed into one row of float32/int32 blobs
   (ExperimentSeries) so reading a finished 18,000-point curve is one row, not 18,000.
 - per-record outputs are float32 blobs (10,000 x 10 = 400 kB), not 100,000 rows.
+- a finished run's final weights are one safetensors blob (ExperimentModel): what the API
+  downloads and predicts with (numpy only), while the checkpoint (weights plus optimizer state,
+  torch's format) exists to resume a lost run and is pruned once the run has ended.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, LargeBinary
+from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, false
 from sqlmodel import Field, SQLModel
 
 from core.store.clock import utcnow
@@ -41,6 +44,7 @@ class Experiment(SQLModel, table=True):
     __table_args__ = (
         Index("ix_experiments_created", "created_at"),
         Index("ix_experiments_status_heartbeat", "status", "heartbeat_at"),
+        Index("ix_experiments_delete_requested", "delete_requested"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
@@ -54,6 +58,9 @@ class Experiment(SQLModel, table=True):
 
     status: str = Field(default=Status.queued, max_length=16, index=True)
     cancel_requested: bool = False
+    # DELETE ?cancel=true on an unfinished run: it is deleted once it has ended (the API's
+    # retention pass, core/store/retention.py). The server default fills existing rows.
+    delete_requested: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     # Incremented by every claim; a worker writes only while its attempt is the current one.
     attempt: int = 0
     step: int = 0
@@ -114,6 +121,30 @@ class ExperimentCheckpoint(SQLModel, table=True):
     step: int
     created_at: datetime = Field(default_factory=utcnow)
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class ExperimentModel(SQLModel, table=True):
+    """The final weights of a run that ended with a usable model (succeeded, or cancelled after
+    some training): a safetensors file whose metadata carries the spec (worker/artifacts.py)."""
+
+    __tablename__ = "experiment_models"
+
+    experiment_id: str = Field(foreign_key="experiments.id", primary_key=True, ondelete="CASCADE")
+    step: int
+    size: int
+    sha256: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class DeletedTotal(SQLModel, table=True):
+    """What deleted experiments had added to the store-derived counters of /metrics (runs
+    started, finished by outcome): added when they are deleted, so the counters never go down."""
+
+    __tablename__ = "deleted_totals"
+
+    name: str = Field(primary_key=True, max_length=64)
+    value: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 class Ablation(SQLModel, table=True):
