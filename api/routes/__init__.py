@@ -1,5 +1,5 @@
 """The API's routers, in the order they are mounted. A new group of endpoints adds its
-router here; api/main.py includes every one of them."""
+router here; api/app.py includes every one of them."""
 
 from __future__ import annotations
 
