@@ -6,10 +6,14 @@ Layout choices:
 - once an experiment ends, its series is also packed into one row of float32/int32 blobs
   (ExperimentSeries) so reading a finished 18,000-point curve is one row, not 18,000.
 - per-record outputs are float32 blobs (10,000 x 10 = 400 kB), not 100,000 rows.
+- what the experiment listing filters and sorts by (dataset, test accuracy, final and test
+  loss) is copied out of the spec and metrics JSON into real columns, so the listing is a
+  plain indexed query on both backends instead of a per-dialect JSON extraction.
 """
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import datetime
 from enum import StrEnum
@@ -35,12 +39,33 @@ class Status(StrEnum):
 
 TERMINAL = frozenset({Status.succeeded, Status.failed, Status.cancelled})
 
+# Metrics the listing sorts by, copied into columns of the same name when a run finishes.
+SORTABLE_METRICS = ("test_accuracy", "final_loss", "test_loss")
+
+
+def sortable_metric_columns(metrics: dict[str, Any] | None) -> dict[str, float | None]:
+    """The SORTABLE_METRICS of `metrics` as column values: finite numbers, else None."""
+    found = metrics or {}
+    values: dict[str, float | None] = {}
+    for name in SORTABLE_METRICS:
+        value = found.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            values[name] = float(value)
+        else:
+            values[name] = None
+    return values
+
 
 class Experiment(SQLModel, table=True):
     __tablename__ = "experiments"
     __table_args__ = (
         Index("ix_experiments_created", "created_at"),
         Index("ix_experiments_status_heartbeat", "status", "heartbeat_at"),
+        Index("ix_experiments_preset", "preset"),
+        Index("ix_experiments_dataset", "dataset"),
+        Index("ix_experiments_test_accuracy", "test_accuracy"),
+        Index("ix_experiments_final_loss", "final_loss"),
+        Index("ix_experiments_test_loss", "test_loss"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
@@ -72,6 +97,13 @@ class Experiment(SQLModel, table=True):
     error: str | None = None
     metrics: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     fingerprint: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+    # Copies for the listing's filters and sorts (see the module docstring): the spec's
+    # dataset, set at creation; the SORTABLE_METRICS, set when the run finishes.
+    dataset: str | None = Field(default=None, max_length=32)
+    test_accuracy: float | None = None
+    final_loss: float | None = None
+    test_loss: float | None = None
 
 
 class LossPoint(SQLModel, table=True):
