@@ -28,6 +28,7 @@ from api.schemas import (
     LossSeries,
     PredictionsPage,
 )
+from api.services import csv_export
 from api.services.downsample import Steps, Values, downsample
 from api.services.submission import parse_submission
 from core import store
@@ -230,6 +231,27 @@ async def get_loss(
             "last_step": int(steps[-1]) if total else since_step,
         }
     )
+
+
+@router.get(
+    "/{experiment_id}/loss.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "step,loss"}, **ERROR_RESPONSES},
+)
+def get_loss_csv(
+    experiment_id: str,
+    session: SessionDep,
+    max_points: Annotated[
+        int | None,
+        Query(ge=2, le=MAX_LOSS_POINTS, description="Downsample as /loss does; default: all."),
+    ] = None,
+) -> Response:
+    """The loss series as a CSV download (step,loss), the points stored so far."""
+    _status(session, experiment_id)
+    steps, values = store.read_series(session, experiment_id)
+    shown_steps, shown_values = downsample(steps, values, max_points)
+    text = csv_export.loss_csv(shown_steps, shown_values)
+    return csv_export.attachment(text, f"loss-{experiment_id}.csv")
 
 
 def _load_series(
