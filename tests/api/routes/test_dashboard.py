@@ -63,3 +63,27 @@ def test_record_refusals(with_mnist: AppClient) -> None:
     assert beyond.status_code == 422 and beyond.json()["errors"][0]["field"] == "index"
     missing = client.get("/datasets/fashion-mnist/records/1")
     assert missing.status_code == 404 and "not available" in missing.json()["detail"]
+
+
+def test_every_module_import_resolves(client: AppClient) -> None:
+    """The page loads one module; each module's imports are files the server serves."""
+    for path in STATIC_DIR.glob("*.js"):
+        for target in re.findall(r'from "\./([a-z0-9_-]+\.js)"', path.read_text()):
+            assert (STATIC_DIR / target).exists(), (path.name, target)
+            assert client.get(f"/static/{target}").status_code == 200
+
+
+def test_no_inline_scripts_styles_or_eval() -> None:
+    """The page must run under a strict Content-Security-Policy (script-src/style-src 'self'):
+    no inline <script> or <style>, no style= or on...= attributes in the HTML or in markup
+    the scripts build, no eval or Function constructors."""
+    page = (STATIC_DIR / "index.html").read_text()
+    assert not re.search(r"<script(?![^>]*\bsrc=)", page)
+    assert "<style" not in page
+    for path in STATIC_DIR.glob("*"):
+        if path.suffix not in (".html", ".js"):
+            continue
+        text = path.read_text()
+        assert not re.search(r"""\sstyle\s*=\s*["'`$]""", text), path.name
+        assert not re.search(r"""\son[a-z]+\s*=\s*["'`]""", text), path.name
+        assert not re.search(r"\beval\s*\(|new\s+Function\s*\(|\binnerHTML\b", text), path.name
