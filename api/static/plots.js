@@ -13,7 +13,7 @@ export function drawForest(canvas, rows, opts = {}) {
   const height = 18 + Math.max(1, rows.length) * ROW + 46;
   const { ctx, w, h } = prepare(canvas, height);
   const labelWidth = Math.min(230, Math.floor(w * 0.34));
-  const pad = { l: labelWidth + 8, r: 120, t: 14, b: 46 };
+  const pad = { l: labelWidth + 8, r: 150, t: 14, b: 46 };
   axisTitles(canvas, ctx, w, h, { ...pad, l: pad.l }, opts.xTitle ||
     "difference in test accuracy (percentage points), 95% CI", "");
   const values = [0];
