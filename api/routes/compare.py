@@ -10,12 +10,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from api.deps import SessionDep
-from api.routes.params import id_list
+from api.routes.params import id_list, record_list
 from api.services import compare_views, csv_export
 
 router = APIRouter(prefix="/compare", tags=["compare"])
 
 MAX_EXPERIMENTS = 20
+MAX_RECORDS = 100
 
 ExperimentsQuery = Annotated[
     str, Query(description="Comma-separated experiment ids.", examples=["a1b2,c3d4"])
@@ -79,6 +80,13 @@ def compare_predictions(
     seeded by the pair, so the same request gives the same interval), and `p_holm`, the
     McNemar p-values Holm-adjusted across the pairs."""
     found = compare_views.load(session, id_list(experiments, "experiments", most=MAX_EXPERIMENTS))
+    scored = compare_views.scored(session, found)
+    scope = f"these experiments all evaluated {scored.shared} test records,"
+    wanted = (
+        record_list(records, "records", most=MAX_RECORDS, available=scored.shared, scope=scope)
+        if records
+        else []
+    )
     return compare_views.predictions_comparison(
-        session, found, records=records, disagreements_limit=disagreements_limit
+        scored, wanted=wanted, disagreements_limit=disagreements_limit
     )

@@ -4,6 +4,7 @@ experiment against the first one. Routes (api/routes/compare.py) parse and shape
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -11,14 +12,12 @@ from fastapi import HTTPException
 from sqlmodel import Session
 
 from api.errors import invalid
-from api.routes.params import record_list
 from api.services import curves
 from api.services.paired_records import METHOD, compare_runs
 from api.services.stats import holm
 from core import store
 from core.store.models import Experiment
 
-MAX_RECORDS = 100
 PAIRING_RULE = "each experiment against the first one listed (second - first)"
 
 
@@ -57,7 +56,18 @@ def loss_comparison(
     }
 
 
-def _blobs(session: Session, found: list[Experiment]) -> list[store.PredictionsBlob]:
+@dataclass(frozen=True)
+class Scored:
+    """The stored predictions of experiments compared side by side, on their shared records."""
+
+    experiments: list[Experiment]
+    blobs: list[store.PredictionsBlob]
+    shared: int  # test records every one of them evaluated (a prefix of the split)
+
+
+def scored(session: Session, found: list[Experiment]) -> Scored:
+    """Their predictions: 409 for one that has none yet, 422 when they were evaluated on
+    different test records."""
     blobs = []
     for experiment in found:
         blob = store.read_predictions(session, experiment.id)
@@ -68,7 +78,14 @@ def _blobs(session: Session, found: list[Experiment]) -> list[store.PredictionsB
                 "they are stored when a run succeeds",
             )
         blobs.append(blob)
-    return blobs
+    shared = min(b.records for b in blobs)
+    labels = blobs[0].labels[:shared]
+    if any(not np.array_equal(b.labels[:shared], labels) for b in blobs[1:]):
+        invalid(
+            "experiments",
+            "these experiments were evaluated on different test records (another dataset?)",
+        )
+    return Scored(found, blobs, shared)
 
 
 def paired_analysis(found: list[Experiment], blobs: list[store.PredictionsBlob]) -> list[Any]:
@@ -83,26 +100,14 @@ def paired_analysis(found: list[Experiment], blobs: list[store.PredictionsBlob])
 
 
 def predictions_comparison(
-    session: Session, found: list[Experiment], *, records: str | None, disagreements_limit: int
+    scored: Scored, *, wanted: list[int], disagreements_limit: int
 ) -> dict[str, Any]:
-    """Each experiment's 10 outputs for the chosen records, the records (over all the test
+    """Each experiment's 10 outputs for the `wanted` records, the records (over all the test
     records they share) where their predicted labels are not all the same, and the paired
     per-record analysis of each experiment against the first."""
-    blobs = _blobs(session, found)
-    shared = min(b.records for b in blobs)
-    labels = blobs[0].labels[:shared]
-    if any(not np.array_equal(b.labels[:shared], labels) for b in blobs[1:]):
-        invalid(
-            "experiments",
-            "these experiments were evaluated on different test records (another dataset?)",
-        )
-    scope = f"these experiments all evaluated {shared} test records,"
-    wanted = (
-        record_list(records, "records", most=MAX_RECORDS, available=shared, scope=scope)
-        if records
-        else []
-    )
-    predicted = np.stack([b.predicted[:shared] for b in blobs])
+    found, blobs = scored.experiments, scored.blobs
+    labels = blobs[0].labels[: scored.shared]
+    predicted = np.stack([b.predicted[: scored.shared] for b in blobs])
     disagree = np.flatnonzero((predicted != predicted[0]).any(axis=0))
     return {
         "experiments": [
@@ -111,7 +116,7 @@ def predictions_comparison(
         ],
         "records": [_record(r, labels, predicted, found, blobs) for r in wanted],
         "disagreements": {
-            "compared_records": shared,
+            "compared_records": scored.shared,
             "count": int(disagree.size),
             "records": [
                 {
