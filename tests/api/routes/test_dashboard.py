@@ -30,7 +30,11 @@ def test_the_page_and_its_scripts_are_served(client: AppClient) -> None:
     for src in re.findall(r'(?:src|href)="(/static/[^"]+)"', page.text):
         asset = client.get(src)
         assert asset.status_code == 200, src
-        assert asset.headers["content-type"].split(";")[0] in ("text/javascript", "text/css")
+        assert asset.headers["content-type"].split(";")[0] in (
+            "text/javascript",
+            "text/css",
+            "image/svg+xml",
+        )
 
 
 def test_nothing_is_loaded_from_elsewhere() -> None:
