@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from core import store
+from core.spec import ExperimentSpec
 from core.store.clock import as_utc
 from core.store.models import Experiment
 
@@ -152,3 +153,32 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "No experiment with this id."},
     422: {"model": ValidationErrorBody, "description": "A field is invalid; each one is named."},
 }
+
+
+class ArmPublic(BaseModel):
+    """One arm of an ablation (documentation of the ablation answers, served as plain JSON)."""
+
+    index: int
+    label: str
+    preset: str | None = None
+    overrides: dict[str, Any] = Field(default_factory=dict, description="This arm's factors.")
+    spec: ExperimentSpec = Field(description="The arm's spec; each member adds its seed.")
+
+
+class AblationPublic(BaseModel):
+    """Documentation of POST /ablations and GET /ablations/{id} (also lists the spec's schema,
+    with every bound, which the dashboard's forms read)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    name: str | None
+    design: str = Field(description="grid or book")
+    status: str
+    seeds: list[int]
+    status_counts: dict[str, int]
+    progress: dict[str, Any]
+    arms: list[ArmPublic]
+    members: list[dict[str, Any]] = Field(
+        default_factory=list, description="(arm, seed, experiment_id, status, ...) per cell."
+    )

@@ -114,35 +114,64 @@ def experiment_summary(experiment: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _pct(v: Any) -> str:
+    return "-" if v is None else f"{100 * v:.2f}"
+
+
+def _interval(d: dict[str, Any]) -> str:
+    return f"[{_pct(d['ci_low'])}, {_pct(d['ci_high'])}]" if d["ci_low"] is not None else "-"
+
+
+def _p(v: Any) -> str:
+    return "-" if v is None else f"{v:.3g}"
+
+
 def summary_table(summary: dict[str, Any]) -> str:
-    """The ablation summary as a fixed-width table (accuracy in percent)."""
-
-    def pct(v: Any) -> str:
-        return "-" if v is None else f"{100 * v:.2f}"
-
-    def interval(d: dict[str, Any]) -> str:
-        return f"[{pct(d['ci_low'])}, {pct(d['ci_high'])}]" if d["ci_low"] is not None else "-"
-
-    header = ("arm", "n", "acc %", "95% CI", "loss", f"diff vs arm {summary['reference']}", "p")
+    """The ablation summary as a fixed-width table (accuracy in percent, differences in
+    percentage points), each arm with its comparison (against the reference arm, or the arm
+    before it), the Holm-adjusted p-value, Cohen's d_z and the seeds for 80% power; then the
+    per-record analyses and notes, if any."""
+    by_arm = {c["arm"]: c for c in summary.get("comparisons", [])}
+    header = ["arm", "n", "acc %", "95% CI", "loss", "vs", "diff pp [95% CI]", "p", "p Holm"]
+    header += ["d_z", "seeds@80%"]
     rows = [header]
     for arm in summary["arms"]:
-        acc, diff = arm["test_accuracy"], arm["diff_to_reference"]
-        p = diff["p_value"]
-        rows.append(
-            (
-                f"{arm['arm']} {arm['label']}",
-                str(arm["n"]),
-                pct(acc["mean"]),
-                interval(acc),
-                _fmt(arm["final_loss"]["mean"]),
-                f"{pct(diff['mean_diff'])} {interval(diff)}",
-                "-" if p is None else f"{p:.3g}",
-            )
-        )
+        acc = arm["test_accuracy"]
+        comparison = by_arm.get(arm["arm"])
+        row = [f"{arm['arm']} {arm['label']}", str(arm["n"]), _pct(acc["mean"]), _interval(acc)]
+        row.append(_fmt(arm["final_loss"]["mean"]))
+        if comparison is None:
+            row += ["-"] * 6
+        else:
+            d = comparison["test_accuracy"]
+            dz, needed = d.get("cohen_dz"), d.get("seeds_needed")
+            row += [str(comparison["baseline"]), f"{_pct(d['mean_diff'])} {_interval(d)}"]
+            row += [_p(d["p_value"]), _p(d.get("p_holm")), "-" if dz is None else f"{dz:.2f}"]
+            row.append("-" if needed is None else str(needed))
+        rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    lines.append(f"({summary['test']}; {summary['method']})")
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines += _record_lines(summary)
+    lines += [f"note: {n}" for n in summary.get("notes", [])]
+    mode = summary.get("compare", "reference")
+    against = "arm k vs arm k-1" if mode == "successive" else f"vs arm {summary['reference']}"
+    lines.append(
+        f"({summary['test']}, {against}, p Holm-adjusted across the comparisons; "
+        f"{summary['method']})"
+    )
     return "\n".join(lines)
+
+
+def _record_lines(summary: dict[str, Any]) -> list[str]:
+    lines = []
+    for comparison in summary.get("comparisons", []):
+        for r in comparison.get("records") or []:
+            lines.append(
+                f"records, arm {comparison['arm']} vs {comparison['baseline']}, seed {r['seed']}: "
+                f"b={r['b']} c={r['c']} of {r['records']}, diff {_pct(r['accuracy_diff'])} pp "
+                f"{_interval(r)}, McNemar p={_p(r['mcnemar_p'])} (Holm {_p(r.get('p_holm'))})"
+            )
+    return lines
 
 
 def submit_command(args: argparse.Namespace) -> int:
@@ -174,12 +203,10 @@ def ablate_command(args: argparse.Namespace) -> int:
             lambda a: a["progress"]["finished"] == a["progress"]["experiments"],
             "ablation",
         )
-        summary = _call(
-            client,
-            "GET",
-            f"/ablations/{ablation['id']}/summary",
-            params={"reference": args.reference},
-        )
+        params: dict[str, Any] = {"compare": args.compare}
+        if args.compare == "reference":
+            params["reference"] = args.reference
+        summary = _call(client, "GET", f"/ablations/{ablation['id']}/summary", params=params)
     print(summary_table(summary))
     counts = final["status_counts"]
     return 0 if counts.get("succeeded", 0) == final["progress"]["experiments"] else 1
@@ -218,6 +245,12 @@ def register(commands: Any) -> None:
     )
     ablate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     ablate.add_argument("--seeds", type=int, default=3, help="Seeds per arm (0..N-1).")
+    ablate.add_argument(
+        "--compare",
+        choices=["reference", "successive"],
+        default="reference",
+        help="Summary comparisons: every arm vs --reference, or arm k vs arm k-1.",
+    )
     ablate.add_argument("--reference", type=int, default=0, help="Reference arm of the summary.")
     ablate.add_argument("--name")
     ablate.add_argument("--wait", action="store_true", help="Show progress, then the summary.")

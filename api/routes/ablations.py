@@ -1,6 +1,7 @@
 """Ablations over HTTP: create (reusing identical runs), list, inspect, cancel, summarize
-with paired statistics, and one mean-with-band curve per arm. Handlers parse, call
-api/services (ablation_plan, ablation_views) and the store, and shape the answer."""
+with paired statistics (against a reference arm or arm by arm along a chain), and one
+mean-with-band curve per arm; the summary and the curves also as CSV. Handlers parse, call
+api/services (ablation_plan, ablation_views, csv_export) and the store, and shape the answer."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from sqlmodel import Session
 
 from api.deps import DispatcherDep, SessionDep
 from api.errors import invalid
-from api.services import ablation_views
+from api.schemas import AblationPublic
+from api.services import ablation_views, csv_export
 from api.services.ablation_plan import AblationRequest, build_plan, store_plan
+from api.services.ablation_summary import CompareMode
 from core import store
 from core.store.models import TERMINAL, Ablation
 
@@ -25,7 +28,7 @@ def _load(session: Session, ablation_id: str) -> tuple[Ablation, ablation_views.
     return ablation, members
 
 
-@router.post("/ablations", status_code=201)
+@router.post("/ablations", status_code=201, responses={201: {"model": AblationPublic}})
 def create_ablation(
     request: AblationRequest, session: SessionDep, dispatcher: DispatcherDep, response: Response
 ) -> dict[str, Any]:
@@ -58,7 +61,7 @@ def list_ablations(
     return {"items": items, "next_cursor": next_cursor}
 
 
-@router.get("/ablations/{ablation_id}")
+@router.get("/ablations/{ablation_id}", responses={200: {"model": AblationPublic}})
 def get_ablation(ablation_id: str, session: SessionDep) -> dict[str, Any]:
     ablation, members = _load(session, ablation_id)
     return ablation_views.ablation_view(ablation, members, full=True)
@@ -87,35 +90,106 @@ def cancel_ablation(ablation_id: str, session: SessionDep) -> dict[str, Any]:
     return view
 
 
-@router.get("/ablations/{ablation_id}/summary")
-def ablation_summary(
-    ablation_id: str,
-    session: SessionDep,
-    reference: Annotated[
-        int, Query(ge=0, le=10_000, description="Index of the reference arm.")
-    ] = 0,
+CompareQuery = Annotated[
+    CompareMode,
+    Query(
+        description="`reference`: every arm against the reference arm; `successive`: arm k "
+        "against arm k-1 (for chains where each arm changes one knob of the one before)."
+    ),
+]
+ReferenceQuery = Annotated[
+    int | None,
+    Query(ge=0, le=10_000, description="Index of the reference arm (compare=reference; 0)."),
+]
+
+
+def _summary(
+    session: Session, ablation_id: str, compare: CompareMode, reference: int | None
 ) -> dict[str, Any]:
-    """Per arm: n, test-accuracy mean, std and 95% t-interval, final-loss mean; and the paired
-    difference in accuracy to the reference arm with its 95% CI and p-value (paired t-test
-    over the seeds both arms finished). Only succeeded runs count."""
     ablation, members = _load(session, ablation_id)
-    if reference >= len(ablation.arms):
+    if compare == "successive" and reference is not None:
+        invalid("reference", "a reference arm applies only with compare=reference")
+    if reference is not None and reference >= len(ablation.arms):
         invalid(
             "reference",
             f"arm {reference} does not exist; this ablation has arms 0..{len(ablation.arms) - 1}",
         )
-    return ablation_views.summary(ablation, members, reference)
+    return ablation_views.summary(
+        session, ablation, members, compare=compare, reference=reference or 0
+    )
+
+
+@router.get("/ablations/{ablation_id}/summary")
+def ablation_summary(
+    ablation_id: str,
+    session: SessionDep,
+    compare: CompareQuery = "reference",
+    reference: ReferenceQuery = None,
+) -> dict[str, Any]:
+    """Per arm: n, test-accuracy mean, std and 95% t-interval, final-loss mean, and its loss
+    function. `comparisons`: per pair of arms (each against the reference, or against the arm
+    before), the paired difference in accuracy (paired t-test over the seeds both finished)
+    with its 95% CI, p-value, Holm-adjusted p-value across the comparisons (`p_holm`), Cohen's
+    d_z (mean over sd of the per-seed differences) and the seeds a paired t-test needs to
+    detect that d_z at 80% power (two-sided, alpha 0.05); the same for final loss, only
+    between arms with the same loss function (else null, with `final_loss_note`); and, for
+    pairs sharing fewer than 3 seeds, a per-record analysis of each shared seed's two runs
+    (`records`: McNemar's exact test and a bootstrap interval). Only succeeded runs count.
+    Kept from before: `arms[].diff_to_reference` (reference mode; `diff_to_previous` in
+    successive mode), `reference`, `test`, `method`."""
+    return _summary(session, ablation_id, compare, reference)
+
+
+@router.get(
+    "/ablations/{ablation_id}/summary.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "One row per arm."}},
+)
+def ablation_summary_csv(
+    ablation_id: str,
+    session: SessionDep,
+    compare: CompareQuery = "reference",
+    reference: ReferenceQuery = None,
+) -> Response:
+    """The summary as CSV, one row per arm: its statistics, then its comparison."""
+    summary = _summary(session, ablation_id, compare, reference)
+    text = csv_export.summary_csv(summary)
+    return csv_export.attachment(text, f"ablation-{ablation_id}-summary-{compare}.csv")
+
+
+MaxPointsQuery = Annotated[int, Query(ge=10, le=100_000)]
+SmoothingQuery = Annotated[float, Query(ge=0.0, le=0.999)]
 
 
 @router.get("/ablations/{ablation_id}/curves")
 def ablation_curves(
     ablation_id: str,
     session: SessionDep,
-    max_points: Annotated[int, Query(ge=10, le=100_000)] = 500,
-    smoothing: Annotated[float, Query(ge=0.0, le=0.999)] = 0.0,
+    max_points: MaxPointsQuery = 500,
+    smoothing: SmoothingQuery = 0.0,
 ) -> dict[str, Any]:
     """One curve per arm on shared steps: the mean over its seeds, with the min/max band."""
     ablation, members = _load(session, ablation_id)
     return ablation_views.mean_curves(
         session, ablation, members, max_points=max_points, smoothing=smoothing
     )
+
+
+@router.get(
+    "/ablations/{ablation_id}/curves.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "arm,label,seeds,step,..."}},
+)
+def ablation_curves_csv(
+    ablation_id: str,
+    session: SessionDep,
+    max_points: MaxPointsQuery = 100_000,
+    smoothing: SmoothingQuery = 0.0,
+) -> Response:
+    """The arm curves as CSV, one row per (arm, step): mean loss over seeds, min, max."""
+    ablation, members = _load(session, ablation_id)
+    curves = ablation_views.mean_curves(
+        session, ablation, members, max_points=max_points, smoothing=smoothing
+    )
+    text = csv_export.arm_curves_csv(curves)
+    return csv_export.attachment(text, f"ablation-{ablation_id}-curves.csv")

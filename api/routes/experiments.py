@@ -19,6 +19,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import DispatcherDep, EngineDep, SessionDep
+from api.errors import invalid
 from api.routes.params import record_list
 from api.schemas import (
     ERROR_RESPONSES,
@@ -27,10 +28,11 @@ from api.schemas import (
     LossSeries,
     PredictionsPage,
 )
+from api.services import csv_export
 from api.services.downsample import Steps, Values, downsample
 from api.services.submission import parse_submission
 from core import store
-from core.spec import MAX_LOSS_POINTS
+from core.spec import MAX_LOSS_POINTS, Dataset
 from core.store.models import TERMINAL, Status
 
 logger = logging.getLogger(__name__)
@@ -38,6 +40,7 @@ logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/experiments", tags=["experiments"])
 
 MAX_RECORDS_PER_REQUEST = 1000
+MAX_NAME_QUERY = 100
 _JSON = "application/json"
 
 _SUBMIT_EXAMPLES: dict[str, Any] = {
@@ -123,17 +126,54 @@ def list_experiments(
     session: SessionDep,
     status: Annotated[Status | None, Query(description="Only experiments in this state.")] = None,
     tag: Annotated[str | None, Query(max_length=64, description="Only with this tag.")] = None,
+    preset: Annotated[
+        str | None, Query(max_length=64, description="Only those made from this preset.")
+    ] = None,
+    dataset: Annotated[Dataset | None, Query(description="Only on this dataset.")] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=MAX_NAME_QUERY,
+            description="Only those whose name contains this text (case-insensitive).",
+        ),
+    ] = None,
+    name: Annotated[
+        str | None, Query(min_length=1, max_length=MAX_NAME_QUERY, description="Same as `q`.")
+    ] = None,
+    sort: Annotated[
+        str,
+        Query(
+            max_length=32,
+            description="`created_at`, or a metric (`test_accuracy`, `final_loss`, "
+            "`test_loss`); a leading `-` sorts descending. Experiments without the metric "
+            "come last; ties are newest first.",
+            json_schema_extra={"enum": list(store.SORTS)},
+        ),
+    ] = store.DEFAULT_SORT,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[
-        str | None, Query(max_length=512, description="next_cursor of the previous page.")
+        str | None,
+        Query(
+            max_length=512,
+            description="next_cursor of the previous page (of the same sort; another sort's "
+            "cursor is refused).",
+        ),
     ] = None,
 ) -> ExperimentPage:
-    items, next_cursor = store.list_experiments(
-        session,
+    if sort not in store.SORTS:
+        invalid("sort", f"{sort[:40]!r} is not a sort; one of {', '.join(store.SORTS)}")
+    if q is not None and name is not None and q != name:
+        invalid("name", "give the name filter once, as `q` or as `name`")
+    filters = store.ExperimentFilters(
         status=status.value if status else None,
         tag=tag,
-        limit=limit,
-        cursor=cursor,
+        preset=preset,
+        dataset=dataset,
+        name=q if q is not None else name,
+    )
+    items, next_cursor = store.list_experiments(
+        session, filters=filters, sort=sort, limit=limit, cursor=cursor
     )
     return ExperimentPage(items=[ExperimentPublic.of(e) for e in items], next_cursor=next_cursor)
 
@@ -191,6 +231,27 @@ async def get_loss(
             "last_step": int(steps[-1]) if total else since_step,
         }
     )
+
+
+@router.get(
+    "/{experiment_id}/loss.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "step,loss"}, **ERROR_RESPONSES},
+)
+def get_loss_csv(
+    experiment_id: str,
+    session: SessionDep,
+    max_points: Annotated[
+        int | None,
+        Query(ge=2, le=MAX_LOSS_POINTS, description="Downsample as /loss does; default: all."),
+    ] = None,
+) -> Response:
+    """The loss series as a CSV download (step,loss), the points stored so far."""
+    _status(session, experiment_id)
+    steps, values = store.read_series(session, experiment_id)
+    shown_steps, shown_values = downsample(steps, values, max_points)
+    text = csv_export.loss_csv(shown_steps, shown_values)
+    return csv_export.attachment(text, f"loss-{experiment_id}.csv")
 
 
 def _load_series(

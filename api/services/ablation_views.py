@@ -9,7 +9,8 @@ from typing import Any
 from sqlmodel import Session
 
 from api.services import curves
-from api.services.stats import ArmResults, summarize
+from api.services.ablation_summary import ArmResults, CompareMode, RecordsLookup, summarize
+from api.services.paired_records import DifferentRecords, compare_runs
 from core import store
 from core.store.clock import as_utc
 from core.store.models import TERMINAL, Ablation, AblationMember, Experiment, Status
@@ -84,7 +85,8 @@ def ablation_view(ablation: Ablation, members: Members, *, full: bool) -> dict[s
 
 
 def arm_results(ablation: Ablation, members: Members) -> list[ArmResults]:
-    """Per arm, the succeeded runs' test accuracy and final loss by seed."""
+    """Per arm, the succeeded runs' test accuracy and final loss by seed, and the arm's loss
+    function (final losses are only comparable between arms that share it)."""
     results: list[ArmResults] = []
     for arm in ablation.arms:
         accuracy: dict[int, float] = {}
@@ -97,14 +99,53 @@ def arm_results(ablation: Ablation, members: Members) -> list[ArmResults]:
                 accuracy[member.seed] = float(metrics["test_accuracy"])
             if isinstance(metrics.get("final_loss"), int | float):
                 loss[member.seed] = float(metrics["final_loss"])
-        results.append(ArmResults(arm["index"], arm["label"], accuracy, loss))
+        loss_function = (arm.get("spec") or {}).get("loss")
+        results.append(ArmResults(arm["index"], arm["label"], accuracy, loss, loss_function))
     return results
 
 
-def summary(ablation: Ablation, members: Members, reference: int) -> dict[str, Any]:
-    """The paired statistics of the arms against `reference`, with how many runs each arm
-    expects and how many have finished."""
-    result = summarize(arm_results(ablation, members), reference)
+def records_lookup(session: Session, members: Members) -> RecordsLookup:
+    """The per-record analysis of one seed's runs in two arms, reading each run's stored
+    predictions once per request."""
+    succeeded = {(m.arm, m.seed): e.id for m, e in members if e.status == Status.succeeded.value}
+    blobs: dict[str, store.PredictionsBlob | None] = {}
+
+    def blob(experiment_id: str) -> store.PredictionsBlob | None:
+        if experiment_id not in blobs:
+            blobs[experiment_id] = store.read_predictions(session, experiment_id)
+        return blobs[experiment_id]
+
+    def lookup(arm: int, baseline: int, seed: int) -> dict[str, Any] | None:
+        second, first = succeeded.get((arm, seed)), succeeded.get((baseline, seed))
+        if first is None or second is None:
+            return None
+        first_blob, second_blob = blob(first), blob(second)
+        if first_blob is None or second_blob is None:
+            return None
+        try:
+            return compare_runs(first, first_blob, second, second_blob)
+        except DifferentRecords:
+            return None
+
+    return lookup
+
+
+def summary(
+    session: Session,
+    ablation: Ablation,
+    members: Members,
+    *,
+    compare: CompareMode = "reference",
+    reference: int = 0,
+) -> dict[str, Any]:
+    """The paired statistics of the arms (against `reference`, or each against the one
+    before), with how many runs each arm expects and how many have finished."""
+    result = summarize(
+        arm_results(ablation, members),
+        reference,
+        compare=compare,
+        records=records_lookup(session, members),
+    )
     result["ablation_id"] = ablation.id
     for row in result["arms"]:
         cells = [e for m, e in members if m.arm == row["arm"]]

@@ -1,4 +1,4 @@
-"""Statistics for ablation summaries: is an arm's difference more than seed noise?
+"""Statistics over seeds: is an arm's difference more than seed noise?
 
 Everything here is plain numbers in, plain JSON-able dicts out; the formulas are SciPy's
 (`scipy.stats.t` for intervals, `scipy.stats.ttest_rel` for paired tests), not hand-rolled.
@@ -6,6 +6,12 @@ Everything here is plain numbers in, plain JSON-able dicts out; the formulas are
 Why a paired t-test: every arm of an ablation runs the same seeds, so seed s of arm A and seed s
 of the reference share initial weights and data order. Differencing per seed removes that shared
 noise, which is what makes a small ablation (3-5 seeds) able to tell arms apart at all.
+
+Each paired difference also carries its effect size, Cohen's d_z (the mean of the per-seed
+differences over their standard deviation: the paired, within-subject d, not the d of two
+independent groups), and how many seeds a paired t-test would need to detect that effect at
+80 % power (api/services/power.py). Several comparisons at once are corrected with Holm's
+step-down procedure (`holm`), which controls the family-wise error rate.
 
 Small samples are answered, not refused: with n < 2 there is no spread to estimate, so the
 interval, std and p-value are null and a `note` says why.
@@ -22,12 +28,11 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
+from api.services.power import ALPHA, TARGET_POWER, SeedsNeeded, seeds_needed
+
 CONFIDENCE = 0.95
-METHOD = (
-    "95% Student-t intervals (scipy.stats.t); differences to the reference arm by a two-sided "
-    "paired t-test over shared seeds (scipy.stats.ttest_rel)"
-)
 TEST_NAME = "paired t-test"
+EFFECT_SIZE = "cohen_dz"
 
 
 def _finite(values: Sequence[float]) -> np.ndarray[Any, np.dtype[np.float64]]:
@@ -42,7 +47,7 @@ def _is_constant(arr: np.ndarray[Any, np.dtype[np.float64]]) -> bool:
     return float(np.ptp(arr)) <= 1e-12 * scale
 
 
-def _none_if_nan(x: float | None) -> float | None:
+def none_if_nan(x: float | None) -> float | None:
     if x is None or not math.isfinite(x):
         return None
     return float(x)
@@ -82,7 +87,8 @@ def describe(values: Sequence[float]) -> Interval:
 
 @dataclass(frozen=True)
 class PairedDifference:
-    """mean(arm - reference) over the seeds both have, with its 95% CI and p-value."""
+    """mean(arm - baseline) over the seeds both have, with its 95% CI, p-value, effect size
+    and the seeds a paired t-test needs to detect it at 80% power."""
 
     n_pairs: int
     seeds: list[int]
@@ -92,6 +98,8 @@ class PairedDifference:
     p_value: float | None
     statistic: float | None
     note: str | None = None
+    cohen_dz: float | None = None
+    needed: SeedsNeeded | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -103,19 +111,20 @@ class PairedDifference:
             "ci_high": self.ci_high,
             "p_value": self.p_value,
             "t_statistic": self.statistic,
+            "cohen_dz": self.cohen_dz,
+            "seeds_needed": self.needed.seeds if self.needed else None,
+            "seeds_needed_note": self.needed.note if self.needed else None,
             "note": self.note,
         }
 
 
-def paired_difference(arm: Mapping[int, float], reference: Mapping[int, float]) -> PairedDifference:
+def paired_difference(arm: Mapping[int, float], baseline: Mapping[int, float]) -> PairedDifference:
     """Pair the two arms by seed (seeds missing from either side are left out)."""
     seeds = sorted(
-        s
-        for s in set(arm) & set(reference)
-        if math.isfinite(arm[s]) and math.isfinite(reference[s])
+        s for s in set(arm) & set(baseline) if math.isfinite(arm[s]) and math.isfinite(baseline[s])
     )
     a = np.array([arm[s] for s in seeds], dtype=np.float64)
-    r = np.array([reference[s] for s in seeds], dtype=np.float64)
+    r = np.array([baseline[s] for s in seeds], dtype=np.float64)
     n = len(seeds)
     if n == 0:
         return PairedDifference(
@@ -134,60 +143,41 @@ def paired_difference(arm: Mapping[int, float], reference: Mapping[int, float]) 
         result = sps.ttest_rel(a, r)
         ci = result.confidence_interval(CONFIDENCE)
     warned = "; ".join(sorted({str(w.message) for w in caught})) or None
+    dz = mean / float(diffs.std(ddof=1))
     return PairedDifference(
         n,
         seeds,
         mean,
-        _none_if_nan(float(ci.low)),
-        _none_if_nan(float(ci.high)),
-        _none_if_nan(float(result.pvalue)),
-        _none_if_nan(float(result.statistic)),
+        none_if_nan(float(ci.low)),
+        none_if_nan(float(ci.high)),
+        none_if_nan(float(result.pvalue)),
+        none_if_nan(float(result.statistic)),
         warned,
+        cohen_dz=none_if_nan(dz),
+        needed=seeds_needed(dz),
     )
 
 
-@dataclass(frozen=True)
-class ArmResults:
-    """The finished runs of one arm, by seed."""
+def holm(p_values: Sequence[float | None]) -> list[float | None]:
+    """Holm's step-down adjusted p-values, in the input order. The family is the p-values
+    that exist (None means no test was possible, and is passed through): sorted ascending,
+    the i-th smallest (from 0) is multiplied by (m - i), then made monotone with a running
+    maximum and capped at 1. Rejecting where the adjusted value is below alpha controls the
+    family-wise error rate at alpha."""
+    present = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    m = len(present)
+    adjusted: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for rank, (p, index) in enumerate(present):
+        running = max(running, min(1.0, (m - rank) * p))
+        adjusted[index] = running
+    return adjusted
 
-    index: int
-    label: str
-    accuracy: Mapping[int, float]
-    final_loss: Mapping[int, float]
 
-
-def summarize(arms: Sequence[ArmResults], reference: int = 0) -> dict[str, Any]:
-    """The ablation summary: per arm accuracy and final loss statistics, and the paired
-    difference in test accuracy to the reference arm (an index into `arms`)."""
-    if not 0 <= reference < len(arms):
-        raise ValueError(f"reference arm {reference} does not exist (arms 0..{len(arms) - 1})")
-    ref = arms[reference]
-    rows: list[dict[str, Any]] = []
-    for arm in arms:
-        accuracy = describe(list(arm.accuracy.values()))
-        diff = paired_difference(arm.accuracy, ref.accuracy).as_dict()
-        if arm is ref:
-            diff["note"] = "the reference arm itself"
-        loss = describe(list(arm.final_loss.values()))
-        rows.append(
-            {
-                "arm": arm.index,
-                "label": arm.label,
-                "n": accuracy.n,
-                "test_accuracy": accuracy.as_dict(),
-                "final_loss": loss.as_dict(),
-                "per_seed": {
-                    str(s): {"test_accuracy": arm.accuracy[s], "final_loss": arm.final_loss.get(s)}
-                    for s in sorted(arm.accuracy)
-                },
-                "diff_to_reference": diff,
-            }
-        )
-    return {
-        "metric": "test_accuracy",
-        "reference": ref.index,
-        "confidence": CONFIDENCE,
-        "method": METHOD,
-        "test": TEST_NAME,
-        "arms": rows,
-    }
+METHOD = (
+    "95% Student-t intervals (scipy.stats.t); paired differences by a two-sided paired t-test "
+    "over shared seeds (scipy.stats.ttest_rel), Holm-adjusted across the comparisons; effect "
+    "size Cohen's d_z = mean(d) / sd(d) of the per-seed differences d; seeds_needed: the "
+    f"smallest n for which a two-sided paired t-test at alpha={ALPHA} reaches "
+    f"{TARGET_POWER:.0%} power for that d_z (noncentral t, scipy.stats.nct)"
+)

@@ -35,6 +35,9 @@ from core.store.errors import (
     StoreError,
 )
 from core.store.experiments import (
+    DEFAULT_SORT,
+    SORTS,
+    ExperimentFilters,
     create_experiment,
     expected_total_steps,
     get_experiment,
@@ -83,10 +86,13 @@ from core.store.series import (
 from core.store.session import make_engine, session_scope
 
 __all__ = [
+    "DEFAULT_SORT",
+    "SORTS",
     "AblationDeletion",
     "AblationNotFound",
     "AlreadyFinished",
     "ExperimentDeletion",
+    "ExperimentFilters",
     "ExperimentNotFound",
     "FinishedSeries",
     "Footprint",

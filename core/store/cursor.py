@@ -1,4 +1,8 @@
-"""Opaque cursors for newest-first paging: the (created_at, id) of the last row of a page.
+"""Opaque cursors for keyset paging: the sort position of the last row of a page.
+
+Two kinds: the ablation listing's (created_at, id), newest first; and the experiment
+listing's (sort, value, created_at, id), which names the sort it was issued for, so a cursor
+from one sort order can't silently skip or repeat rows in another.
 
 A cursor is base64 of JSON, so clients treat it as a token. Decoding checks everything before
 trusting it (length first, then the exact shape), so anything but a cursor this server issued
@@ -10,15 +14,18 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from datetime import datetime
+from typing import Any
 
 from core.store.clock import as_utc
-from core.store.errors import InvalidCursor
+from core.store.errors import InvalidCursor, StoreError
 
-# Longer than any cursor we issue (a timestamp and a 32-hex id), short enough that decoding
-# a hostile one costs nothing.
-MAX_CURSOR_LENGTH = 200
+# Longer than any cursor we issue (a sort name, a float, a timestamp and a 32-hex id), short
+# enough that decoding a hostile one costs nothing.
+MAX_CURSOR_LENGTH = 256
+_SORT = re.compile(r"^-?[a-z_]{1,32}$")
 _ALPHABET = re.compile(r"^[A-Za-z0-9_-]+$")
 _ID = re.compile(r"^[0-9a-f]{1,32}$")
 
@@ -46,3 +53,52 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     if when.tzinfo is None or not isinstance(last_id, str) or not _ID.match(last_id):
         raise InvalidCursor()
     return when, last_id
+
+
+class CursorSortMismatch(InvalidCursor):
+    """A well-formed cursor issued for another sort order than the request's."""
+
+    def __init__(self, issued_for: str, requested: str) -> None:
+        StoreError.__init__(
+            self,
+            f"cursor was issued for sort={issued_for}, but this request sorts by {requested}: "
+            "page a listing with the sort its cursor came from, or start again without a cursor",
+        )
+
+
+def encode_sort_cursor(sort: str, value: float | None, created_at: datetime, row_id: str) -> str:
+    """The position of a row in the listing sorted by `sort`; `value` is its sort value."""
+    created = as_utc(created_at)
+    assert created is not None
+    raw = json.dumps([sort, value, created.isoformat(), row_id])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_sort_cursor(cursor: str, sort: str) -> tuple[float | None, datetime, str]:
+    """(value, created_at, id) of a cursor issued for `sort`. InvalidCursor for anything that
+    is not such a cursor; CursorSortMismatch for a cursor of another sort order."""
+    if not cursor or len(cursor) > MAX_CURSOR_LENGTH or not _ALPHABET.match(cursor):
+        raise InvalidCursor()
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        # A flat list: checked by shape before anything nested could be parsed.
+        if not raw.startswith(b'["') or raw.count(b"[") != 1:
+            raise InvalidCursor()
+        parts: Any = json.loads(raw)
+        issued_for, value, created, last_id = parts
+        when = datetime.fromisoformat(created)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        raise InvalidCursor() from None
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if (
+        not isinstance(issued_for, str)
+        or not _SORT.match(issued_for)
+        or not (value is None or (number and math.isfinite(value)))
+        or when.tzinfo is None
+        or not isinstance(last_id, str)
+        or not _ID.match(last_id)
+    ):
+        raise InvalidCursor()
+    if issued_for != sort:
+        raise CursorSortMismatch(issued_for, sort)
+    return (None if value is None else float(value)), when, last_id

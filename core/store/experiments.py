@@ -8,6 +8,10 @@ core/store/series.py and core/store/artifacts.py.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
 from sqlalchemy import and_, exists, func, literal, or_, select, update
 from sqlalchemy import cast as sa_cast
 from sqlalchemy.dialects.postgresql import JSONB
@@ -17,9 +21,9 @@ from sqlmodel import Session
 
 from core.spec import ExperimentSpec, spec_total_steps
 from core.store.clock import utcnow
-from core.store.cursor import decode_cursor, encode_cursor
+from core.store.cursor import decode_sort_cursor, encode_sort_cursor
 from core.store.errors import AlreadyFinished, ExperimentNotFound, IdempotencyConflict
-from core.store.models import TERMINAL, Experiment, Status
+from core.store.models import SORTABLE_METRICS, TERMINAL, Experiment, Status
 from core.store.tables import EXPERIMENTS, rowcount
 
 _C = EXPERIMENTS.c
@@ -48,6 +52,7 @@ def create_experiment(
         spec_hash=spec.fingerprint(),
         idempotency_key=idempotency_key,
         created_at=utcnow(),
+        dataset=spec.dataset,
     )
     if idempotency_key is not None:
         existing = _by_idempotency_key(session, idempotency_key)
@@ -95,32 +100,94 @@ def get_status(session: Session, experiment_id: str) -> str | None:
     return None if status is None else str(status)
 
 
+@dataclass(frozen=True)
+class ExperimentFilters:
+    """What the listing keeps: every given field must match (None means any)."""
+
+    status: str | None = None
+    tag: str | None = None
+    preset: str | None = None
+    dataset: str | None = None
+    name: str | None = None  # case-insensitive substring of the name
+
+
+# Sort keys: created_at, or a metric copied into a column (SORTABLE_METRICS); "-" descends.
+SORT_KEYS = ("created_at", *SORTABLE_METRICS)
+SORTS = tuple(f"{sign}{key}" for key in SORT_KEYS for sign in ("-", ""))
+DEFAULT_SORT = "-created_at"
+
+
 def list_experiments(
     session: Session,
     *,
-    status: str | None = None,
-    tag: str | None = None,
+    filters: ExperimentFilters | None = None,
+    sort: str = DEFAULT_SORT,
     limit: int = 50,
     cursor: str | None = None,
 ) -> tuple[list[Experiment], str | None]:
-    """Newest first. Keyset paging on (created_at, id): the opaque cursor names the last item
-    of a page, so pages stay stable while new experiments arrive."""
-    query = select(Experiment)
-    if status is not None:
-        query = query.where(_C.status == status)
-    if tag is not None:
-        query = query.where(_has_tag(session, tag))
+    """One page of experiments in `sort` order (default newest first), with the cursor of the
+    next page. Keyset paging on (sort value, created_at, id): the cursor names the last row of
+    a page (and the sort it belongs to), so pages stay stable while experiments arrive.
+
+    A metric sort puts experiments without that metric (unfinished, failed) last, and breaks
+    ties newest first; `sort=created_at` is oldest first, `-created_at` newest first."""
+    if sort not in SORTS:
+        raise ValueError(f"unknown sort {sort!r}; one of {', '.join(SORTS)}")
+    wanted = filters or ExperimentFilters()
+    descending, key = sort.startswith("-"), sort.lstrip("-")
+    query = select(Experiment).where(*_filter_conditions(session, wanted))
     if cursor is not None:
-        created, last_id = decode_cursor(cursor)
-        query = query.where(
-            or_(_C.created_at < created, and_(_C.created_at == created, _C.id < last_id))
-        )
-    query = query.order_by(_C.created_at.desc(), _C.id.desc()).limit(limit + 1)
+        value, created, last_id = decode_sort_cursor(cursor, sort)
+        query = query.where(_after(key, descending, value, created, last_id))
+    query = query.order_by(*_order(key, descending)).limit(limit + 1)
     rows = list(session.execute(query).scalars())
     if len(rows) <= limit:
         return rows, None
     page = rows[:limit]
-    return page, encode_cursor(page[-1].created_at, page[-1].id)
+    last = page[-1]
+    value = None if key == "created_at" else getattr(last, key)
+    return page, encode_sort_cursor(sort, value, last.created_at, last.id)
+
+
+def _filter_conditions(session: Session, wanted: ExperimentFilters) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if wanted.status is not None:
+        conditions.append(_C.status == wanted.status)
+    if wanted.tag is not None:
+        conditions.append(_has_tag(session, wanted.tag))
+    if wanted.preset is not None:
+        conditions.append(_C.preset == wanted.preset)
+    if wanted.dataset is not None:
+        conditions.append(_C.dataset == wanted.dataset)
+    if wanted.name is not None:
+        # ILIKE on PostgreSQL, lower() LIKE lower() on SQLite; % and _ match themselves.
+        conditions.append(_C.name.icontains(wanted.name, autoescape=True))
+    return conditions
+
+
+def _order(key: str, descending: bool) -> list[Any]:
+    created, row_id = _C.created_at, _C.id
+    if key == "created_at":
+        return [created.desc(), row_id.desc()] if descending else [created.asc(), row_id.asc()]
+    metric = _C[key].desc() if descending else _C[key].asc()
+    # NULLS LAST spelled out: PostgreSQL and SQLite put NULLs at opposite ends by default.
+    return [metric.nulls_last(), created.desc(), row_id.desc()]
+
+
+def _after(
+    key: str, descending: bool, value: float | None, created: datetime, last_id: str
+) -> ColumnElement[bool]:
+    """Rows that come after (value, created, last_id) in the order `_order` gives."""
+    newer_first = or_(_C.created_at < created, and_(_C.created_at == created, _C.id < last_id))
+    if key == "created_at":
+        if descending:
+            return newer_first
+        return or_(_C.created_at > created, and_(_C.created_at == created, _C.id > last_id))
+    metric = _C[key]
+    if value is None:  # already among the rows without the metric, which come last
+        return and_(metric.is_(None), newer_first)
+    beyond = metric < value if descending else metric > value
+    return or_(beyond, and_(metric == value, newer_first), metric.is_(None))
 
 
 def _has_tag(session: Session, tag: str) -> ColumnElement[bool]:

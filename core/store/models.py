@@ -9,10 +9,14 @@ Layout choices:
 - a finished run's final weights are one safetensors blob (ExperimentModel): what the API
   downloads and predicts with (numpy only), while the checkpoint (weights plus optimizer state,
   torch's format) exists to resume a lost run and is pruned once the run has ended.
+- what the experiment listing filters and sorts by (dataset, test accuracy, final and test
+  loss) is copied out of the spec and metrics JSON into real columns, so the listing is a
+  plain indexed query on both backends instead of a per-dialect JSON extraction.
 """
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import datetime
 from enum import StrEnum
@@ -38,6 +42,22 @@ class Status(StrEnum):
 
 TERMINAL = frozenset({Status.succeeded, Status.failed, Status.cancelled})
 
+# Metrics the listing sorts by, copied into columns of the same name when a run finishes.
+SORTABLE_METRICS = ("test_accuracy", "final_loss", "test_loss")
+
+
+def sortable_metric_columns(metrics: dict[str, Any] | None) -> dict[str, float | None]:
+    """The SORTABLE_METRICS of `metrics` as column values: finite numbers, else None."""
+    found = metrics or {}
+    values: dict[str, float | None] = {}
+    for name in SORTABLE_METRICS:
+        value = found.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            values[name] = float(value)
+        else:
+            values[name] = None
+    return values
+
 
 class Experiment(SQLModel, table=True):
     __tablename__ = "experiments"
@@ -45,6 +65,11 @@ class Experiment(SQLModel, table=True):
         Index("ix_experiments_created", "created_at"),
         Index("ix_experiments_status_heartbeat", "status", "heartbeat_at"),
         Index("ix_experiments_delete_requested", "delete_requested"),
+        Index("ix_experiments_preset", "preset"),
+        Index("ix_experiments_dataset", "dataset"),
+        Index("ix_experiments_test_accuracy", "test_accuracy"),
+        Index("ix_experiments_final_loss", "final_loss"),
+        Index("ix_experiments_test_loss", "test_loss"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
@@ -79,6 +104,13 @@ class Experiment(SQLModel, table=True):
     error: str | None = None
     metrics: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     fingerprint: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+    # Copies for the listing's filters and sorts (see the module docstring): the spec's
+    # dataset, set at creation; the SORTABLE_METRICS, set when the run finishes.
+    dataset: str | None = Field(default=None, max_length=32)
+    test_accuracy: float | None = None
+    final_loss: float | None = None
+    test_loss: float | None = None
 
 
 class LossPoint(SQLModel, table=True):

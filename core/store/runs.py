@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from core.store.artifacts import save_predictions
 from core.store.clock import utcnow
-from core.store.models import TERMINAL, Experiment, Status
+from core.store.models import TERMINAL, Experiment, Status, sortable_metric_columns
 from core.store.series import pack_series
 from core.store.tables import EXPERIMENTS, rowcount
 
@@ -105,6 +105,8 @@ def finish(
         "metrics": json_safe(metrics),
         "fingerprint": json_safe(fingerprint),
         "error": error,
+        # Copies the listing sorts by (core/store/models.py).
+        **sortable_metric_columns(metrics),
     }
     if step is not None:
         values["step"] = step

@@ -5,6 +5,7 @@ predictions need no training run."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine
@@ -35,10 +36,12 @@ class RecordedRuns:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def start(self, spec: ExperimentSpec, *, name: str | None = None) -> tuple[str, int]:
+    def start(
+        self, spec: ExperimentSpec, *, name: str | None = None, preset: str | None = None
+    ) -> tuple[str, int]:
         """A created and claimed (running) experiment: returns (id, attempt)."""
         with store.session_scope(self.engine) as session:
-            experiment, _ = store.create_experiment(session, spec, name=name, preset=None)
+            experiment, _ = store.create_experiment(session, spec, name=name, preset=preset)
             experiment_id = experiment.id
         with store.session_scope(self.engine) as session:
             attempt = store.claim(session, experiment_id, worker="test", stale_after_s=3600)
@@ -62,10 +65,12 @@ class RecordedRuns:
         predicted: np.ndarray | None = None,
         labels: np.ndarray | None = None,
         name: str | None = None,
+        preset: str | None = None,
+        metrics: dict[str, Any] | None = None,
     ) -> Recorded:
         """A succeeded experiment with the given metrics, loss series and predictions (labels
         default to record index mod 10; predictions default to the labels)."""
-        experiment_id, attempt = self.start(spec, name=name)
+        experiment_id, attempt = self.start(spec, name=name, preset=preset)
         steps, values = series or default_series(spec, accuracy)
         self.write_points(experiment_id, attempt, steps, values, spec.total_steps)
         records = spec.test_records
@@ -81,7 +86,7 @@ class RecordedRuns:
                 experiment_id,
                 attempt,
                 status=Status.succeeded,
-                metrics={"test_accuracy": accuracy, "final_loss": final_loss},
+                metrics={"test_accuracy": accuracy, "final_loss": final_loss, **(metrics or {})},
                 fingerprint={},
                 outputs=outputs,
                 labels=labels,

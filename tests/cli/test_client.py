@@ -7,7 +7,7 @@ import argparse
 
 import pytest
 
-from api.services.stats import ArmResults, summarize
+from api.services.ablation_summary import ArmResults, summarize
 from cli.client import (
     ablate_body,
     default_server,
@@ -65,3 +65,35 @@ def test_an_unreachable_server_is_exit_code_3(capsys: pytest.CaptureFixture[str]
     server = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     assert main(["submit", "--preset", "seed-adam", "--server", server]) == 3
     assert f"cannot reach {server}" in capsys.readouterr().err
+
+
+def test_ablate_compare_option() -> None:
+    assert _parse("ablate", "--compare", "successive").compare == "successive"
+    assert _parse("ablate").compare == "reference"
+    with pytest.raises(SystemExit):
+        _parse("ablate", "--compare", "pairwise")
+
+
+def test_successive_table_shows_holm_effect_size_and_seeds_needed() -> None:
+    summary = summarize(
+        [
+            ArmResults(0, "seed-baseline", {0: 0.80, 1: 0.82, 2: 0.81}, {}, "mse"),
+            ArmResults(1, "seed-bce", {0: 0.85, 1: 0.88, 2: 0.86}, {}, "bce"),
+            ArmResults(2, "seed-leakyrelu", {0: 0.90, 1: 0.89, 2: 0.93}, {}, "bce"),
+        ],
+        compare="successive",
+    )
+    lines = summary_table(summary).splitlines()
+    assert lines[0].split() == [
+        "arm", "n", "acc", "%", "95%", "CI", "loss", "vs", "diff", "pp", "[95%", "CI]",
+        "p", "p", "Holm", "d_z", "seeds@80%",
+    ]  # fmt: skip
+    assert lines[1].split()[-6:] == ["-"] * 6  # arm 0 has no arm before it
+    second = summary["comparisons"][0]["test_accuracy"]
+    row = lines[2].split()
+    assert row[:2] == ["1", "seed-bce"] and row[7] == "0"  # compared with arm 0
+    assert row[-3] == f"{second['p_holm']:.3g}" and row[-1] == str(second["seeds_needed"])
+    assert row[-2] == f"{second['cohen_dz']:.2f}"
+    assert lines[3].split()[7] == "1"
+    assert "arm k vs arm k-1" in lines[-1] and "Holm" in lines[-1]
+    assert any(line.startswith("note: ") and "loss functions" in line for line in lines)

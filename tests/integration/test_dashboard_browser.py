@@ -1,10 +1,13 @@
 """The dashboard in headless Chromium against a live uvicorn server: finished experiments, a
 book ablation made of them, and a run whose points keep arriving while the page is open.
-Checks that curves, the digit and the output bars are really drawn (canvas pixels), that the
-summary table is filled, that live updates redraw, and saves a screenshot to test-artifacts/.
+Checks that curves, the digit, the output bars, the forest plot and the confusion heatmap are
+really drawn (canvas pixels) with axis titles, that the summary table is filled, that live
+updates redraw, that the page fits a 1280 px window, that the forms create what they say and
+that the drawing pad makes an MNIST-like input; saves screenshots to test-artifacts/. The
+page is served under a strict Content-Security-Policy, and no test may see a console error.
 
 Runs are written through the store as a worker writes them, so no training is needed here;
-tests/integration/test_ablation_live.py does the same against a real worker."""
+tests/integration/test_dashboard_live.py creates and runs an ablation with a real worker."""
 
 from __future__ import annotations
 
@@ -33,6 +36,14 @@ from tests.integration.browser import (
     require_chromium,
     screenshot,
     wait_until,
+)
+from tests.integration.dashboard_page import (
+    StrictCsp,
+    charts_without_axis_titles,
+    draw_stroke,
+    js,
+    layout,
+    pad_pixels,
 )
 from tests.integration.stack import free_port
 
@@ -63,6 +74,8 @@ def _populate(runs: RecordedRuns, mnist_dir: Path) -> None:
             steps = [spec.log_every * (i + 1) for i in range(spec.loss_points)]
             predicted = labels[: spec.test_records].copy()
             predicted[rng.random(predicted.size) < 0.3 - 0.05 * arm] = 7
+            truth = labels[: spec.test_records].astype(np.int64)
+            confusion = np.bincount(truth * 10 + predicted, minlength=100).reshape(10, 10)
             runs.finished_run(
                 spec,
                 accuracy=0.8 + 0.03 * arm + 0.01 * seed,
@@ -71,6 +84,7 @@ def _populate(runs: RecordedRuns, mnist_dir: Path) -> None:
                 predicted=predicted,
                 labels=labels,
                 name=f"{preset}/{seed}",
+                metrics={"confusion_matrix": confusion.tolist()},
             )
 
 
@@ -109,7 +123,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> It
     writer.start()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings, lifespan_hooks=[]),
+            StrictCsp(create_app(settings, lifespan_hooks=[])),
             host="127.0.0.1",
             port=port,
             log_level="warning",
@@ -161,6 +175,16 @@ def test_dashboard_draws_curves_record_bars_and_summary(live_server: LiveServer)
         assert isinstance(bars, int) and bars >= 1
         summary_rows = _js(driver, "return document.querySelectorAll('#summary tbody tr').length")
         assert summary_rows == len(BOOK_CHAIN)
+        # The forest plot: one row per successive comparison; the heatmap of a ticked run.
+        wait_until(lambda: ink(driver, "#forest") > 500, 30, "the forest plot")
+        # At least a mean mark per comparison (4 successive ones) and per-record intervals.
+        marks = _js(driver, "return Number(document.querySelector('#forest').dataset.drawn)")
+        assert isinstance(marks, int) and marks >= 8
+        wait_until(lambda: ink(driver, "#confusion") > 2000, 30, "the confusion heatmap")
+        assert _js(driver, "return document.querySelector('#confusion').dataset.xTitle") == (
+            "predicted label"
+        )
+        assert charts_without_axis_titles(driver) == []
         first_row = _js(driver, "return document.querySelector('#summary tbody tr').textContent")
         assert isinstance(first_row, str) and "seed-baseline" in first_row and "[" in first_row
         status = _js(
@@ -224,3 +248,174 @@ def test_smoothing_slider_and_selection_redraw(live_server: LiveServer) -> None:
             f"a one-curve legend (was {legend})",
         )
         screenshot(driver, "dashboard-one-curve.png")
+
+
+def test_layout_fits_1280_pixels(live_server: LiveServer) -> None:
+    with chromium() as driver:
+        driver.set_window_size(1280, 800)
+        driver.get(live_server.url + "/")
+        wait_until(lambda: ink(driver, "#forest") > 500, 30, "the page filled in")
+        found = layout(driver)
+        assert found["innerWidth"] == 1280, found
+        assert found["scrollWidth"] <= 1280, found  # no horizontal scrolling
+        # The accuracy column is on screen, whole, and its table does not scroll sideways.
+        assert found["accuracyRight"] <= 1280 and found["accuracyWidth"] >= 60, found
+        assert found["tableOverflow"] <= 0 and found["cutHeaders"] == [], found
+        # Every finished run's accuracy is shown whole, on screen ("93.00%").
+        assert len(found["accuracies"]) == 10, found
+        assert all(a.endswith("%") for a in found["accuracies"]), found
+        screenshot(driver, "dashboard-1280.png")
+        assert not browser_errors(driver)
+
+
+def test_compare_toggle_redraws_the_forest_and_charts_export_as_png(
+    live_server: LiveServer,
+) -> None:
+    with chromium() as driver:
+        driver.get(live_server.url + "/")
+        wait_until(lambda: ink(driver, "#forest") > 500, 30, "the forest plot")
+        assert js(driver, "return document.querySelector('#summary-vs').textContent") == (
+            "vs arm before"
+        )
+        assert "compare=successive" in js(
+            driver, "return document.querySelector('#summary-csv').href"
+        )
+        driver.find_element("css selector", "input[name=compare][value=reference]").click()
+        wait_until(
+            lambda: (
+                js(driver, "return document.querySelector('#summary-vs').textContent") == "vs arm 0"
+            ),
+            15,
+            "the reference comparison",
+        )
+        assert "compare=reference" in js(
+            driver, "return document.querySelector('#summary-csv').href"
+        )
+        driver.find_element("css selector", "#forest-png").click()
+        wait_until(lambda: js(driver, "return window.trainlab.lastExport") is not None, 10, "PNG")
+        saved = js(driver, "return window.trainlab.lastExport")
+        assert saved["type"] == "image/png" and saved["size"] > 2000
+        assert saved["name"].startswith("forest-") and saved["name"].endswith("-reference.png")
+        screenshot(driver, "dashboard-reference.png")
+        assert not browser_errors(driver)
+
+
+def test_drawing_pad_makes_an_mnist_like_input(live_server: LiveServer) -> None:
+    with chromium() as driver:
+        driver.get(live_server.url + "/")
+        wait_until(lambda: js(driver, "return !!window.trainlab.pad"), 15, "the pad")
+        # A vertical bar, drawn off-centre in the upper left of the pad.
+        draw_stroke(driver, "#pad", [(-60, -100), (-60, -60), (-58, -20), (-56, 10)])
+        wait_until(lambda: sum(pad_pixels(driver)) > 5, 10, "the stroke sampled")
+        pixels = np.array(pad_pixels(driver)).reshape(28, 28)
+        assert pixels.min() >= 0.0 and pixels.max() <= 1.0 and pixels.max() > 0.9
+        rows, cols = np.nonzero(pixels > 0.05)
+        # Scaled so the longer side is 20 px, and moved so its centre of mass is the centre.
+        assert rows.max() - rows.min() + 1 == 20 and cols.max() - cols.min() + 1 < 20
+        mass = pixels.sum()
+        centre = ((pixels.sum(axis=1) * (np.arange(28) + 0.5)).sum() / mass,
+                  (pixels.sum(axis=0) * (np.arange(28) + 0.5)).sum() / mass)  # fmt: skip
+        assert abs(centre[0] - 14) <= 1 and abs(centre[1] - 14) <= 1, centre
+        assert ink(driver, "#pad-preview") > 1000
+        driver.find_element("css selector", "#pad-clear").click()
+        assert sum(pad_pixels(driver)) == 0
+        # These runs were written without a model, so no predict call can succeed here
+        # (test_dashboard_live.py asks real models); the pad itself must log nothing else.
+        assert [e for e in browser_errors(driver) if "/predict - " not in e] == []
+
+
+def _fill(driver: object, selector: str, text: str) -> None:
+    element = driver.find_element("css selector", selector)  # type: ignore[attr-defined]
+    element.clear()
+    element.send_keys(text)
+
+
+def test_forms_create_an_experiment_and_a_grid_ablation(live_server: LiveServer) -> None:
+    with chromium() as driver:
+        driver.get(live_server.url + "/")
+        wait_until(
+            lambda: js(driver, "return document.body.dataset.formsReady") == "true", 20, "forms"
+        )
+        # Bounds come from the spec's schema: 1000 epochs is refused before anything is sent.
+        _fill(driver, "[id='exp-epochs']", "1000")
+        driver.find_element("css selector", "#exp-submit").click()
+        result = js(driver, "return document.querySelector('#exp-result').textContent")
+        assert "epochs: 1000 is out of bounds (1 ≤ epochs ≤ 100)" in result
+        assert js(driver, "return document.querySelector('[id=\"exp-epochs\"]').className") == (
+            "invalid"
+        )
+        before = httpx.get(f"{live_server.url}/experiments?limit=200").json()["items"]
+        _fill(driver, "[id='exp-epochs']", "1")
+        _fill(driver, "[id='exp-train_limit']", "300")
+        _fill(driver, "#exp-name", "from the form")
+        driver.find_element("css selector", "[id='exp-optimizer'] option[value=adam]").click()
+        driver.find_element("css selector", "#exp-submit").click()
+        wait_until(
+            lambda: (
+                "submitted experiment"
+                in js(driver, "return document.querySelector('#exp-result').textContent")
+            ),
+            10,
+            "the experiment submitted",
+        )
+        after = httpx.get(f"{live_server.url}/experiments", params={"q": "from the form"}).json()
+        (made,) = after["items"]
+        assert len(before) + 1 == len(
+            httpx.get(f"{live_server.url}/experiments?limit=200").json()["items"]
+        )
+        assert (made["spec"]["optimizer"], made["spec"]["epochs"], made["spec"]["train_limit"]) == (
+            "adam",
+            1,
+            300,
+        )
+        assert made["spec"]["lr"] == 0.001  # untouched knobs keep their defaults
+
+        driver.find_element("css selector", "#tab-ablation").click()
+        driver.find_element("css selector", "input[name=design][value=grid]").click()
+        _fill(driver, "#abl-seeds", "1")
+        _fill(driver, "#abl-name", "grid from the form")
+        _fill(driver, "[id='abl-train_limit']", "200")
+        driver.find_element("css selector", "input[data-vary=loss]").click()
+        for level in ("mse", "bce"):
+            driver.find_element("css selector", f"input[data-level=loss][value={level}]").click()
+        driver.find_element("css selector", "input[data-vary=lr]").click()
+        _fill(driver, "input[data-levels=lr]", "0.01, 0.1")
+        driver.find_element("css selector", "#abl-submit").click()
+        wait_until(
+            lambda: (
+                "started ablation"
+                in js(driver, "return document.querySelector('#abl-result').textContent")
+            ),
+            10,
+            "the ablation started",
+        )
+        ablations = httpx.get(f"{live_server.url}/ablations").json()["items"]
+        grid = next(a for a in ablations if a["name"] == "grid from the form")
+        labels = [a["label"] for a in grid["arms"]]
+        assert labels == [
+            "loss=mse, lr=0.01",
+            "loss=mse, lr=0.1",
+            "loss=bce, lr=0.01",
+            "loss=bce, lr=0.1",
+        ]
+        detail = httpx.get(f"{live_server.url}/ablations/{grid['id']}").json()
+        assert {a["spec"]["train_limit"] for a in detail["arms"]} == {200}
+        # The new ablation is the one the page now shows.
+        wait_until(
+            lambda: js(driver, "return window.trainlab.ablation") == grid["id"], 10, "selected"
+        )
+        # A refusal from the server is shown field by field.
+        driver.find_element("css selector", "input[data-level=loss][value=mse]").click()
+        driver.find_element("css selector", "input[data-level=loss][value=cross_entropy]").click()
+        driver.find_element("css selector", "#abl-submit").click()
+        wait_until(
+            lambda: (
+                "model.output"
+                in js(driver, "return document.querySelector('#abl-result').textContent")
+            ),
+            10,
+            "the server's 422 shown",
+        )
+        screenshot(driver, "dashboard-forms.png")
+        errors = [e for e in browser_errors(driver) if "/ablations - Failed to load" not in e]
+        assert not errors  # the 422 itself is logged by the browser as a failed request

@@ -130,3 +130,54 @@ def test_predictions_refusals(client: AppClient, runs: RecordedRuns) -> None:
     junk = client.get(url, params={"experiments": done.id, "records": "19,x"})
     assert junk.status_code == 422 and junk.json()["errors"][0]["field"] == "records"
     assert client.get(url, params={"experiments": "nope"}).status_code == 404
+
+
+def test_predictions_paired_analysis_against_the_first(
+    client: AppClient, runs: RecordedRuns
+) -> None:
+    spec = small_spec()  # 50 records, labels = index mod 10
+    labels = np.arange(50) % 10
+
+    def wrong_on(indices: list[int]) -> np.ndarray:
+        guess = labels.copy()
+        guess[indices] = (labels[indices] + 1) % 10
+        return guess
+
+    first = runs.finished_run(
+        spec, accuracy=0.76, final_loss=0.1, predicted=wrong_on(list(range(12)))
+    )
+    second = runs.finished_run(
+        spec.model_copy(update={"seed": 1}),
+        accuracy=0.94,
+        final_loss=0.1,
+        predicted=wrong_on([12, 13, 14]),
+    )
+    third = runs.finished_run(
+        spec.model_copy(update={"seed": 2}),
+        accuracy=0.76,
+        final_loss=0.1,
+        predicted=wrong_on(list(range(12))),
+    )
+    params = {"experiments": f"{first.id},{second.id},{third.id}"}
+    body = client.get("/compare/predictions", params=params).json()
+    assert body["paired_rule"].startswith("each experiment against the first")
+    one, two = body["paired"]
+    assert (one["first"], one["second"], two["second"]) == (first.id, second.id, third.id)
+    # Second vs first: first right and second wrong on 12..14 (b = 3), the reverse on 0..11.
+    assert (one["both_right"], one["b"], one["c"], one["both_wrong"]) == (35, 3, 12, 0)
+    assert one["mcnemar_p"] == pytest.approx(2 * (1 + 15 + 105 + 455) / 2**15)
+    assert one["accuracy_diff"] == pytest.approx(9 / 50)
+    assert one["ci_low"] <= 9 / 50 <= one["ci_high"]
+    assert (two["b"], two["c"], two["mcnemar_p"], two["ci_low"], two["ci_high"]) == (
+        0,
+        0,
+        1.0,
+        0.0,
+        0.0,
+    )
+    # Holm over the two pairs: min(1, 2 * 0.0352) then max(that, 1 * 1.0).
+    assert one["p_holm"] == pytest.approx(2 * one["mcnemar_p"]) and two["p_holm"] == 1.0
+    again = client.get("/compare/predictions", params=params).json()
+    assert again["paired"] == body["paired"]  # seeded: the same request, the same interval
+    alone = client.get("/compare/predictions", params={"experiments": first.id}).json()
+    assert alone["paired"] == []

@@ -30,7 +30,11 @@ def test_the_page_and_its_scripts_are_served(client: AppClient) -> None:
     for src in re.findall(r'(?:src|href)="(/static/[^"]+)"', page.text):
         asset = client.get(src)
         assert asset.status_code == 200, src
-        assert asset.headers["content-type"].split(";")[0] in ("text/javascript", "text/css")
+        assert asset.headers["content-type"].split(";")[0] in (
+            "text/javascript",
+            "text/css",
+            "image/svg+xml",
+        )
 
 
 def test_nothing_is_loaded_from_elsewhere() -> None:
@@ -63,3 +67,27 @@ def test_record_refusals(with_mnist: AppClient) -> None:
     assert beyond.status_code == 422 and beyond.json()["errors"][0]["field"] == "index"
     missing = client.get("/datasets/fashion-mnist/records/1")
     assert missing.status_code == 404 and "not available" in missing.json()["detail"]
+
+
+def test_every_module_import_resolves(client: AppClient) -> None:
+    """The page loads one module; each module's imports are files the server serves."""
+    for path in STATIC_DIR.glob("*.js"):
+        for target in re.findall(r'from "\./([a-z0-9_-]+\.js)"', path.read_text()):
+            assert (STATIC_DIR / target).exists(), (path.name, target)
+            assert client.get(f"/static/{target}").status_code == 200
+
+
+def test_no_inline_scripts_styles_or_eval() -> None:
+    """The page must run under a strict Content-Security-Policy (script-src/style-src 'self'):
+    no inline <script> or <style>, no style= or on...= attributes in the HTML or in markup
+    the scripts build, no eval or Function constructors."""
+    page = (STATIC_DIR / "index.html").read_text()
+    assert not re.search(r"<script(?![^>]*\bsrc=)", page)
+    assert "<style" not in page
+    for path in STATIC_DIR.glob("*"):
+        if path.suffix not in (".html", ".js"):
+            continue
+        text = path.read_text()
+        assert not re.search(r"""\sstyle\s*=\s*["'`$]""", text), path.name
+        assert not re.search(r"""\son[a-z]+\s*=\s*["'`]""", text), path.name
+        assert not re.search(r"\beval\s*\(|new\s+Function\s*\(|\binnerHTML\b", text), path.name

@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from api.services.stats import ArmResults, describe, paired_difference, summarize
+from api.services.ablation_summary import ArmResults, summarize
+from api.services.stats import describe, holm, paired_difference
 
 # Student's t quantile t(0.975, df=2) from any printed table.
 T975_DF2 = 4.302652729911275
@@ -91,3 +92,30 @@ def test_summary_per_arm_and_against_the_chosen_reference() -> None:
     assert second["diff_to_reference"]["note"] == "the reference arm itself"
     with pytest.raises(ValueError, match="reference arm 2"):
         summarize(arms, reference=2)
+
+
+def test_holm_on_a_hand_worked_family() -> None:
+    # Sorted: 0.005, 0.01, 0.03, 0.04 (m = 4) -> times 4, 3, 2, 1 -> 0.02, 0.03, 0.06, 0.04
+    # -> running maximum 0.02, 0.03, 0.06, 0.06; given back in the input order.
+    adjusted = holm([0.01, 0.04, 0.03, 0.005])
+    assert adjusted == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    # Missing tests are passed through and are not part of the family (m = 2 here).
+    assert holm([0.2, None, 0.01]) == pytest.approx([0.2, None, 0.02])
+    assert holm([0.6, 0.7]) == [1.0, 1.0]  # capped at 1
+    assert holm([]) == []
+
+
+def test_paired_difference_effect_size_is_cohens_dz() -> None:
+    arm = {0: 0.90, 1: 0.92, 2: 0.95, 3: 0.91}
+    ref = {0: 0.85, 1: 0.90, 2: 0.91, 3: 0.90}
+    diffs = [arm[s] - ref[s] for s in arm]  # 0.05, 0.02, 0.04, 0.01
+    mean = sum(diffs) / 4
+    sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / 3)
+    result = paired_difference(arm, ref)
+    assert result.cohen_dz == pytest.approx(mean / sd)  # 0.03 / 0.018257 = 1.643
+    assert result.needed is not None and result.needed.seeds == 6
+    as_dict = result.as_dict()
+    assert as_dict["cohen_dz"] == pytest.approx(1.6431676725)
+    assert as_dict["seeds_needed"] == 6 and as_dict["seeds_needed_note"] is None
+    one = paired_difference({0: 0.9}, {0: 0.8}).as_dict()
+    assert one["cohen_dz"] is None and one["seeds_needed"] is None

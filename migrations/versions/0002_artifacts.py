@@ -1,8 +1,8 @@
 """Final weights as an artifact, deletion after a run ends, and totals of deleted runs.
 
-Revision ID: 0004_artifacts
+Revision ID: 0002
 Revises: 0001
-Create Date: 2026-12-02
+Create Date: 2026-11-27
 
 - experiment_models: the final weights of a run (safetensors, spec in its metadata), cascading
   from the experiment like the other per-run rows.
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_artifacts"
+revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
