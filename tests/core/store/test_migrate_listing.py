@@ -1,4 +1,4 @@
-"""Migration 0003 (listing columns) fills the new listing columns of experiments stored before it, from
+"""Migration 0003 fills the new listing columns of experiments stored before it, from
 their spec and metrics JSON, on SQLite and Postgres."""
 
 from __future__ import annotations
