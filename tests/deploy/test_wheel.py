@@ -6,6 +6,7 @@ development environment's site-packages (so the test needs no network)."""
 from __future__ import annotations
 
 import os
+import shutil
 import site
 import sqlite3
 import subprocess
@@ -30,10 +31,18 @@ def _run(*argv: str | Path, cwd: Path, env: dict[str, str] | None = None) -> str
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Built from a copy of the files git knows, as a clean clone would be: a build/ folder
+    # left in a working tree would otherwise slip stale modules into the wheel.
+    source = tmp_path_factory.mktemp("source")
+    listed = _run("git", "ls-files", "--cached", "--others", "--exclude-standard", cwd=REPO)
+    for name in listed.splitlines():
+        if (REPO / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, source / name)
     out = tmp_path_factory.mktemp("wheel")
     _run(
         sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-        "-w", out, REPO, cwd=out,
+        "-w", out, source, cwd=out,
     )  # fmt: skip
     (found,) = out.glob("trainlab-*.whl")
     return found
