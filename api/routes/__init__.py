@@ -5,14 +5,26 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routes import ablations, compare, dashboard, datasets, events, experiments, health
+from api.routes import (
+    ablations,
+    compare,
+    dashboard,
+    datasets,
+    docs,
+    events,
+    experiments,
+    health,
+    presets,
+)
 
 ROUTERS: list[APIRouter] = [
     health.router,
+    presets.router,
     experiments.router,
     events.router,
     ablations.router,
     compare.router,
     datasets.router,
     dashboard.router,
+    docs.router,
 ]

@@ -9,14 +9,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from sqlmodel import Session
 
-from api.deps import DispatcherDep, SessionDep
+from api.deps import DispatcherDep, SessionDep, SettingsDep
 from api.errors import invalid
+from api.routes.params import AblationId, Cursor
+from api.schemas import DATABASE_DOWN, ERROR_RESPONSES, INVALID
 from api.services import ablation_views
-from api.services.ablation_plan import AblationRequest, build_plan, store_plan
+from api.services.ablation_plan import MAX_EXPERIMENTS, AblationRequest, build_plan, store_plan
 from core import store
+from core.cost import CostLimits
 from core.store.models import TERMINAL, Ablation
 
 router = APIRouter(tags=["ablations"])
+
+# An ablation has at most as many arms as it has runs (at least one seed each).
+MAX_ARMS = MAX_EXPERIMENTS
 
 
 def _load(session: Session, ablation_id: str) -> tuple[Ablation, ablation_views.Members]:
@@ -25,13 +31,19 @@ def _load(session: Session, ablation_id: str) -> tuple[Ablation, ablation_views.
     return ablation, members
 
 
-@router.post("/ablations", status_code=201)
+@router.post("/ablations", status_code=201, responses={**INVALID, **DATABASE_DOWN})
 def create_ablation(
-    request: AblationRequest, session: SessionDep, dispatcher: DispatcherDep, response: Response
+    request: AblationRequest,
+    session: SessionDep,
+    dispatcher: DispatcherDep,
+    settings: SettingsDep,
+    response: Response,
 ) -> dict[str, Any]:
     """A grid of factors on a base (or the book's five-recipe chain) times seeds. Identical
-    spec+seed runs already stored (and not failed or cancelled) are reused, not rerun."""
-    plan = build_plan(request)
+    spec+seed runs already stored (and not failed or cancelled) are reused, not rerun. Refused
+    (422) when a run, or all the runs together, would pass the server's cost bounds; `cost`
+    in the answer is the estimate for all its runs."""
+    plan = build_plan(request, CostLimits.from_settings(settings))
     ablation, created = store_plan(session, request, plan)
     session.commit()
     # After the commit: a worker that picks a message up must find its experiment. A send
@@ -42,14 +54,15 @@ def create_ablation(
     view = ablation_views.ablation_view(ablation, members, full=True)
     view["created_experiments"] = len(created)
     view["reused_experiments"] = len({e.id for _, e in members} - set(created))
+    view["cost"] = plan.cost.as_dict()
     return view
 
 
-@router.get("/ablations")
+@router.get("/ablations", responses={**INVALID, **DATABASE_DOWN})
 def list_ablations(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Newest first, with status counts and progress per ablation."""
     page, next_cursor = store.list_ablations(session, limit=limit, cursor=cursor)
@@ -58,14 +71,14 @@ def list_ablations(
     return {"items": items, "next_cursor": next_cursor}
 
 
-@router.get("/ablations/{ablation_id}")
-def get_ablation(ablation_id: str, session: SessionDep) -> dict[str, Any]:
+@router.get("/ablations/{ablation_id}", responses=ERROR_RESPONSES)
+def get_ablation(ablation_id: AblationId, session: SessionDep) -> dict[str, Any]:
     ablation, members = _load(session, ablation_id)
     return ablation_views.ablation_view(ablation, members, full=True)
 
 
-@router.post("/ablations/{ablation_id}/cancel")
-def cancel_ablation(ablation_id: str, session: SessionDep) -> dict[str, Any]:
+@router.post("/ablations/{ablation_id}/cancel", responses=ERROR_RESPONSES)
+def cancel_ablation(ablation_id: AblationId, session: SessionDep) -> dict[str, Any]:
     """Cancel every member that has not finished, except runs another ablation shares (an
     identical spec and seed is one experiment): cancelling those would break that ablation
     too, so they go on and are reported in `kept_shared`."""
@@ -87,12 +100,17 @@ def cancel_ablation(ablation_id: str, session: SessionDep) -> dict[str, Any]:
     return view
 
 
-@router.get("/ablations/{ablation_id}/summary")
+@router.get("/ablations/{ablation_id}/summary", responses={**ERROR_RESPONSES, **INVALID})
 def ablation_summary(
-    ablation_id: str,
+    ablation_id: AblationId,
     session: SessionDep,
     reference: Annotated[
-        int, Query(ge=0, le=10_000, description="Index of the reference arm.")
+        int,
+        Query(
+            ge=0,
+            le=MAX_ARMS - 1,
+            description="Index of the reference arm (422 past the ablation's last arm).",
+        ),
     ] = 0,
 ) -> dict[str, Any]:
     """Per arm: n, test-accuracy mean, std and 95% t-interval, final-loss mean; and the paired
@@ -107,9 +125,9 @@ def ablation_summary(
     return ablation_views.summary(ablation, members, reference)
 
 
-@router.get("/ablations/{ablation_id}/curves")
+@router.get("/ablations/{ablation_id}/curves", responses=ERROR_RESPONSES)
 def ablation_curves(
-    ablation_id: str,
+    ablation_id: AblationId,
     session: SessionDep,
     max_points: Annotated[int, Query(ge=10, le=100_000)] = 500,
     smoothing: Annotated[float, Query(ge=0.0, le=0.999)] = 0.0,

@@ -11,7 +11,8 @@ from sqlmodel import Session
 
 from api.deps import SessionDep
 from api.errors import invalid
-from api.routes.params import id_list, record_list
+from api.routes.params import id_list, id_list_pattern, record_list, record_list_pattern
+from api.schemas import CONFLICT, ERROR_RESPONSES, INVALID
 from api.services import curves
 from core import store
 from core.store.models import Experiment
@@ -22,7 +23,13 @@ MAX_EXPERIMENTS = 20
 MAX_RECORDS = 100
 
 ExperimentsQuery = Annotated[
-    str, Query(description="Comma-separated experiment ids.", examples=["a1b2,c3d4"])
+    str,
+    Query(
+        max_length=MAX_EXPERIMENTS * 70,
+        json_schema_extra={"pattern": id_list_pattern(MAX_EXPERIMENTS)},
+        description=f"Comma-separated experiment ids, 1..{MAX_EXPERIMENTS}.",
+        examples=["a1b2,c3d4"],
+    ),
 ]
 
 
@@ -39,7 +46,7 @@ def _who(experiment: Experiment) -> dict[str, Any]:
     }
 
 
-@router.get("/loss")
+@router.get("/loss", responses={**ERROR_RESPONSES, **INVALID})
 def compare_loss(
     session: SessionDep,
     experiments: ExperimentsQuery,
@@ -70,13 +77,17 @@ def compare_loss(
     }
 
 
-@router.get("/predictions")
+@router.get("/predictions", responses={**ERROR_RESPONSES, **INVALID, **CONFLICT})
 def compare_predictions(
     session: SessionDep,
     experiments: ExperimentsQuery,
     records: Annotated[
         str | None,
-        Query(max_length=2_000, description="Comma-separated test record indices, e.g. 19,20."),
+        Query(
+            max_length=2_000,
+            json_schema_extra={"pattern": record_list_pattern(MAX_RECORDS)},
+            description="Comma-separated test record indices, e.g. 19,20.",
+        ),
     ] = None,
     disagreements_limit: Annotated[int, Query(ge=0, le=10_000)] = 100,
 ) -> dict[str, Any]:

@@ -36,7 +36,14 @@ async function getJSON(url) {
 
 function progressBar(done, total) {
   const pct = total > 0 ? Math.min(100, (100 * done) / total) : 0;
-  return `<div class="progress" title="${done} of ${total}"><div style="width:${pct.toFixed(1)}%"></div></div>`;
+  return `<div class="progress" title="${done} of ${total}"><div data-width="${pct.toFixed(1)}%"></div></div>`;
+}
+
+// The page's Content-Security-Policy refuses inline style attributes in markup; styles set
+// through the DOM are allowed. Markup carries data-width / data-color, applied here.
+function applyStyles(root) {
+  root.querySelectorAll("[data-width]").forEach((el) => { el.style.width = el.dataset.width; });
+  root.querySelectorAll("[data-color]").forEach((el) => { el.style.background = el.dataset.color; });
 }
 
 function statusTag(status) { return `<span class="status ${esc(status)}">${esc(status)}</span>`; }
@@ -66,6 +73,7 @@ function renderExperiments() {
   });
   $("#experiments tbody").innerHTML = rows.join("") ||
     `<tr><td colspan="5" class="muted">no experiments yet</td></tr>`;
+  applyStyles($("#experiments tbody"));
 }
 
 function renderAblations() {
@@ -78,6 +86,7 @@ function renderAblations() {
   });
   $("#ablations tbody").innerHTML = rows.join("") ||
     `<tr><td colspan="4" class="muted">no ablations yet</td></tr>`;
+  applyStyles($("#ablations tbody"));
 }
 
 async function refreshLists() {
@@ -131,7 +140,8 @@ function scheduleCurves() {
 
 function legend(el, items) {
   el.innerHTML = items.map((it) =>
-    `<span><i style="background:${it.color}"></i>${esc(it.label)}</span>`).join("");
+    `<span><i data-color="${esc(it.color)}"></i>${esc(it.label)}</span>`).join("");
+  applyStyles(el);
 }
 
 async function refreshCurves() {

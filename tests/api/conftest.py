@@ -20,6 +20,16 @@ from core.settings import Settings
 from tests.api.app_client import AppClient, app_client
 from tests.api.recorded_runs import RecordedRuns
 
+# The Host httpx sends through its ASGI transport (tests/api/app_client.py). The server answers
+# only to the names it is told, so the tests tell it this one, as a deployment would its own.
+TEST_HOST = "testserver"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The shared test settings, trusting the test client's host name."""
+    return settings.model_copy(update={"trusted_hosts": [TEST_HOST]})
+
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[AppClient]:

@@ -143,7 +143,7 @@ def test_progress_and_cancel_leave_finished_runs_alone(
     created = _post(client, {"design": "book", "overrides": SUBSET, "seeds": 1})
     assert created["status_counts"]["succeeded"] == 1 and created["status"] == "running"
     assert created["progress"]["step"] == 200 and created["progress"]["total"] == 1000
-    cancelled = client.post(f"/ablations/{created['id']}/cancel").json()
+    cancelled = client.post(f"/ablations/{created['id']}/cancel", json={}).json()
     assert cancelled["cancel_requested"] == 4
     assert cancelled["status_counts"] == {
         "queued": 0,
@@ -154,8 +154,10 @@ def test_progress_and_cancel_leave_finished_runs_alone(
     }
     assert cancelled["status"] == "cancelled" and cancelled["progress"]["fraction"] == 1.0
     assert client.get(f"/experiments/{run.id}").json()["status"] == "succeeded"
-    assert client.post(f"/ablations/{created['id']}/cancel").json()["cancel_requested"] == 0
-    assert client.post("/ablations/nope/cancel").status_code == 404
+    assert (
+        client.post(f"/ablations/{created['id']}/cancel", json={}).json()["cancel_requested"] == 0
+    )
+    assert client.post("/ablations/nope/cancel", json={}).status_code == 404
 
 
 def test_cancel_keeps_runs_another_ablation_shares(client: AppClient) -> None:
@@ -163,7 +165,7 @@ def test_cancel_keeps_runs_another_ablation_shares(client: AppClient) -> None:
     second = _post(client, {"design": "book", "overrides": SUBSET, "seeds": [0, 1]})
     shared = {m["experiment_id"] for m in first["members"]}
     assert shared <= {m["experiment_id"] for m in second["members"]}
-    cancelled = client.post(f"/ablations/{second['id']}/cancel").json()
+    cancelled = client.post(f"/ablations/{second['id']}/cancel", json={}).json()
     assert cancelled["cancel_requested"] == 5  # seed 1's runs, which only it asked for
     assert set(cancelled["kept_shared"]) == shared
     for experiment_id in shared:
