@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from api.middleware import SECURITY_HEADERS
 from core.spec import ExperimentSpec, ModelSpec
@@ -151,9 +152,23 @@ async def _on_request_validation(_: Request, exc: Exception) -> JSONResponse:
     return _unprocessable(from_request_errors(exc.errors()))
 
 
-async def _on_http_exception(_: Request, exc: Exception) -> JSONResponse:
+async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return error_body(exc.status_code, str(exc.detail), dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request)
+    return error_body(exc.status_code, str(exc.detail), headers)
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route takes at this path. Starlette's 405 names only the first route
+    whose path matched, so GET /experiments would be missing from a 405 for PUT /experiments."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        route_methods = getattr(route, "methods", None)
+        if route_methods and route.matches(request.scope)[0] != Match.NONE:
+            methods |= set(route_methods)
+    return ", ".join(sorted(methods))
 
 
 async def _on_not_found(_: Request, exc: Exception) -> JSONResponse:

@@ -7,6 +7,8 @@
   each POST 413 (body too large) and 415 (not JSON).
 - POST /experiments documents its two body forms (a full spec, or a preset with overrides),
   which the route reads from one JSON object.
+- An optional parameter is one that may be left out: FastAPI's `anyOf [..., null]` is dropped,
+  since a query string or header cannot carry a JSON null (a client would send "null").
 
 Built once, on first request of /openapi.json, and cached by FastAPI.
 """
@@ -74,7 +76,20 @@ def _document_submit_forms(operation: dict[str, Any]) -> None:
         }
 
 
+def _not_nullable(parameter: dict[str, Any]) -> None:
+    schema = parameter.get("schema", {})
+    options = schema.get("anyOf")
+    if not options:
+        return
+    kept = [option for option in options if option.get("type") != "null"]
+    if len(kept) == 1 and len(kept) < len(options):
+        rest = {k: v for k, v in schema.items() if k != "anyOf"}
+        parameter["schema"] = {**kept[0], **rest}
+
+
 def _fix_operation(path: str, method: str, operation: dict[str, Any]) -> None:
+    for parameter in operation.get("parameters", []):
+        _not_nullable(parameter)
     responses: dict[str, Any] = operation.setdefault("responses", {})
     if "422" in responses:
         responses["422"] = {
@@ -87,6 +102,9 @@ def _fix_operation(path: str, method: str, operation: dict[str, Any]) -> None:
         extra.update(NOT_JSON)
     for status, entry in extra.items():
         responses.setdefault(str(status), _error_response(entry))
+    # A request the HTTP server itself cannot parse (a request line past its limits) is refused
+    # by uvicorn before the app sees it, as text.
+    responses["400"].setdefault("content", {})["text/plain"] = {"schema": {"type": "string"}}
     if (path, method) == ("/experiments", "post"):
         _document_submit_forms(operation)
 

@@ -181,6 +181,19 @@ class PredictionsPage(BaseModel):
     records: list[PredictionRecord]
 
 
+class NoFields(BaseModel):
+    """The body of a POST that takes no fields (cancel): `{}`. A body is asked for, with
+    Content-Type: application/json, so that no other web site can send the request from a
+    browser (see api/middleware.py); sending none, with that content type, works as well."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# For a route's `openapi_extra`: the `{}` body is documented as required (it is how a client
+# shows the request is its own), though an empty body is taken too.
+BODY_REQUIRED: dict[str, Any] = {"requestBody": {"required": True}}
+
+
 class PresetPublic(BaseModel):
     name: str
     description: str

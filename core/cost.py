@@ -119,7 +119,7 @@ def _tensors(spec: ExperimentSpec) -> tuple[int, int, int, int]:
         parameters += 2 * sum(hidden)  # scale and shift per unit
         param_tensors += 2 * len(hidden)
     if norm == "batch_norm":
-        buffers = 2 * sum(hidden) + 2 * len(hidden)  # running mean and variance; a 64-bit count
+        buffers = 2 * sum(hidden) + len(hidden)  # running mean and variance, a batch count
         buffer_tensors = 3 * len(hidden)
     return parameters, buffers, param_tensors, buffer_tensors
 
@@ -141,15 +141,18 @@ def estimate(spec: ExperimentSpec) -> SpecCost:
     parameters, buffers, param_tensors, buffer_tensors = _tensors(spec)
     state, state_tensors = _optimizer_state(spec, parameters, param_tensors)
     tensors = param_tensors + buffer_tensors + state_tensors
+    # The batch count is a 64-bit integer: one more value's bytes for each.
+    buffer_bytes = FLOAT_BYTES * buffers + (FLOAT_BYTES if buffers else 0) * len(spec.model.hidden)
     checkpoint = (
         CHECKPOINT_BASE_BYTES
-        + FLOAT_BYTES * (parameters + buffers + state)
+        + FLOAT_BYTES * (parameters + state)
+        + buffer_bytes
         + CHECKPOINT_BYTES_PER_TENSOR * tensors
     )
     widths = sum(spec.model.hidden) + NUM_CLASSES
     training = _ACTIVATION_VALUES_PER_UNIT * widths * spec.batch_size * FLOAT_BYTES
     evaluating = 2 * max(spec.model.hidden) * min(_EVAL_CHUNK, spec.test_records) * FLOAT_BYTES
-    resident = FLOAT_BYTES * (2 * parameters + buffers + state) + DATASET_BYTES
+    resident = FLOAT_BYTES * (2 * parameters + state) + buffer_bytes + DATASET_BYTES
     memory = resident + max(training, evaluating, _CHECKPOINT_COPIES * checkpoint)
 
     steps = spec.total_steps

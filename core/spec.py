@@ -14,7 +14,7 @@ import math
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 Dataset = Literal["mnist", "fashion-mnist"]
 Activation = Literal["sigmoid", "relu", "leaky_relu", "tanh", "gelu"]
@@ -59,21 +59,40 @@ SpecPath = Annotated[
 DEFAULT_LR: dict[str, float] = {"sgd": 0.01, "adam": 0.001, "adamw": 0.001, "rmsprop": 0.01}
 
 
+def _whole_number(value: Any) -> Any:
+    """JSON has one number type: 3.0 is the integer 3 (as JSON Schema says), but true or "3"
+    is a mistake to report, not to guess at."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+# Strict types that read JSON numbers as JSON Schema does.
+Int = Annotated[int, BeforeValidator(_whole_number)]
+Float = Annotated[float, BeforeValidator(_number)]
+
+
 class _Strict(BaseModel):
-    # Unknown keys are typos, and a typo silently ignored is a wrong experiment. Strict types:
-    # `"epochs": "3"` or `true` is a client's mistake to report, not to guess at.
+    # Unknown keys are typos, and a typo silently ignored is a wrong experiment. Strict types
+    # (with Int and Float reading JSON numbers): `"epochs": "3"` or `true` is refused.
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class ModelSpec(_Strict):
-    hidden: list[int] = Field(
+    hidden: list[Int] = Field(
         default=[200],
         min_length=1,
         max_length=MAX_DEPTH,
         description=f"Hidden layer widths, 1..{MAX_DEPTH} layers of 1..{MAX_WIDTH} units.",
     )
     activation: Activation = "sigmoid"
-    negative_slope: float = Field(
+    negative_slope: Float = Field(
         default=0.02, ge=0.0, le=1.0, description="Slope below zero for leaky_relu."
     )
     normalization: Normalization = Field(
@@ -96,24 +115,24 @@ class ExperimentSpec(_Strict):
     model: ModelSpec = ModelSpec()
     loss: LossName = "mse"
     optimizer: OptimizerName = "sgd"
-    lr: float | None = Field(
+    lr: Float | None = Field(
         default=None,
         gt=0.0,
         le=10.0,
         description="Learning rate; unset means the optimizer's default (sgd 0.01, adam 0.001).",
     )
-    momentum: float = Field(default=0.0, ge=0.0, lt=1.0, description="sgd and rmsprop only.")
-    weight_decay: float = Field(default=0.0, ge=0.0, le=1.0)
-    epochs: int = Field(default=3, ge=1, le=MAX_EPOCHS)
-    batch_size: int = Field(default=1, ge=1, le=MAX_BATCH)
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
-    log_every: int = Field(
+    momentum: Float = Field(default=0.0, ge=0.0, lt=1.0, description="sgd and rmsprop only.")
+    weight_decay: Float = Field(default=0.0, ge=0.0, le=1.0)
+    epochs: Int = Field(default=3, ge=1, le=MAX_EPOCHS)
+    batch_size: Int = Field(default=1, ge=1, le=MAX_BATCH)
+    seed: Int = Field(default=0, ge=0, le=2**31 - 1)
+    log_every: Int = Field(
         default=10, ge=1, le=100_000, description="Record the loss every N steps."
     )
-    train_limit: int | None = Field(
+    train_limit: Int | None = Field(
         default=None, ge=1, le=60_000, description="First N train records."
     )
-    test_limit: int | None = Field(
+    test_limit: Int | None = Field(
         default=None, ge=1, le=10_000, description="First N test records."
     )
     device: DeviceName = "auto"

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Body, Query, Response
 from sqlmodel import Session
 
 from api.deps import DispatcherDep, SessionDep, SettingsDep
 from api.errors import invalid
 from api.routes.params import AblationId, Cursor
-from api.schemas import DATABASE_DOWN, ERROR_RESPONSES, INVALID
+from api.schemas import BODY_REQUIRED, DATABASE_DOWN, ERROR_RESPONSES, INVALID, NoFields
 from api.services import ablation_views
 from api.services.ablation_plan import MAX_EXPERIMENTS, AblationRequest, build_plan, store_plan
 from core import store
@@ -77,8 +77,14 @@ def get_ablation(ablation_id: AblationId, session: SessionDep) -> dict[str, Any]
     return ablation_views.ablation_view(ablation, members, full=True)
 
 
-@router.post("/ablations/{ablation_id}/cancel", responses=ERROR_RESPONSES)
-def cancel_ablation(ablation_id: AblationId, session: SessionDep) -> dict[str, Any]:
+@router.post(
+    "/ablations/{ablation_id}/cancel", responses=ERROR_RESPONSES, openapi_extra=BODY_REQUIRED
+)
+def cancel_ablation(
+    ablation_id: AblationId,
+    session: SessionDep,
+    _body: Annotated[NoFields, Body()] = NoFields(),
+) -> dict[str, Any]:
     """Cancel every member that has not finished, except runs another ablation shares (an
     identical spec and seed is one experiment): cancelling those would break that ablation
     too, so they go on and are reported in `kept_shared`."""

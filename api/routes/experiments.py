@@ -28,6 +28,7 @@ from api.routes.params import (
     record_list_pattern,
 )
 from api.schemas import (
+    BODY_REQUIRED,
     CONFLICT,
     DATABASE_DOWN,
     ERROR_RESPONSES,
@@ -35,6 +36,7 @@ from api.schemas import (
     ExperimentPage,
     ExperimentPublic,
     LossSeries,
+    NoFields,
     PredictionsPage,
 )
 from api.services.downsample import Steps, Values, downsample
@@ -306,9 +308,13 @@ def get_predictions(
         **CONFLICT,
         **ERROR_RESPONSES,
     },
+    openapi_extra=BODY_REQUIRED,
 )
 def cancel_experiment(
-    experiment_id: ExperimentId, session: SessionDep, response: Response
+    experiment_id: ExperimentId,
+    session: SessionDep,
+    response: Response,
+    _body: Annotated[NoFields, Body()] = NoFields(),
 ) -> ExperimentPublic:
     """A queued experiment is cancelled at once (200); a running one is asked to stop (202)
     and keeps the curve it has so far; a finished one can't be cancelled (409)."""

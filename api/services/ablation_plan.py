@@ -39,7 +39,7 @@ from core.cost import (
 )
 from core.labels import Label
 from core.presets import BOOK_CHAIN, PRESETS, UnknownPresetError, preset_dict
-from core.spec import MAX_OVERRIDES, ExperimentSpec, SpecPath, apply_overrides
+from core.spec import MAX_OVERRIDES, ExperimentSpec, Int, SpecPath, apply_overrides
 from core.store.models import Ablation
 
 # Grid size x seeds: enough for a 4x4 grid over 10 seeds or the book chain over 40 seeds,
@@ -54,7 +54,7 @@ MAX_SEED = 2**31 - 1
 # Checked by AblationRequest._check_seeds (one message for each way to get it wrong); the
 # schema says the same.
 Seeds = Annotated[
-    int | list[int],
+    Int | list[Int],
     WithJsonSchema(
         {
             "anyOf": [
