@@ -86,9 +86,8 @@ def invalid(field: str, reason: str, source: str = "query") -> NoReturn:
 def _unprocessable(errors: Sequence[dict[str, str]]) -> JSONResponse:
     shown = [field_error(e["field"], e["reason"], e["in"]) for e in errors[:MAX_ERRORS]]
     summary = "; ".join(f"{e['field']}: {e['reason']}" for e in shown)
-    if len(errors) > MAX_ERRORS:
-        summary += f"; and {len(errors) - MAX_ERRORS} more"
-    detail = clip(f"invalid request: {summary}", MAX_DETAIL)
+    more = f"; and {len(errors) - MAX_ERRORS} more" if len(errors) > MAX_ERRORS else ""
+    detail = clip(f"invalid request: {summary}", MAX_DETAIL - len(more)) + more
     return JSONResponse(status_code=422, content={"detail": detail, "errors": shown})
 
 
@@ -160,15 +159,22 @@ async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     return error_body(exc.status_code, str(exc.detail), headers)
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
 def allowed_methods(request: Request) -> str:
-    """Every method some route takes at this path. Starlette's 405 names only the first route
-    whose path matched, so GET /experiments would be missing from a 405 for PUT /experiments."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        route_methods = getattr(route, "methods", None)
-        if route_methods and route.matches(request.scope)[0] != Match.NONE:
-            methods |= set(route_methods)
-    return ", ".join(sorted(methods))
+    """Every method some route takes at this path, found by asking the router about each.
+    Starlette's 405 names only the first route whose path matched, so GET /experiments would
+    be missing from a 405 for PUT /experiments."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    ]
+    return ", ".join(allowed)
 
 
 async def _on_not_found(_: Request, exc: Exception) -> JSONResponse:

@@ -38,8 +38,8 @@ PRODUCTION_INTERVALS = {
 def engine_alone(overrides: dict[str, object], data_dir: Path) -> float:
     import torch
 
-    from worker.engine import run_training
     from core.presets import build_spec
+    from worker.engine import run_training
 
     torch.set_num_threads(1)
     spec = build_spec("seed-layernorm", overrides)

@@ -85,3 +85,11 @@ class BrokerMessageReader:
         return [
             m for m in self.all() if m.task == RUN_EXPERIMENT_TASK and m.args == [experiment_id]
         ]
+
+
+@pytest.fixture
+def big_body_client(settings: Settings) -> Iterator[AppClient]:
+    """The test app with the default 1 MiB body limit (the shared settings lower it)."""
+    roomy = settings.model_copy(update={"max_body_bytes": 4 * 1_048_576})
+    with app_client(create_app(roomy, lifespan_hooks=[])) as api:
+        yield api
