@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TEST_DATA_DIR ?= $(abspath ../shared/data)
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck layering unit integration bench bench-api clean
+.PHONY: run test lint typecheck layering unit integration fuzz bench bench-api clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,13 @@ unit: $(STAMP)
 
 integration: $(STAMP)
 	TEST_DATA_DIR=$(TEST_DATA_DIR) $(BIN)/pytest -m integration $(PYTEST_ARGS)
+
+# Deeper fuzzing of the live API than `make test` does (tests/api/test_fuzz.py): many more
+# examples per endpoint and a new random seed each run. FUZZ_MAX_EXAMPLES=N to change.
+FUZZ_MAX_EXAMPLES ?= 200
+fuzz: $(STAMP)
+	FUZZ_MAX_EXAMPLES=$(FUZZ_MAX_EXAMPLES) FUZZ_SEED=random TEST_DATA_DIR=$(TEST_DATA_DIR) \
+		$(BIN)/pytest tests/api/test_fuzz.py $(PYTEST_ARGS)
 
 # Engine vs the plain PyTorch loop, side by side (SEED.md's five recipes, 3 epochs, 1 thread).
 bench: $(STAMP)

@@ -25,9 +25,13 @@ from api.background.reaper import reaper_running
 from api.background.retention import retention_running
 from api.errors import install_error_handlers
 from api.instrumentation import RequestLatency
-from api.middleware import BodySizeLimit
+from api.log_safety import install_log_escaping
+from api.middleware import BodySizeLimit, JsonPostsOnly, RequestGuard, SecurityHeaders
+from api.openapi import install_openapi
 from api.routes import ROUTERS
 from api.routes.dashboard import STATIC_DIR
+from api.routes.docs import DOCS_ASSETS_DIR, DOCS_ASSETS_URL
+from api.routes.models import UPLOAD_PATHS
 from api.services.metrics import AppMetrics
 from core.broker import Broker
 from core.settings import Settings
@@ -73,11 +77,17 @@ def create_app(
             app.state.broker.close()
             app.state.engine.dispose()
 
+    install_log_escaping()
     app = FastAPI(
         title="trainlab",
         version=_version(),
         summary="Training jobs for ablation studies: submit specs, read curves and predictions.",
+        description=_DESCRIPTION,
         lifespan=lifespan,
+        # Served by api/routes/docs.py from local files, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings.effective_database_url)
@@ -85,13 +95,32 @@ def create_app(
     app.state.dispatcher = Dispatcher(app.state.engine, app.state.broker)
     app.state.metrics = AppMetrics(app.state.engine, app.state.broker)
     install_error_handlers(app)
+    # Added innermost first: a request meets RequestLatency, SecurityHeaders, RequestGuard,
+    # JsonPostsOnly, then BodySizeLimit; every answer, theirs included, gets the security
+    # headers, and the latency counts every answer, refusals too.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    # Outermost of ours: the latency includes the body-size check and every error answer.
+    app.add_middleware(JsonPostsOnly, routes=lambda: app.routes, uploads=UPLOAD_PATHS)
+    app.add_middleware(RequestGuard, allowed_hosts=settings.allowed_hosts)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestLatency, histogram=app.state.metrics.request_seconds)
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=DOCS_ASSETS_DIR), name="docs-assets")
+    install_openapi(app)
     return app
+
+
+_DESCRIPTION = """\
+Submit experiment specs (a preset with overrides, or a full spec) and ablations; read loss
+curves, per-record predictions and comparisons.
+
+Every error is `{"detail": "..."}`; a 422 also lists `errors: [{"field", "in", "reason"}]`.
+A POST takes `Content-Type: application/json`, also when it has no body (cancel): other web
+sites cannot send that from a browser. Each run's estimated cost (`cost`, see `GET /presets`)
+is checked at submit against the server's bounds (TRAINLAB_MAX_CHECKPOINT_BYTES,
+TRAINLAB_MAX_RUN_MEMORY_BYTES, TRAINLAB_MAX_RUN_CPU_HOURS, TRAINLAB_MAX_ABLATION_CPU_HOURS).
+"""
 
 
 def _report_schema(app: FastAPI) -> None:

@@ -1,6 +1,10 @@
 """Every error the API answers with, in one shape: `{"detail": "<one line for a human>"}`,
 and for 422 also `"errors": [{"field", "in", "reason"}]` naming each bad field and why.
 
+Error bodies are bounded: at most MAX_ERRORS fields, each name and reason cut to a few hundred
+characters, the detail to MAX_DETAIL; a megabyte of bad input never comes back as a megabyte
+(or four) of error.
+
 `detail` is what FastAPI itself uses, so generic HTTP clients show something sensible; the
 `errors` list is for programs. Every 422 goes through one path: code that finds a bad field
 raises InvalidFields (or calls `invalid`), FastAPI's own validation errors are converted, and
@@ -22,7 +26,9 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
+from api.middleware import SECURITY_HEADERS
 from core.spec import ExperimentSpec, ModelSpec
 from core.store.errors import (
     AblationNotFound,
@@ -36,6 +42,17 @@ logger = logging.getLogger(__name__)
 
 # Where a FastAPI validation error's location starts: the part of the request it came from.
 _SOURCES = frozenset({"body", "query", "path", "header", "cookie"})
+MAX_ERRORS = 20
+MAX_FIELD = 120
+MAX_REASON = 400
+MAX_DETAIL = 1000
+
+
+def clip(text: str, most: int) -> str:
+    """`text` cut to `most` characters, saying how long it was."""
+    if len(text) <= most:
+        return text
+    return f"{text[: max(0, most - 40)]}... ({len(text):,} characters)"
 
 
 def field_path(loc: Iterable[str | int]) -> str:
@@ -50,7 +67,7 @@ def field_path(loc: Iterable[str | int]) -> str:
 
 
 def field_error(field: str, reason: str, source: str = "body") -> dict[str, str]:
-    return {"field": field, "in": source, "reason": reason}
+    return {"field": clip(field, MAX_FIELD), "in": source, "reason": clip(reason, MAX_REASON)}
 
 
 class InvalidFields(Exception):
@@ -67,9 +84,17 @@ def invalid(field: str, reason: str, source: str = "query") -> NoReturn:
 
 
 def _unprocessable(errors: Sequence[dict[str, str]]) -> JSONResponse:
-    summary = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
+    shown = [field_error(e["field"], e["reason"], e["in"]) for e in errors[:MAX_ERRORS]]
+    summary = "; ".join(f"{e['field']}: {e['reason']}" for e in shown)
+    more = f"; and {len(errors) - MAX_ERRORS} more" if len(errors) > MAX_ERRORS else ""
+    detail = clip(f"invalid request: {summary}", MAX_DETAIL - len(more)) + more
+    return JSONResponse(status_code=422, content={"detail": detail, "errors": shown})
+
+
+def error_body(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The `{"detail": ...}` answer of every error but 422."""
     return JSONResponse(
-        status_code=422, content={"detail": f"invalid request: {summary}", "errors": list(errors)}
+        status_code=status, content={"detail": clip(detail, MAX_DETAIL)}, headers=headers
     )
 
 
@@ -126,19 +151,38 @@ async def _on_request_validation(_: Request, exc: Exception) -> JSONResponse:
     return _unprocessable(from_request_errors(exc.errors()))
 
 
-async def _on_http_exception(_: Request, exc: Exception) -> JSONResponse:
+async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return JSONResponse(
-        status_code=exc.status_code, content={"detail": exc.detail}, headers=exc.headers
-    )
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request)
+    return error_body(exc.status_code, str(exc.detail), headers)
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route takes at this path, found by asking the router about each.
+    Starlette's 405 names only the first route whose path matched, so GET /experiments would
+    be missing from a 405 for PUT /experiments."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    ]
+    return ", ".join(allowed)
 
 
 async def _on_not_found(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse(status_code=404, content={"detail": str(exc)})
+    return error_body(404, str(exc))
 
 
 async def _on_conflict(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse(status_code=409, content={"detail": str(exc)})
+    return error_body(409, str(exc))
 
 
 async def _on_invalid_cursor(_: Request, exc: Exception) -> JSONResponse:
@@ -147,11 +191,7 @@ async def _on_invalid_cursor(_: Request, exc: Exception) -> JSONResponse:
 
 async def _on_database_down(request: Request, exc: Exception) -> JSONResponse:
     logger.error("database error on %s %s: %s", request.method, request.url.path, exc)
-    return JSONResponse(
-        status_code=503,
-        content={"detail": "the database is unavailable; try again shortly"},
-        headers={"Retry-After": "5"},
-    )
+    return error_body(503, "the database is unavailable; try again shortly", {"Retry-After": "5"})
 
 
 async def _on_invalid_fields(_: Request, exc: Exception) -> JSONResponse:
@@ -163,9 +203,12 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     # Starlette's ServerErrorMiddleware calls this, then re-raises so the server (uvicorn)
     # logs the traceback; this line adds which request it was. The client sees none of it.
     logger.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    # This answer comes from Starlette's outermost middleware, past the one that adds the
+    # security headers to every other answer: it adds them itself.
     return JSONResponse(
         status_code=500,
         content={"detail": "internal server error; it has been logged on the server"},
+        headers=dict(SECURITY_HEADERS),
     )
 
 

@@ -1,6 +1,15 @@
-"""Two ASGI middlewares that guard every request, written as plain ASGI (no
-BaseHTTPMiddleware) so streaming responses pass through untouched.
+"""ASGI middlewares that guard every request, written as plain ASGI (no BaseHTTPMiddleware)
+so streaming responses pass through untouched.
 
+- SecurityHeaders: every answer carries a Content-Security-Policy, X-Content-Type-Options,
+  X-Frame-Options, Referrer-Policy and the cross-origin isolation headers.
+- RequestGuard: a Host this server is not known by gets 400 (DNS rebinding: a page whose name
+  was re-pointed at 127.0.0.1 would otherwise talk to the API as if it were the dashboard); a
+  path with control characters gets 400 before any route or file lookup sees it.
+- JsonPostsOnly: a POST to an endpoint must say `Content-Type: application/json`, body or not
+  (415 otherwise). Browsers send a cross-site form or `text/plain` request without asking, but
+  ask the server first (CORS preflight, which this API never grants) before a cross-site
+  request with a JSON content type: so no other site can make a browser submit or cancel.
 - BodySizeLimit: a body over `max_bytes` gets 413, whether it declares its length or arrives
   chunked (then it is counted as it streams in, and refused as soon as it passes the limit).
 - CatchAll: an exception no handler knew about is logged with its traceback and answered with
@@ -11,8 +20,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from collections.abc import Callable, Sequence
 
 from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
@@ -24,6 +36,30 @@ class BodyTooLarge(HTTPException):
 
     def __init__(self, max_bytes: int) -> None:
         super().__init__(413, f"request body too large: the limit is {max_bytes:,} bytes")
+
+
+# Scripts, styles, images and connections from this server only; nothing inline, no frames,
+# no plugins, no forms posting elsewhere. The dashboard and /docs (Swagger UI) live with it.
+STRICT_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+# ReDoc renders with styled-components, which writes <style> elements at run time, and runs its
+# search in a worker made from a blob: only its page gets these two allowances.
+REDOC_CSP = STRICT_CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'") + (
+    "; worker-src blob:"
+)
+REDOC_PATH = "/redoc"
+SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
+    ("Content-Security-Policy", STRICT_CSP),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Cross-Origin-Resource-Policy", "same-origin"),
+)
+_ENCODED_HEADERS = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS]
 
 
 async def send_json(send: Send, status: int, body: dict[str, object]) -> None:
@@ -39,6 +75,110 @@ async def send_json(send: Send, status: int, body: dict[str, object]) -> None:
         }
     )
     await send({"type": "http.response.body", "body": payload})
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra = list(_ENCODED_HEADERS)
+        if scope["path"] == REDOC_PATH:
+            extra[0] = (b"content-security-policy", REDOC_CSP.encode())
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                added = [(k, v) for k, v in extra if k not in present]
+                message = {**message, "headers": [*message.get("headers", []), *added]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def host_name(header: str) -> str:
+    """The name in a Host header, without its port: `[::1]:8000` -> `::1`."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:].split("]", 1)[0]
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def host_allowed(name: str, allowed: Sequence[str]) -> bool:
+    for pattern in allowed:
+        pattern = pattern.lower()
+        if pattern == "*" or pattern == name:
+            return True
+        if pattern.startswith("*.") and name.endswith(pattern[1:]):
+            return True
+    return False
+
+
+def _has_control_characters(text: str) -> bool:
+    return any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in text)
+
+
+class RequestGuard:
+    def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str]) -> None:
+        self.app = app
+        self.allowed_hosts = list(allowed_hosts)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        name = host_name(headers.get(b"host", b"").decode("latin-1"))
+        if not host_allowed(name, self.allowed_hosts):
+            # Not the name given back: a Host header is the client's text, not ours to echo.
+            detail = "this server does not answer to that host name (see TRAINLAB_TRUSTED_HOSTS)"
+            await send_json(send, 400, {"detail": detail})
+            return
+        if _has_control_characters(scope["path"]):
+            await send_json(send, 400, {"detail": "the URL path contains control characters"})
+            return
+        await self.app(scope, receive, send)
+
+
+def _is_json(content_type: bytes) -> bool:
+    media = content_type.decode("latin-1").split(";", 1)[0].strip().lower()
+    return media == "application/json"
+
+
+class JsonPostsOnly:
+    """415 for a POST without a JSON content type to any POST endpoint, except the paths in
+    `uploads`: endpoints that change no state (predict), which also take images. A cross-site
+    form can only make those compute, and can't read the answer. Only requests that reach a
+    POST endpoint are checked, so a POST to a path without one still gets 405."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        routes: Callable[[], Sequence[BaseRoute]],
+        uploads: Sequence[re.Pattern[str]] = (),
+    ) -> None:
+        self.app = app
+        self.routes = routes
+        self.uploads = tuple(uploads)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and not _is_json(dict(scope["headers"]).get(b"content-type", b""))
+            and not any(pattern.match(scope["path"]) for pattern in self.uploads)
+            and any(route.matches(scope)[0] == Match.FULL for route in self.routes())
+        ):
+            detail = (
+                "a POST here takes Content-Type: application/json (also when it has no body), "
+                "so that no other web site can send it from a browser"
+            )
+            await send_json(send, 415, {"detail": detail})
+            return
+        await self.app(scope, receive, send)
 
 
 class _TrackedSend:

@@ -7,22 +7,27 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
 from core import store
-from core.spec import ExperimentSpec
+from core.cost import SpecCost, estimate
+from core.labels import Label
+from core.presets import PRESETS
+from core.spec import MAX_OVERRIDES, ExperimentSpec, SpecPath
 from core.store.clock import as_utc
 from core.store.models import Experiment
 
-Tag = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
 MAX_TAGS = 32
+# A str checked against the presets by the services (whose refusal lists the known ones); the
+# schema lists them too.
+PresetName = Annotated[str, Field(json_schema_extra={"enum": list(PRESETS)})]
 
 
 class ExperimentBase(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    name: str | None = Field(default=None, max_length=200, description="A label for people.")
-    tags: list[Tag] = Field(
+    name: Label | None = Field(default=None, description="A label for people.")
+    tags: list[Label] = Field(
         default_factory=list, max_length=MAX_TAGS, description="Free labels; filter by one."
     )
 
@@ -31,12 +36,49 @@ class ExperimentCreate(ExperimentBase):
     """The preset form of POST /experiments. The other form is a full spec (the fields of
     ExperimentSpec at the top level) plus `name` and `tags`."""
 
-    preset: str | None = Field(default=None, description="One of GET /presets' names.")
-    overrides: dict[str, Any] = Field(
+    preset: PresetName | None = Field(default=None, description="One of GET /presets' names.")
+    overrides: dict[SpecPath, Any] = Field(
         default_factory=dict,
+        max_length=MAX_OVERRIDES,
         description='Spec changes on top of the preset: nested ({"model": {"activation": '
         '"relu"}}) or dotted ({"model.activation": "relu"}).',
     )
+
+
+class ExperimentSubmitSpec(ExperimentSpec):
+    """The full-spec form of POST /experiments: the spec's fields plus `name` and `tags`.
+    (For the documentation: the server reads both forms from one body.)"""
+
+    name: Label | None = None
+    tags: list[Label] = Field(default_factory=list, max_length=MAX_TAGS)
+
+
+class CostPublic(BaseModel):
+    """What one run of a spec costs, as core/cost.py estimates it."""
+
+    parameters: int
+    buffers: int
+    optimizer_state: int = Field(description="Values the optimizer keeps beside the weights.")
+    checkpoint_bytes: int
+    memory_bytes: int = Field(description="Peak memory the run adds to its worker, estimated.")
+    steps: int
+    samples: int = Field(description="Training records seen: epochs x train records.")
+    loss_points: int
+    step_parameters: float = Field(description="Work: parameters x batch-1 training steps.")
+    cpu_seconds: float = Field(description="Estimated time on one CPU thread.")
+    cpu_hours: float
+
+    @classmethod
+    def of(cls, cost: SpecCost) -> CostPublic:
+        return cls(**cost.as_dict())
+
+
+def stored_cost(spec: dict[str, Any]) -> CostPublic | None:
+    """The cost of a stored spec; None for one an older schema stored that no longer validates."""
+    try:
+        return CostPublic.of(estimate(ExperimentSpec.model_validate(spec)))
+    except ValueError:
+        return None
 
 
 class Progress(BaseModel):
@@ -45,10 +87,13 @@ class Progress(BaseModel):
     fraction: float = Field(description="step / total, 0 before the run knows its total.")
 
 
-class ExperimentPublic(ExperimentBase):
+class ExperimentPublic(BaseModel):
+    # What was stored is shown as it is: no input rule may turn an old row into a 500.
     model_config = ConfigDict(extra="ignore")
 
     id: str
+    name: str | None
+    tags: list[str]
     preset: str | None
     spec: dict[str, Any]
     spec_hash: str
@@ -65,6 +110,7 @@ class ExperimentPublic(ExperimentBase):
     error: str | None
     metrics: dict[str, Any] | None
     fingerprint: dict[str, Any] | None
+    cost: CostPublic | None = Field(description="The run's estimated cost (GET /presets).")
 
     @classmethod
     def of(cls, experiment: Experiment) -> ExperimentPublic:
@@ -92,6 +138,7 @@ class ExperimentPublic(ExperimentBase):
             error=experiment.error,
             metrics=experiment.metrics,
             fingerprint=experiment.fingerprint,
+            cost=stored_cost(experiment.spec),
         )
 
 
@@ -134,13 +181,33 @@ class PredictionsPage(BaseModel):
     records: list[PredictionRecord]
 
 
+class NoFields(BaseModel):
+    """The body of a POST that takes no fields (cancel): `{}`. A body is asked for, with
+    Content-Type: application/json, so that no other web site can send the request from a
+    browser (see api/middleware.py); sending none, with that content type, works as well."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# For a route's `openapi_extra`: the `{}` body is documented as required (it is how a client
+# shows the request is its own), though an empty body is taken too.
+BODY_REQUIRED: dict[str, Any] = {"requestBody": {"required": True}}
+
+
+class PresetPublic(BaseModel):
+    name: str
+    description: str
+    spec: dict[str, Any] = Field(description="The full spec the preset runs.")
+    cost: CostPublic
+
+
 class ErrorBody(BaseModel):
-    detail: str
+    detail: str = Field(description="What went wrong, in one line for a person.")
 
 
 class FieldError(BaseModel):
-    field: str
-    in_: str = Field(alias="in")
+    field: str = Field(description="The field, e.g. model.hidden[0], overrides.epochs, cursor.")
+    in_: str = Field(alias="in", description="body, query, path or header.")
     reason: str
 
 
@@ -149,10 +216,39 @@ class ValidationErrorBody(BaseModel):
     errors: list[FieldError]
 
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorBody, "description": "No experiment with this id."},
-    422: {"model": ValidationErrorBody, "description": "A field is invalid; each one is named."},
+class NotReadyBody(BaseModel):
+    status: str
+    detail: str
+    checks: dict[str, str] = Field(description="Each dependency: ok, or what is wrong with it.")
+
+
+Responses = dict[int | str, dict[str, Any]]
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+# What each error status means, for the `responses=` of the routes (api/openapi.py adds those
+# every endpoint can answer: 400, 422, and 413 and 415 for POSTs).
+NOT_FOUND: Responses = {404: _error("No such experiment or ablation.")}
+CONFLICT: Responses = {409: _error("Not possible in the resource's current state (said why).")}
+DATABASE_DOWN: Responses = {
+    503: _error("The database is unavailable; retry after Retry-After seconds.")
 }
+INVALID: Responses = {
+    422: {"model": ValidationErrorBody, "description": "Invalid fields, each named."}
+}
+BAD_REQUEST: Responses = {
+    400: _error(
+        "A Host this server does not answer to, control characters in the path, "
+        "or a body that could not be read."
+    )
+}
+TOO_LARGE: Responses = {413: _error("The body is larger than TRAINLAB_MAX_BODY_BYTES.")}
+NOT_JSON: Responses = {415: _error("A POST without Content-Type: application/json.")}
+# The routes that read one stored resource: it may be missing, and the database may be away.
+ERROR_RESPONSES: Responses = {**NOT_FOUND, **DATABASE_DOWN}
 
 
 class ArmPublic(BaseModel):

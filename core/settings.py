@@ -7,14 +7,21 @@ import os
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The longest run a spec may ask for is bounded (see core.spec.MAX_TOTAL_STEPS); the broker's
 # visibility timeout must stay above it, or Redis would hand a running task to a second worker.
 _TWO_DAYS_S = 2 * 24 * 3600
+_MIB = 1_048_576
+# SQLite refuses a blob over 1,000,000,000 bytes (its default SQLITE_MAX_LENGTH): a checkpoint
+# bound above this would accept runs whose checkpoint the default store cannot keep.
+_SQLITE_MAX_BLOB = 1_000_000_000
+# Names a browser on this machine uses for a server bound to loopback.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+_WILDCARD_BINDS = frozenset({"", "0.0.0.0", "::"})
 
 
 class Settings(BaseSettings):
@@ -66,6 +73,32 @@ class Settings(BaseSettings):
     # The API's retention pass: deletes runs whose deletion waited for them to end, drops the
     # per-point loss rows of ended runs (their packed series stays) and stale checkpoints.
     retention_interval_s: float = Field(default=30.0, gt=0, le=86_400)
+    # The names (Host header, without the port) this server answers to; anything else gets
+    # 400, which stops DNS rebinding (a web page whose name suddenly points at 127.0.0.1).
+    # Empty means the loopback names plus TRAINLAB_HOST; `*` accepts any name. In the
+    # environment: a comma-separated list, e.g. `trainlab.example.org,10.0.0.5`.
+    trusted_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # An event stream (GET /experiments/{id}/events) closes after this long; the browser
+    # reconnects and resumes where it was, so no connection is held for a whole run.
+    max_stream_s: float = Field(default=300.0, gt=0, le=86_400)
+
+    # What one run may cost (core/cost.py estimates it from the spec), checked at submit so that
+    # every accepted spec can run and be stored. The checkpoint is one blob in the store.
+    max_checkpoint_bytes: int = Field(default=256 * _MIB, ge=_MIB, le=_SQLITE_MAX_BLOB)
+    # Peak memory of the worker process for one run: weights, gradients, optimizer state,
+    # activations of one batch, the dataset and the checkpoint being written.
+    max_run_memory_bytes: int = Field(default=2048 * _MIB, ge=256 * _MIB, le=1024 * 1024 * _MIB)
+    # CPU time of one run, and of all the runs of one ablation, as core/cost.py estimates it
+    # for one CPU thread (a GPU run is much faster; the bound is about the work asked for).
+    max_run_cpu_hours: float = Field(default=4.0, gt=0, le=10_000)
+    max_ablation_cpu_hours: float = Field(default=24.0, gt=0, le=100_000)
+
+    @field_validator("trusted_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @model_validator(mode="after")
     def _check_urls(self) -> Settings:
@@ -79,6 +112,16 @@ class Settings(BaseSettings):
         if self.broker_url and not self.broker_url.startswith(ok_broker):
             raise ValueError("TRAINLAB_BROKER_URL must be redis://..., amqp://... or sqla+...")
         return self
+
+    @property
+    def allowed_hosts(self) -> list[str]:
+        """trusted_hosts, or the loopback names plus the bind host when none are set."""
+        if self.trusted_hosts:
+            return list(self.trusted_hosts)
+        hosts = list(LOOPBACK_HOSTS)
+        if self.host not in _WILDCARD_BINDS and self.host not in hosts:
+            hosts.append(self.host)
+        return hosts
 
     @property
     def effective_database_url(self) -> str:

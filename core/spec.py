@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 Dataset = Literal["mnist", "fashion-mnist"]
 Activation = Literal["sigmoid", "relu", "leaky_relu", "tanh", "gelu"]
@@ -37,23 +38,61 @@ MAX_BATCH = 4096
 MAX_TOTAL_STEPS = 600_000
 MAX_LOSS_POINTS = 100_000
 
+# Overrides and ablation factors name spec fields by dotted paths ("model.activation"). The
+# spec is two levels deep and its longest path is 20 characters; these bounds refuse anything
+# else before any work is done on it (and keep error messages about it short).
+MAX_OVERRIDES = 32
+MAX_PATH_LENGTH = 64
+MAX_PATH_DEPTH = 3
+SPEC_PATH_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,31}(\.[A-Za-z_][A-Za-z0-9_]{0,31}){0,2}$"
+# A dotted spec path as a request field (the keys of overrides and factors).
+SpecPath = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_PATH_LENGTH,
+        pattern=SPEC_PATH_PATTERN,
+        description="A spec field, nested ones joined by dots: epochs, model.activation.",
+    ),
+]
+
 DEFAULT_LR: dict[str, float] = {"sgd": 0.01, "adam": 0.001, "adamw": 0.001, "rmsprop": 0.01}
 
 
+def _whole_number(value: Any) -> Any:
+    """JSON has one number type: 3.0 is the integer 3 (as JSON Schema says), but true or "3"
+    is a mistake to report, not to guess at."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+# Strict types that read JSON numbers as JSON Schema does.
+Int = Annotated[int, BeforeValidator(_whole_number)]
+Float = Annotated[float, BeforeValidator(_number)]
+
+
 class _Strict(BaseModel):
-    # Unknown keys are typos, and a typo silently ignored is a wrong experiment.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Unknown keys are typos, and a typo silently ignored is a wrong experiment. Strict types
+    # (with Int and Float reading JSON numbers): `"epochs": "3"` or `true` is refused.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class ModelSpec(_Strict):
-    hidden: list[int] = Field(
+    hidden: list[Int] = Field(
         default=[200],
         min_length=1,
         max_length=MAX_DEPTH,
         description=f"Hidden layer widths, 1..{MAX_DEPTH} layers of 1..{MAX_WIDTH} units.",
     )
     activation: Activation = "sigmoid"
-    negative_slope: float = Field(
+    negative_slope: Float = Field(
         default=0.02, ge=0.0, le=1.0, description="Slope below zero for leaky_relu."
     )
     normalization: Normalization = Field(
@@ -76,24 +115,24 @@ class ExperimentSpec(_Strict):
     model: ModelSpec = ModelSpec()
     loss: LossName = "mse"
     optimizer: OptimizerName = "sgd"
-    lr: float | None = Field(
+    lr: Float | None = Field(
         default=None,
         gt=0.0,
         le=10.0,
         description="Learning rate; unset means the optimizer's default (sgd 0.01, adam 0.001).",
     )
-    momentum: float = Field(default=0.0, ge=0.0, lt=1.0, description="sgd and rmsprop only.")
-    weight_decay: float = Field(default=0.0, ge=0.0, le=1.0)
-    epochs: int = Field(default=3, ge=1, le=MAX_EPOCHS)
-    batch_size: int = Field(default=1, ge=1, le=MAX_BATCH)
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
-    log_every: int = Field(
+    momentum: Float = Field(default=0.0, ge=0.0, lt=1.0, description="sgd and rmsprop only.")
+    weight_decay: Float = Field(default=0.0, ge=0.0, le=1.0)
+    epochs: Int = Field(default=3, ge=1, le=MAX_EPOCHS)
+    batch_size: Int = Field(default=1, ge=1, le=MAX_BATCH)
+    seed: Int = Field(default=0, ge=0, le=2**31 - 1)
+    log_every: Int = Field(
         default=10, ge=1, le=100_000, description="Record the loss every N steps."
     )
-    train_limit: int | None = Field(
+    train_limit: Int | None = Field(
         default=None, ge=1, le=60_000, description="First N train records."
     )
-    test_limit: int | None = Field(
+    test_limit: Int | None = Field(
         default=None, ge=1, le=10_000, description="First N test records."
     )
     device: DeviceName = "auto"
@@ -195,9 +234,47 @@ def spec_total_steps(raw: dict[str, Any]) -> int:
         return 0
 
 
+def shown(text: str, most: int = 40) -> str:
+    """`text` quoted for a message, cut to `most` characters: an error never echoes megabytes."""
+    return repr(text) if len(text) <= most else f"{text[:most]!r}... ({len(text):,} characters)"
+
+
+def path_problem(key: str) -> str | None:
+    """Why `key` cannot be a dotted spec path, or None."""
+    if not isinstance(key, str) or not key:
+        return "a spec path must be a non-empty string"
+    if len(key) > MAX_PATH_LENGTH:
+        return f"a spec path is at most {MAX_PATH_LENGTH} characters, this one is {len(key):,}"
+    if not re.match(SPEC_PATH_PATTERN, key):
+        return "a spec path is field names joined by dots, e.g. model.activation"
+    return None
+
+
+def _check_depth(value: Any, key: str, depth: int = 1) -> None:
+    if depth > MAX_PATH_DEPTH:
+        raise ValueError(f"override {key!r}: nested deeper than the spec ({MAX_PATH_DEPTH} levels)")
+    if isinstance(value, dict):
+        for child in value.values():
+            _check_depth(child, key, depth + 1)
+    elif isinstance(value, list):
+        for child in value:
+            _check_depth(child, key, depth + 1)
+
+
 def apply_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """Merge overrides into a spec dict. Keys may be nested dicts or dotted paths
-    (`{"model.activation": "relu"}`); the result is validated by ExperimentSpec."""
+    (`{"model.activation": "relu"}`); the result is validated by ExperimentSpec.
+
+    At most MAX_OVERRIDES paths of at most MAX_PATH_LENGTH characters and MAX_PATH_DEPTH
+    levels, with values no deeper than the spec: checked first, so a hostile override costs
+    nothing and its error message stays short."""
+    if len(overrides) > MAX_OVERRIDES:
+        raise ValueError(f"{len(overrides)} overrides; the bound is {MAX_OVERRIDES}")
+    for key, value in overrides.items():
+        problem = path_problem(key)
+        if problem:
+            raise ValueError(f"override {shown(key)}: {problem}")
+        _check_depth(value, key, key.count(".") + 1)
     merged: dict[str, Any] = json.loads(json.dumps(base))  # deep copy of plain JSON data
     for key, value in overrides.items():
         parts = key.split(".")

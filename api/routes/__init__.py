@@ -11,15 +11,18 @@ from api.routes import (
     dashboard,
     datasets,
     deletion,
+    docs,
     events,
     experiments,
     health,
     metrics,
     models,
+    presets,
 )
 
 ROUTERS: list[APIRouter] = [
     health.router,
+    presets.router,
     experiments.router,
     models.router,
     deletion.router,
@@ -29,4 +32,5 @@ ROUTERS: list[APIRouter] = [
     datasets.router,
     metrics.router,
     dashboard.router,
+    docs.router,
 ]

@@ -7,19 +7,31 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Body, Query, Response
 from sqlmodel import Session
 
-from api.deps import DispatcherDep, SessionDep
+from api.deps import DispatcherDep, SessionDep, SettingsDep
 from api.errors import invalid
-from api.schemas import AblationPublic
+from api.routes.params import AblationId, Cursor
+from api.schemas import (
+    BODY_REQUIRED,
+    DATABASE_DOWN,
+    ERROR_RESPONSES,
+    INVALID,
+    AblationPublic,
+    NoFields,
+)
 from api.services import ablation_views, csv_export
-from api.services.ablation_plan import AblationRequest, build_plan, store_plan
+from api.services.ablation_plan import MAX_EXPERIMENTS, AblationRequest, build_plan, store_plan
 from api.services.ablation_summary import CompareMode
 from core import store
+from core.cost import CostLimits
 from core.store.models import TERMINAL, Ablation
 
 router = APIRouter(tags=["ablations"])
+
+# An ablation has at most as many arms as it has runs (at least one seed each).
+MAX_ARMS = MAX_EXPERIMENTS
 
 
 def _load(session: Session, ablation_id: str) -> tuple[Ablation, ablation_views.Members]:
@@ -28,13 +40,23 @@ def _load(session: Session, ablation_id: str) -> tuple[Ablation, ablation_views.
     return ablation, members
 
 
-@router.post("/ablations", status_code=201, responses={201: {"model": AblationPublic}})
+@router.post(
+    "/ablations",
+    status_code=201,
+    responses={201: {"model": AblationPublic}, **INVALID, **DATABASE_DOWN},
+)
 def create_ablation(
-    request: AblationRequest, session: SessionDep, dispatcher: DispatcherDep, response: Response
+    request: AblationRequest,
+    session: SessionDep,
+    dispatcher: DispatcherDep,
+    settings: SettingsDep,
+    response: Response,
 ) -> dict[str, Any]:
     """A grid of factors on a base (or the book's five-recipe chain) times seeds. Identical
-    spec+seed runs already stored (and not failed or cancelled) are reused, not rerun."""
-    plan = build_plan(request)
+    spec+seed runs already stored (and not failed or cancelled) are reused, not rerun. Refused
+    (422) when a run, or all the runs together, would pass the server's cost bounds; `cost`
+    in the answer is the estimate for all its runs."""
+    plan = build_plan(request, CostLimits.from_settings(settings))
     ablation, created = store_plan(session, request, plan)
     session.commit()
     # After the commit: a worker that picks a message up must find its experiment. A send
@@ -45,14 +67,15 @@ def create_ablation(
     view = ablation_views.ablation_view(ablation, members, full=True)
     view["created_experiments"] = len(created)
     view["reused_experiments"] = len({e.id for _, e in members} - set(created))
+    view["cost"] = plan.cost.as_dict()
     return view
 
 
-@router.get("/ablations")
+@router.get("/ablations", responses={**INVALID, **DATABASE_DOWN})
 def list_ablations(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Newest first, with status counts and progress per ablation."""
     page, next_cursor = store.list_ablations(session, limit=limit, cursor=cursor)
@@ -61,14 +84,22 @@ def list_ablations(
     return {"items": items, "next_cursor": next_cursor}
 
 
-@router.get("/ablations/{ablation_id}", responses={200: {"model": AblationPublic}})
-def get_ablation(ablation_id: str, session: SessionDep) -> dict[str, Any]:
+@router.get(
+    "/ablations/{ablation_id}", responses={200: {"model": AblationPublic}, **ERROR_RESPONSES}
+)
+def get_ablation(ablation_id: AblationId, session: SessionDep) -> dict[str, Any]:
     ablation, members = _load(session, ablation_id)
     return ablation_views.ablation_view(ablation, members, full=True)
 
 
-@router.post("/ablations/{ablation_id}/cancel")
-def cancel_ablation(ablation_id: str, session: SessionDep) -> dict[str, Any]:
+@router.post(
+    "/ablations/{ablation_id}/cancel", responses=ERROR_RESPONSES, openapi_extra=BODY_REQUIRED
+)
+def cancel_ablation(
+    ablation_id: AblationId,
+    session: SessionDep,
+    _body: Annotated[NoFields, Body()] = NoFields(),
+) -> dict[str, Any]:
     """Cancel every member that has not finished, except runs another ablation shares (an
     identical spec and seed is one experiment): cancelling those would break that ablation
     too, so they go on and are reported in `kept_shared`."""
@@ -99,7 +130,11 @@ CompareQuery = Annotated[
 ]
 ReferenceQuery = Annotated[
     int | None,
-    Query(ge=0, le=10_000, description="Index of the reference arm (compare=reference; 0)."),
+    Query(
+        ge=0,
+        le=MAX_ARMS - 1,
+        description="Index of the reference arm (compare=reference; 0). 422 past the last arm.",
+    ),
 ]
 
 
@@ -119,9 +154,9 @@ def _summary(
     )
 
 
-@router.get("/ablations/{ablation_id}/summary")
+@router.get("/ablations/{ablation_id}/summary", responses={**ERROR_RESPONSES, **INVALID})
 def ablation_summary(
-    ablation_id: str,
+    ablation_id: AblationId,
     session: SessionDep,
     compare: CompareQuery = "reference",
     reference: ReferenceQuery = None,
@@ -143,10 +178,14 @@ def ablation_summary(
 @router.get(
     "/ablations/{ablation_id}/summary.csv",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}, "description": "One row per arm."}},
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "One row per arm."},
+        **ERROR_RESPONSES,
+        **INVALID,
+    },
 )
 def ablation_summary_csv(
-    ablation_id: str,
+    ablation_id: AblationId,
     session: SessionDep,
     compare: CompareQuery = "reference",
     reference: ReferenceQuery = None,
@@ -161,9 +200,9 @@ MaxPointsQuery = Annotated[int, Query(ge=10, le=100_000)]
 SmoothingQuery = Annotated[float, Query(ge=0.0, le=0.999)]
 
 
-@router.get("/ablations/{ablation_id}/curves")
+@router.get("/ablations/{ablation_id}/curves", responses=ERROR_RESPONSES)
 def ablation_curves(
-    ablation_id: str,
+    ablation_id: AblationId,
     session: SessionDep,
     max_points: MaxPointsQuery = 500,
     smoothing: SmoothingQuery = 0.0,
@@ -178,10 +217,13 @@ def ablation_curves(
 @router.get(
     "/ablations/{ablation_id}/curves.csv",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}, "description": "arm,label,seeds,step,..."}},
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "arm,label,seeds,step,..."},
+        **ERROR_RESPONSES,
+    },
 )
 def ablation_curves_csv(
-    ablation_id: str,
+    ablation_id: AblationId,
     session: SessionDep,
     max_points: MaxPointsQuery = 100_000,
     smoothing: SmoothingQuery = 0.0,

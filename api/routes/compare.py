@@ -10,7 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from api.deps import SessionDep
-from api.routes.params import id_list, record_list
+from api.routes.params import id_list, id_list_pattern, record_list, record_list_pattern
+from api.schemas import CONFLICT, ERROR_RESPONSES, INVALID
 from api.services import compare_views, csv_export
 
 router = APIRouter(prefix="/compare", tags=["compare"])
@@ -19,14 +20,20 @@ MAX_EXPERIMENTS = 20
 MAX_RECORDS = 100
 
 ExperimentsQuery = Annotated[
-    str, Query(description="Comma-separated experiment ids.", examples=["a1b2,c3d4"])
+    str,
+    Query(
+        max_length=MAX_EXPERIMENTS * 70,
+        json_schema_extra={"pattern": id_list_pattern(MAX_EXPERIMENTS)},
+        description=f"Comma-separated experiment ids, 1..{MAX_EXPERIMENTS}.",
+        examples=["a1b2,c3d4"],
+    ),
 ]
 SmoothingQuery = Annotated[
     float, Query(ge=0.0, le=0.999, description="TensorBoard's EMA weight; 0 is off.")
 ]
 
 
-@router.get("/loss")
+@router.get("/loss", responses={**ERROR_RESPONSES, **INVALID})
 def compare_loss(
     session: SessionDep,
     experiments: ExperimentsQuery,
@@ -43,7 +50,11 @@ def compare_loss(
 @router.get(
     "/loss.csv",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}, "description": "experiment_id,name,step,loss"}},
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "experiment_id,name,step,loss"},
+        **ERROR_RESPONSES,
+        **INVALID,
+    },
 )
 def compare_loss_csv(
     session: SessionDep,
@@ -61,13 +72,17 @@ def compare_loss_csv(
     return csv_export.attachment(csv_export.compare_loss_csv(comparison), "compare-loss.csv")
 
 
-@router.get("/predictions")
+@router.get("/predictions", responses={**ERROR_RESPONSES, **INVALID, **CONFLICT})
 def compare_predictions(
     session: SessionDep,
     experiments: ExperimentsQuery,
     records: Annotated[
         str | None,
-        Query(max_length=2_000, description="Comma-separated test record indices, e.g. 19,20."),
+        Query(
+            max_length=2_000,
+            json_schema_extra={"pattern": record_list_pattern(MAX_RECORDS)},
+            description="Comma-separated test record indices, e.g. 19,20.",
+        ),
     ] = None,
     disagreements_limit: Annotated[int, Query(ge=0, le=10_000)] = 100,
 ) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Path
 from fastapi.responses import Response
 
 from api.deps import SettingsDep
+from api.schemas import ErrorBody
 from api.services import datasets
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
@@ -25,7 +26,10 @@ def _guard(call: Any, *args: Any) -> Any:
         raise HTTPException(404, str(exc)) from None
 
 
-@router.get("/{name}/records/{index}")
+@router.get(
+    "/{name}/records/{index}",
+    responses={404: {"model": ErrorBody, "description": "The dataset files are not here."}},
+)
 def record_pixels(name: DatasetName, index: RecordIndex, settings: SettingsDep) -> dict[str, Any]:
     """Label and 28x28 pixels (0..255) of one test record."""
     found: dict[str, Any] = _guard(datasets.record, settings.data_dir, name, index)
@@ -35,7 +39,10 @@ def record_pixels(name: DatasetName, index: RecordIndex, settings: SettingsDep) 
 @router.get(
     "/{name}/records/{index}/image.png",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}}},
+    responses={
+        200: {"content": {"image/png": {}}},
+        404: {"model": ErrorBody, "description": "The dataset files are not here."},
+    },
 )
 def record_image(name: DatasetName, index: RecordIndex, settings: SettingsDep) -> Response:
     png: bytes = _guard(datasets.record_png, settings.data_dir, name, index)

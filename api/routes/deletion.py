@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 
 from api.deps import SessionDep
+from api.routes.params import AblationId, ExperimentId
 from api.schemas import ERROR_RESPONSES
 from core import store
 
@@ -59,7 +60,7 @@ def _conflict(exc: Exception) -> HTTPException:
     },
 )
 def delete_experiment(
-    experiment_id: str,
+    experiment_id: ExperimentId,
     session: SessionDep,
     response: Response,
     cancel: Annotated[bool, _CANCEL] = False,
@@ -93,7 +94,7 @@ def delete_experiment(
     },
 )
 def delete_ablation(
-    ablation_id: str,
+    ablation_id: AblationId,
     session: SessionDep,
     response: Response,
     cancel: Annotated[bool, _CANCEL] = False,

@@ -6,6 +6,8 @@ Events, each a JSON `data:` line:
 - `loss`     {"steps": [...], "values": [...]}: new loss points, in step order;
 - `end`      {"status", "error"}: after the last points of a finished run; then the stream closes.
 
+A stream also closes after TRAINLAB_MAX_STREAM_S (the client reconnects and resumes).
+
 Resuming: every event's `id` is the last loss step the client has been sent (0 before any).
 Steps are strictly increasing, so reconnecting with `Last-Event-ID: N` (browsers send it on
 their own) asks for exactly the points with step > N: no gap, no repeat. Status and progress are
@@ -18,6 +20,7 @@ session, so a slow client never holds a database connection.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -30,8 +33,10 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import EngineDep
+from api.deps import EngineDep, SettingsDep
 from api.errors import invalid
+from api.routes.params import MAX_INT, ExperimentId
+from api.schemas import ERROR_RESPONSES
 from api.services.curves import json_floats
 from core import store
 from core.store.models import TERMINAL
@@ -79,9 +84,17 @@ def _event(kind: str, cursor: int, data: dict[str, Any]) -> str:
 
 
 async def _stream(
-    request: Request, engine: Engine, experiment_id: str, cursor: int, first: Snapshot
+    request: Request,
+    engine: Engine,
+    experiment_id: str,
+    cursor: int,
+    first: Snapshot,
+    max_seconds: float,
 ) -> AsyncIterator[str]:
     yield f"retry: {RETRY_MS}\n\n"
+    # A stream lasts at most max_seconds, then closes; the client reconnects with its
+    # Last-Event-ID and misses nothing. So no connection is held for the hours a run takes.
+    deadline = time.monotonic() + max_seconds
     sent_status: tuple[str, str | None] | None = None
     sent_progress: tuple[int, int] | None = None
     last_write = time.monotonic()
@@ -113,47 +126,56 @@ async def _stream(
         elif time.monotonic() - last_write >= KEEPALIVE_S:
             yield ": keep-alive\n\n"  # a comment: keeps proxies from closing an idle stream
             last_write = time.monotonic()
-        if await request.is_disconnected():
+        if await request.is_disconnected() or time.monotonic() >= deadline:
             return
         await anyio.sleep(POLL_S)
         snapshot = await run_in_threadpool(_poll, engine, experiment_id, cursor)
 
 
+EVENT_ID_PATTERN = r"^[0-9]{1,10}$"  # ASCII digits: int() would also take "٣" or "1_0"
+_EVENT_ID = re.compile(EVENT_ID_PATTERN)
+
+
 def _cursor(header: str | None, query: int | None) -> int:
-    if query is not None:
-        return query
-    if header is None or not header.strip():
-        return 0
-    try:
-        value = int(header.strip())
-    except ValueError:
-        invalid("last-event-id", "must be an event id this stream sent", "header")
-    if value < 0:
-        invalid("last-event-id", "must be >= 0", "header")
-    return value
+    """Where to resume: Last-Event-ID wins over since_step. An id past any step there can be
+    (steps fit 31 bits) resumes after the last one: nothing more comes but the status."""
+    if header is not None:
+        if not _EVENT_ID.match(header):
+            invalid("last-event-id", "must be an event id this stream sent (digits)", "header")
+        return min(int(header), MAX_INT)
+    return query or 0
 
 
 @router.get(
     "/experiments/{experiment_id}/events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={200: {"content": {"text/event-stream": {}}}, **ERROR_RESPONSES},
 )
 async def experiment_events(
-    experiment_id: str,
+    experiment_id: ExperimentId,
     request: Request,
     engine: EngineDep,
-    last_event_id: Annotated[str | None, Header()] = None,
+    settings: SettingsDep,
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            pattern=EVENT_ID_PATTERN,
+            description="The id of the last event received: resume after it (browsers send it "
+            "on their own when they reconnect).",
+        ),
+    ] = None,
     since_step: Annotated[
-        int | None, Query(ge=0, description="Resume after this step (Last-Event-ID wins).")
+        int | None,
+        Query(ge=0, le=MAX_INT, description="Resume after this step (Last-Event-ID wins)."),
     ] = None,
 ) -> StreamingResponse:
     """Loss points, progress and status of one experiment as they happen, until it ends."""
-    cursor = _cursor(last_event_id, None) if last_event_id else _cursor(None, since_step)
+    cursor = _cursor(last_event_id, since_step)
     first = await run_in_threadpool(_poll, engine, experiment_id, cursor)
     if first is None:
         raise store.ExperimentNotFound(experiment_id)
     return StreamingResponse(
-        _stream(request, engine, experiment_id, cursor, first),
+        _stream(request, engine, experiment_id, cursor, first, settings.max_stream_s),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -18,20 +18,33 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import DispatcherDep, EngineDep, SessionDep
+from api.deps import DispatcherDep, EngineDep, SessionDep, SettingsDep
 from api.errors import invalid
-from api.routes.params import record_list
+from api.routes.params import (
+    MAX_INT,
+    Cursor,
+    ExperimentId,
+    TagFilter,
+    record_list,
+    record_list_pattern,
+)
 from api.schemas import (
+    BODY_REQUIRED,
+    CONFLICT,
+    DATABASE_DOWN,
     ERROR_RESPONSES,
+    INVALID,
     ExperimentPage,
     ExperimentPublic,
     LossSeries,
+    NoFields,
     PredictionsPage,
 )
 from api.services import csv_export
 from api.services.downsample import Steps, Values, downsample
 from api.services.submission import parse_submission
 from core import store
+from core.cost import CostLimits
 from core.spec import MAX_LOSS_POINTS, Dataset
 from core.store.models import TERMINAL, Status
 
@@ -78,17 +91,24 @@ def _status(session: Session, experiment_id: str) -> str:
     return status
 
 
-@router.post("", status_code=201, response_model=ExperimentPublic, responses=ERROR_RESPONSES)
+@router.post(
+    "",
+    status_code=201,
+    response_model=ExperimentPublic,
+    responses={**INVALID, **DATABASE_DOWN, **CONFLICT},
+)
 def submit_experiment(
     session: SessionDep,
     dispatcher: DispatcherDep,
+    settings: SettingsDep,
     response: Response,
     body: Annotated[
         dict[str, Any],
         Body(
             openapi_examples=_SUBMIT_EXAMPLES,
             description="A full spec (ExperimentSpec's fields) or `preset` + `overrides`; "
-            "either with optional `name` and `tags`.",
+            "either with optional `name` and `tags`. Refused (422) when one run of the spec "
+            "would pass the server's cost bounds; see each preset's `cost` in GET /presets.",
         ),
     ],
     idempotency_key: Annotated[
@@ -97,11 +117,13 @@ def submit_experiment(
             alias="Idempotency-Key",
             min_length=1,
             max_length=200,
-            description="A retried POST with the same key returns the same experiment.",
+            pattern=r"^[!-~]([ -~]*[!-~])?$",
+            description="A retried POST with the same key returns the same experiment; "
+            "a different body with a used key is 409.",
         ),
     ] = None,
 ) -> ExperimentPublic:
-    submission = parse_submission(body)
+    submission = parse_submission(body, CostLimits.from_settings(settings))
     experiment, created = store.create_experiment(
         session,
         submission.spec,
@@ -121,11 +143,11 @@ def submit_experiment(
     return ExperimentPublic.of(experiment)
 
 
-@router.get("", response_model=ExperimentPage, responses={422: ERROR_RESPONSES[422]})
+@router.get("", response_model=ExperimentPage, responses={**INVALID, **DATABASE_DOWN})
 def list_experiments(
     session: SessionDep,
     status: Annotated[Status | None, Query(description="Only experiments in this state.")] = None,
-    tag: Annotated[str | None, Query(max_length=64, description="Only with this tag.")] = None,
+    tag: TagFilter = None,
     preset: Annotated[
         str | None, Query(max_length=64, description="Only those made from this preset.")
     ] = None,
@@ -152,15 +174,9 @@ def list_experiments(
         ),
     ] = store.DEFAULT_SORT,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[
-        str | None,
-        Query(
-            max_length=512,
-            description="next_cursor of the previous page (of the same sort; another sort's "
-            "cursor is refused).",
-        ),
-    ] = None,
+    cursor: Cursor = None,
 ) -> ExperimentPage:
+    """Newest first by default. A cursor belongs to its sort: another sort's is refused."""
     if sort not in store.SORTS:
         invalid("sort", f"{sort[:40]!r} is not a sort; one of {', '.join(store.SORTS)}")
     if q is not None and name is not None and q != name:
@@ -179,7 +195,7 @@ def list_experiments(
 
 
 @router.get("/{experiment_id}", response_model=ExperimentPublic, responses=ERROR_RESPONSES)
-def get_experiment(experiment_id: str, session: SessionDep) -> ExperimentPublic:
+def get_experiment(experiment_id: ExperimentId, session: SessionDep) -> ExperimentPublic:
     return ExperimentPublic.of(store.require_experiment(session, experiment_id))
 
 
@@ -189,10 +205,11 @@ def get_experiment(experiment_id: str, session: SessionDep) -> ExperimentPublic:
     responses={200: {"model": LossSeries, "content": {_JSON: {}}}, **ERROR_RESPONSES},
 )
 async def get_loss(
-    experiment_id: str,
+    experiment_id: ExperimentId,
     engine: EngineDep,
     since_step: Annotated[
-        int | None, Query(ge=0, description="Only points after this step (for polling).")
+        int | None,
+        Query(ge=0, le=MAX_INT, description="Only points after this step (for polling)."),
     ] = None,
     max_points: Annotated[
         int | None,
@@ -239,7 +256,7 @@ async def get_loss(
     responses={200: {"content": {"text/csv": {}}, "description": "step,loss"}, **ERROR_RESPONSES},
 )
 def get_loss_csv(
-    experiment_id: str,
+    experiment_id: ExperimentId,
     session: SessionDep,
     max_points: Annotated[
         int | None,
@@ -273,17 +290,18 @@ def _load_series(
     response_class=Response,
     responses={
         200: {"model": PredictionsPage, "content": {_JSON: {}}},
-        409: {"description": "The run has not produced predictions yet."},
+        **CONFLICT,
         **ERROR_RESPONSES,
     },
 )
 def get_predictions(
-    experiment_id: str,
+    experiment_id: ExperimentId,
     session: SessionDep,
     records: Annotated[
         str | None,
         Query(
             max_length=20_000,
+            json_schema_extra={"pattern": record_list_pattern(MAX_RECORDS_PER_REQUEST)},
             description="Comma-separated test record indices, e.g. 19,20. "
             "Without it: all records, paged by offset and limit.",
         ),
@@ -291,7 +309,7 @@ def get_predictions(
     misclassified: Annotated[
         bool, Query(description="Only records the network got wrong (paged mode).")
     ] = False,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_RECORDS_PER_REQUEST)] = 100,
 ) -> Response:
     status = _status(session, experiment_id)
@@ -344,12 +362,16 @@ def get_predictions(
     response_model=ExperimentPublic,
     responses={
         202: {"model": ExperimentPublic, "description": "Running: it stops at its next flush."},
-        409: {"description": "The experiment has already finished."},
+        **CONFLICT,
         **ERROR_RESPONSES,
     },
+    openapi_extra=BODY_REQUIRED,
 )
 def cancel_experiment(
-    experiment_id: str, session: SessionDep, response: Response
+    experiment_id: ExperimentId,
+    session: SessionDep,
+    response: Response,
+    _body: Annotated[NoFields, Body()] = NoFields(),
 ) -> ExperimentPublic:
     """A queued experiment is cancelled at once (200); a running one is asked to stop (202)
     and keeps the curve it has so far; a finished one can't be cancelled (409)."""

@@ -11,8 +11,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import Engine
 
+from api.schemas import NotReadyBody
 from core.broker import Broker
 from core.store.migrate import schema_state
 
@@ -23,12 +25,23 @@ router = APIRouter(tags=["health"])
 CHECK_TIMEOUT_S = 3.0
 
 
+class ReadyBody(BaseModel):
+    status: str
+    checks: dict[str, str]
+
+
 @router.get("/healthz")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "A dependency is not ready; named."}})
+@router.get(
+    "/readyz",
+    responses={
+        200: {"model": ReadyBody, "description": "The database and the broker answer."},
+        503: {"model": NotReadyBody, "description": "A dependency is not ready; named."},
+    },
+)
 async def readyz(request: Request) -> JSONResponse:
     engine: Engine = request.app.state.engine
     broker: Broker = request.app.state.broker

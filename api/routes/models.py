@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, SessionDep
 from api.errors import invalid
+from api.routes.params import ExperimentId
 from api.schemas import ERROR_RESPONSES
 from api.services import inference
 from api.services.digits import PIXELS, Pixels, pixels_from_json, pixels_from_png
@@ -25,6 +26,9 @@ from core.store.cache import cache_key
 from core.store.models import TERMINAL
 
 router = APIRouter(prefix="/experiments", tags=["models"])
+
+# POSTs that change nothing and take images as well as JSON (see api/middleware.JsonPostsOnly).
+UPLOAD_PATHS = (re.compile(r"^/experiments/[^/]+/predict$"),)
 
 _SAFETENSORS = "application/octet-stream"
 
@@ -87,7 +91,7 @@ def _filename(name: str | None, experiment_id: str) -> str:
     },
 )
 def download_model(
-    experiment_id: str,
+    experiment_id: ExperimentId,
     session: SessionDep,
     format: Annotated[
         Literal["safetensors", "json"],
@@ -162,7 +166,7 @@ _PREDICT_BODY = {
         **ERROR_RESPONSES,
     },
 )
-async def predict(experiment_id: str, request: Request, engine: EngineDep) -> Prediction:
+async def predict(experiment_id: ExperimentId, request: Request, engine: EngineDep) -> Prediction:
     """The trained network's 10 outputs for one 28x28 image: JSON `{"pixels": [784 values in
     0..1]}` (or 28 rows of 28), a PNG as the multipart field `image`, or a raw image/png body.
     The PNG must be 28x28; colour becomes gray (ITU-R 601-2 luma) and transparency black.

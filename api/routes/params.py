@@ -1,15 +1,61 @@
-"""Query values that are lists: comma-separated experiment ids and record indices. One parser
-for each, used by every route that takes one, so each is refused the same way (a 422 naming
-the parameter and why) before anything is read from the store."""
+"""The parameters routes share, each with its bounds in the schema, so that anything outside
+them is a 422 naming the parameter (never a 500 from a number too big for the database or
+numpy), checked before anything is read from the store.
+
+- ids in the path; step numbers, offsets and other integers (at most 2**31 - 1: steps and record
+  indices are stored as 32-bit integers); cursors;
+- lists in the query: comma-separated experiment ids and record indices, one parser for each.
+"""
 
 from __future__ import annotations
 
 import re
+from typing import Annotated
+
+from fastapi import Path, Query
 
 from api.errors import invalid
+from core.labels import MAX_LABEL_LENGTH
+from core.store.cursor import MAX_CURSOR_LENGTH
 
+MAX_INT = 2**31 - 1
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 _INDEX = re.compile(r"^[0-9]{1,9}$")  # ASCII digits only: str.isdigit() also takes "²"
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_ID = re.compile(ID_PATTERN)
+
+ExperimentId = Annotated[
+    str, Path(min_length=1, max_length=64, pattern=ID_PATTERN, description="An experiment's id.")
+]
+AblationId = Annotated[
+    str, Path(min_length=1, max_length=64, pattern=ID_PATTERN, description="An ablation's id.")
+]
+Cursor = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=MAX_CURSOR_LENGTH,
+        # Checked by the cursor decoder (one refusal for any cursor it did not issue).
+        json_schema_extra={"pattern": r"^[A-Za-z0-9_-]+$"},
+        description="next_cursor of the previous page.",
+    ),
+]
+TagFilter = Annotated[
+    str | None, Query(min_length=1, max_length=MAX_LABEL_LENGTH, description="Only with this tag.")
+]
+
+
+def _list_pattern(item: str, most: int) -> str:
+    """1..most comma-separated items, as the parsers below read them (blanks around items and
+    empty items are skipped)."""
+    return rf"^[\s,]*{item}[\s,]*(,[\s,]*{item}[\s,]*){{0,{most - 1}}}$"
+
+
+def id_list_pattern(most: int) -> str:
+    return _list_pattern("[A-Za-z0-9_-]{1,64}", most)
+
+
+def record_list_pattern(most: int) -> str:
+    return _list_pattern("[0-9]{1,9}", most)
 
 
 def id_list(text: str, field: str, *, most: int) -> list[str]:

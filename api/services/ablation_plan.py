@@ -14,15 +14,32 @@ import itertools
 import math
 import re
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+)
 from sqlmodel import Session
 
 from api.errors import InvalidFields, field_error, field_path, from_spec_errors
+from api.schemas import PresetName
 from core import store
+from core.cost import (
+    AblationCost,
+    CostLimits,
+    ablation_total,
+    ablation_violations,
+    estimate,
+    violations,
+)
+from core.labels import Label
 from core.presets import BOOK_CHAIN, PRESETS, UnknownPresetError, preset_dict
-from core.spec import ExperimentSpec, apply_overrides
+from core.spec import MAX_OVERRIDES, ExperimentSpec, Int, SpecPath, apply_overrides
 from core.store.models import Ablation
 
 # Grid size x seeds: enough for a 4x4 grid over 10 seeds or the book chain over 40 seeds,
@@ -32,33 +49,59 @@ MAX_FACTORS = 6
 MAX_LEVELS = 20
 MAX_SEEDS = 50
 DEFAULT_SEEDS = 3
+MAX_SEED = 2**31 - 1
+
+# Checked by AblationRequest._check_seeds (one message for each way to get it wrong); the
+# schema says the same.
+Seeds = Annotated[
+    Int | list[Int],
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 1, "maximum": MAX_SEEDS},
+                {
+                    "type": "array",
+                    "items": {"type": "integer", "minimum": 0, "maximum": MAX_SEED},
+                    "minItems": 1,
+                    "maxItems": MAX_SEEDS,
+                    "uniqueItems": True,
+                },
+            ],
+            "description": f"A count n (seeds 0..n-1) or the seeds themselves; 1..{MAX_SEEDS}.",
+        }
+    ),
+]
+Levels = Annotated[list[Any], Field(min_length=1, max_length=MAX_LEVELS)]
 
 
 class AblationRequest(BaseModel):
     """The body of POST /ablations."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    name: str | None = Field(default=None, max_length=200)
+    # The name also tags every member experiment: it follows the one rule for labels.
+    name: Label | None = None
     design: Literal["grid", "book"] = Field(
         default="grid",
         description="`grid`: every combination of the factors' values on the base; "
         "`book`: the five presets of the book's chain as arms.",
     )
-    preset: str | None = Field(default=None, description="Base preset of a grid.")
+    preset: PresetName | None = Field(default=None, description="Base preset of a grid.")
     base: dict[str, Any] | None = Field(
         default=None, description="Base spec (full or partial) of a grid, instead of a preset."
     )
-    overrides: dict[str, Any] = Field(
+    overrides: dict[SpecPath, Any] = Field(
         default_factory=dict,
+        max_length=MAX_OVERRIDES,
         description='Applied to every arm, e.g. {"epochs": 1, "train_limit": 5000}.',
     )
-    factors: dict[str, list[Any]] = Field(
+    factors: dict[SpecPath, Levels] = Field(
         default_factory=dict,
+        max_length=MAX_FACTORS,
         description='Dotted spec path -> values, e.g. {"model.activation": ["sigmoid", '
         '"leaky_relu"]}; arms are the full grid, in the order given.',
     )
-    seeds: int | list[int] = Field(
+    seeds: Seeds = Field(
         default=DEFAULT_SEEDS,
         description=f"A count n (seeds 0..n-1) or the seeds themselves; 1..{MAX_SEEDS}.",
     )
@@ -74,8 +117,8 @@ class AblationRequest(BaseModel):
             raise ValueError(f"{len(value)} seeds given: give 1..{MAX_SEEDS} seeds")
         if len(set(value)) != len(value):
             raise ValueError("seeds must be distinct (a repeated seed is the same run twice)")
-        if any(not 0 <= s <= 2**31 - 1 for s in value):
-            raise ValueError("each seed must be within 0..2147483647")
+        if any(not 0 <= s <= MAX_SEED for s in value):
+            raise ValueError(f"each seed must be within 0..{MAX_SEED}")
         return value
 
     @property
@@ -119,6 +162,7 @@ class Plan:
     arms: list[Arm]
     seeds: list[int]
     cells: list[Cell]
+    cost: AblationCost
 
 
 def _label(overrides: dict[str, Any]) -> str:
@@ -165,8 +209,9 @@ def _grid_arms(request: AblationRequest) -> tuple[dict[str, Any], list[dict[str,
     return base, [dict(zip(keys, combo, strict=True)) for combo in combos]
 
 
-def build_plan(request: AblationRequest) -> Plan:
-    """Arms and cells of the request, every spec validated; raises PlanError."""
+def build_plan(request: AblationRequest, limits: CostLimits) -> Plan:
+    """Arms and cells of the request, every spec validated and priced; raises PlanError when
+    one run of an arm, or all the runs together, would pass the server's cost bounds."""
     seeds = request.seed_list
     if request.design == "book":
         for field in ("factors", "preset", "base"):
@@ -198,19 +243,30 @@ def build_plan(request: AblationRequest) -> Plan:
 
     arms: list[Arm] = []
     cells: list[Cell] = []
+    costs = []
     for index, (preset, arm_base, label, changes) in enumerate(raw):
         try:
             merged = apply_overrides(apply_overrides(arm_base, request.overrides), changes)
         except ValueError as exc:
             raise PlanError(("factors",) if changes else ("overrides",), str(exc)) from None
         spec = _validate(merged, ("arms", index), f"arm {index} ({label})")
+        # The seed changes neither the network nor the steps: one price per arm.
+        cost = estimate(spec)
+        for problem in violations(cost, limits):
+            raise PlanError(
+                ("arms", index), f"arm {index} ({label}): one run is too big: {problem}"
+            )
+        costs.append((cost, len(seeds)))
         spec_dict = spec.model_dump(mode="json")
         spec_dict.pop("seed")
         arms.append(Arm(index, label, preset, changes, spec_dict))
         for seed in seeds:
             cell_spec = _validate({**spec_dict, "seed": seed}, ("seeds",), f"seed {seed}")
             cells.append(Cell(index, seed, cell_spec, preset))
-    return Plan(request.design, arms, seeds, cells)
+    priced = ablation_total(costs)
+    for problem in ablation_violations(priced, limits):
+        raise PlanError(("seeds",), f"the ablation is too big: {problem}")
+    return Plan(request.design, arms, seeds, cells, priced)
 
 
 def store_plan(

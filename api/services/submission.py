@@ -1,5 +1,9 @@
 """Reading the body of POST /experiments: a full spec, or a preset plus overrides, each with
-optional `name` and `tags`. Every problem comes back as a field name and a reason."""
+optional `name` and `tags`. Every problem comes back as a field name and a reason.
+
+A spec that validates is then priced (core/cost.py) and refused when one run of it would pass
+a bound of the server (checkpoint size, memory, CPU time): whatever is accepted can run, and
+its results can be stored."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from pydantic import ValidationError
 
 from api.errors import InvalidFields, field_error, from_request_errors, from_spec_errors
 from api.schemas import ExperimentBase, ExperimentCreate
+from core.cost import CostLimits, estimate, violations
 from core.presets import PRESETS, UnknownPresetError, build_spec
 from core.spec import ExperimentSpec
 
@@ -27,18 +32,24 @@ class Submission:
     preset: str | None
 
 
-def parse_submission(body: dict[str, Any]) -> Submission:
+def parse_submission(body: dict[str, Any], limits: CostLimits) -> Submission:
     meta_fields = {k: v for k, v in body.items() if k in _META}
     try:
         meta = ExperimentBase.model_validate(meta_fields)
     except ValidationError as exc:
         raise InvalidFields(from_request_errors(exc.errors(include_url=False))) from None
     rest = {k: v for k, v in body.items() if k not in _META}
-    if _PRESET_FORM & rest.keys():
-        preset, spec = _preset_form(rest)
-    else:
-        preset, spec = None, _spec_form(rest)
+    preset_form = bool(_PRESET_FORM & rest.keys())
+    preset, spec = _preset_form(rest) if preset_form else (None, _spec_form(rest))
+    check_cost(spec, limits, "overrides" if preset_form else "spec")
     return Submission(spec=spec, name=meta.name, tags=list(meta.tags), preset=preset)
+
+
+def check_cost(spec: ExperimentSpec, limits: CostLimits, field: str) -> None:
+    """422 naming each bound one run of `spec` would pass, and by how much."""
+    found = violations(estimate(spec), limits)
+    if found:
+        raise InvalidFields([field_error(field, f"one run is too big: {v}") for v in found])
 
 
 def _spec_form(fields: dict[str, Any]) -> ExperimentSpec:

@@ -20,6 +20,16 @@ from core.settings import Settings
 from tests.api.app_client import AppClient, app_client
 from tests.api.recorded_runs import RecordedRuns
 
+# The Host httpx sends through its ASGI transport (tests/api/app_client.py). The server answers
+# only to the names it is told, so the tests tell it this one, as a deployment would its own.
+TEST_HOST = "testserver"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The shared test settings, trusting the test client's host name."""
+    return settings.model_copy(update={"trusted_hosts": [TEST_HOST]})
+
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[AppClient]:
@@ -75,3 +85,11 @@ class BrokerMessageReader:
         return [
             m for m in self.all() if m.task == RUN_EXPERIMENT_TASK and m.args == [experiment_id]
         ]
+
+
+@pytest.fixture
+def big_body_client(settings: Settings) -> Iterator[AppClient]:
+    """The test app with the default 1 MiB body limit (the shared settings lower it)."""
+    roomy = settings.model_copy(update={"max_body_bytes": 4 * 1_048_576})
+    with app_client(create_app(roomy, lifespan_hooks=[])) as api:
+        yield api

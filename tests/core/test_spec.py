@@ -186,3 +186,40 @@ def test_override_with_unknown_dotted_key_fails_validation() -> None:
     with pytest.raises(ValidationError) as info:
         ExperimentSpec.model_validate(merged)
     assert info.value.errors()[0]["loc"] == ("model", "depth")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        ({"a" * 1_000_000: 1}, "at most 64 characters"),
+        ({"model..hidden": 1}, "field names joined by dots"),
+        ({"a.b.c.d": 1}, "field names joined by dots"),
+        ({f"k{i}": 1 for i in range(33)}, "the bound is 32"),
+        ({"model": {"hidden": [[[1]]]}}, "nested deeper than the spec"),
+    ],
+)
+def test_override_paths_are_bounded_before_any_work(overrides: dict[str, Any], words: str) -> None:
+    with pytest.raises(ValueError, match=words) as caught:
+        apply_overrides({}, overrides)
+    assert len(str(caught.value)) < 200  # the message quotes at most the start of a key
+
+
+@pytest.mark.parametrize(
+    ("data", "ok"),
+    [
+        ({"epochs": 2.0}, True),  # JSON's 2.0 is the integer 2
+        ({"epochs": 2.5}, False),
+        ({"epochs": True}, False),
+        ({"epochs": "2"}, False),
+        ({"lr": 1}, True),
+        ({"lr": "0.1"}, False),
+        ({"model": {"hidden": [10.0, 20]}}, True),
+        ({"model": {"hidden": ["10"]}}, False),
+    ],
+)
+def test_numbers_are_read_as_json_numbers_and_nothing_else(data: dict[str, Any], ok: bool) -> None:
+    if ok:
+        spec = ExperimentSpec.model_validate(data)
+        assert all(isinstance(w, int) for w in spec.model.hidden) and isinstance(spec.epochs, int)
+    else:
+        errors(data)

@@ -229,7 +229,7 @@ def test_dashboard_renders_finished_and_running_experiments(
             assert not browser_errors(driver)
     finally:
         with production_stack.client() as client:
-            client.post(f"/experiments/{running['id']}/cancel")
+            client.post(f"/experiments/{running['id']}/cancel", json={})
 
 
 def test_cli_ablate_prints_the_summary_table(production_stack: Stack, book: dict[str, Any]) -> None:

@@ -62,7 +62,7 @@ def test_cancel_running_keeps_partial_curve(stack: Stack) -> None:
     assert running["worker"]
     with stack.client() as client:
         asked = time.monotonic()
-        response = client.post(f"/experiments/{big['id']}/cancel")
+        response = client.post(f"/experiments/{big['id']}/cancel", json={})
         assert response.status_code in (200, 202), response.text
     cancelled = stack.wait_terminal(big["id"], timeout=30)
     took = time.monotonic() - asked
@@ -75,7 +75,7 @@ def test_cancel_running_keeps_partial_curve(stack: Stack) -> None:
         assert loss["steps"] == list(range(10, 10 * len(loss["steps"]) + 1, 10))
         assert loss["steps"][-1] < cancelled["progress"]["total"]
         # A finished experiment can't be cancelled again.
-        assert client.post(f"/experiments/{big['id']}/cancel").status_code == 409
+        assert client.post(f"/experiments/{big['id']}/cancel", json={}).status_code == 409
 
 
 def test_cancel_queued_is_immediate_and_idempotent_post(stack: Stack) -> None:
@@ -90,11 +90,11 @@ def test_cancel_queued_is_immediate_and_idempotent_post(stack: Stack) -> None:
             stack.submit({"preset": "seed-adam", "overrides": {"epochs": 1}}) for _ in range(2)
         ]
         queued = stack.submit({"preset": "seed-baseline", "overrides": SMALL})
-        response = client.post(f"/experiments/{queued['id']}/cancel")
+        response = client.post(f"/experiments/{queued['id']}/cancel", json={})
         assert response.status_code in (200, 202)
         assert client.get(f"/experiments/{queued['id']}").json()["status"] == "cancelled"
         for blocker in blockers:
-            client.post(f"/experiments/{blocker['id']}/cancel")
+            client.post(f"/experiments/{blocker['id']}/cancel", json={})
     assert stack.wait_terminal(first["id"])["status"] == "succeeded"
 
 
@@ -123,7 +123,7 @@ def test_unknown_ids_and_bad_records(stack: Stack) -> None:
     with stack.client() as client:
         assert client.get("/experiments/does-not-exist").status_code == 404
         assert client.get("/experiments/does-not-exist/loss").status_code == 404
-        assert client.post("/experiments/does-not-exist/cancel").status_code == 404
+        assert client.post("/experiments/does-not-exist/cancel", json={}).status_code == 404
         assert (
             client.post(
                 "/experiments", content=b"{not json", headers={"content-type": "application/json"}

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine
 
+from core import store
 from core.presets import BOOK_CHAIN, build_spec
 from core.store.models import Status
 from tests.api.app_client import AppClient
@@ -143,7 +144,7 @@ def test_progress_and_cancel_leave_finished_runs_alone(
     created = _post(client, {"design": "book", "overrides": SUBSET, "seeds": 1})
     assert created["status_counts"]["succeeded"] == 1 and created["status"] == "running"
     assert created["progress"]["step"] == 200 and created["progress"]["total"] == 1000
-    cancelled = client.post(f"/ablations/{created['id']}/cancel").json()
+    cancelled = client.post(f"/ablations/{created['id']}/cancel", json={}).json()
     assert cancelled["cancel_requested"] == 4
     assert cancelled["status_counts"] == {
         "queued": 0,
@@ -154,8 +155,10 @@ def test_progress_and_cancel_leave_finished_runs_alone(
     }
     assert cancelled["status"] == "cancelled" and cancelled["progress"]["fraction"] == 1.0
     assert client.get(f"/experiments/{run.id}").json()["status"] == "succeeded"
-    assert client.post(f"/ablations/{created['id']}/cancel").json()["cancel_requested"] == 0
-    assert client.post("/ablations/nope/cancel").status_code == 404
+    assert (
+        client.post(f"/ablations/{created['id']}/cancel", json={}).json()["cancel_requested"] == 0
+    )
+    assert client.post("/ablations/nope/cancel", json={}).status_code == 404
 
 
 def test_cancel_keeps_runs_another_ablation_shares(client: AppClient) -> None:
@@ -163,7 +166,7 @@ def test_cancel_keeps_runs_another_ablation_shares(client: AppClient) -> None:
     second = _post(client, {"design": "book", "overrides": SUBSET, "seeds": [0, 1]})
     shared = {m["experiment_id"] for m in first["members"]}
     assert shared <= {m["experiment_id"] for m in second["members"]}
-    cancelled = client.post(f"/ablations/{second['id']}/cancel").json()
+    cancelled = client.post(f"/ablations/{second['id']}/cancel", json={}).json()
     assert cancelled["cancel_requested"] == 5  # seed 1's runs, which only it asked for
     assert set(cancelled["kept_shared"]) == shared
     for experiment_id in shared:
@@ -251,3 +254,32 @@ def test_arm_curves_are_the_seed_mean_with_a_min_max_band(
         client.get(f"/ablations/{created['id']}/curves", params={"max_points": 2}).status_code
         == 422
     )
+
+
+def test_an_ablation_name_is_a_valid_tag_and_nothing_stored_breaks_a_listing(
+    client: AppClient, engine: Engine
+) -> None:
+    longest = "n" * 100
+    created = client.post(
+        "/ablations", json={"name": longest, "preset": "seed-baseline", "seeds": 1}
+    )
+    assert created.status_code == 201, created.text
+    for listing in ("/experiments", f"/experiments?tag={longest}", "/ablations", "/"):
+        assert client.get(listing).status_code == 200, listing
+    member = client.get("/experiments", params={"tag": longest}).json()["items"]
+    assert len(member) == 1 and member[0]["tags"] == ["ablation", longest]
+    assert client.get(f"/experiments/{member[0]['id']}").status_code == 200
+    for bad in ("n" * 101, "two\nlines", " padded", "bidi\u202eoverride"):
+        refused = client.post("/ablations", json={"name": bad, "preset": "seed-baseline"})
+        assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "name"
+
+
+def test_rows_stored_under_older_rules_still_list(client: AppClient, engine: Engine) -> None:
+    # What the old rule let in: a 200-character ablation name copied into every member's tags.
+    with store.session_scope(engine) as session:
+        store.create_experiment(
+            session, small_spec(), name="x" * 200, tags=["ablation", "y" * 200, "z\x00"]
+        )
+    listed = client.get("/experiments")
+    assert listed.status_code == 200
+    assert listed.json()["items"][0]["tags"][1] == "y" * 200

@@ -5,8 +5,23 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from api.services.ablation_plan import MAX_EXPERIMENTS, AblationRequest, PlanError, build_plan
+from api.services.ablation_plan import (
+    MAX_EXPERIMENTS,
+    AblationRequest,
+    Plan,
+    PlanError,
+)
+from api.services.ablation_plan import build_plan as build_plan_within
+from core.cost import CostLimits
 from core.presets import BOOK_CHAIN, build_spec
+from tests.conftest import make_settings
+
+LIMITS = CostLimits.from_settings(make_settings())
+
+
+def build_plan(request: AblationRequest) -> Plan:
+    """The plan within the default cost bounds."""
+    return build_plan_within(request, LIMITS)
 
 
 def test_grid_is_the_full_product_in_factor_order_with_shared_seeds() -> None:
