@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 
 # What each page shows once it has rendered, found by a script in the page.
 RENDERED = {
-    "/": "return document.querySelector('#experiments tbody .progress > div')?.style.width",
+    "/": "return document.querySelector('#experiments tbody progress')?.getAttribute('max')",
     "/docs": "return document.querySelectorAll('#swagger-ui .opblock').length || null",
     "/redoc": "return document.querySelectorAll('redoc [data-section-id]').length || null",
 }
