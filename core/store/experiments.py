@@ -8,6 +8,7 @@ core/store/series.py and core/store/artifacts.py.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -40,37 +41,53 @@ def create_experiment(
     tags: list[str] | None = None,
     preset: str | None = None,
     idempotency_key: str | None = None,
+    owner: str | None = None,
+    key_id: str | None = None,
+    cost: float = 0.0,
 ) -> tuple[Experiment, bool]:
     """Add a queued experiment; returns (experiment, created). A reused idempotency key with
     the same request gives the existing experiment; with a different one, IdempotencyConflict.
-    On a concurrent insert of the same key this rolls the session back (the other insert won)."""
+    On a concurrent insert of the same key this rolls the session back (the other insert won).
+    Keys are scoped to the owner: two accounts can't see or collide with each other's keys."""
+    stored_key = _scoped_key(idempotency_key, owner)
     experiment = Experiment(
         name=name,
         tags=list(tags or []),
         preset=preset,
         spec=spec.model_dump(mode="json"),
         spec_hash=spec.fingerprint(),
-        idempotency_key=idempotency_key,
+        idempotency_key=stored_key,
         created_at=utcnow(),
         dataset=spec.dataset,
+        owner=owner,
+        key_id=key_id,
+        cost=cost,
     )
-    if idempotency_key is not None:
-        existing = _by_idempotency_key(session, idempotency_key)
+    if idempotency_key is not None and stored_key is not None:
+        existing = _by_idempotency_key(session, stored_key)
         if existing is not None:
             return _same_request(existing, experiment, idempotency_key), False
     session.add(experiment)
     try:
         session.flush()
     except IntegrityError:
-        if idempotency_key is None:
+        if idempotency_key is None or stored_key is None:
             raise
         # Two retries raced and the other one committed first: answer with its experiment.
         session.rollback()
-        existing = _by_idempotency_key(session, idempotency_key)
+        existing = _by_idempotency_key(session, stored_key)
         if existing is None:
             raise
         return _same_request(existing, experiment, idempotency_key), False
     return experiment, True
+
+
+def _scoped_key(key: str | None, owner: str | None) -> str | None:
+    """The stored form of an Idempotency-Key: as given when there are no accounts, else a
+    digest of (owner, key), which fits the column whatever their lengths."""
+    if key is None or owner is None:
+        return key
+    return "o:" + hashlib.sha256(f"{owner}\n{key}".encode()).hexdigest()[:48]
 
 
 def _by_idempotency_key(session: Session, key: str) -> Experiment | None:

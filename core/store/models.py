@@ -111,6 +111,12 @@ class Experiment(SQLModel, table=True):
     test_accuracy: float | None = None
     final_loss: float | None = None
     test_loss: float | None = None
+    # Who submitted it: the API key's account name (NULL: made before keys, or by an open
+    # server), and the key itself, which its quotas are counted against.
+    owner: str | None = Field(default=None, max_length=64, index=True)
+    key_id: str | None = Field(default=None, max_length=32, index=True)
+    # The spec's estimated cost (core/cost.py) when it was admitted: quotas sum it per day.
+    cost: float = 0.0
 
 
 class LossPoint(SQLModel, table=True):
@@ -191,6 +197,7 @@ class Ablation(SQLModel, table=True):
     arms: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
     seeds: list[int] = Field(sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+    owner: str | None = Field(default=None, max_length=64, index=True)
 
 
 class AblationMember(SQLModel, table=True):
@@ -203,3 +210,20 @@ class AblationMember(SQLModel, table=True):
     arm: int = Field(primary_key=True)
     seed: int = Field(primary_key=True)
     experiment_id: str = Field(foreign_key="experiments.id", index=True)
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key (core/keys.py): only the SHA-256 of its secret is kept. Several keys may
+    share an account `name` (rotation: make a new one, revoke the old); experiments record
+    the name as their owner, so they stay the account's after a rotation."""
+
+    __tablename__ = "api_keys"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    name: str = Field(max_length=64, index=True)
+    role: str = Field(max_length=16)
+    prefix: str = Field(max_length=16, unique=True)
+    secret_hash: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
