@@ -3,6 +3,7 @@ environment variables (or a `.env` file), and validated once; nothing else reads
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Iterable
 from functools import lru_cache
@@ -100,6 +101,23 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    # Accounts (api/auth.py). `auto` requires an API key whenever the API listens on an
+    # address other than loopback, so `make run` on 127.0.0.1 stays open; `required` always;
+    # `off` never, which only a loopback address may ask for.
+    auth: Literal["auto", "required", "off"] = "auto"
+    # The key `trainlab submit` and `trainlab ablate` send (Authorization: Bearer ...).
+    api_key: str = Field(default="", repr=False)
+    # Per-key quotas: experiments queued or running at once, cost units per rolling day
+    # (core/cost.py), and cells in one ablation.
+    quota_active_experiments: int = Field(default=20, ge=1, le=100_000)
+    quota_daily_cost: float = Field(default=200.0, gt=0)
+    quota_ablation_cells: int = Field(default=100, ge=1, le=10_000)
+    # Request rates (the `limits` library's notation), per key and per client address, and
+    # how many live event streams a key (or, open, an address) may hold.
+    rate_limit_key: str = "600/minute"
+    rate_limit_address: str = "1200/minute"
+    max_event_streams: int = Field(default=8, ge=1, le=10_000)
+
     @model_validator(mode="after")
     def _check_urls(self) -> Settings:
         ok_db = ("sqlite", "postgresql")
@@ -112,6 +130,30 @@ class Settings(BaseSettings):
         if self.broker_url and not self.broker_url.startswith(ok_broker):
             raise ValueError("TRAINLAB_BROKER_URL must be redis://..., amqp://... or sqla+...")
         return self
+
+    @model_validator(mode="after")
+    def _check_access(self) -> Settings:
+        from limits import parse_many
+
+        for name in ("rate_limit_key", "rate_limit_address"):
+            try:
+                parse_many(getattr(self, name))
+            except ValueError:
+                raise ValueError(
+                    f"TRAINLAB_{name.upper()} must read like 600/minute or 10/second"
+                ) from None
+        if self.auth == "off" and not is_loopback(self.host):
+            raise ValueError(
+                f"TRAINLAB_AUTH=off on {self.host}, an address others can reach: every "
+                "endpoint would be open to them. Use auth=auto or required, or bind 127.0.0.1"
+            )
+        return self
+
+    @property
+    def auth_required(self) -> bool:
+        if self.auth == "auto":
+            return not is_loopback(self.host)
+        return self.auth == "required"
 
     @property
     def allowed_hosts(self) -> list[str]:
@@ -150,6 +192,16 @@ class Settings(BaseSettings):
         if self.embedded_worker is None:
             return self.uses_embedded_broker
         return self.embedded_worker
+
+
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach an address (127.0.0.0/8, ::1, localhost)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: assume it can be reached from elsewhere
 
 
 def _unknown_variables(names: Iterable[str]) -> list[str]:
