@@ -20,6 +20,7 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from api.auth import AUTH_RESPONSES, VIEWER
 from api.background.dispatch import Dispatcher
 from api.background.reaper import reaper_running
 from api.background.retention import retention_running
@@ -28,7 +29,7 @@ from api.instrumentation import RequestLatency
 from api.log_safety import install_log_escaping
 from api.middleware import BodySizeLimit, JsonPostsOnly, RequestGuard, SecurityHeaders
 from api.openapi import install_openapi
-from api.routes import ROUTERS
+from api.routes import PUBLIC_ROUTERS, ROUTERS
 from api.routes.dashboard import STATIC_DIR
 from api.routes.docs import DOCS_ASSETS_DIR, DOCS_ASSETS_URL
 from api.routes.models import UPLOAD_PATHS
@@ -104,7 +105,12 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestLatency, histogram=app.state.metrics.request_seconds)
     for router in ROUTERS:
-        app.include_router(router)
+        if router in PUBLIC_ROUTERS:
+            app.include_router(router)
+        else:
+            # Reading anything needs a key when the server requires keys (api/auth.py);
+            # routes that change things ask for more themselves.
+            app.include_router(router, dependencies=[VIEWER], responses=AUTH_RESPONSES)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount(DOCS_ASSETS_URL, StaticFiles(directory=DOCS_ASSETS_DIR), name="docs-assets")
     install_openapi(app)

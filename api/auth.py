@@ -13,6 +13,7 @@ earlier in the same transaction would stop it from taking the write lock.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -85,7 +86,7 @@ def authenticate(
     return found
 
 
-def _at_least(role: Role) -> object:
+def _at_least(role: Role) -> Callable[[Principal], Principal]:
     def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
         if not principal.role.allows(role):
             raise Forbidden(
@@ -97,7 +98,8 @@ def _at_least(role: Role) -> object:
     return check
 
 
-Viewer = Annotated[Principal, Depends(_at_least(Role.viewer))]
+VIEWER = Depends(_at_least(Role.viewer))
+Viewer = Annotated[Principal, VIEWER]
 Member = Annotated[Principal, Depends(_at_least(Role.member))]
 Admin = Annotated[Principal, Depends(_at_least(Role.admin))]
 
@@ -113,9 +115,12 @@ def quotas_for(request: Request) -> Quotas:
     settings = request.app.state.settings
     return Quotas(
         active_experiments=settings.quota_active_experiments,
-        daily_cost=settings.quota_daily_cost,
+        daily_cpu_hours=settings.quota_daily_cpu_hours,
         ablation_cells=settings.quota_ablation_cells,
     )
+
+
+QuotasDep = Annotated[Quotas, Depends(quotas_for)]
 
 
 AUTH_RESPONSES: dict[int | str, dict[str, object]] = {

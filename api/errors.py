@@ -37,6 +37,7 @@ from core.store.errors import (
     IdempotencyConflict,
     InvalidCursor,
 )
+from core.store.quotas import QuotaExceeded
 
 logger = logging.getLogger(__name__)
 
@@ -181,6 +182,20 @@ async def _on_not_found(_: Request, exc: Exception) -> JSONResponse:
     return error_body(404, str(exc))
 
 
+async def _on_quota(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, QuotaExceeded)
+    return JSONResponse(
+        status_code=429,
+        content={
+            "detail": str(exc),
+            "quota": exc.quota,
+            "limit": exc.limit,
+            "current": exc.current,
+        },
+        headers={"Retry-After": str(exc.retry_after_s)},
+    )
+
+
 async def _on_conflict(_: Request, exc: Exception) -> JSONResponse:
     return error_body(409, str(exc))
 
@@ -219,6 +234,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AblationNotFound, _on_not_found)
     app.add_exception_handler(AlreadyFinished, _on_conflict)
     app.add_exception_handler(IdempotencyConflict, _on_conflict)
+    app.add_exception_handler(QuotaExceeded, _on_quota)
     app.add_exception_handler(InvalidCursor, _on_invalid_cursor)
     app.add_exception_handler(InvalidFields, _on_invalid_fields)
     app.add_exception_handler(OperationalError, _on_database_down)

@@ -111,6 +111,11 @@ class ExperimentPublic(BaseModel):
     metrics: dict[str, Any] | None
     fingerprint: dict[str, Any] | None
     cost: CostPublic | None = Field(description="The run's estimated cost (GET /presets).")
+    owner: str | None = Field(
+        default=None,
+        description="The account that submitted it (null: an open server, or from before "
+        "accounts).",
+    )
 
     @classmethod
     def of(cls, experiment: Experiment) -> ExperimentPublic:
@@ -139,6 +144,7 @@ class ExperimentPublic(BaseModel):
             metrics=experiment.metrics,
             fingerprint=experiment.fingerprint,
             cost=stored_cost(experiment.spec),
+            owner=experiment.owner,
         )
 
 
@@ -270,6 +276,7 @@ class AblationPublic(BaseModel):
     id: str
     name: str | None
     design: str = Field(description="grid or book")
+    owner: str | None = Field(default=None, description="The account that made it.")
     status: str
     seeds: list[int]
     status_counts: dict[str, int]

@@ -107,10 +107,10 @@ class Settings(BaseSettings):
     auth: Literal["auto", "required", "off"] = "auto"
     # The key `trainlab submit` and `trainlab ablate` send (Authorization: Bearer ...).
     api_key: str = Field(default="", repr=False)
-    # Per-key quotas: experiments queued or running at once, cost units per rolling day
-    # (core/cost.py), and cells in one ablation.
+    # Per-key quotas: experiments queued or running at once, estimated CPU-hours of work per
+    # rolling day (core/cost.py; 24 is one worker busy all day), and cells in one ablation.
     quota_active_experiments: int = Field(default=20, ge=1, le=100_000)
-    quota_daily_cost: float = Field(default=200.0, gt=0)
+    quota_daily_cpu_hours: float = Field(default=24.0, gt=0, le=1_000_000)
     quota_ablation_cells: int = Field(default=100, ge=1, le=10_000)
     # Request rates (the `limits` library's notation), per key and per client address, and
     # how many live event streams a key (or, open, an address) may hold.

@@ -20,6 +20,10 @@ from api.routes import (
     presets,
 )
 
+# Open to anyone even when the server requires API keys: probes, the dashboard's page (it
+# asks for a key itself) and the API docs (with their Authorize button).
+PUBLIC_ROUTERS: tuple[APIRouter, ...] = (health.router, dashboard.router, docs.router)
+
 ROUTERS: list[APIRouter] = [
     health.router,
     presets.router,

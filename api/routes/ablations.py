@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Response
 from sqlmodel import Session
 
+from api.auth import Member, QuotasDep, ensure_can_change
 from api.deps import DispatcherDep, SessionDep, SettingsDep
 from api.errors import invalid
 from api.routes.params import AblationId, Cursor
@@ -21,11 +22,12 @@ from api.schemas import (
     AblationPublic,
     NoFields,
 )
-from api.services import ablation_views, csv_export
+from api.services import ablation_views, admission, csv_export
 from api.services.ablation_plan import MAX_EXPERIMENTS, AblationRequest, build_plan, store_plan
 from api.services.ablation_summary import CompareMode
 from core import store
 from core.cost import CostLimits
+from core.store import quotas
 from core.store.models import TERMINAL, Ablation
 
 router = APIRouter(tags=["ablations"])
@@ -50,23 +52,37 @@ def create_ablation(
     session: SessionDep,
     dispatcher: DispatcherDep,
     settings: SettingsDep,
+    principal: Member,
+    limits: QuotasDep,
     response: Response,
 ) -> dict[str, Any]:
     """A grid of factors on a base (or the book's five-recipe chain) times seeds. Identical
     spec+seed runs already stored (and not failed or cancelled) are reused, not rerun. Refused
     (422) when a run, or all the runs together, would pass the server's cost bounds; `cost`
-    in the answer is the estimate for all its runs."""
+    in the answer is the estimate for all its runs. The new runs are the caller's, counted
+    against its key's quotas (429 over one, or over the largest ablation it may start)."""
     plan = build_plan(request, CostLimits.from_settings(settings))
-    ablation, created = store_plan(session, request, plan)
+    if principal.key_id is not None:
+        quotas.check_ablation_size(limits, len(plan.cells))
+    admission.open_admission(session, principal)
+    ablation, created = store_plan(
+        session,
+        request,
+        plan,
+        owner=principal.name,
+        owned=lambda spec: admission.owner_fields(principal, spec),
+    )
+    admission.settle(session, principal, limits, [e.cost for e in created])
     session.commit()
     # After the commit: a worker that picks a message up must find its experiment. A send
     # that fails leaves the experiment undispatched, and the reaper sends it later.
-    dispatcher.dispatch_all(created)
+    created_ids = [e.id for e in created]
+    dispatcher.dispatch_all(created_ids)
     ablation, members = _load(session, ablation.id)
     response.headers["Location"] = f"/ablations/{ablation.id}"
     view = ablation_views.ablation_view(ablation, members, full=True)
-    view["created_experiments"] = len(created)
-    view["reused_experiments"] = len({e.id for _, e in members} - set(created))
+    view["created_experiments"] = len(created_ids)
+    view["reused_experiments"] = len({e.id for _, e in members} - set(created_ids))
     view["cost"] = plan.cost.as_dict()
     return view
 
@@ -98,14 +114,19 @@ def get_ablation(ablation_id: AblationId, session: SessionDep) -> dict[str, Any]
 def cancel_ablation(
     ablation_id: AblationId,
     session: SessionDep,
+    principal: Member,
     _body: Annotated[NoFields, Body()] = NoFields(),
 ) -> dict[str, Any]:
     """Cancel every member that has not finished, except runs another ablation shares (an
-    identical spec and seed is one experiment): cancelling those would break that ablation
-    too, so they go on and are reported in `kept_shared`."""
-    _, members = _load(session, ablation_id)
+    identical spec and seed is one experiment) or that another account made (reused here):
+    cancelling those would break what they belong to, so they go on and are reported in
+    `kept_shared`. Only the ablation's owner, or an admin, may cancel it."""
+    ablation, members = _load(session, ablation_id)
+    ensure_can_change(principal, ablation.owner, f"ablation {ablation_id}")
     unfinished = {e.id for _, e in members if e.status not in TERMINAL}
-    shared = store.shared_elsewhere(session, ablation_id, unfinished)
+    shared = store.shared_elsewhere(session, ablation_id, unfinished) | {
+        e.id for _, e in members if e.id in unfinished and e.owner != ablation.owner
+    }
     cancelled = 0
     for experiment_id in sorted(unfinished - shared):
         try:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 
+from api.auth import Member, ensure_can_change
 from api.deps import SessionDep
 from api.routes.params import AblationId, ExperimentId
 from api.schemas import ERROR_RESPONSES
@@ -62,11 +63,15 @@ def _conflict(exc: Exception) -> HTTPException:
 def delete_experiment(
     experiment_id: ExperimentId,
     session: SessionDep,
+    principal: Member,
     response: Response,
     cancel: Annotated[bool, _CANCEL] = False,
 ) -> ExperimentDeleted:
     """Remove a finished experiment with its curve, predictions, checkpoint and model (200).
-    Members of an ablation are refused (409) so that no ablation loses a run silently."""
+    Members of an ablation are refused (409) so that no ablation loses a run silently. Only
+    its owner, or an admin, may delete it (403)."""
+    owner = store.require_experiment(session, experiment_id).owner
+    ensure_can_change(principal, owner, f"experiment {experiment_id}")
     try:
         outcome = store.delete_experiment(session, experiment_id, cancel=cancel)
         session.commit()
@@ -96,11 +101,16 @@ def delete_experiment(
 def delete_ablation(
     ablation_id: AblationId,
     session: SessionDep,
+    principal: Member,
     response: Response,
     cancel: Annotated[bool, _CANCEL] = False,
 ) -> AblationDeleted:
     """Remove the ablation and its member experiments, except those another ablation shares
-    (they stay, listed in `kept_shared`)."""
+    or another account made (they stay, listed in `kept_shared`). Only its owner, or an
+    admin, may delete it (403)."""
+    ensure_can_change(
+        principal, store.require_ablation(session, ablation_id).owner, f"ablation {ablation_id}"
+    )
     try:
         outcome = store.delete_ablation(session, ablation_id, cancel=cancel)
         session.commit()

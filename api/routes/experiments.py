@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import Member, QuotasDep, ensure_can_change
 from api.deps import DispatcherDep, EngineDep, SessionDep, SettingsDep
 from api.errors import invalid
 from api.routes.params import (
@@ -40,7 +41,7 @@ from api.schemas import (
     NoFields,
     PredictionsPage,
 )
-from api.services import csv_export
+from api.services import admission, csv_export
 from api.services.downsample import Steps, Values, downsample
 from api.services.submission import parse_submission
 from core import store
@@ -101,6 +102,8 @@ def submit_experiment(
     session: SessionDep,
     dispatcher: DispatcherDep,
     settings: SettingsDep,
+    principal: Member,
+    limits: QuotasDep,
     response: Response,
     body: Annotated[
         dict[str, Any],
@@ -123,7 +126,12 @@ def submit_experiment(
         ),
     ] = None,
 ) -> ExperimentPublic:
+    """Queue one experiment, owned by the caller's account and counted against its key's
+    quotas (429 over one). A retry with the same Idempotency-Key answers the same experiment
+    and counts nothing again."""
     submission = parse_submission(body, CostLimits.from_settings(settings))
+    admission.open_admission(session, principal)
+    owned = admission.owner_fields(principal, submission.spec)
     experiment, created = store.create_experiment(
         session,
         submission.spec,
@@ -131,7 +139,9 @@ def submit_experiment(
         tags=submission.tags,
         preset=submission.preset,
         idempotency_key=idempotency_key,
+        **owned,
     )
+    admission.settle(session, principal, limits, [owned["cost"]] if created else [])
     # Durable first, then the message: a broker that is down loses nothing (the experiment
     # stays queued and undispatched, and the reaper sends it later).
     session.commit()
@@ -370,11 +380,15 @@ def get_predictions(
 def cancel_experiment(
     experiment_id: ExperimentId,
     session: SessionDep,
+    principal: Member,
     response: Response,
     _body: Annotated[NoFields, Body()] = NoFields(),
 ) -> ExperimentPublic:
     """A queued experiment is cancelled at once (200); a running one is asked to stop (202)
-    and keeps the curve it has so far; a finished one can't be cancelled (409)."""
+    and keeps the curve it has so far; a finished one can't be cancelled (409). Only its
+    owner, or an admin, may cancel it (403)."""
+    owner = store.require_experiment(session, experiment_id).owner
+    ensure_can_change(principal, owner, f"experiment {experiment_id}")
     experiment = store.request_cancel(session, experiment_id)
     session.commit()
     response.status_code = 200 if experiment.status == Status.cancelled else 202

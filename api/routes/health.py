@@ -49,13 +49,17 @@ async def readyz(request: Request) -> JSONResponse:
         _run_check(_check_database, engine), _run_check(_check_broker, broker)
     )
     checks = {"database": database, "broker": broker_state}
+    # Which mode is on: "required" (every route but these probes, the dashboard's page and the
+    # docs needs an API key) or "open" (the embedded default on loopback).
+    auth = "required" if request.app.state.settings.auth_required else "open"
     failed = {name: problem for name, problem in checks.items() if problem != "ok"}
     if failed:
         detail = "; ".join(f"{name}: {problem}" for name, problem in failed.items())
         return JSONResponse(
-            status_code=503, content={"status": "unavailable", "detail": detail, "checks": checks}
+            status_code=503,
+            content={"status": "unavailable", "detail": detail, "checks": checks, "auth": auth},
         )
-    return JSONResponse(content={"status": "ready", "checks": checks})
+    return JSONResponse(content={"status": "ready", "checks": checks, "auth": auth})
 
 
 async def _run_check(check: Any, arg: Any) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any, Literal
 
@@ -40,7 +41,7 @@ from core.cost import (
 from core.labels import Label
 from core.presets import BOOK_CHAIN, PRESETS, UnknownPresetError, preset_dict
 from core.spec import MAX_OVERRIDES, ExperimentSpec, Int, SpecPath, apply_overrides
-from core.store.models import Ablation
+from core.store.models import Ablation, Experiment
 
 # Grid size x seeds: enough for a 4x4 grid over 10 seeds or the book chain over 40 seeds,
 # small enough that one request cannot flood the queue.
@@ -270,20 +271,28 @@ def build_plan(request: AblationRequest, limits: CostLimits) -> Plan:
 
 
 def store_plan(
-    session: Session, request: AblationRequest, plan: Plan
-) -> tuple[Ablation, list[str]]:
-    """Reuse or create every cell's experiment, then the ablation; nothing is committed here.
-    Returns the ablation and the ids of the experiments created (to be sent to the broker)."""
-    created: list[str] = []
+    session: Session,
+    request: AblationRequest,
+    plan: Plan,
+    *,
+    owner: str | None = None,
+    owned: Callable[[ExperimentSpec], dict[str, Any]] = lambda _: {},
+) -> tuple[Ablation, list[Experiment]]:
+    """Reuse or create every cell's experiment, then the ablation (owned by `owner`); nothing
+    is committed here. `owned(spec)` gives the owner fields of a new experiment
+    (api/services/admission.py). Reused runs keep their owner: a run is one experiment,
+    whoever's ablations count it.
+    Returns the ablation and the experiments created (to be sent to the broker)."""
+    created: list[Experiment] = []
     cells: list[tuple[int, int, str]] = []
     for cell in plan.cells:
         experiment = store.find_reusable(session, cell.spec)
         if experiment is None:
             tags = ["ablation", *([request.name] if request.name else [])]
             experiment, _ = store.create_experiment(
-                session, cell.spec, name=None, tags=tags, preset=cell.preset
+                session, cell.spec, name=None, tags=tags, preset=cell.preset, **owned(cell.spec)
             )
-            created.append(experiment.id)
+            created.append(experiment)
         cells.append((cell.arm, cell.seed, experiment.id))
     ablation = store.add_ablation(
         session,
@@ -293,5 +302,6 @@ def store_plan(
         arms=[arm.as_dict() for arm in plan.arms],
         seeds=plan.seeds,
         members=cells,
+        owner=owner,
     )
     return ablation, created

@@ -70,6 +70,7 @@ def ablation_view(ablation: Ablation, members: Members, *, full: bool) -> dict[s
         "id": ablation.id,
         "name": ablation.name,
         "design": ablation.design,
+        "owner": ablation.owner,
         "created_at": as_utc(ablation.created_at),
         "status": status,
         "seeds": ablation.seeds,

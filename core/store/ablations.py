@@ -54,10 +54,17 @@ def add_ablation(
     arms: list[dict[str, Any]],
     seeds: list[int],
     members: Sequence[tuple[int, int, str]],
+    owner: str | None = None,
 ) -> Ablation:
     """Store an ablation and its (arm, seed, experiment_id) cells."""
     ablation = Ablation(
-        name=name, design=design, request=request, arms=arms, seeds=seeds, created_at=utcnow()
+        name=name,
+        design=design,
+        request=request,
+        arms=arms,
+        seeds=seeds,
+        created_at=utcnow(),
+        owner=owner,
     )
     session.add(ablation)
     session.flush()

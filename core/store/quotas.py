@@ -1,11 +1,14 @@
-"""Per-key quotas, checked when work is admitted: experiments queued or running at once, cost
-per rolling day (core/cost.py's units), and cells per ablation.
+"""Per-key quotas, checked when work is admitted: experiments queued or running at once,
+estimated CPU-hours per rolling day (core/cost.py), and cells per ablation.
 
 Admission is atomic: `lock_key` must be the first statement of the submitting transaction. It
 takes the key row's write lock (a no-op UPDATE), so concurrent submissions with one key queue
-there, and the counts that `check` reads cannot change before this transaction commits the
-new experiments: 20 concurrent POSTs against a quota of 5 admit exactly 5, on PostgreSQL
-(row lock) and on SQLite (database write lock) alike.
+there. The transaction then adds its experiments (flushed, not committed) and calls `check`,
+which counts them with everything the key already has; over a quota it raises and the caller
+rolls back. The counts can't change under it before the commit: 20 concurrent POSTs against a
+quota of 5 admit exactly 5, on PostgreSQL (row lock) and on SQLite (database write lock) alike.
+Checking after adding keeps one rule for every route: an idempotent replay or an ablation
+that reuses runs adds nothing, and so costs nothing.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ ACTIVE_RETRY_AFTER_S = 60
 @dataclass(frozen=True)
 class Quotas:
     active_experiments: int
-    daily_cost: float
+    daily_cpu_hours: float
     ablation_cells: int
 
 
@@ -59,8 +62,9 @@ def check_ablation_size(quotas: Quotas, cells: int) -> None:
 def check(
     session: Session, key_id: str, quotas: Quotas, *, new_experiments: int, new_cost: float
 ) -> None:
-    """Raise QuotaExceeded if admitting `new_experiments` costing `new_cost` in all would pass
-    a quota. Call after `lock_key` in the same transaction."""
+    """Raise QuotaExceeded if the key, counting the `new_experiments` (costing `new_cost` in
+    all) this transaction has just added, is over a quota. Call after `lock_key` and after
+    adding them, in the same transaction."""
     if new_experiments == 0:
         return
     c = EXPERIMENTS.c
@@ -69,9 +73,10 @@ def check(
         .select_from(EXPERIMENTS)
         .where(c.key_id == key_id, c.status.in_([Status.queued.value, Status.running.value]))
     ).scalar_one()
-    if active + new_experiments > quotas.active_experiments:
+    if active > quotas.active_experiments:
+        before = active - new_experiments
         raise QuotaExceeded(
-            "active_experiments", quotas.active_experiments, active, ACTIVE_RETRY_AFTER_S
+            "active_experiments", quotas.active_experiments, before, ACTIVE_RETRY_AFTER_S
         )
     now = utcnow()
     rows = session.execute(
@@ -80,11 +85,11 @@ def check(
         .order_by(c.created_at)
     ).all()
     recent = [(row[0], float(row[1])) for row in rows]
-    spent = sum(cost for _, cost in recent)
-    if spent + new_cost <= quotas.daily_cost:
+    spent = sum(cost for _, cost in recent) - new_cost  # before this request
+    if spent + new_cost <= quotas.daily_cpu_hours:
         return
     retry = _cost_retry_after(recent, spent, new_cost, quotas)
-    raise QuotaExceeded("daily_cost", quotas.daily_cost, round(spent, 3), retry)
+    raise QuotaExceeded("daily_cpu_hours", quotas.daily_cpu_hours, round(spent, 3), retry)
 
 
 def _cost_retry_after(
@@ -92,12 +97,14 @@ def _cost_retry_after(
 ) -> int:
     """Seconds until enough of the day's spending has aged out for this request to fit (a
     request larger than the whole quota never fits: a day)."""
-    if new_cost > quotas.daily_cost:
+    if new_cost > quotas.daily_cpu_hours:
         return int(DAY.total_seconds())
     now = utcnow()
+    # Oldest first; this request's own rows come last and are never reached: once every older
+    # row has aged out, the request (no larger than the quota) fits.
     for created, cost in recent:
         spent -= cost
-        if spent + new_cost <= quotas.daily_cost:
+        if spent + new_cost <= quotas.daily_cpu_hours:
             stamp = as_utc(created)
             assert stamp is not None
             return max(1, math.ceil((stamp + DAY - now).total_seconds()))

@@ -159,11 +159,14 @@ def delete_experiment(session: Session, experiment_id: str, *, cancel: bool) -> 
 
 
 def delete_ablation(session: Session, ablation_id: str, *, cancel: bool) -> AblationDeletion:
-    """Remove the ablation and the member experiments no other ablation shares."""
-    require_ablation(session, ablation_id)
+    """Remove the ablation and the member experiments it alone uses: those no other ablation
+    shares, and that its owner made (a run it reused from another account stays theirs)."""
+    ablation = require_ablation(session, ablation_id)
     members = members_with_experiments(session, [ablation_id])[ablation_id]
     experiments = {e.id: e for _, e in members}
-    shared = shared_elsewhere(session, ablation_id, set(experiments))
+    shared = shared_elsewhere(session, ablation_id, set(experiments)) | {
+        i for i, e in experiments.items() if e.owner != ablation.owner
+    }
     own = sorted(set(experiments) - shared)
     unfinished = [i for i in own if experiments[i].status not in TERMINAL]
     if unfinished and not cancel:

@@ -20,7 +20,11 @@ def test_healthz_and_readyz(client: AppClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "checks": {"database": "ok", "broker": "ok"}}
+    assert ready.json() == {
+        "status": "ready",
+        "checks": {"database": "ok", "broker": "ok"},
+        "auth": "open",
+    }
 
 
 def test_readyz_names_an_unmigrated_database(settings: Settings, tmp_path: Path) -> None:

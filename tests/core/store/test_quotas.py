@@ -17,7 +17,7 @@ from core.store.clock import utcnow
 from core.store.tables import EXPERIMENTS
 
 SMALL = build_spec("seed-adam", {"epochs": 1, "train_limit": 1000, "test_limit": 100})
-ROOMY = quotas.Quotas(active_experiments=1000, daily_cost=1e12, ablation_cells=200)
+ROOMY = quotas.Quotas(active_experiments=1000, daily_cpu_hours=1e12, ablation_cells=200)
 
 
 def _key(engine: Engine, name: str = "alice") -> str:
@@ -29,14 +29,14 @@ def _key(engine: Engine, name: str = "alice") -> str:
 def _admit(engine: Engine, key_id: str, limits: quotas.Quotas, cost: float = 1.0) -> str:
     with store.session_scope(engine) as session:
         quotas.lock_key(session, key_id)
-        quotas.check(session, key_id, limits, new_experiments=1, new_cost=cost)
         experiment, _ = store.create_experiment(session, SMALL, key_id=key_id, cost=cost)
+        quotas.check(session, key_id, limits, new_experiments=1, new_cost=cost)
         return experiment.id
 
 
 def test_twenty_concurrent_admissions_against_a_quota_of_five_admit_five(engine: Engine) -> None:
     key_id = _key(engine)
-    limits = quotas.Quotas(active_experiments=5, daily_cost=1e12, ablation_cells=200)
+    limits = quotas.Quotas(active_experiments=5, daily_cpu_hours=1e12, ablation_cells=200)
     admitted: list[str] = []
     refused: list[quotas.QuotaExceeded] = []
     start = threading.Barrier(20)
@@ -61,7 +61,7 @@ def test_twenty_concurrent_admissions_against_a_quota_of_five_admit_five(engine:
 
 def test_finished_runs_free_the_active_quota(engine: Engine) -> None:
     key_id = _key(engine)
-    limits = quotas.Quotas(active_experiments=1, daily_cost=1e12, ablation_cells=200)
+    limits = quotas.Quotas(active_experiments=1, daily_cpu_hours=1e12, ablation_cells=200)
     first = _admit(engine, key_id, limits)
     with pytest.raises(quotas.QuotaExceeded):
         _admit(engine, key_id, limits)
@@ -70,15 +70,15 @@ def test_finished_runs_free_the_active_quota(engine: Engine) -> None:
     _admit(engine, key_id, limits)
 
 
-def test_daily_cost_counts_a_rolling_day_and_says_when_to_retry(engine: Engine) -> None:
+def test_daily_cpu_hours_counts_a_rolling_day_and_says_when_to_retry(engine: Engine) -> None:
     key_id = _key(engine)
-    limits = quotas.Quotas(active_experiments=100, daily_cost=10.0, ablation_cells=200)
+    limits = quotas.Quotas(active_experiments=100, daily_cpu_hours=10.0, ablation_cells=200)
     old = _admit(engine, key_id, limits, cost=6.0)
     _admit(engine, key_id, limits, cost=3.0)
     with pytest.raises(quotas.QuotaExceeded) as refused:
         _admit(engine, key_id, limits, cost=2.0)
     assert (refused.value.quota, refused.value.limit, refused.value.current) == (
-        "daily_cost",
+        "daily_cpu_hours",
         10.0,
         9.0,
     )

@@ -1,0 +1,48 @@
+"""Admitting new work for a caller: who owns it, and whether the key's quotas allow it.
+
+Used the same way by every route that creates experiments (core/store/quotas.py says why the
+order matters): `open_admission` first in the transaction, then the route adds its experiments
+with `owner_fields`, then `settle` with their costs; over a quota it raises QuotaExceeded and
+the route's session rolls back, so nothing is stored. On an open server (no key) there is no
+owner and no quota.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlmodel import Session
+
+from api.auth import Principal
+from core.cost import estimate
+from core.spec import ExperimentSpec
+from core.store import quotas
+
+
+def open_admission(session: Session, principal: Principal) -> None:
+    if principal.key_id is not None:
+        quotas.lock_key(session, principal.key_id)
+
+
+def owner_fields(principal: Principal, spec: ExperimentSpec) -> dict[str, Any]:
+    """What create_experiment records about who submitted `spec`, and its estimated cost."""
+    return {
+        "owner": principal.name,
+        "key_id": principal.key_id,
+        "cost": round(estimate(spec).cpu_hours, 6),
+    }
+
+
+def settle(
+    session: Session, principal: Principal, limits: quotas.Quotas, new_costs: Sequence[float]
+) -> None:
+    if principal.key_id is None or not new_costs:
+        return
+    quotas.check(
+        session,
+        principal.key_id,
+        limits,
+        new_experiments=len(new_costs),
+        new_cost=sum(new_costs),
+    )
