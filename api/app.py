@@ -29,6 +29,7 @@ from api.instrumentation import RequestLatency
 from api.log_safety import install_log_escaping
 from api.middleware import BodySizeLimit, JsonPostsOnly, RequestGuard, SecurityHeaders
 from api.openapi import install_openapi
+from api.ratelimit import RateLimit, StreamSlots
 from api.routes import PUBLIC_ROUTERS, ROUTERS
 from api.routes.dashboard import STATIC_DIR
 from api.routes.docs import DOCS_ASSETS_DIR, DOCS_ASSETS_URL
@@ -95,13 +96,17 @@ def create_app(
     app.state.broker = Broker(settings)
     app.state.dispatcher = Dispatcher(app.state.engine, app.state.broker)
     app.state.metrics = AppMetrics(app.state.engine, app.state.broker)
+    app.state.stream_slots = StreamSlots(settings.max_event_streams)
     install_error_handlers(app)
-    # Added innermost first: a request meets RequestLatency, SecurityHeaders, RequestGuard,
-    # JsonPostsOnly, then BodySizeLimit; every answer, theirs included, gets the security
-    # headers, and the latency counts every answer, refusals too.
+    # Added innermost first: a request meets RequestLatency, SecurityHeaders, RateLimit,
+    # RequestGuard, JsonPostsOnly, then BodySizeLimit; every answer, theirs included, gets the
+    # security headers, and the latency counts every answer, refusals too.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(JsonPostsOnly, routes=lambda: app.routes, uploads=UPLOAD_PATHS)
     app.add_middleware(RequestGuard, allowed_hosts=settings.allowed_hosts)
+    app.add_middleware(
+        RateLimit, per_key=settings.rate_limit_key, per_address=settings.rate_limit_address
+    )
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestLatency, histogram=app.state.metrics.request_seconds)
     for router in ROUTERS:

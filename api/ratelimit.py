@@ -4,7 +4,9 @@ Rates are counted with the `limits` library (moving window, in this process's me
 process serves a deployment; behind a proxy, run uvicorn with --proxy-headers so the client
 address is the real one). A request over either limit gets 429 with Retry-After and a body
 naming the limit, before any route or database work. The per-key count uses the key's public
-prefix, so it needs no lookup; the per-address count bounds anyone who invents keys.
+prefix, so it needs no lookup; the per-address count bounds anyone who invents keys. Loopback
+addresses are this machine (the operator, its tools, `make run`'s single user) and are not
+counted per address; their keys still are.
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
@@ -23,6 +23,7 @@ from limits.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.keys import split_token
+from core.settings import is_loopback
 
 # Probes and the dashboard's own files are never limited: a monitor must not lock itself out.
 _EXEMPT_PATHS = ("/healthz", "/readyz", "/metrics")
@@ -42,9 +43,8 @@ class RateLimit:
         if scope["type"] != "http" or _exempt(scope["path"]):
             await self.app(scope, receive, send)
             return
-        client = scope.get("client")
-        address = client[0] if client else "unknown"
-        checks = [("address", self.per_address, address)]
+        address = client_address(scope)
+        checks = [] if is_loopback(address) else [("address", self.per_address, address)]
         prefix = _key_prefix(scope)
         if prefix is not None:
             checks.append(("key", self.per_key, prefix))
@@ -57,6 +57,11 @@ class RateLimit:
     def _retry_after(self, item: RateLimitItem, *identity: str) -> int:
         reset = self.limiter.get_window_stats(item, *identity).reset_time
         return max(1, math.ceil(reset - time.time()))
+
+
+def client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 def _exempt(path: str) -> bool:
@@ -97,25 +102,26 @@ async def _too_many(send: Send, what: str, item: RateLimitItem, retry_after: int
 
 
 class StreamSlots:
-    """How many event streams each caller (key, or address on an open server) holds."""
+    """How many event streams each caller (a key, or an address other than loopback) holds."""
 
     def __init__(self, per_caller: int) -> None:
         self.per_caller = per_caller
         self._held: Counter[str] = Counter()
         self._lock = threading.Lock()
 
-    @contextmanager
-    def hold(self, caller: str) -> Iterator[bool]:
-        """Yields whether a slot was free; a taken slot is given back when the block ends."""
+    def acquire(self, caller: str) -> bool:
         with self._lock:
-            granted = self._held[caller] < self.per_caller
-            if granted:
-                self._held[caller] += 1
-        try:
-            yield granted
-        finally:
-            if granted:
-                with self._lock:
-                    self._held[caller] -= 1
-                    if not self._held[caller]:
-                        del self._held[caller]
+            if self._held[caller] >= self.per_caller:
+                return False
+            self._held[caller] += 1
+            return True
+
+    def release(self, caller: str) -> None:
+        with self._lock:
+            self._held[caller] -= 1
+            if self._held[caller] <= 0:
+                del self._held[caller]
+
+    def held(self, caller: str) -> int:
+        with self._lock:
+            return self._held[caller]

@@ -28,17 +28,20 @@ from typing import Annotated, Any
 
 import anyio
 import numpy as np
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import Viewer
 from api.deps import EngineDep, SettingsDep
 from api.errors import invalid
+from api.ratelimit import StreamSlots, client_address
 from api.routes.params import MAX_INT, ExperimentId
 from api.schemas import ERROR_RESPONSES
 from api.services.curves import json_floats
 from core import store
+from core.settings import is_loopback
 from core.store.models import TERMINAL
 
 router = APIRouter(tags=["experiments"])
@@ -146,6 +149,17 @@ def _cursor(header: str | None, query: int | None) -> int:
     return query or 0
 
 
+async def _released(
+    stream: AsyncIterator[str], slots: StreamSlots, caller: str
+) -> AsyncIterator[str]:
+    """The stream, giving its slot back however it ends (finished, closed, disconnected)."""
+    try:
+        async for chunk in stream:
+            yield chunk
+    finally:
+        slots.release(caller)
+
+
 @router.get(
     "/experiments/{experiment_id}/events",
     response_class=StreamingResponse,
@@ -154,6 +168,7 @@ def _cursor(header: str | None, query: int | None) -> int:
 async def experiment_events(
     experiment_id: ExperimentId,
     request: Request,
+    principal: Viewer,
     engine: EngineDep,
     settings: SettingsDep,
     last_event_id: Annotated[
@@ -169,13 +184,26 @@ async def experiment_events(
         Query(ge=0, le=MAX_INT, description="Resume after this step (Last-Event-ID wins)."),
     ] = None,
 ) -> StreamingResponse:
-    """Loss points, progress and status of one experiment as they happen, until it ends."""
+    """Loss points, progress and status of one experiment as they happen, until it ends. A
+    key (or an address other than loopback) holds at most TRAINLAB_MAX_EVENT_STREAMS streams
+    at once: one more is 429."""
     cursor = _cursor(last_event_id, since_step)
     first = await run_in_threadpool(_poll, engine, experiment_id, cursor)
     if first is None:
         raise store.ExperimentNotFound(experiment_id)
+    slots: StreamSlots = request.app.state.stream_slots
+    caller = principal.key_id or client_address(request.scope)
+    counted = principal.key_id is not None or not is_loopback(caller)
+    if counted and not slots.acquire(caller):
+        raise HTTPException(
+            429,
+            f"this caller already holds {slots.per_caller} event streams "
+            "(TRAINLAB_MAX_EVENT_STREAMS); close one first",
+            headers={"Retry-After": "5"},
+        )
+    stream = _stream(request, engine, experiment_id, cursor, first, settings.max_stream_s)
     return StreamingResponse(
-        _stream(request, engine, experiment_id, cursor, first, settings.max_stream_s),
+        _released(stream, slots, caller) if counted else stream,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
