@@ -37,6 +37,7 @@ from core.store.errors import (
     IdempotencyConflict,
     InvalidCursor,
 )
+from core.store.keys import KeyNotFound
 from core.store.quotas import QuotaExceeded
 
 logger = logging.getLogger(__name__)
@@ -232,6 +233,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(ExperimentNotFound, _on_not_found)
     app.add_exception_handler(AblationNotFound, _on_not_found)
+    app.add_exception_handler(KeyNotFound, _on_not_found)
     app.add_exception_handler(AlreadyFinished, _on_conflict)
     app.add_exception_handler(IdempotencyConflict, _on_conflict)
     app.add_exception_handler(QuotaExceeded, _on_quota)

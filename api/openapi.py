@@ -3,8 +3,9 @@
 - Every 422 is documented with the body the API sends (`{"detail", "errors": [{"field", "in",
   "reason"}]}`), not FastAPI's default validation-error shape.
 - The answers every endpoint can give whatever its route says are added to each: 400 (a Host
-  the server does not answer to, control characters in the path, an unreadable body), and for
-  each POST 413 (body too large) and 415 (not JSON).
+  the server does not answer to, control characters in the path, an unreadable body), 429 (a
+  rate limit or quota) but on the probes, and for each POST 413 (body too large) and 415 (not
+  JSON).
 - POST /experiments documents its two body forms (a full spec, or a preset with overrides),
   which the route reads from one JSON object.
 - An optional parameter is one that may be left out: FastAPI's `anyOf [..., null]` is dropped,
@@ -22,13 +23,16 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from api.ratelimit import EXEMPT_PATHS as RATE_EXEMPT
 from api.schemas import (
     BAD_REQUEST,
     NOT_JSON,
     TOO_LARGE,
+    TOO_MANY,
     ErrorBody,
     ExperimentCreate,
     ExperimentSubmitSpec,
+    TooManyBody,
     ValidationErrorBody,
 )
 
@@ -37,6 +41,7 @@ _METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 # Models the document refers to although no route declares them as its own body or answer.
 _EXTRA_MODELS: tuple[type[BaseModel], ...] = (
     ErrorBody,
+    TooManyBody,
     ValidationErrorBody,
     ExperimentSubmitSpec,
     ExperimentCreate,
@@ -97,6 +102,8 @@ def _fix_operation(path: str, method: str, operation: dict[str, Any]) -> None:
             "content": {"application/json": {"schema": _ref(ValidationErrorBody)}},
         }
     extra = dict(BAD_REQUEST)
+    if path not in RATE_EXEMPT:
+        extra.update(TOO_MANY)
     if method == "post":
         extra.update(TOO_LARGE)
         extra.update(NOT_JSON)

@@ -26,7 +26,7 @@ from core.keys import split_token
 from core.settings import is_loopback
 
 # Probes and the dashboard's own files are never limited: a monitor must not lock itself out.
-_EXEMPT_PATHS = ("/healthz", "/readyz", "/metrics")
+EXEMPT_PATHS = ("/healthz", "/readyz", "/metrics")
 _EXEMPT_PREFIXES = ("/static/",)
 
 
@@ -65,7 +65,7 @@ def client_address(scope: Scope) -> str:
 
 
 def _exempt(path: str) -> bool:
-    return path in _EXEMPT_PATHS or path == "/" or path.startswith(_EXEMPT_PREFIXES)
+    return path in EXEMPT_PATHS or path == "/" or path.startswith(_EXEMPT_PREFIXES)
 
 
 def _key_prefix(scope: Scope) -> str | None:

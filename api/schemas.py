@@ -253,6 +253,26 @@ BAD_REQUEST: Responses = {
 }
 TOO_LARGE: Responses = {413: _error("The body is larger than TRAINLAB_MAX_BODY_BYTES.")}
 NOT_JSON: Responses = {415: _error("A POST without Content-Type: application/json.")}
+
+
+class TooManyBody(BaseModel):
+    """A 429: a request rate limit (`scope` key or address, `limit` like "600 per 1 minute"),
+    an event-stream cap, or a key's quota (`quota`, its `limit` and the key's `current` use).
+    Retry-After says when to try again."""
+
+    detail: str
+    scope: str | None = None
+    quota: str | None = None
+    limit: str | float | None = None
+    current: float | None = None
+
+
+TOO_MANY: Responses = {
+    429: {
+        "model": TooManyBody,
+        "description": "Over a rate limit or a quota; Retry-After says when to retry.",
+    }
+}
 # The routes that read one stored resource: it may be missing, and the database may be away.
 ERROR_RESPONSES: Responses = {**NOT_FOUND, **DATABASE_DOWN}
 

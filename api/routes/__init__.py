@@ -15,6 +15,7 @@ from api.routes import (
     events,
     experiments,
     health,
+    keys,
     metrics,
     models,
     presets,
@@ -35,6 +36,7 @@ ROUTERS: list[APIRouter] = [
     compare.router,
     datasets.router,
     metrics.router,
+    keys.router,
     dashboard.router,
     docs.router,
 ]

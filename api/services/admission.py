@@ -30,7 +30,7 @@ def owner_fields(principal: Principal, spec: ExperimentSpec) -> dict[str, Any]:
     return {
         "owner": principal.name,
         "key_id": principal.key_id,
-        "cost": round(estimate(spec).cpu_hours, 6),
+        "cost": estimate(spec).cpu_hours,
     }
 
 

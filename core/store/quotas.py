@@ -89,7 +89,7 @@ def check(
     if spent + new_cost <= quotas.daily_cpu_hours:
         return
     retry = _cost_retry_after(recent, spent, new_cost, quotas)
-    raise QuotaExceeded("daily_cpu_hours", quotas.daily_cpu_hours, round(spent, 3), retry)
+    raise QuotaExceeded("daily_cpu_hours", quotas.daily_cpu_hours, float(f"{spent:.6g}"), retry)
 
 
 def _cost_retry_after(

@@ -33,12 +33,18 @@ class AppClient:
     def post(self, url: str, **kwargs: Any) -> httpx.Response:
         return self.request("POST", url, **kwargs)
 
+    def delete(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("DELETE", url, **kwargs)
+
 
 @contextmanager
-def app_client(app: FastAPI) -> Iterator[AppClient]:
+def app_client(
+    app: FastAPI, client_address: tuple[str, int] = ("127.0.0.1", 123)
+) -> Iterator[AppClient]:
+    """`client_address` is where the requests seem to come from (loopback by default)."""
     # As a server does: an unhandled exception reaches the client as the app's 500 answer
     # (the server, not the client, is where its traceback goes).
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=client_address)
     with start_blocking_portal() as portal:
         lifespan: AbstractAsyncContextManager[Any] = app.router.lifespan_context(app)
         with portal.wrap_async_context_manager(lifespan):
