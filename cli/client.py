@@ -174,8 +174,15 @@ def _record_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _client(args: argparse.Namespace) -> httpx.Client:
+    """A client for the server, sending the API key when there is one (--api-key, else
+    TRAINLAB_API_KEY)."""
+    headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
+    return httpx.Client(base_url=args.server, timeout=30.0, headers=headers)
+
+
 def submit_command(args: argparse.Namespace) -> int:
-    with httpx.Client(base_url=args.server, timeout=30.0) as client:
+    with _client(args) as client:
         experiment = _call(client, "POST", "/experiments", json=submit_body(args))
         print(f"submitted {experiment['id']} ({experiment['status']})")
         if not args.wait:
@@ -191,7 +198,7 @@ def submit_command(args: argparse.Namespace) -> int:
 
 
 def ablate_command(args: argparse.Namespace) -> int:
-    with httpx.Client(base_url=args.server, timeout=30.0) as client:
+    with _client(args) as client:
         ablation = _call(client, "POST", "/ablations", json=ablate_body(args))
         cells = len(ablation["members"])
         print(f"ablation {ablation['id']}: {len(ablation['arms'])} arms, {cells} experiments")
@@ -228,6 +235,7 @@ def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse
 
 def register(commands: Any) -> None:
     server_help = "Server URL (default: from TRAINLAB_HOST/TRAINLAB_PORT)."
+    key_help = "API key, for a server that requires one (default: TRAINLAB_API_KEY)."
     submit = commands.add_parser("submit", help="Submit one experiment to a server.")
     submit.add_argument("--preset", help="Preset to start from (see `trainlab presets`).")
     submit.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
@@ -235,6 +243,7 @@ def register(commands: Any) -> None:
     submit.add_argument("--tag", action="append", default=[])
     submit.add_argument("--wait", action="store_true", help="Show progress, then the result.")
     submit.add_argument("--server", default=None, help=server_help)
+    submit.add_argument("--api-key", default=None, help=key_help)
     submit.set_defaults(handler=_with_server(_guarded(submit_command)))
 
     ablate = commands.add_parser("ablate", help="Run an ablation on a server.")
@@ -255,6 +264,7 @@ def register(commands: Any) -> None:
     ablate.add_argument("--name")
     ablate.add_argument("--wait", action="store_true", help="Show progress, then the summary.")
     ablate.add_argument("--server", default=None, help=server_help)
+    ablate.add_argument("--api-key", default=None, help=key_help)
     ablate.set_defaults(handler=_with_server(_guarded(ablate_command)))
 
 
@@ -262,7 +272,9 @@ def _with_server(
     command: Callable[[argparse.Namespace], int],
 ) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        args.server = (args.server or default_server(get_settings())).rstrip("/")
+        settings = get_settings()
+        args.server = (args.server or default_server(settings)).rstrip("/")
+        args.api_key = args.api_key or settings.api_key or None
         return command(args)
 
     return run

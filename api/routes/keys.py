@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
-from api.auth import Admin
+from api.auth import Admin, Viewer
 from api.deps import SessionDep
 from api.schemas import DATABASE_DOWN, ERROR_RESPONSES, INVALID
 from core.keys import Role
@@ -51,6 +51,18 @@ class KeyPublic(BaseModel):
 
 class KeyIssued(KeyPublic):
     key: str = Field(description="The key itself: shown here once, never again.")
+
+
+class Caller(BaseModel):
+    name: str | None = Field(description="The key's account; null on an open server without one.")
+    role: Role
+    key_id: str | None
+
+
+@router.get("/me", response_model=Caller)
+def who_am_i(principal: Viewer) -> Caller:
+    """Whose key this request carries (the dashboard shows it), or null on an open server."""
+    return Caller(name=principal.name, role=principal.role, key_id=principal.key_id)
 
 
 @router.get("", response_model=list[KeyPublic], responses=DATABASE_DOWN)

@@ -6,9 +6,11 @@ import { $, TERMINAL, el, expLabel, getJSON, labelOf, state } from "./util.js";
 import { colorAt, drawBars, drawDigit, drawLines, legend } from "./charts.js";
 import { showAblation, initAblation } from "./ablation.js";
 import { initConfusion, refreshConfusion } from "./confusion.js";
-import { wirePngButtons } from "./export.js";
+import { wireDownloads, wirePngButtons } from "./export.js";
 import { initForms } from "./forms.js";
+import { initKeys } from "./keys.js";
 import { initPad } from "./pad.js";
+import { openStream } from "./stream.js";
 
 const LIST_REFRESH_MS = 2000;
 const CURVE_THROTTLE_MS = 1000;
@@ -26,8 +28,9 @@ function renderExperiments() {
     const ticked = state.selected.has(e.id);
     return el("tr", { dataset: { id: e.id }, class: ticked ? "selected" : "" },
       el("td", {}, el("input", { type: "checkbox", checked: ticked, "aria-label": `overlay ${e.id}` })),
-      el("td", { class: "name", title: `${expLabel(e)} (${e.id})` }, expLabel(e), " ",
-        expLabel(e) === e.id.slice(0, 8) ? null : el("span", { class: "muted", text: e.id.slice(0, 8) })),
+      el("td", { class: "name", title: `${expLabel(e)} (${e.id})${e.owner ? ", " + e.owner + "'s" : ""}` }, expLabel(e), " ",
+        expLabel(e) === e.id.slice(0, 8) ? null : el("span", { class: "muted", text: e.id.slice(0, 8) }),
+        e.owner ? el("span", { class: "owner", text: e.owner }) : null),
       el("td", {}, statusTag(e.status)),
       el("td", {}, progress(e.progress.step, e.progress.total)),
       el("td", { class: "num accuracy", text: acc }));
@@ -40,7 +43,8 @@ function renderAblations() {
   const rows = state.ablations.map((a) => {
     const counts = Object.entries(a.status_counts || {}).filter(([, n]) => n > 0).map(([s, n]) => `${n} ${s}`).join(", ");
     return el("tr", { dataset: { id: a.id }, class: a.id === state.ablation ? "selected" : "" },
-      el("td", { class: "name", title: a.id, text: a.name || a.id.slice(0, 8) }),
+      el("td", { class: "name", title: a.owner ? `${a.id}, ${a.owner}'s` : a.id }, a.name || a.id.slice(0, 8),
+        a.owner ? el("span", { class: "owner", text: a.owner }) : null),
       el("td", { text: a.design }),
       el("td", { class: "counts", title: counts, text: counts }),
       el("td", {}, progress(a.progress.step, a.progress.total)),
@@ -90,10 +94,11 @@ function syncStreams() {
   }
   for (const id of live) {
     if (state.streams.has(id)) { continue; }
-    const source = new EventSource(`/experiments/${encodeURIComponent(id)}/events`);
-    source.addEventListener("loss", scheduleCurves);
-    source.addEventListener("status", scheduleCurves);
-    source.addEventListener("end", () => { source.close(); state.streams.delete(id); scheduleCurves(); refreshRecord(); });
+    const source = openStream(`/experiments/${encodeURIComponent(id)}/events`, {
+      loss: scheduleCurves,
+      status: scheduleCurves,
+      end: () => { source.close(); state.streams.delete(id); scheduleCurves(); refreshRecord(); },
+    });
     state.streams.set(id, source);
   }
 }
@@ -180,6 +185,7 @@ function wire() {
   $("#sort").addEventListener("change", refreshLists);
   window.addEventListener("resize", () => { scheduleCurves(); if (state.ablation) { showAblation(state.ablation); } });
   wirePngButtons();
+  wireDownloads();
   initAblation();
   initConfusion();
   initPad();
@@ -193,6 +199,7 @@ function wire() {
 }
 
 wire();
+initKeys(() => { refreshLists().then(() => { refreshCurves(); refreshRecord(); }); });
 refreshLists().then(() => { refreshCurves(); refreshRecord(); });
 setInterval(refreshLists, LIST_REFRESH_MS);
 setInterval(() => { if (state.ablation) { showAblation(state.ablation); } }, 5 * LIST_REFRESH_MS);

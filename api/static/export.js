@@ -2,7 +2,7 @@
 // saves that canvas, composited on white (charts are drawn on a transparent canvas, which
 // image viewers show as black), under the name in data-name.
 
-import { state } from "./util.js";
+import { auth, state } from "./util.js";
 
 function download(blob, name) {
   const url = URL.createObjectURL(blob);
@@ -36,5 +36,20 @@ export function wirePngButtons(root = document) {
     if (!button) { return; }
     const canvas = document.querySelector(button.dataset.png);
     if (canvas) { savePng(canvas, button.dataset.name || "chart.png"); }
+  });
+}
+
+// CSV links: a plain link when no key is needed; with a key, fetched with it and saved, since a
+// link the browser follows by itself cannot carry the Authorization header.
+export function wireDownloads(root = document) {
+  root.addEventListener("click", async (ev) => {
+    const link = ev.target.closest("a[download]");
+    if (!link || !auth.key || link.getAttribute("href") === "#") { return; }
+    ev.preventDefault();
+    const response = await fetch(link.href, { headers: auth.headers() });
+    if (!response.ok) { return; }
+    const disposition = response.headers.get("content-disposition") || "";
+    const name = (/filename="?([^";]+)"?/.exec(disposition) || [])[1] || "trainlab.csv";
+    download(await response.blob(), name);
   });
 }

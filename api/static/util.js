@@ -11,7 +11,7 @@ export const state = {
   userPicked: false,        // until the user ticks something, follow the newest runs
   ablation: null,           // ablation id shown in the ablation card
   compare: "successive",    // the ablation summary's comparison: successive or reference
-  streams: new Map(),       // experiment id -> EventSource while it runs
+  streams: new Map(),       // experiment id -> its open event stream (stream.js) while it runs
   curveTimer: null,
   renders: 0,
   lastExport: null,         // {name, type, size} of the last chart saved as PNG
@@ -47,15 +47,27 @@ export class HttpError extends Error {
   }
 }
 
+// The API key, when the server asks for one: kept in this tab's session storage (gone when the
+// tab closes, never sent to another site), and sent as `Authorization: Bearer` by every request,
+// the event streams included (stream.js reads them with fetch, which can send headers).
+const KEY_ITEM = "trainlab.key";
+export const auth = {
+  get key() { return sessionStorage.getItem(KEY_ITEM) || ""; },
+  set(key) { if (key) { sessionStorage.setItem(KEY_ITEM, key); } else { sessionStorage.removeItem(KEY_ITEM); } },
+  headers() { const key = this.key; return key ? { Authorization: `Bearer ${key}` } : {}; },
+  onRefused: () => {},  // set by keys.js: a 401 shows the key form
+};
+
 async function answer(response) {
   let body = null;
   try { body = await response.json(); } catch { body = null; }
+  if (response.status === 401) { auth.onRefused(body && body.detail); }
   if (!response.ok) { throw new HttpError(response.status, body); }
   return body;
 }
 
 export async function getJSON(url) {
-  return answer(await fetch(url, { headers: { Accept: "application/json" } }));
+  return answer(await fetch(url, { headers: { Accept: "application/json", ...auth.headers() } }));
 }
 
 // The server's OpenAPI document, fetched once: the forms read the spec's schema from it, and
@@ -69,7 +81,7 @@ export function openapi() {
 export async function sendJSON(method, url, payload) {
   return answer(await fetch(url, {
     method,
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    headers: { "Content-Type": "application/json", Accept: "application/json", ...auth.headers() },
     body: JSON.stringify(payload),
   }));
 }

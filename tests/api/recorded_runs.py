@@ -37,11 +37,18 @@ class RecordedRuns:
         self.engine = engine
 
     def start(
-        self, spec: ExperimentSpec, *, name: str | None = None, preset: str | None = None
+        self,
+        spec: ExperimentSpec,
+        *,
+        name: str | None = None,
+        preset: str | None = None,
+        owner: str | None = None,
     ) -> tuple[str, int]:
         """A created and claimed (running) experiment: returns (id, attempt)."""
         with store.session_scope(self.engine) as session:
-            experiment, _ = store.create_experiment(session, spec, name=name, preset=preset)
+            experiment, _ = store.create_experiment(
+                session, spec, name=name, preset=preset, owner=owner
+            )
             experiment_id = experiment.id
         with store.session_scope(self.engine) as session:
             attempt = store.claim(session, experiment_id, worker="test", stale_after_s=3600)
@@ -67,10 +74,11 @@ class RecordedRuns:
         name: str | None = None,
         preset: str | None = None,
         metrics: dict[str, Any] | None = None,
+        owner: str | None = None,
     ) -> Recorded:
         """A succeeded experiment with the given metrics, loss series and predictions (labels
         default to record index mod 10; predictions default to the labels)."""
-        experiment_id, attempt = self.start(spec, name=name, preset=preset)
+        experiment_id, attempt = self.start(spec, name=name, preset=preset, owner=owner)
         steps, values = series or default_series(spec, accuracy)
         self.write_points(experiment_id, attempt, steps, values, spec.total_steps)
         records = spec.test_records
