@@ -1,0 +1,77 @@
+"""Which queued experiment a worker runs next: fair between accounts.
+
+A run message is a token for "run one queued experiment", not an order to run that one: the
+worker that takes a message claims the experiment `next_fair` picks, and the message's own
+experiment is picked by a later message. Every queued experiment has a message of its own, so
+the tokens always cover the queue; a message that finds nothing left to claim is dropped.
+
+The pick: among accounts with queued work, the one with the fewest runs going now, then the one
+served longest ago (its latest start), then the oldest queued experiment of that account. Two
+members who each submit 50 runs are served alternately, whoever submitted first; an account
+that queues 200 runs cannot hold every worker while another waits. Experiments from an open
+server (no owner) count as one account.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Integer, case, func, select
+from sqlmodel import Session
+
+from core.store.models import Status
+from core.store.runs import claim
+from core.store.tables import EXPERIMENTS
+
+_C = EXPERIMENTS.c
+# Claims race with other workers: a pick another worker took first is passed over.
+_ATTEMPTS = 5
+
+
+def fair_candidates(session: Session, limit: int) -> list[str]:
+    """Queued experiments in the order the fairness rule would run them, best first."""
+    who = func.coalesce(_C.owner, "")
+    stats = (
+        select(
+            who.label("who"),
+            func.sum(case((_C.status == Status.running.value, 1), else_=0))
+            .cast(Integer)
+            .label("running"),
+            func.max(_C.started_at).label("last_start"),
+        )
+        .group_by(who)
+        .subquery()
+    )
+    query = (
+        select(_C.id)
+        .join(stats, stats.c.who == who)
+        .where(_C.status == Status.queued.value, _C.cancel_requested.is_(False))
+        .order_by(
+            stats.c.running,
+            stats.c.last_start.asc().nulls_first(),
+            _C.created_at,
+            _C.id,
+        )
+        .limit(limit)
+    )
+    return [str(row) for row in session.execute(query).scalars()]
+
+
+def claim_next(
+    session: Session, hint: str, *, worker: str, stale_after_s: float
+) -> tuple[str, int] | None:
+    """Claim what to run for a message naming `hint`: the hint itself when it is a running
+    experiment whose worker went silent (its run resumes), else the fairest queued one, even
+    when the hint runs elsewhere (every message must stand for some queued run, or one could be
+    left without). Returns (experiment id, attempt), or None when there is nothing to run."""
+    status = session.execute(select(_C.status).where(_C.id == hint)).scalar_one_or_none()
+    if status == Status.running.value:
+        attempt = claim(session, hint, worker=worker, stale_after_s=stale_after_s)
+        if attempt is not None:
+            return hint, attempt
+    for _ in range(_ATTEMPTS):
+        candidates = fair_candidates(session, limit=1)
+        if not candidates:
+            return None
+        attempt = claim(session, candidates[0], worker=worker, stale_after_s=stale_after_s)
+        if attempt is not None:
+            return candidates[0], attempt
+    return None

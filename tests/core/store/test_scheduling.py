@@ -1,0 +1,75 @@
+"""Fair scheduling at claim time, on SQLite and Postgres: two accounts' queues are served
+alternately, whoever queued first, and a silent run still resumes through its own message."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from core import store
+from core.presets import build_spec
+from core.store.models import Status
+from core.store.scheduling import claim_next
+from tests.core.store.helpers import backdate, read
+
+SPEC = build_spec("seed-adam", {"epochs": 1, "train_limit": 100, "test_limit": 10})
+
+
+def _queue(engine: Engine, owner: str | None, count: int) -> list[str]:
+    with store.session_scope(engine) as session:
+        return [store.create_experiment(session, SPEC, owner=owner)[0].id for _ in range(count)]
+
+
+def _next(engine: Engine, hint: str = "x" * 32) -> tuple[str, int] | None:
+    with store.session_scope(engine) as session:
+        return claim_next(session, hint, worker="w:1", stale_after_s=60)
+
+
+def _finish(engine: Engine, experiment_id: str, attempt: int) -> None:
+    with store.session_scope(engine) as session:
+        assert store.finish(session, experiment_id, attempt, status=Status.succeeded)
+
+
+def test_two_members_fifty_runs_each_are_served_alternately(engine: Engine) -> None:
+    alice = _queue(engine, "alice", 50)
+    _queue(engine, "bob", 50)  # queued after all of alice's
+    owners = []
+    while (picked := _next(engine, alice[0])) is not None:
+        experiment_id, attempt = picked
+        owners.append("alice" if experiment_id in alice else "bob")
+        _finish(engine, experiment_id, attempt)
+    assert owners == ["alice", "bob"] * 50
+    # Within an account, oldest first.
+    with store.session_scope(engine) as session:
+        started = {e: store.require_experiment(session, e).started_at for e in alice}
+    assert [started[e] for e in alice] == sorted(started[e] for e in alice)
+
+
+def test_busy_workers_split_between_accounts(engine: Engine) -> None:
+    _queue(engine, "alice", 5)
+    _queue(engine, "bob", 5)
+    _queue(engine, None, 1)  # an open server's run is an account of its own
+    picks = [_next(engine) for _ in range(3)]
+    owners = sorted(str(read(engine, p[0]).owner) for p in picks if p)
+    assert owners == ["None", "alice", "bob"]
+
+
+def test_cancelled_runs_are_skipped_and_an_empty_queue_gives_nothing(engine: Engine) -> None:
+    (only,) = _queue(engine, "alice", 1)
+    with store.session_scope(engine) as session:
+        store.request_cancel(session, only)
+    assert _next(engine) is None
+
+
+def test_a_silent_runs_own_message_resumes_it(engine: Engine) -> None:
+    silent, waiting = _queue(engine, "alice", 2)
+    first = _next(engine, silent)
+    assert first is not None and first[0] == silent
+    # A second message for a run that is alive stands for another queued run.
+    other = _next(engine, silent)
+    assert other is not None and other[0] == waiting
+    with store.session_scope(engine) as session:
+        assert store.finish(session, waiting, other[1], status=Status.succeeded)
+    backdate(engine, silent, heartbeat_s=600)
+    # The worker died; its message comes back: the run resumes, rather than another starting.
+    resumed = _next(engine, silent)
+    assert resumed == (silent, 2)
