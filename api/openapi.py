@@ -8,6 +8,8 @@
   JSON).
 - POST /experiments documents its two body forms (a full spec, or a preset with overrides),
   which the route reads from one JSON object.
+- The API key requirement says what this server does: required when it requires keys, optional
+  (a key, or nothing) on an open server.
 - An optional parameter is one that may be left out: FastAPI's `anyOf [..., null]` is dropped,
   since a query string or header cannot carry a JSON null (a client would send "null").
 
@@ -124,10 +126,14 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         description=app.description,
         routes=app.routes,
     )
+    open_server = not app.state.settings.auth_required
     for path, item in schema.get("paths", {}).items():
         for method in _METHODS:
             if method in item:
                 _fix_operation(path, method, item[method])
+                if open_server and "security" in item[method]:
+                    # Keys are optional here: a request may carry one, or none.
+                    item[method]["security"].append({})
     _add_components(schema)
     return schema
 

@@ -17,7 +17,7 @@ from core.store import keys
 from core.store.clock import as_utc
 from core.store.models import ApiKey
 
-router = APIRouter(prefix="/keys", tags=["keys"])
+router = APIRouter(tags=["keys"])
 
 ACCOUNT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
 
@@ -65,12 +65,14 @@ def who_am_i(principal: Viewer) -> Caller:
     return Caller(name=principal.name, role=principal.role, key_id=principal.key_id)
 
 
-@router.get("", response_model=list[KeyPublic], responses=DATABASE_DOWN)
+@router.get("/keys", response_model=list[KeyPublic], responses=DATABASE_DOWN)
 def list_keys(_: Admin, session: SessionDep, include_revoked: bool = False) -> list[KeyPublic]:
     return [KeyPublic.of(k) for k in keys.list_keys(session, include_revoked=include_revoked)]
 
 
-@router.post("", status_code=201, response_model=KeyIssued, responses={**INVALID, **DATABASE_DOWN})
+@router.post(
+    "/keys", status_code=201, response_model=KeyIssued, responses={**INVALID, **DATABASE_DOWN}
+)
 def create_key(body: KeyCreate, _: Admin, session: SessionDep) -> KeyIssued:
     """Issue a key for the account `name` (a new account, or another key for one: rotate by
     issuing a new key, then revoking the old one)."""
@@ -79,13 +81,15 @@ def create_key(body: KeyCreate, _: Admin, session: SessionDep) -> KeyIssued:
     return KeyIssued(**KeyPublic.of(key).model_dump(), key=token)
 
 
-@router.delete("/{key}", response_model=KeyPublic, responses=ERROR_RESPONSES)
+@router.delete("/keys/{prefix}", response_model=KeyPublic, responses=ERROR_RESPONSES)
 def revoke_key(
-    key: Annotated[str, Path(pattern=r"^[a-z0-9]{1,32}$", description="Its prefix or id.")],
+    prefix: Annotated[
+        str, Path(pattern=r"^[a-z0-9]{1,32}$", description="The key's prefix (or its id).")
+    ],
     _: Admin,
     session: SessionDep,
 ) -> KeyPublic:
-    """Revoke a key (by prefix or id): it is refused from the next request on."""
-    revoked = keys.revoke_key(session, key)
+    """Revoke a key: it is refused from the next request on."""
+    revoked = keys.revoke_key(session, prefix)
     session.commit()
     return KeyPublic.of(revoked)

@@ -14,7 +14,7 @@ function show(message) {
 
 async function whoAmI() {
   try {
-    const me = await getJSON("/keys/me");
+    const me = await getJSON("/me");
     $("#key-who").hidden = false;
     $("#key-who-name").textContent = me.name ? `${me.name} (${me.role})` : "open server";
     $("#key-form").hidden = true;

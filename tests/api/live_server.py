@@ -32,9 +32,23 @@ def free_port() -> int:
 class LiveServer:
     base_url: str
     log: Path
+    env: dict[str, str]
+    workdir: Path
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
+
+    def cli(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        """A `trainlab` command with the server's settings (same store), e.g. keys create."""
+        return subprocess.run(
+            [sys.executable, "-m", "cli", *argv],
+            cwd=self.workdir,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
 
 
 @contextmanager
@@ -64,7 +78,7 @@ def live_server(workdir: Path, **settings: str) -> Iterator[LiveServer]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = LiveServer(base_url=f"http://127.0.0.1:{port}", log=log)
+    server = LiveServer(base_url=f"http://127.0.0.1:{port}", log=log, env=env, workdir=workdir)
     try:
         _wait_ready(server, process)
         yield server

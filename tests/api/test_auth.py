@@ -149,11 +149,16 @@ def test_an_open_server_lets_everyone_act_and_records_a_key_sent_anyway(
     assert bad.status_code == 401  # a key that is sent is checked, open or not
 
 
-def test_openapi_describes_the_scheme_and_the_refusals(client: AppClient) -> None:
-    doc = client.get("/openapi.json").json()
+def test_openapi_describes_the_scheme_and_the_refusals(
+    client: AppClient, guarded: AppClient
+) -> None:
+    doc = guarded.get("/openapi.json").json()
     schemes = doc["components"]["securitySchemes"]
     assert schemes["APIKey"]["type"] == "http" and schemes["APIKey"]["scheme"] == "bearer"
     submit = doc["paths"]["/experiments"]["post"]
     assert {"401", "403", "429"} <= set(submit["responses"])
     assert submit["security"] == [{"APIKey": []}]
     assert "security" not in doc["paths"]["/healthz"]["get"]
+    # An open server documents the key as optional: a request may carry one, or none.
+    open_doc = client.get("/openapi.json").json()
+    assert open_doc["paths"]["/experiments"]["post"]["security"] == [{"APIKey": []}, {}]

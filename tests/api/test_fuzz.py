@@ -1,11 +1,11 @@
 """Property-based fuzzing of the whole API with schemathesis, against a real uvicorn.
 
-`trainlab serve` runs on the embedded default (SQLite store, SQLite broker, no worker) and
-schemathesis reads its /openapi.json, so every endpoint the document lists is fuzzed, new ones
-included, with no edit here: examples, boundary and negative values (the coverage phase), random
-requests, and stateful sequences that follow the links between operations (submit, then read,
-cancel, ...). Every check is on (schemathesis.toml beside this file lists the one narrowing and
-why): no 5xx, every status and body as documented, schema-invalid input refused, schema-valid
+`trainlab serve` runs on the embedded default (SQLite store, SQLite broker, no worker), with
+API keys required and an admin key for the fuzzer, and schemathesis reads its /openapi.json,
+so every endpoint the document lists is fuzzed, new ones included, with no edit here:
+examples, boundary and negative values (the coverage phase), random requests, and stateful
+sequences that follow the links between operations (submit, then read, cancel, ...). Every
+check is on (schemathesis.toml beside this file lists the one narrowing and why): no 5xx, every status and body as documented, schema-invalid input refused, schema-valid
 input accepted, 405 with Allow for undocumented methods.
 
 `make test` runs a bounded pass (FUZZ_MAX_EXAMPLES per operation, fixed seed); `make fuzz`
@@ -32,7 +32,7 @@ MAX_TIME_S = int(os.environ.get("FUZZ_MAX_TIME_S", "0"))  # 0: until the example
 pytestmark = [pytest.mark.fuzz, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
-def _schemathesis(url: str, report: Path) -> subprocess.CompletedProcess[str]:
+def _schemathesis(url: str, report: Path, key: str) -> subprocess.CompletedProcess[str]:
     command = [
         sys.executable,
         "-c",
@@ -54,6 +54,8 @@ def _schemathesis(url: str, report: Path) -> subprocess.CompletedProcess[str]:
         str(report),
         "--generation-database",
         "none",
+        "--header",
+        f"Authorization: Bearer {key}",
     ]
     if SEED != "random":
         command += ["--seed", SEED]
@@ -66,9 +68,24 @@ def test_schemathesis_finds_no_failure_on_any_endpoint(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Streams close after a second so a fuzzed GET .../events never waits out a queued run.
-    with live_server(tmp_path, max_stream_s="1", log_level="warning") as server:
+    # Keys are required, as a shared deployment runs, and the fuzzer sends an admin's (its
+    # checks also send none, or a wrong one, and expect 401); its request rate and quotas are
+    # not limited (tests/api/test_limits.py covers those).
+    with live_server(
+        tmp_path,
+        max_stream_s="1",
+        log_level="warning",
+        auth="required",
+        rate_limit_key="1000000/minute",
+        quota_active_experiments="100000",
+        quota_daily_cpu_hours="1000000",
+        quota_ablation_cells="10000",
+        max_event_streams="1000",
+    ) as server:
+        issued = server.cli("keys", "create", "--name", "fuzzer", "--role", "admin", "--json")
+        key = json.loads(issued.stdout)["key"]
         report = tmp_path / "schemathesis.json"
-        run = _schemathesis(server.base_url, report)
+        run = _schemathesis(server.base_url, report, key)
         log = server.log_text()
     summary = json.loads(report.read_text())
     cases = summary["test_cases"]
