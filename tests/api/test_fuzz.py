@@ -5,8 +5,9 @@ API keys required and an admin key for the fuzzer, and schemathesis reads its /o
 so every endpoint the document lists is fuzzed, new ones included, with no edit here:
 examples, boundary and negative values (the coverage phase), random requests, and stateful
 sequences that follow the links between operations (submit, then read, cancel, ...). Every
-check is on (schemathesis.toml beside this file lists the one narrowing and why): no 5xx, every status and body as documented, schema-invalid input refused, schema-valid
-input accepted, 405 with Allow for undocumented methods.
+check is on (schemathesis.toml beside this file lists the one narrowing and why): no 5xx,
+every status and body as documented, schema-invalid input refused, schema-valid input
+accepted, 405 with Allow for undocumented methods.
 
 `make test` runs a bounded pass (FUZZ_MAX_EXAMPLES per operation, fixed seed); `make fuzz`
 a deeper one with a random seed. The figures (requests, failures) are printed either way.
