@@ -12,6 +12,7 @@ becomes `cpu` where there is no GPU. Then one small experiment goes through the 
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import signal
@@ -303,6 +304,16 @@ def test_compose_services_run_an_experiment_here(here: Here) -> None:
     try:
         migrated = processes.run(migrate, timeout=180)
         assert migrated.returncode == 0, f"{changes}\n{migrated.stdout}\n{migrated.stderr}"
+        # The first admin key, as the README has the operator make it: `docker compose run
+        # --rm migrate trainlab keys create ...`, the migrate service's image and environment.
+        first_key = Service(
+            "migrate",
+            [migrate.argv[0], "keys", "create", "--name", "admin", "--role", "admin", "--json"],
+            migrate.env,
+        )
+        issued = processes.run(first_key, timeout=60)
+        assert issued.returncode == 0, issued.stderr
+        key = json.loads(issued.stdout)["key"]
 
         processes.start(api)
         processes.start(worker)
@@ -311,7 +322,11 @@ def test_compose_services_run_an_experiment_here(here: Here) -> None:
         probe = _healthcheck(compose, "api", here.port)
         assert probe.returncode == 0, probe.stderr
 
-        with httpx.Client(base_url=base_url, timeout=30.0) as client:
+        # The compose API requires keys.
+        assert httpx.get(f"{base_url}/experiments").status_code == 401
+        with httpx.Client(
+            base_url=base_url, timeout=30.0, headers={"Authorization": f"Bearer {key}"}
+        ) as client:
             response = client.post("/experiments", json=EXPERIMENT)
             assert response.status_code == 201, response.text
             finished = _wait_terminal(client, response.json()["id"], processes)
