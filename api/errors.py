@@ -162,9 +162,7 @@ async def _on_invalid_fields(_: Request, exc: Exception) -> JSONResponse:
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     # Starlette's ServerErrorMiddleware calls this, then re-raises so the server (uvicorn)
     # logs the traceback; this line adds which request it was. The client sees none of it.
-    logger.error(
-        "unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path
-    )
+    logger.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
     return JSONResponse(
         status_code=500,
         content={"detail": "internal server error; it has been logged on the server"},

@@ -34,6 +34,7 @@ from core.store.experiments import (
     require_experiment,
 )
 from core.store.runs import (
+    attempt_held_by,
     claim,
     fail,
     finish,
@@ -42,6 +43,7 @@ from core.store.runs import (
     requeue,
     stale_running,
     undispatched,
+    waiting_since,
 )
 from core.store.series import (
     FinishedSeries,
@@ -64,6 +66,7 @@ __all__ = [
     "StoreError",
     "add_ablation",
     "append_loss",
+    "attempt_held_by",
     "cached_finished_series",
     "claim",
     "create_experiment",
@@ -94,4 +97,5 @@ __all__ = [
     "stale_running",
     "truncate_loss_after",
     "undispatched",
+    "waiting_since",
 ]
