@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 FIRST_DELAY_S = 0.2
-MAX_DELAY_S = 5.0
+MAX_DELAY_S = 2.0
 
 
 class StoreGone(Exception):

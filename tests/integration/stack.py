@@ -144,6 +144,11 @@ class Stack:
             for path in sorted(self.workdir.glob("*.log"))
         )
 
+    def full_logs(self) -> str:
+        return "\n".join(
+            path.read_text(errors="replace") for path in sorted(self.workdir.glob("*.log"))
+        )
+
     def stop(self) -> None:
         for process in reversed(self.processes):
             if process.poll() is None:
