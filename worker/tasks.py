@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from celery.exceptions import Reject
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import worker_process_init, worker_ready, worker_shutting_down
 from celery.utils.log import get_task_logger
 from sqlalchemy import Engine
 
@@ -54,6 +54,13 @@ def _prepare_pool_process(**_: Any) -> None:
 @worker_ready.connect  # type: ignore[untyped-decorator]
 def _guard_master(**_: Any) -> None:
     shutdown.guard_master(get_settings().shutdown_grace_s)
+
+
+@worker_shutting_down.connect  # type: ignore[untyped-decorator]
+def _shutting_down(**_: Any) -> None:
+    # Celery's own handler announces a shutdown: this also covers a signal that came while
+    # the worker was still starting (before worker_ready put the guard in place).
+    shutdown.begin_shutdown(get_settings().shutdown_grace_s)
 
 
 @celery_app.task(name=RUN_EXPERIMENT_TASK, ignore_result=True)  # type: ignore[untyped-decorator]

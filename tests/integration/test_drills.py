@@ -221,7 +221,7 @@ def test_one_connection_killed_mid_insert(drill_stack: StackFactory, pg: DrillPo
     stack = drill_stack(workers=0)
     url = stack.env["TRAINLAB_DATABASE_URL"]
     stack.start_worker(TRAINLAB_DATABASE_URL=f"{url}?application_name=trainlab-worker")
-    body = drill_body(seed=5)
+    body = drill_body(seed=5, train_limit=20000)  # still inserting when the lock is taken
     created = stack.submit(body)
     database = url.rsplit("/", 1)[1]
     conninfo = f"postgresql://postgres@127.0.0.1:{pg.port}/{database}"

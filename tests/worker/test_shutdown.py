@@ -135,7 +135,7 @@ def test_kill_tree_leaves_nothing_behind() -> None:
     below = descendants(shell.pid)
     assert len(below) == 2
     kill_tree(shell.pid)
-    assert shell.wait(timeout=10) == -signal.SIGKILL
+    shell.wait(timeout=10)  # killed, or ended on its own once its children were
     deadline = time.monotonic() + 10
     while any(_alive(pid) for pid in below) and time.monotonic() < deadline:
         time.sleep(0.02)
