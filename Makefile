@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TEST_DATA_DIR ?= $(abspath ../shared/data)
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck layering unit integration fuzz bench bench-api clean
+.PHONY: run test drills lint typecheck layering unit integration fuzz bench bench-api clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +38,12 @@ unit: $(STAMP)
 	TEST_DATA_DIR=$(TEST_DATA_DIR) $(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
 
 integration: $(STAMP)
-	TEST_DATA_DIR=$(TEST_DATA_DIR) $(BIN)/pytest -m integration $(PYTEST_ARGS)
+	TEST_DATA_DIR=$(TEST_DATA_DIR) $(BIN)/pytest -m "integration and not drill" $(PYTEST_ARGS)
+
+# Fault drills (a few minutes): real serve/worker processes on a Postgres and a Redis of their
+# own, killed and restarted; each prints its time from fault to recovery (DRILL lines).
+drills: $(STAMP)
+	TEST_DATA_DIR=$(TEST_DATA_DIR) $(BIN)/pytest -m drill -s $(PYTEST_ARGS)
 
 # Deeper fuzzing of the live API than `make test` does (tests/api/test_fuzz.py): many more
 # examples per endpoint and a new random seed each run. FUZZ_MAX_EXAMPLES=N to change.

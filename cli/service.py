@@ -9,16 +9,17 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
-import subprocess
 import sys
-import threading
-import time
 from typing import Any
 
-from core.settings import get_settings
+from core.settings import Settings, get_settings
 
 logger = logging.getLogger("trainlab")
+
+# `serve` refused to start: the configured database's schema is not the one this version needs.
+EXIT_SCHEMA = 2
+# Refused to start: keys are required on a public address and none exists yet.
+EXIT_NO_KEYS = 3
 
 
 def register(commands: Any) -> None:
@@ -26,7 +27,10 @@ def register(commands: Any) -> None:
     serve.add_argument("--host", help="Bind address (TRAINLAB_HOST).")
     serve.add_argument("--port", type=int, help="Port (TRAINLAB_PORT).")
     serve.add_argument(
-        "--migrate", action="store_true", help="Upgrade the database schema before serving."
+        "--migrate",
+        action="store_true",
+        help="Upgrade the configured database schema before serving (the embedded SQLite "
+        "store is always brought up to date).",
     )
     worker_flag = serve.add_mutually_exclusive_group()
     worker_flag.add_argument(
@@ -43,6 +47,8 @@ def register(commands: Any) -> None:
     )
     worker.add_argument("--device", choices=["auto", "cpu", "cuda"], help="TRAINLAB_DEVICE.")
     worker.add_argument("--loglevel", default="INFO")
+    # Set by `trainlab serve` for its embedded worker: stop when that process dies.
+    worker.add_argument("--exit-with-parent", type=int, help=argparse.SUPPRESS)
     worker.set_defaults(handler=worker_command)
 
     migrate = commands.add_parser("migrate", help="Upgrade the database schema to the latest.")
@@ -74,6 +80,10 @@ def migrate_command(_: argparse.Namespace) -> int:
 def worker_command(args: argparse.Namespace) -> int:
     _override(worker_concurrency=args.concurrency, device=args.device)
     settings = get_settings()
+    if args.exit_with_parent:
+        from worker.shutdown import exit_with_parent
+
+        exit_with_parent(args.exit_with_parent)
     from core.broker import TRAINING_QUEUE
     from worker.celery_app import celery_app
 
@@ -94,67 +104,83 @@ def serve_command(args: argparse.Namespace) -> int:
     _override(host=args.host, port=args.port, embedded_worker=args.embedded_worker)
     settings = get_settings()
     _configure_logging()
-    if args.migrate:
-        migrate_command(args)
-    import uvicorn
-
+    problem = _prepare_schema(settings, migrate=args.migrate)
+    if problem:
+        print(f"trainlab: error: {problem}", file=sys.stderr)
+        return EXIT_SCHEMA
+    problem = _check_keys(settings)
+    if problem:
+        print(f"trainlab: error: {problem}", file=sys.stderr)
+        return EXIT_NO_KEYS
     from api.app import create_app
+    from cli.supervision import serve_app
 
-    supervisor = _EmbeddedWorker() if settings.run_embedded_worker else None
-    if supervisor:
-        supervisor.start()
+    return serve_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        grace_s=settings.shutdown_grace_s,
+        embedded_worker=settings.run_embedded_worker,
+    )
+
+
+def _check_keys(settings: Settings) -> str | None:
+    """A server others can reach, with keys required, must have a key to accept: starting
+    without any would only answer 401 to everyone, so it refuses and says how to make one. On
+    loopback it starts (an operator can add keys while it runs)."""
+    from core.settings import is_loopback
+    from core.store import keys, make_engine, session_scope
+    from core.store.faults import describe
+
+    if not settings.auth_required or is_loopback(settings.host):
+        return None
+    engine = make_engine(settings.effective_database_url)
     try:
-        uvicorn.run(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level,
-        )
+        with session_scope(engine) as session:
+            if keys.has_active_keys(session):
+                return None
+    except Exception as exc:  # a database that isn't up yet: /readyz says so until it is
+        logger.warning("could not look for API keys at start: %s", describe(exc))
+        return None
     finally:
-        if supervisor:
-            supervisor.stop()
-    return 0
+        engine.dispose()
+    return (
+        f"this server listens on {settings.host} and requires API keys, but none exists yet: "
+        "create the first admin key with `trainlab keys create --name admin --role admin` "
+        "(in compose: `docker compose run --rm migrate trainlab keys create --name admin "
+        "--role admin`), then start again"
+    )
 
 
-class _EmbeddedWorker:
-    """`trainlab worker` as a child of `trainlab serve`, restarted if it dies, so the
-    embedded default runs the very same task code path as a production worker."""
+def _prepare_schema(settings: Settings, *, migrate: bool) -> str | None:
+    """Bring the store to the schema this version needs, or say why serve must not start.
 
-    def __init__(self) -> None:
-        self._process: subprocess.Popen[bytes] | None = None
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._supervise, name="embedded-worker", daemon=True)
+    The embedded default (no TRAINLAB_DATABASE_URL) is this process's own SQLite file, so serve
+    migrates it itself. A configured database is the operator's: serve upgrades it only when
+    asked (`--migrate`), and refuses to start on a schema it doesn't match rather than answer
+    every request with 503. A database that doesn't answer yet is no reason to refuse (it may
+    come up after the API): /readyz says so until it does."""
+    from core.store.faults import describe
+    from core.store.migrate import schema_state, upgrade_to_head
+    from core.store.session import make_engine
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        command = [sys.executable, "-m", "cli", "worker"]
-        logger.info("starting the embedded worker: %s", " ".join(command))
-        # Same process group as `serve`: Ctrl+C, or a signal to the group, reaches both.
-        return subprocess.Popen(command)
-
-    def _supervise(self) -> None:
-        while not self._stopping.is_set():
-            self._process = self._spawn()
-            code = self._process.wait()
-            if self._stopping.is_set():
-                return
-            logger.warning("embedded worker exited with %s; restarting in 2 s", code)
-            time.sleep(2)
-
-    def stop(self) -> None:
-        self._stopping.set()
-        process = self._process
-        if process and process.poll() is None:
-            # Cold shutdown: a warm one would wait for a run of up to hours to finish. The run
-            # is left `running`; the reaper requeues it from its checkpoint on the next start.
-            os.kill(process.pid, signal.SIGQUIT)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        self._thread.join(timeout=5)
+    url = settings.effective_database_url
+    if migrate or not settings.database_url:
+        upgrade_to_head(url)
+        logger.info("database at head: %s", _redacted(url))
+        return None
+    engine = make_engine(url)
+    try:
+        state = schema_state(engine)
+    except Exception as exc:
+        logger.warning("database unreachable at start: %s", describe(exc))
+        return None
+    finally:
+        engine.dispose()
+    if state.problem is None:
+        return None
+    return f"{state.problem} (or start with `trainlab serve --migrate`)"
 
 
 def _redacted(url: str) -> str:

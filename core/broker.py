@@ -15,16 +15,32 @@ Reliability settings, chosen on purpose:
 Redelivery after a SIGKILL would only come after the visibility timeout, so the store also
 keeps a heartbeat per running experiment and the API's reaper requeues the ones whose worker
 went silent; claims are atomic, so a late twin delivery finds nothing to do.
+
+The store, not the broker, says what must run. A message can be lost while its experiment is
+still queued (Redis restarted without persistence or flushed; a worker killed after taking a
+message and before claiming the run, whose message then waits out the visibility timeout on
+Redis and is never redelivered by the SQLAlchemy transport). `Broker.held_runs` reads which
+runs the broker still holds a live message for, so the reaper can send again exactly the
+queued experiments whose message is gone, and leave a long queue alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import base64
+import json
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
 
+import redis
 from celery import Celery
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from core.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 RUN_EXPERIMENT_TASK = "trainlab.run_experiment"
 TRAINING_QUEUE = "trainlab.training"
@@ -78,17 +94,120 @@ class Broker:
         keeps the experiment queued, and the reaper sends it again later)."""
         self.celery.send_task(RUN_EXPERIMENT_TASK, args=[experiment_id])
 
+    def held_runs(self, *, delivered_within_s: float) -> set[str] | None:
+        """Ids of the experiments the broker holds a live run message for: waiting in the queue,
+        or taken by a worker less than `delivered_within_s` ago and not yet acknowledged (a
+        worker between taking a message and claiming its run). A message a worker took longer
+        ago than that, for an experiment still queued, belongs to a worker that died or hangs:
+        it doesn't count. None when this kind of broker can't be read (AMQP redelivers a dead
+        consumer's messages itself)."""
+        url = self.settings.effective_broker_url
+        if url.startswith("sqla+"):
+            return _sqla_held(self._sqla(), TRAINING_QUEUE)
+        if url.startswith(("redis://", "rediss://")):
+            return _redis_held(url, TRAINING_QUEUE, delivered_within_s)
+        return None
+
+    def _sqla(self) -> Engine:
+        if self._sqla_engine is None:
+            url = self.settings.effective_broker_url.removeprefix("sqla+")
+            self._sqla_engine = create_engine(url)
+        return self._sqla_engine
+
     def check(self) -> None:
         """Raises when the broker does not accept a connection within about two seconds."""
         url = self.settings.effective_broker_url
         if url.startswith("sqla+"):
             # The SQLAlchemy transport opens no connection until it sends; query its database.
-            if self._sqla_engine is None:
-                self._sqla_engine = create_engine(url.removeprefix("sqla+"))
-            with self._sqla_engine.connect() as connection:
+            with self._sqla().connect() as connection:
                 connection.execute(text("SELECT 1"))
             return
         with self.celery.connection_for_write() as connection:
             connection.ensure_connection(
                 max_retries=1, interval_start=0, interval_step=0, timeout=2
             )
+
+
+# Reading what the broker holds --------------------------------------------------------------
+# Both transports keep each message as kombu's JSON envelope: the task name in its headers and
+# the body ([args, kwargs, embed], base64) carrying the experiment id.
+
+_PAGE = 1000
+
+
+def _run_id(raw: str | bytes | dict[str, Any]) -> str | None:
+    """The experiment id of a run message (an envelope, or its JSON), None for anything else
+    (or unreadable)."""
+    try:
+        envelope = raw if isinstance(raw, dict) else json.loads(raw)
+        if envelope.get("headers", {}).get("task") != RUN_EXPERIMENT_TASK:
+            return None
+        body = envelope["body"]
+        if envelope.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args = json.loads(body)[0]
+        return str(args[0]) if args else None
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        logger.warning("unreadable message on the broker: %.200r", raw)
+        return None
+
+
+def _ids(raws: Iterable[str | bytes | dict[str, Any]]) -> set[str]:
+    return {run for run in map(_run_id, raws) if run is not None}
+
+
+def _unacked_envelope(entry: bytes) -> bytes | dict[str, Any]:
+    """An `unacked` entry is [envelope, exchange, routing_key]."""
+    try:
+        envelope = json.loads(entry)[0]
+    except (ValueError, IndexError, KeyError, TypeError):
+        return entry
+    return envelope if isinstance(envelope, dict) else entry
+
+
+def _sqla_held(engine: Engine, queue: str) -> set[str]:
+    """The SQLAlchemy transport keeps a taken message as an invisible row, never handed out
+    again and with no time of delivery: only visible rows are messages still to come."""
+    query = text(
+        "SELECT m.payload FROM kombu_message m JOIN kombu_queue q ON q.id = m.queue_id "
+        "WHERE q.name = :queue AND m.visible = :visible"
+    )
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(query, {"queue": queue, "visible": True}).scalars()
+            return _ids(rows)
+    except OperationalError as exc:
+        if "no such table" in str(exc):  # nothing was ever sent through this broker file
+            return set()
+        raise
+
+
+def _redis_held(url: str, queue: str, delivered_within_s: float) -> set[str]:
+    """kombu's Redis transport: waiting messages are list items (one list per priority step);
+    a taken message sits in the `unacked` hash until acknowledged, with its time of delivery
+    in the `unacked_index` sorted set."""
+    from kombu.transport.redis import PRIORITY_STEPS, Channel
+
+    client: Any = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=3)
+    try:
+        held: set[str] = set()
+        for step in PRIORITY_STEPS:
+            key = f"{queue}{Channel.sep}{step}" if step else queue
+            # Pages from the head: new messages are pushed there and taken from the tail, so
+            # a message may be seen twice while paging, never skipped.
+            start = 0
+            while True:
+                page = client.lrange(key, start, start + _PAGE - 1)
+                held |= _ids(page)
+                if len(page) < _PAGE:
+                    break
+                start += _PAGE
+        # Read after the lists: a message taken meanwhile is found here, freshly delivered.
+        cutoff = time.time() - delivered_within_s
+        tags = client.zrangebyscore(Channel.unacked_index_key, cutoff, "+inf")
+        for start in range(0, len(tags), _PAGE):
+            entries = client.hmget(Channel.unacked_key, tags[start : start + _PAGE])
+            held |= _ids(_unacked_envelope(entry) for entry in entries if entry is not None)
+        return held
+    finally:
+        client.close()

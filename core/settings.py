@@ -67,6 +67,16 @@ class Settings(BaseSettings):
     # A run that has ended keeps its final weights (small, safetensors) and drops its
     # checkpoint (weights plus optimizer state, only good for resuming) unless this is set.
     keep_checkpoints: bool = False
+    # A queued experiment whose broker message is gone (broker restarted without persistence
+    # or flushed, worker died between taking the message and claiming the run) is sent again
+    # once its last message is this old and the broker no longer holds it.
+    resend_lost_after_s: float = Field(default=180.0, gt=0, le=86_400)
+    # How long a running job waits for an unreachable store (retrying, training paused) before
+    # it stops and leaves the run to the reaper, which resumes it from its last checkpoint.
+    store_patience_s: float = Field(default=600.0, gt=0, le=86_400)
+    # On SIGTERM, SIGINT or SIGQUIT every trainlab process gets this long to stop (a running
+    # job hands its run back at the next flush); then it and its children are killed.
+    shutdown_grace_s: float = Field(default=15.0, gt=0, le=3_600)
 
     # API side.
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)

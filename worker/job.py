@@ -5,6 +5,21 @@ running one whose worker went silent) passes, and every write names the attempt 
 so a duplicate delivery or a zombie worker finds nothing to do. Loss points are keyed by step
 and a restart first drops points after the checkpoint it resumes from, so the stored series
 stays exact whichever attempt writes it.
+
+Whose fault ends a run decides how it ends:
+- the run's own (a spec the engine refuses, a dataset that isn't there, out of memory): it is
+  marked `failed` with the reason.
+- the store's, transient (connection lost, server restarting): every write waits and is made
+  again (worker/store_link.py), so the run pauses and goes on; past the patience, the job stops
+  writing and leaves the run to the reaper, which resumes it from its checkpoint. Never
+  `failed` for that.
+- the store's, permanent (it refuses the result, e.g. a value too big to hold): `failed` at
+  once with that reason, and not tried again, since it would be refused again.
+- the worker shutting down: the run stops at the next flush, its checkpoint is saved and the
+  experiment goes back to `queued` for another worker to resume.
+
+The pieces (claim_run, train, settle) work on one ClaimedRun each, so a task that trains
+several runs at once can claim, beat and settle each member through the same path.
 """
 
 from __future__ import annotations
@@ -12,56 +27,131 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from core import store
 from core.settings import Settings
 from core.spec import ExperimentSpec, spec_total_steps
+from core.store.clock import utcnow
+from core.store.faults import is_transient
 from core.store.models import Status
-from worker.heartbeat import Heartbeat
+from core.store.scheduling import claim_next
+from worker.heartbeat import Heartbeat, Interruption
+from worker.store_link import StoreGone, StoreLink, StoreRefused
 
 logger = logging.getLogger(__name__)
+
+# What run_experiment_by_id answers when it would not take a run (the caller requeues the
+# message): the worker is shutting down.
+NOT_TAKEN = "not taken: the worker is shutting down"
+
+
+def _never() -> bool:
+    return False
 
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def run_experiment_by_id(experiment_id: str, engine: Engine, settings: Settings) -> str:
+@dataclass(frozen=True)
+class ClaimedRun:
+    """One attempt of one experiment, owned by this process, and what it resumes from."""
+
+    experiment_id: str
+    attempt: int
+    raw_spec: dict[str, Any]
+    checkpoint: tuple[int, bytes] | None
+
+    @property
+    def resume_step(self) -> int:
+        return self.checkpoint[0] if self.checkpoint else 0
+
+
+def run_experiment_by_id(
+    experiment_id: str,
+    engine: Engine,
+    settings: Settings,
+    *,
+    shutting_down: Callable[[], bool] = _never,
+) -> str:
     """Run one delivery of the experiment; returns a word for the log (the outcome)."""
-    with store.session_scope(engine) as session:
-        attempt = store.claim(
-            session, experiment_id, worker=worker_name(), stale_after_s=settings.heartbeat_timeout_s
-        )
-    if attempt is None:
-        return "skipped: not claimable (finished, cancelled, or running elsewhere)"
-
-    with store.session_scope(engine) as session:
-        experiment = store.get_experiment(session, experiment_id)
-        assert experiment is not None  # claimed a moment ago; experiments are never deleted
-        raw_spec = dict(experiment.spec)
-        checkpoint = store.get_checkpoint(session, experiment_id)
-        resume_step = checkpoint[0] if checkpoint else 0
-        # Points after the checkpoint came from a lost attempt; this one writes them again.
-        store.truncate_loss_after(session, experiment_id, resume_step)
-
-    heartbeat = Heartbeat(
-        engine,
-        experiment_id,
-        attempt,
-        settings.flush_interval_s,
-        step=resume_step,
-        total_steps=spec_total_steps(raw_spec),
-    )
-    heartbeat.start()
+    if shutting_down():
+        return NOT_TAKEN
+    link = StoreLink(engine, patience_s=settings.store_patience_s)
     try:
-        return _train_and_store(
-            engine, experiment_id, attempt, raw_spec, checkpoint, heartbeat, settings
-        )
+        claimed = claim_run(link, experiment_id, settings)
+    except StoreGone as exc:  # queued or claimed: the reaper sends or requeues it later
+        return f"left to the reaper: {exc}"
+    if claimed is None:
+        return "skipped: not claimable (finished, cancelled, or running elsewhere)"
+    heartbeat = start_heartbeat(link, claimed, settings, shutting_down)
+    try:
+        try:
+            result = train(claimed, heartbeat, settings)
+        except Exception as exc:
+            return settle_error(link, claimed, heartbeat, exc)
+        return settle(link, claimed, heartbeat, result, settings)
     finally:
         heartbeat.stop()
+
+
+def claim_run(link: StoreLink, experiment_id: str, settings: Settings) -> ClaimedRun | None:
+    """Claim a run for a message naming `experiment_id` (its silent run to resume, or the
+    queued run fairest to take: core/store/scheduling.py) and read what it resumes from; None
+    when there is nothing to run. Raises StoreGone when the store stays away past the patience."""
+    me = worker_name()
+    tries = 0
+    started = utcnow()
+
+    def take(session: Session) -> tuple[str, int] | None:
+        nonlocal tries
+        tries += 1
+        picked = claim_next(
+            session, experiment_id, worker=me, stale_after_s=settings.heartbeat_timeout_s
+        )
+        if picked is None and tries > 1:
+            # The previous try may have committed before its connection dropped.
+            picked = store.claimed_by_since(session, me, started)
+        return picked
+
+    picked = link.run(f"a claim for {experiment_id}", take)
+    if picked is None:
+        return None
+    claimed_id, attempt = picked
+
+    def prepare(session: Session) -> ClaimedRun:
+        experiment = store.require_experiment(session, claimed_id)
+        checkpoint = store.get_checkpoint(session, claimed_id)
+        # Points after the checkpoint came from a lost attempt; this one writes them again.
+        store.truncate_loss_after(session, claimed_id, checkpoint[0] if checkpoint else 0)
+        return ClaimedRun(claimed_id, attempt, dict(experiment.spec), checkpoint)
+
+    return link.run(f"the start of attempt {attempt}", prepare)
+
+
+def start_heartbeat(
+    link: StoreLink,
+    claimed: ClaimedRun,
+    settings: Settings,
+    shutting_down: Callable[[], bool] = _never,
+) -> Heartbeat:
+    heartbeat = Heartbeat(
+        link,
+        claimed.experiment_id,
+        claimed.attempt,
+        settings.flush_interval_s,
+        step=claimed.resume_step,
+        total_steps=spec_total_steps(claimed.raw_spec),
+        shutting_down=shutting_down,
+    )
+    heartbeat.start()
+    return heartbeat
 
 
 def _gpu_name(device: Any) -> str:
@@ -70,71 +160,93 @@ def _gpu_name(device: Any) -> str:
     return f"{device.type}:{device.index or 0} {torch.cuda.get_device_name(device)}"[:64]
 
 
-def _train_and_store(
-    engine: Engine,
-    experiment_id: str,
-    attempt: int,
-    raw_spec: dict[str, Any],
-    checkpoint: tuple[int, bytes] | None,
-    heartbeat: Heartbeat,
-    settings: Settings,
-) -> str:
-    from worker.artifacts import final_weights
+def train(claimed: ClaimedRun, heartbeat: Heartbeat, settings: Settings) -> Any:
+    """Run the engine for the claimed attempt, its progress going out through `heartbeat`;
+    returns the engine's RunResult, raises what the run raised."""
     from worker.engine import RunCallbacks, run_training
     from worker.engine.model import resolve_device
 
-    callbacks = RunCallbacks(
-        on_loss=heartbeat.write_loss,
-        on_progress=heartbeat.set_progress,
-        should_stop=heartbeat.should_stop,
-        on_checkpoint=heartbeat.write_checkpoint,
+    spec = ExperimentSpec.model_validate(claimed.raw_spec)
+    # The worker's device setting decides only where the spec leaves it to the worker.
+    device = settings.device if spec.device == "auto" else None
+    chosen = resolve_device(device or spec.device)
+    heartbeat.device = str(chosen) if chosen.type == "cpu" else _gpu_name(chosen)
+    return run_training(
+        spec,
+        data_dir=settings.data_dir,
+        allow_download=settings.allow_download,
+        callbacks=RunCallbacks(
+            on_loss=heartbeat.write_loss,
+            on_progress=heartbeat.set_progress,
+            should_stop=heartbeat.should_stop,
+            on_checkpoint=heartbeat.write_checkpoint,
+        ),
+        resume_from=claimed.checkpoint[1] if claimed.checkpoint else None,
+        device=device,
+        threads=settings.torch_threads,
+        flush_interval_s=settings.flush_interval_s,
+        checkpoint_interval_s=settings.checkpoint_interval_s,
     )
-    try:
-        spec = ExperimentSpec.model_validate(raw_spec)
-        # The worker's device setting decides only where the spec leaves it to the worker.
-        device = settings.device if spec.device == "auto" else None
-        chosen = resolve_device(device or spec.device)
-        heartbeat.device = str(chosen) if chosen.type == "cpu" else _gpu_name(chosen)
-        result = run_training(
-            spec,
-            data_dir=settings.data_dir,
-            allow_download=settings.allow_download,
-            callbacks=callbacks,
-            resume_from=checkpoint[1] if checkpoint else None,
-            device=device,
-            threads=settings.torch_threads,
-            flush_interval_s=settings.flush_interval_s,
-            checkpoint_interval_s=settings.checkpoint_interval_s,
-        )
-    except Exception as exc:  # any failure of the run ends the experiment, with its reason
-        logger.exception("experiment %s failed", experiment_id)
-        with store.session_scope(engine) as session:
-            store.finish(
-                session,
-                experiment_id,
-                attempt,
-                status=Status.failed,
-                error=f"{type(exc).__name__}: {exc}"[:2000],
-            )
-        return "failed"
 
+
+# Settling the attempt ----------------------------------------------------------------------
+
+
+def settle_error(link: StoreLink, claimed: ClaimedRun, heartbeat: Heartbeat, exc: Exception) -> str:
+    """The run raised: the store's fault leaves it to the reaper; its own fault fails it."""
     if heartbeat.lost:
-        return "abandoned: another attempt owns the experiment now"
+        return f"abandoned: {Interruption.lost.value}"
+    if heartbeat.interruption is Interruption.store_gone or is_transient(exc):
+        logger.warning(
+            "experiment %s: store unavailable; left to the reaper", claimed.experiment_id
+        )
+        return "left to the reaper: the store is unavailable"
+    if isinstance(exc, StoreRefused):
+        return fail(link, claimed, str(exc))
+    logger.exception("experiment %s failed", claimed.experiment_id)
+    return fail(link, claimed, f"{type(exc).__name__}: {exc}"[:2000])
+
+
+def settle(
+    link: StoreLink,
+    claimed: ClaimedRun,
+    heartbeat: Heartbeat,
+    result: Any,
+    settings: Settings,
+) -> str:
+    """Write the outcome of a run that returned: finished, cancelled, or handed back."""
+    interruption = heartbeat.interruption
+    if interruption is Interruption.lost:
+        return f"abandoned: {interruption.value}"
+    if interruption is Interruption.store_gone:
+        return f"left to the reaper: {heartbeat.store_error}"
+    if interruption is Interruption.refused:
+        return fail(link, claimed, str(heartbeat.store_error))
+    if result.status == "stopped" and interruption is Interruption.handed_back:
+        return hand_back(link, claimed, result)
+    from worker.artifacts import final_weights  # torch: only where a run has trained
+
     status = Status.succeeded if result.status == "completed" else Status.cancelled
-    with store.session_scope(engine) as session:
-        store.save_checkpoint(session, experiment_id, attempt, result.steps, result.checkpoint)
+    weights = final_weights(
+        ExperimentSpec.model_validate(claimed.raw_spec), result, experiment_id=claimed.experiment_id
+    )
+
+    def write(session: Session) -> bool:
+        eid, attempt = claimed.experiment_id, claimed.attempt
+        if not store.save_checkpoint(session, eid, attempt, result.steps, result.checkpoint):
+            return False
         # The final weights (safetensors) beside the outcome; drops the checkpoint unless kept.
         store.save_model(
             session,
-            experiment_id,
+            eid,
             attempt,
             step=result.steps,
-            data=final_weights(spec, result, experiment_id=experiment_id),
+            data=weights,
             keep_checkpoint=settings.keep_checkpoints,
         )
-        store.finish(
+        return store.finish(
             session,
-            experiment_id,
+            eid,
             attempt,
             status=status,
             metrics=result.metrics,
@@ -144,4 +256,51 @@ def _train_and_store(
             predicted=result.predictions.predicted,
             step=result.steps,
         )
-    return status.value
+
+    try:
+        written = link.run(f"the outcome of attempt {claimed.attempt}", write)
+    except StoreGone as exc:
+        return f"left to the reaper: {exc}"
+    except StoreRefused as exc:  # the result can't be stored: trying again changes nothing
+        logger.error("experiment %s: %s", claimed.experiment_id, exc)
+        return fail(link, claimed, str(exc))
+    return status.value if written else "abandoned: the attempt was superseded"
+
+
+def hand_back(link: StoreLink, claimed: ClaimedRun, result: Any) -> str:
+    """Save the checkpoint at the step the run stopped and put the experiment back in the
+    queue (its loss points stay: the next attempt resumes right after them)."""
+
+    def write(session: Session) -> str:
+        eid, attempt = claimed.experiment_id, claimed.attempt
+        if not store.save_checkpoint(session, eid, attempt, result.steps, result.checkpoint):
+            return "abandoned: the attempt was superseded"
+        if store.requeue(session, eid, expected_attempt=attempt):
+            return f"handed back at step {result.steps}"
+        # A cancel arrived meanwhile: the run ends here, cancelled, with what it has.
+        store.finish(session, eid, attempt, status=Status.cancelled, step=result.steps)
+        return Status.cancelled.value
+
+    try:
+        return link.run(f"the hand-back of attempt {claimed.attempt}", write)
+    except (StoreGone, StoreRefused) as exc:
+        return f"left to the reaper: {exc}"
+
+
+def fail(link: StoreLink, claimed: ClaimedRun, error: str) -> str:
+    """Mark the attempt's run failed with `error`."""
+    try:
+        link.run(
+            f"the failure of attempt {claimed.attempt}",
+            lambda session: store.finish(
+                session,
+                claimed.experiment_id,
+                claimed.attempt,
+                status=Status.failed,
+                error=error,
+            ),
+        )
+    except (StoreGone, StoreRefused) as exc:
+        logger.error("experiment %s: could not record its failure: %s", claimed.experiment_id, exc)
+        return f"left to the reaper: {exc}"
+    return "failed"

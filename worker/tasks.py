@@ -10,13 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from celery.signals import worker_process_init
+from celery.exceptions import Reject
+from celery.signals import worker_process_init, worker_ready, worker_shutting_down
 from celery.utils.log import get_task_logger
 from sqlalchemy import Engine
 
 from core.broker import RUN_EXPERIMENT_TASK
 from core.settings import Settings, get_settings
 from core.store.session import make_engine
+from worker import shutdown
 from worker.celery_app import celery_app
 
 logger = get_task_logger(__name__)
@@ -41,6 +43,7 @@ def process_context() -> ProcessContext:
 
 @worker_process_init.connect  # type: ignore[untyped-decorator]
 def _prepare_pool_process(**_: Any) -> None:
+    shutdown.prepare_pool_process()
     # Import torch and the engine when a pool process starts rather than when its first run
     # arrives, so a submitted experiment starts training at once.
     import worker.engine  # noqa: F401
@@ -48,11 +51,30 @@ def _prepare_pool_process(**_: Any) -> None:
     process_context()
 
 
+@worker_ready.connect  # type: ignore[untyped-decorator]
+def _guard_master(**_: Any) -> None:
+    shutdown.guard_master(get_settings().shutdown_grace_s)
+
+
+@worker_shutting_down.connect  # type: ignore[untyped-decorator]
+def _shutting_down(**_: Any) -> None:
+    # Celery's own handler announces a shutdown: this also covers a signal that came while
+    # the worker was still starting (before worker_ready put the guard in place).
+    shutdown.begin_shutdown(get_settings().shutdown_grace_s)
+
+
 @celery_app.task(name=RUN_EXPERIMENT_TASK, ignore_result=True)  # type: ignore[untyped-decorator]
 def run_experiment(experiment_id: str) -> str:
-    from worker.job import run_experiment_by_id
+    from worker.job import NOT_TAKEN, run_experiment_by_id
 
     context = process_context()
-    outcome = run_experiment_by_id(experiment_id, context.engine, context.settings)
+    outcome = run_experiment_by_id(
+        experiment_id,
+        context.engine,
+        context.settings,
+        shutting_down=shutdown.hand_back_requested,
+    )
     logger.info("experiment %s: %s", experiment_id, outcome)
+    if outcome == NOT_TAKEN:  # the message goes back to the broker for another worker
+        raise Reject(outcome, requeue=True)
     return outcome

@@ -1,10 +1,23 @@
-"""No experiment is left `running` forever, and none stays queued without a message.
+"""No experiment is left `running` forever, and none stays `queued` without a message.
 
-Each pass: a running experiment whose heartbeat is older than the timeout lost its worker
-(SIGKILL, OOM, host gone). It is requeued to resume from its last checkpoint, or marked
-`failed` once it has used up its attempts, or `cancelled` if a cancel was already asked for.
-Then every queued experiment without a broker message is sent. Passes are safe to run from
-several API processes at once: each change is a conditional UPDATE naming the attempt seen.
+The store is the source of truth for what must run; the broker only carries messages, and a
+message can be lost. Each pass:
+
+1. A running experiment whose heartbeat is older than the timeout lost its worker (SIGKILL,
+   OOM, host gone, or a worker that gave up waiting for the store). It is requeued to resume
+   from its last checkpoint, or marked `failed` once it has used up its attempts, or
+   `cancelled` if a cancel was already asked for. Only once the store has answered this
+   reaper for a whole heartbeat timeout: after an outage (or at the API's start), workers
+   that kept training through it get that long to beat again before their runs count as lost.
+2. Every queued experiment without a broker message (never sent, requeued, handed back by a
+   worker that shut down) is sent.
+3. Lost messages: a queued experiment whose last message is older than
+   `TRAINLAB_RESEND_LOST_AFTER_S` is sent again if the broker no longer holds a live message
+   for it (`Broker.held_runs`): neither waiting in the queue nor taken by a worker within that
+   time. An experiment in a long queue still has its message there and is left alone.
+
+Passes are safe to run from several API processes at once: each change is a conditional UPDATE
+naming the attempt seen, and a message sent twice finds nothing to claim the second time.
 """
 
 from __future__ import annotations
@@ -12,12 +25,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from api.background.dispatch import Dispatcher
 from core import store
 from core.settings import Settings
+from core.store.faults import describe, is_store_error
 from core.store.models import Status
 
 logger = logging.getLogger(__name__)
@@ -33,42 +48,106 @@ class ReapReport:
     failed: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     sent: list[str] = field(default_factory=list)
+    # Queued experiments whose message the broker had lost, sent again.
+    resent: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.requeued or self.failed or self.cancelled or self.sent)
+        return bool(self.requeued or self.failed or self.cancelled or self.sent or self.resent)
 
 
-def reap_once(dispatcher: Dispatcher, settings: Settings) -> ReapReport:
-    report = ReapReport()
-    with store.session_scope(dispatcher.engine) as session:
-        for exp in store.stale_running(session, stale_after_s=settings.heartbeat_timeout_s):
-            silent = f"worker {exp.worker or '?'} stopped sending heartbeats"
-            if exp.cancel_requested:
-                if store.finish(
-                    session,
-                    exp.id,
-                    exp.attempt,
-                    status=Status.cancelled,
-                    error=f"{silent} after the cancel was asked for",
+class Reaper:
+    """One API process's reaper. It remembers since when the store has answered it, and when
+    it last compared the queue with the broker."""
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        settings: Settings,
+        *,
+        store_up_since: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.settings = settings
+        self._clock = clock
+        self._store_up_since = store_up_since
+        self._next_audit = float("-inf")
+
+    def reap_once(self) -> ReapReport:
+        now = self._clock()
+        if self._store_up_since is None:
+            self._store_up_since = now
+        try:
+            return self._pass(now)
+        except Exception as exc:
+            if is_store_error(exc):  # an outage: workers get a full timeout once it is over
+                self._store_up_since = None
+            raise
+
+    def _pass(self, now: float) -> ReapReport:
+        report = ReapReport()
+        assert self._store_up_since is not None
+        if now - self._store_up_since >= self.settings.heartbeat_timeout_s:
+            self._reap_silent(report)
+        engine = self.dispatcher.engine
+        with store.session_scope(engine) as session:
+            pending = store.undispatched(session, older_than_s=DISPATCH_GRACE_S)
+        # A requeued run goes out at once; the grace is for messages still being sent.
+        report.sent = self.dispatcher.dispatch_all(dict.fromkeys([*report.requeued, *pending]))
+        if now >= self._next_audit:
+            # Reading the whole queue costs more than a pass: a few times per resend bound.
+            self._next_audit = now + self.settings.resend_lost_after_s / 4
+            report.resent = self._resend_lost()
+        if report:
+            logger.warning("reaper: %s", report)
+        return report
+
+    def _reap_silent(self, report: ReapReport) -> None:
+        timeout = self.settings.heartbeat_timeout_s
+        with store.session_scope(self.dispatcher.engine) as session:
+            for exp in store.stale_running(session, stale_after_s=timeout):
+                silent = f"worker {exp.worker or '?'} stopped sending heartbeats"
+                if exp.cancel_requested:
+                    if store.finish(
+                        session,
+                        exp.id,
+                        exp.attempt,
+                        status=Status.cancelled,
+                        error=f"{silent} after the cancel was asked for",
+                    ):
+                        report.cancelled.append(exp.id)
+                elif exp.attempt >= self.settings.max_attempts:
+                    if store.fail(
+                        session, exp.id, f"{silent}; gave up after {exp.attempt} attempts"
+                    ):
+                        report.failed.append(exp.id)
+                elif store.requeue(
+                    session, exp.id, expected_attempt=exp.attempt, stale_after_s=timeout
                 ):
-                    report.cancelled.append(exp.id)
-            elif exp.attempt >= settings.max_attempts:
-                if store.fail(session, exp.id, f"{silent}; gave up after {exp.attempt} attempts"):
-                    report.failed.append(exp.id)
-            elif store.requeue(
-                session,
-                exp.id,
-                expected_attempt=exp.attempt,
-                stale_after_s=settings.heartbeat_timeout_s,
-            ):
-                report.requeued.append(exp.id)
-    with store.session_scope(dispatcher.engine) as session:
-        pending = store.undispatched(session, older_than_s=DISPATCH_GRACE_S)
-    # A requeued run goes out at once; the grace is for messages still being sent.
-    report.sent = dispatcher.dispatch_all(dict.fromkeys([*report.requeued, *pending]))
-    if report:
-        logger.warning("reaper: %s", report)
-    return report
+                    report.requeued.append(exp.id)
+
+    def _resend_lost(self) -> list[str]:
+        """Send again the queued experiments whose message the broker no longer holds."""
+        bound = self.settings.resend_lost_after_s
+        engine = self.dispatcher.engine
+        with store.session_scope(engine) as session:
+            if not store.waiting_since(session, sent_before_s=bound, limit=1):
+                return []
+        # The broker first, then the store: a message taken (and its run claimed) between the
+        # two reads was seen on the broker, so only a message really gone counts as lost.
+        try:
+            held = self.dispatcher.broker.held_runs(delivered_within_s=bound)
+        except Exception as exc:  # a broker that is down can't be compared; next time
+            logger.warning("reaper: could not read the broker: %s: %s", type(exc).__name__, exc)
+            return []
+        if held is None:
+            return []
+        with store.session_scope(engine) as session:
+            waiting = store.waiting_since(session, sent_before_s=bound)
+        lost = [experiment_id for experiment_id in waiting if experiment_id not in held]
+        if lost:
+            logger.warning("reaper: the broker holds no message for queued %s; sending", lost)
+        return self.dispatcher.dispatch_all(lost)
 
 
 @contextlib.asynccontextmanager
@@ -79,15 +158,19 @@ async def reaper_running(
 ) -> AsyncIterator[None]:
     """Run reap passes in the background for as long as the API process lives; `on_report`
     sees each pass's report (the /metrics counters of reaper actions)."""
+    reaper = Reaper(dispatcher, settings)
 
     async def loop() -> None:
         while True:
             try:
-                report = await asyncio.to_thread(reap_once, dispatcher, settings)
+                report = await asyncio.to_thread(reaper.reap_once)
                 if on_report is not None:
                     on_report(report)
-            except Exception:  # the store may be briefly unreachable; try again next pass
-                logger.exception("reaper pass failed")
+            except Exception as exc:  # the store may be briefly unreachable; try again
+                if is_store_error(exc):
+                    logger.warning("reaper pass failed: %s", describe(exc))
+                else:
+                    logger.exception("reaper pass failed")
             await asyncio.sleep(settings.reaper_interval_s)
 
     task = asyncio.create_task(loop(), name="trainlab-reaper")

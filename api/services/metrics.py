@@ -35,7 +35,7 @@ from core.store.models import TERMINAL, Status
 
 logger = logging.getLogger(__name__)
 
-REAPER_ACTIONS = ("requeued", "failed", "cancelled", "sent")
+REAPER_ACTIONS = ("requeued", "failed", "cancelled", "sent", "resent")
 
 
 class ReapReportLike(Protocol):

@@ -66,7 +66,9 @@ from core.store.retention import (
     remove_experiments,
 )
 from core.store.runs import (
+    attempt_held_by,
     claim,
+    claimed_by_since,
     fail,
     finish,
     heartbeat,
@@ -74,6 +76,7 @@ from core.store.runs import (
     requeue,
     stale_running,
     undispatched,
+    waiting_since,
 )
 from core.store.series import (
     FinishedSeries,
@@ -109,8 +112,10 @@ __all__ = [
     "SweepReport",
     "add_ablation",
     "append_loss",
+    "attempt_held_by",
     "cached_finished_series",
     "claim",
+    "claimed_by_since",
     "create_experiment",
     "delete_ablation",
     "delete_experiment",
@@ -152,4 +157,5 @@ __all__ = [
     "sweep_until_done",
     "truncate_loss_after",
     "undispatched",
+    "waiting_since",
 ]

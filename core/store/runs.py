@@ -198,6 +198,44 @@ def undispatched(session: Session, *, older_than_s: float, limit: int = 500) -> 
     return [str(row) for row in rows]
 
 
+def waiting_since(session: Session, *, sent_before_s: float, limit: int = 1000) -> list[str]:
+    """Queued experiments whose last message went to the broker more than `sent_before_s`
+    ago (oldest first): a long queue, or a message the broker lost. The reaper asks the
+    broker which of them it still holds."""
+    cutoff = utcnow() - timedelta(seconds=sent_before_s)
+    rows = session.execute(
+        select(_C.id)
+        .where(_C.status == Status.queued.value, _C.cancel_requested.is_(False))
+        .where(_C.dispatched_at.is_not(None), _C.dispatched_at < cutoff)
+        .order_by(_C.dispatched_at)
+        .limit(limit)
+    ).scalars()
+    return [str(row) for row in rows]
+
+
+def attempt_held_by(session: Session, experiment_id: str, worker: str) -> int | None:
+    """The running attempt if `worker` holds it: a claim whose commit went through although
+    its answer was lost with the connection is recognised, not taken as someone else's."""
+    row = session.execute(
+        select(_C.attempt).where(
+            _C.id == experiment_id, _C.status == Status.running.value, _C.worker == worker
+        )
+    ).scalar_one_or_none()
+    return None if row is None else int(row)
+
+
+def claimed_by_since(session: Session, worker: str, since: datetime) -> tuple[str, int] | None:
+    """The run `worker` claimed at or after `since` and still holds, if any: for a claim that
+    picked its run itself (core/store/scheduling.py) and lost the commit's answer."""
+    row = session.execute(
+        select(_C.id, _C.attempt)
+        .where(_C.status == Status.running.value, _C.worker == worker, _C.heartbeat_at >= since)
+        .order_by(_C.heartbeat_at.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else (str(row[0]), int(row[1]))
+
+
 def _owned(experiment_id: str, attempt: int) -> ColumnElement[bool]:
     return and_(_C.id == experiment_id, _C.attempt == attempt, _C.status == Status.running.value)
 

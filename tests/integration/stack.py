@@ -1,13 +1,15 @@
 """A live trainlab stack for integration tests: real `trainlab` processes over real services.
 
 `production` mode: `trainlab migrate`, `trainlab serve --no-worker` and `trainlab worker`
-against a fresh PostgreSQL database and a Redis database of its own. `embedded` mode:
-`trainlab serve --migrate` with no configuration at all, as `make run` does, which starts its
-own worker on the SQLite broker. Everything talks over HTTP through httpx.
+against a fresh PostgreSQL database and a Redis database of its own (or, for fault drills, a
+server of the drill's own: tests/integration/services.py). `embedded` mode: `trainlab serve`
+with no configuration at all, which migrates its SQLite store and starts its own worker on the
+SQLite broker. Everything talks over HTTP through httpx.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -31,6 +33,7 @@ from tests.conftest import (
     lease_redis_database,
     release_redis_database,
 )
+from worker.shutdown import descendants, kill_tree
 
 TRAINLAB = [sys.executable, "-m", "cli"]
 TERMINAL = {"succeeded", "failed", "cancelled"}
@@ -45,6 +48,9 @@ FAST_SETTINGS = {
     "TRAINLAB_HEARTBEAT_TIMEOUT_S": "4",
     "TRAINLAB_REAPER_INTERVAL_S": "1",
     "TRAINLAB_CHECKPOINT_INTERVAL_S": "1",
+    "TRAINLAB_RESEND_LOST_AFTER_S": "3",
+    "TRAINLAB_STORE_PATIENCE_S": "60",
+    "TRAINLAB_SHUTDOWN_GRACE_S": "8",
     "TRAINLAB_LOG_LEVEL": "warning",
 }
 
@@ -72,17 +78,23 @@ class Stack:
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     cleanups: list[Callable[[], None]] = field(default_factory=list)
+    api: subprocess.Popen[bytes] | None = None
 
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=30.0, **kwargs)
 
     def spawn(self, args: list[str], name: str) -> subprocess.Popen[bytes]:
         # The child keeps its own copy of the descriptor; ours is closed at once.
+        return self.spawn_with(args, name, {})
+
+    def spawn_with(
+        self, args: list[str], name: str, env: dict[str, str]
+    ) -> subprocess.Popen[bytes]:
         with (self.workdir / f"{name}.log").open("ab") as log:
             process = subprocess.Popen(
                 [*TRAINLAB, *args],
                 cwd=self.workdir,
-                env=self.env,
+                env={**self.env, **env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -90,15 +102,26 @@ class Stack:
         self.processes.append(process)
         return process
 
-    def start_worker(self) -> subprocess.Popen[bytes]:
-        worker = self.spawn(["worker", "--loglevel=WARNING"], f"worker{len(self.workers)}")
+    def start_worker(self, **env: str) -> subprocess.Popen[bytes]:
+        """A `trainlab worker` in a session of its own; `env` overrides the stack's."""
+        name = f"worker{len(self.workers)}"
+        worker = self.spawn_with(["worker", "--loglevel=INFO"], name, env)
         self.workers.append(worker)
         return worker
 
+    def start_api(self) -> subprocess.Popen[bytes]:
+        api = self.spawn(["serve", "--no-worker"], "api")
+        self.api = api
+        return api
+
     def kill(self, process: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
-        """Signal the process and every child it started (a Celery worker's pool)."""
+        """Signal the process and every process below it (a Celery worker's pool processes
+        sit in process groups of their own, so a group signal would miss them)."""
         if process.poll() is None:
-            os.killpg(process.pid, sig)
+            targets = [process.pid, *descendants(process.pid)]
+            for pid in targets:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
         process.wait(timeout=30)
 
     def wait_ready(self, timeout: float = 90.0) -> None:
@@ -121,10 +144,16 @@ class Stack:
             for path in sorted(self.workdir.glob("*.log"))
         )
 
+    def full_logs(self) -> str:
+        return "\n".join(
+            path.read_text(errors="replace") for path in sorted(self.workdir.glob("*.log"))
+        )
+
     def stop(self) -> None:
         for process in reversed(self.processes):
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
+                # Pool processes sit in groups of their own: kill the tree, not only the group.
+                kill_tree(process.pid)
                 process.wait(timeout=30)
         for cleanup in reversed(self.cleanups):
             cleanup()
@@ -171,18 +200,6 @@ def start_production(
     redis_url = lease_redis_database()
     redis_client = redis.Redis.from_url(redis_url)
     redis_client.flushdb()
-    port = free_port()
-    env = clean_env(
-        {
-            **FAST_SETTINGS,
-            **(settings or {}),
-            "TRAINLAB_DATABASE_URL": POSTGRES_URL.rsplit("/", 1)[0] + f"/{db_name}",
-            "TRAINLAB_BROKER_URL": redis_url,
-            "TRAINLAB_PORT": str(port),
-            "TRAINLAB_STATE_DIR": str(workdir / "state"),
-        }
-    )
-    stack = Stack(base_url=f"http://127.0.0.1:{port}", env=env, workdir=workdir)
 
     def drop_database() -> None:
         redis_client.flushdb()
@@ -190,7 +207,40 @@ def start_production(
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
 
-    stack.cleanups.append(drop_database)
+    return start_services_stack(
+        workdir,
+        database_url=POSTGRES_URL.rsplit("/", 1)[0] + f"/{db_name}",
+        broker_url=redis_url,
+        workers=workers,
+        settings=settings,
+        cleanups=[drop_database],
+    )
+
+
+def start_services_stack(
+    workdir: Path,
+    *,
+    database_url: str,
+    broker_url: str,
+    workers: int = 1,
+    settings: dict[str, str] | None = None,
+    cleanups: list[Callable[[], None]] | None = None,
+) -> Stack:
+    """`trainlab migrate`, then `serve --no-worker` and `workers` workers on the given store
+    and broker."""
+    port = free_port()
+    env = clean_env(
+        {
+            **FAST_SETTINGS,
+            **(settings or {}),
+            "TRAINLAB_DATABASE_URL": database_url,
+            "TRAINLAB_BROKER_URL": broker_url,
+            "TRAINLAB_PORT": str(port),
+            "TRAINLAB_STATE_DIR": str(workdir / "state"),
+        }
+    )
+    stack = Stack(base_url=f"http://127.0.0.1:{port}", env=env, workdir=workdir)
+    stack.cleanups.extend(cleanups or [])
     try:
         subprocess.run(
             [*TRAINLAB, "migrate"],
@@ -200,7 +250,7 @@ def start_production(
             capture_output=True,
             timeout=120,
         )
-        stack.spawn(["serve", "--no-worker"], "api")
+        stack.start_api()
         for _ in range(workers):
             stack.start_worker()
         stack.wait_ready()
@@ -223,7 +273,8 @@ def start_embedded(workdir: Path, settings: dict[str, str] | None = None) -> Sta
     )
     stack = Stack(base_url=f"http://127.0.0.1:{port}", env=env, workdir=workdir)
     try:
-        stack.spawn(["serve", "--migrate"], "serve")
+        # No --migrate: on the embedded default, serve brings its SQLite store to the schema.
+        stack.api = stack.spawn(["serve"], "serve")
         stack.wait_ready()
     except BaseException:
         stack.stop()

@@ -7,13 +7,22 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from core import store
+from core.store.session import make_engine
 from tests.core.store.helpers import backdate, read, running
-from worker.heartbeat import Heartbeat
+from worker.heartbeat import Heartbeat, Interruption
+from worker.store_link import StoreLink
+
+# Nothing listens on port 1: every connection is refused at once (a real OperationalError).
+UNREACHABLE_URL = "postgresql+psycopg://postgres@127.0.0.1:1/none"
+
+
+def _link(engine: Engine) -> StoreLink:
+    return StoreLink(engine, patience_s=5.0)
 
 
 def test_a_beat_records_progress_and_reads_the_cancel_flag(engine: Engine) -> None:
     experiment_id, attempt = running(engine)
-    beat = Heartbeat(engine, experiment_id, attempt, 60.0, step=0, total_steps=100)
+    beat = Heartbeat(_link(engine), experiment_id, attempt, 60.0, step=0, total_steps=100)
     beat.device = "cpu"
     beat.start()
     try:
@@ -27,6 +36,7 @@ def test_a_beat_records_progress_and_reads_the_cancel_flag(engine: Engine) -> No
             store.request_cancel(session, experiment_id)
         beat._beat()
         assert beat.cancel_requested and beat.should_stop() and not beat.lost
+        assert beat.interruption is Interruption.cancelled
     finally:
         beat.stop()
     with store.session_scope(engine) as session:
@@ -36,14 +46,14 @@ def test_a_beat_records_progress_and_reads_the_cancel_flag(engine: Engine) -> No
 
 def test_a_superseded_attempt_stops_and_writes_nothing(engine: Engine) -> None:
     experiment_id, attempt = running(engine)
-    beat = Heartbeat(engine, experiment_id, attempt, 60.0, step=0, total_steps=100)
+    beat = Heartbeat(_link(engine), experiment_id, attempt, 60.0, step=0, total_steps=100)
     beat.start()
     try:
         backdate(engine, experiment_id, heartbeat_s=600)
         with store.session_scope(engine) as session:  # the reaper's twin claims it
             assert store.claim(session, experiment_id, worker="other", stale_after_s=60)
         beat._beat()
-        assert beat.lost and beat.should_stop()
+        assert beat.lost and beat.should_stop() and beat.interruption is Interruption.lost
         beat.write_loss([10], [1.0])
         beat.write_checkpoint(b"not written", 10)
     finally:
@@ -58,7 +68,7 @@ def test_a_superseded_attempt_stops_and_writes_nothing(engine: Engine) -> None:
 def test_the_beat_thread_keeps_beating(engine: Engine) -> None:
     experiment_id, attempt = running(engine)
     backdate(engine, experiment_id, heartbeat_s=600)
-    beat = Heartbeat(engine, experiment_id, attempt, 0.05, step=5, total_steps=100)
+    beat = Heartbeat(_link(engine), experiment_id, attempt, 0.05, step=5, total_steps=100)
     beat.start()
     try:
         beat.set_progress(7, 100)
@@ -69,3 +79,36 @@ def test_the_beat_thread_keeps_beating(engine: Engine) -> None:
     finally:
         beat.stop()
     assert read(engine, experiment_id).step == 7
+
+
+def test_a_shutting_down_worker_asks_the_run_to_stop(engine: Engine) -> None:
+    experiment_id, attempt = running(engine)
+    shutting_down = [False]
+    beat = Heartbeat(
+        _link(engine),
+        experiment_id,
+        attempt,
+        60.0,
+        step=0,
+        total_steps=100,
+        shutting_down=lambda: shutting_down[0],
+    )
+    assert not beat.should_stop()
+    shutting_down[0] = True
+    assert beat.should_stop() and beat.interruption is Interruption.handed_back
+
+
+def test_an_unreachable_store_stops_the_run_without_losing_ownership(engine: Engine) -> None:
+    """Past the patience a loss write gives up: the run is asked to stop (the job leaves it to
+    the reaper) and nothing more is written; the beat's failures don't mark it lost."""
+    experiment_id, attempt = running(engine)
+    gone = StoreLink(make_engine(UNREACHABLE_URL), patience_s=0.3)
+    beat = Heartbeat(gone, experiment_id, attempt, 60.0, step=0, total_steps=100)
+    beat.start()  # the first beat fails, and is only logged
+    try:
+        beat.write_loss([10], [1.0])
+        assert beat.interruption is Interruption.store_gone and not beat.lost
+        assert "store unreachable" in str(beat.store_error)
+    finally:
+        beat.stop()
+    assert read(engine, experiment_id).status == "running"

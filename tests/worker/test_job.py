@@ -1,21 +1,36 @@
 """One delivery of an experiment, end to end in this process against the real store: claim,
 train (the real engine, a few hundred steps on MNIST), write the outcome; a duplicate delivery
 finds nothing to do; a spec the engine can't run ends `failed` with its reason; a run that
-was lost resumes from its checkpoint and ends with an exact series."""
+was lost resumes from its checkpoint and ends with an exact series; a shutting-down worker
+hands its run back; the store's faults never fail a run, except a result it refuses for good."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from core import store
 from core.presets import build_spec
 from core.settings import Settings
 from core.spec import ExperimentSpec
+from core.store.migrate import upgrade_to_head
+from core.store.session import make_engine
+from tests.conftest import make_settings
 from tests.core.store.helpers import backdate, read
-from worker.job import run_experiment_by_id
+from tests.worker.test_heartbeat import UNREACHABLE_URL
+from worker.job import (
+    NOT_TAKEN,
+    claim_run,
+    run_experiment_by_id,
+    settle,
+    start_heartbeat,
+    train,
+)
+from worker.store_link import StoreLink
 
 TINY = {"epochs": 1, "train_limit": 300, "test_limit": 100, "device": "cpu"}
 
@@ -118,3 +133,105 @@ def _checkpoint_at(engine: Engine, experiment_id: str, settings: Settings, *, st
     )
     assert result.steps == step
     return result.checkpoint
+
+
+def test_a_worker_shutting_down_takes_no_new_run(engine: Engine, worker_settings: Settings) -> None:
+    experiment_id = _submit(engine)
+    outcome = run_experiment_by_id(
+        experiment_id, engine, worker_settings, shutting_down=lambda: True
+    )
+    assert outcome == NOT_TAKEN
+    untouched = read(engine, experiment_id)
+    assert (untouched.status, untouched.attempt) == ("queued", 0)
+
+
+def test_a_run_handed_back_at_shutdown_resumes_exactly(
+    engine: Engine, worker_settings: Settings
+) -> None:
+    """A worker told to shut down stops at the next flush, saves its checkpoint there and
+    puts the experiment back in the queue; the next attempt resumes and ends exact."""
+    longer = {"train_limit": 3000}
+    reference_id = _submit(engine, seed=5, **longer)
+    assert run_experiment_by_id(reference_id, engine, worker_settings) == "succeeded"
+    expected_steps, expected_values = _series(engine, reference_id)
+
+    experiment_id = _submit(engine, seed=5, **longer)
+    asked = [0]
+
+    def shutting_down() -> bool:  # true from the 20th question on: mid-run
+        asked[0] += 1
+        return asked[0] >= 20
+
+    outcome = run_experiment_by_id(
+        experiment_id, engine, worker_settings, shutting_down=shutting_down
+    )
+    assert outcome.startswith("handed back at step"), outcome
+    stopped_at = int(outcome.rsplit(" ", 1)[1])
+    assert 0 < stopped_at < 3000
+    handed = read(engine, experiment_id)
+    assert (handed.status, handed.attempt, handed.dispatched_at) == ("queued", 1, None)
+    with store.session_scope(engine) as session:
+        checkpoint = store.get_checkpoint(session, experiment_id)
+    assert checkpoint is not None and checkpoint[0] == stopped_at
+    steps, _ = _series(engine, experiment_id)
+    assert steps == list(range(10, stopped_at - stopped_at % 10 + 1, 10))
+
+    assert run_experiment_by_id(experiment_id, engine, worker_settings) == "succeeded"
+    assert read(engine, experiment_id).attempt == 2
+    assert _series(engine, experiment_id) == (expected_steps, expected_values)
+
+
+def test_a_result_the_store_refuses_fails_the_run_at_once(tmp_path: Path, mnist_dir: Path) -> None:
+    """SQLite refuses a blob over its length limit ('string or blob too big', a DataError)
+    now and forever: the run ends `failed` with that reason at its first attempt."""
+    url = f"sqlite:///{tmp_path / 'small.db'}"
+    upgrade_to_head(url)
+    engine = make_engine(url)
+
+    @event.listens_for(engine, "connect")
+    def _small_blobs(dbapi_connection: Any, _record: Any) -> None:
+        # Loss points and the experiment row fit; the final checkpoint (~2 MB) does not.
+        dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 200_000)
+
+    settings = make_settings(
+        database_url=url,
+        data_dir=mnist_dir,
+        allow_download=False,
+        torch_threads=1,
+        flush_interval_s=0.01,
+        checkpoint_interval_s=3600,
+    )
+    try:
+        experiment_id = _submit(engine)
+        assert run_experiment_by_id(experiment_id, engine, settings) == "failed"
+        failed = read(engine, experiment_id)
+        assert failed.status == "failed" and failed.attempt == 1
+        assert "refused" in str(failed.error) and "too big" in str(failed.error)
+        # Not tried again: a redelivery finds nothing to claim.
+        assert run_experiment_by_id(experiment_id, engine, settings).startswith("skipped")
+    finally:
+        engine.dispose()
+
+
+def test_a_store_that_stays_away_leaves_the_run_to_the_reaper(
+    engine: Engine, worker_settings: Settings
+) -> None:
+    """Past the patience the job stops writing and leaves the run `running` (never `failed`
+    for the store's fault); once its heartbeat is stale a new attempt resumes it."""
+    experiment_id = _submit(engine, seed=4)
+    claimed = claim_run(StoreLink(engine, patience_s=5), experiment_id, worker_settings)
+    assert claimed is not None
+    gone = StoreLink(make_engine(UNREACHABLE_URL), patience_s=0.3)
+    heartbeat = start_heartbeat(gone, claimed, worker_settings)
+    try:
+        result = train(claimed, heartbeat, worker_settings)
+        outcome = settle(gone, claimed, heartbeat, result, worker_settings)
+    finally:
+        heartbeat.stop()
+    assert outcome.startswith("left to the reaper"), outcome
+    left = read(engine, experiment_id)
+    assert (left.status, left.attempt, left.error) == ("running", 1, None)
+
+    backdate(engine, experiment_id, heartbeat_s=worker_settings.heartbeat_timeout_s + 5)
+    assert run_experiment_by_id(experiment_id, engine, worker_settings) == "succeeded"
+    assert read(engine, experiment_id).attempt == 2

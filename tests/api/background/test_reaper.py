@@ -1,20 +1,25 @@
-"""One reaper pass against the real store and the real embedded broker: what it requeues,
-fails, cancels and sends, and what it leaves alone."""
+"""Reaper passes against the real store and real brokers (the embedded SQLite broker, and a
+Redis database): what they requeue, fail, cancel and send, which lost messages they send
+again, and what they leave alone."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
 from api.background.dispatch import Dispatcher
-from api.background.reaper import DISPATCH_GRACE_S, reap_once
+from api.background.reaper import DISPATCH_GRACE_S, Reaper
 from core import store
 from core.broker import Broker
 from core.settings import Settings
+from core.store.session import make_engine
 from tests.api.conftest import BrokerMessageReader
+from tests.conftest import lease_redis_database, release_redis_database, require_redis
 from tests.core.store.helpers import backdate, queued, read, running
+from tests.core.test_broker import take_as_a_dying_worker
 
 
 @pytest.fixture
@@ -22,6 +27,11 @@ def dispatcher(settings: Settings, engine: Engine) -> Iterator[Dispatcher]:
     broker = Broker(settings)
     yield Dispatcher(engine, broker)
     broker.close()
+
+
+def reaper(dispatcher: Dispatcher, settings: Settings) -> Reaper:
+    """A reaper that has seen the store answer for a long time already."""
+    return Reaper(dispatcher, settings, store_up_since=float("-inf"))
 
 
 def test_a_silent_run_is_requeued_and_sent_again(
@@ -33,14 +43,15 @@ def test_a_silent_run_is_requeued_and_sent_again(
     silent, attempt = running(engine)
     alive, _ = running(engine)
     backdate(engine, silent, heartbeat_s=settings.heartbeat_timeout_s + 5)
-    report = reap_once(dispatcher, settings)
+    passes = reaper(dispatcher, settings)
+    report = passes.reap_once()
     assert report.requeued == [silent] and report.sent == [silent]
     requeued = read(engine, silent)
     assert requeued.status == "queued" and requeued.attempt == attempt
     assert requeued.dispatched_at is not None  # the new message reached the broker
     assert len(broker_messages.runs_for(silent)) == 1
     assert read(engine, alive).status == "running"
-    assert not reap_once(dispatcher, settings)  # nothing more to do
+    assert not passes.reap_once()  # nothing more to do
 
 
 def test_out_of_attempts_fails_and_a_cancelled_one_ends_cancelled(
@@ -56,7 +67,7 @@ def test_out_of_attempts_fails_and_a_cancelled_one_ends_cancelled(
         store.request_cancel(session, asked_to_stop)
     for experiment_id in (exhausted, asked_to_stop):
         backdate(engine, experiment_id, heartbeat_s=settings.heartbeat_timeout_s + 5)
-    report = reap_once(dispatcher, settings)
+    report = reaper(dispatcher, settings).reap_once()
     assert report.failed == [exhausted] and report.cancelled == [asked_to_stop]
     failed = read(engine, exhausted)
     assert failed.status == "failed" and f"after {settings.max_attempts} attempts" in str(
@@ -74,7 +85,7 @@ def test_only_queued_runs_the_broker_never_got_are_sent_after_a_grace(
     fresh = queued(engine)
     old = queued(engine)
     backdate(engine, old, created_s=DISPATCH_GRACE_S + 1)
-    report = reap_once(dispatcher, settings)
+    report = reaper(dispatcher, settings).reap_once()
     assert report.sent == [old]
     assert broker_messages.runs_for(old) and not broker_messages.runs_for(fresh)
 
@@ -86,8 +97,123 @@ def test_a_broker_that_is_down_leaves_the_run_to_the_next_pass(
     old = queued(engine)
     backdate(engine, old, created_s=DISPATCH_GRACE_S + 1)
     try:
-        report = reap_once(Dispatcher(engine, down), settings)
+        report = reaper(Dispatcher(engine, down), settings).reap_once()
     finally:
         down.close()
     assert report.sent == []
     assert read(engine, old).dispatched_at is None
+
+
+def test_silent_runs_wait_until_the_store_has_answered_for_a_whole_timeout(
+    dispatcher: Dispatcher, settings: Settings, engine: Engine
+) -> None:
+    """After an outage (or at the API's start) workers get one heartbeat timeout to beat
+    again before their runs count as lost."""
+    now = [1000.0]
+    passes = Reaper(dispatcher, settings, clock=lambda: now[0])
+    silent, _ = running(engine)
+    backdate(engine, silent, heartbeat_s=settings.heartbeat_timeout_s + 5)
+    assert passes.reap_once().requeued == []  # the store just came up, as far as it knows
+    now[0] += settings.heartbeat_timeout_s
+    assert passes.reap_once().requeued == [silent]
+
+    # An outage: a pass that can't reach the store starts the wait over.
+    again, _ = running(engine)
+    backdate(engine, again, heartbeat_s=settings.heartbeat_timeout_s + 5)
+    reachable = dispatcher.engine
+    dispatcher.engine = make_engine("postgresql+psycopg://postgres@127.0.0.1:1/none")
+    with pytest.raises(Exception, match="refused"):
+        passes.reap_once()
+    dispatcher.engine = reachable
+    now[0] += 1
+    assert passes.reap_once().requeued == []
+    now[0] += settings.heartbeat_timeout_s
+    assert passes.reap_once().requeued == [again]
+
+
+# Lost messages ------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlalchemy", "redis"])
+def own_broker(
+    request: pytest.FixtureRequest, settings: Settings, engine: Engine, tmp_path: Path
+) -> Iterator[Dispatcher]:
+    """A dispatcher on a broker of this test's own: an empty SQLite broker file, or a leased
+    Redis database, so the oldest message on it is this test's."""
+    if request.param == "sqlalchemy":
+        url = f"sqla+sqlite:///{tmp_path / 'broker.db'}"
+    else:
+        require_redis()
+        url = lease_redis_database()
+    broker = Broker(settings.model_copy(update={"broker_url": url}))
+    flush = _flusher(broker)
+    flush()
+    try:
+        yield Dispatcher(engine, broker)
+    finally:
+        flush()
+        broker.close()
+        if request.param == "redis":
+            release_redis_database(url)
+
+
+def _flusher(broker: Broker) -> Callable[[], None]:
+    """Empty the broker as a Redis restart without persistence does (a no-op on SQLite)."""
+
+    def flush() -> None:
+        if broker.settings.broker_is_sqlalchemy:
+            return
+        with broker.celery.connection_for_write() as connection:
+            connection.default_channel.client.flushdb()
+
+    return flush
+
+
+def test_a_long_queue_is_left_alone_and_a_dead_worker_s_message_sent_again(
+    own_broker: Dispatcher, settings: Settings, engine: Engine
+) -> None:
+    bound = settings.resend_lost_after_s
+    waiting = [queued(engine) for _ in range(3)]
+    assert own_broker.dispatch_all(waiting) == waiting
+    for experiment_id in waiting:
+        backdate(engine, experiment_id, dispatched_s=bound + 1)
+    # Every message still on the broker: a long queue, nothing is sent again.
+    assert reaper(own_broker, settings).reap_once().resent == []
+    assert own_broker.broker.held_runs(delivered_within_s=bound) == set(waiting)
+
+    # A worker takes the oldest message and dies before claiming its run.
+    take_as_a_dying_worker(own_broker.broker)
+    if (
+        not own_broker.broker.settings.broker_is_sqlalchemy
+    ):  # Redis: the taken message ages past the bound
+        _age_unacked(own_broker.broker, bound + 1)
+    report = reaper(own_broker, settings).reap_once()
+    assert report.resent == [waiting[0]]
+    assert own_broker.broker.held_runs(delivered_within_s=bound) == set(waiting)
+    # Sent again just now: not again on the next pass.
+    assert reaper(own_broker, settings).reap_once().resent == []
+
+
+@pytest.mark.parametrize("own_broker", ["redis"], indirect=True)
+def test_a_broker_restarted_empty_gets_every_queued_run_again(
+    own_broker: Dispatcher, settings: Settings, engine: Engine
+) -> None:
+    bound = settings.resend_lost_after_s
+    waiting = [queued(engine) for _ in range(3)]
+    own_broker.dispatch_all(waiting)
+    for experiment_id in waiting:
+        backdate(engine, experiment_id, dispatched_s=bound + 1)
+    _flusher(own_broker.broker)()
+    assert sorted(reaper(own_broker, settings).reap_once().resent) == sorted(waiting)
+    assert own_broker.broker.held_runs(delivered_within_s=bound) == set(waiting)
+
+
+def _age_unacked(broker: Broker, seconds: float) -> None:
+    """Move every unacknowledged delivery `seconds` into the past (kombu keeps each one's
+    time of delivery as its score in this sorted set)."""
+    from kombu.transport.redis import Channel
+
+    with broker.celery.connection_for_write() as connection:
+        client = connection.default_channel.client
+        for tag, score in client.zrange(Channel.unacked_index_key, 0, -1, withscores=True):
+            client.zadd(Channel.unacked_index_key, {tag: score - seconds})

@@ -70,15 +70,23 @@ def finish(
 
 
 def backdate(
-    engine: Engine, experiment_id: str, *, heartbeat_s: float = 0, created_s: float = 0
+    engine: Engine,
+    experiment_id: str,
+    *,
+    heartbeat_s: float = 0,
+    created_s: float = 0,
+    dispatched_s: float = 0,
 ) -> None:
-    """Move the experiment's last heartbeat and/or creation `seconds` into the past, as if
-    its worker had gone silent that long ago, or it had been submitted that long ago."""
+    """Move the experiment's last heartbeat, creation and/or last message `seconds` into the
+    past, as if its worker had gone silent that long ago, it had been submitted that long
+    ago, or its message had gone to the broker that long ago."""
     values: dict[str, Any] = {}
     if heartbeat_s:
         values["heartbeat_at"] = utcnow() - timedelta(seconds=heartbeat_s)
     if created_s:
         values["created_at"] = utcnow() - timedelta(seconds=created_s)
+    if dispatched_s:
+        values["dispatched_at"] = utcnow() - timedelta(seconds=dispatched_s)
     with store.session_scope(engine) as session:
         session.execute(update(EXPERIMENTS).where(EXPERIMENTS.c.id == experiment_id).values(values))
 

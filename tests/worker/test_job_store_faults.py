@@ -1,0 +1,82 @@
+"""The issue's worst case, in this process against the real PostgreSQL server: one database
+connection terminated in the middle of a loss-point INSERT. The write is made again on a new
+connection, the run goes on, and it ends `succeeded` at its first attempt with every point
+exactly as an uninterrupted run of the same spec and seed has it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from core import store
+from core.presets import build_spec
+from core.store.migrate import upgrade_to_head
+from core.store.session import make_engine
+from tests.conftest import (
+    ADMIN_URL,
+    create_schema,
+    drop_schema,
+    make_settings,
+    postgres_schema_url,
+    require_postgres,
+)
+from tests.integration.services import kill_insert_into
+from worker.job import run_experiment_by_id
+
+APP = "trainlab-job-under-test"
+SPEC = {"epochs": 1, "train_limit": 3000, "test_limit": 200, "device": "cpu", "seed": 11}
+
+
+@pytest.fixture
+def schema() -> Iterator[str]:
+    require_postgres()
+    name = create_schema("trainlab_faults")
+    upgrade_to_head(postgres_schema_url(name))
+    yield name
+    drop_schema(name)
+
+
+def _series(engine: Engine, experiment_id: str) -> tuple[list[int], list[float]]:
+    with store.session_scope(engine) as session:
+        steps, values = store.read_series(session, experiment_id)
+    return steps.tolist(), values.tolist()
+
+
+def test_one_connection_killed_mid_insert_costs_nothing(schema: str, mnist_dir: Path) -> None:
+    engine = make_engine(f"{postgres_schema_url(schema)}&application_name={APP}")
+    settings = make_settings(
+        data_dir=mnist_dir,
+        allow_download=False,
+        torch_threads=1,
+        flush_interval_s=0.01,
+        checkpoint_interval_s=0.5,
+    )
+    try:
+        ids = []
+        for _ in range(2):
+            with store.session_scope(engine) as session:
+                ids.append(store.create_experiment(session, build_spec("seed-adam", SPEC))[0].id)
+        reference, victim = ids
+        assert run_experiment_by_id(reference, engine, settings) == "succeeded"
+
+        killed: list[int] = []
+        killer = threading.Thread(
+            target=lambda: killed.append(
+                kill_insert_into(ADMIN_URL, f'"{schema}".loss_points', application_name=APP)
+            )
+        )
+        killer.start()
+        outcome = run_experiment_by_id(victim, engine, settings)
+        killer.join(timeout=60)
+        assert killed, "the INSERT was never caught in flight"
+        assert outcome == "succeeded"
+        with store.session_scope(engine) as session:
+            done = store.require_experiment(session, victim)
+        assert (done.status, done.attempt, done.error) == ("succeeded", 1, None)
+        assert _series(engine, victim) == _series(engine, reference)
+    finally:
+        engine.dispose()
