@@ -1,278 +1,192 @@
-"""The training step written out by hand: forward, backward and update without autograd.
+"""The training step written out by hand, for R runs of one structure at once (R = 1 alone).
 
-At the book's batch size of 1 a step is a few small matrix-vector products, and recording
-an autograd graph, walking it back and running a generic optimizer costs several times the
-arithmetic itself. This step computes exactly what autograd would, by calling the same ATen
-backward kernels autograd calls (sigmoid_backward, native_layer_norm_backward, ...), and then
-updates the parameters in place:
+At the book's batch size of 1 a step is a few small matrix-vector products, and recording an
+autograd graph, walking it back and running a generic optimizer costs several times the
+arithmetic itself. This step computes what autograd would, by calling the same ATen kernels
+autograd calls (addmm, sigmoid_backward, native_layer_norm_backward, ...), for every run of a
+fused group in the same calls: parameters are stacked along a run axis (stacked.py), the first
+layer is one product over all runs' weights (they all read the same batch), the later ones one
+bmm, and the update is one call for all runs:
 
-- plain SGD (no momentum, no weight decay) folds the gradient into the update: W -= lr * g^T h
-  is one addmm_ over W instead of writing a gradient and reading it back;
-- Adam and AdamW call PyTorch's fused kernel directly on the optimizer's own state tensors (what
-  `torch.optim.Adam(fused=True).step()` does, minus its per-call Python bookkeeping), so the
-  optimizer's state_dict, and with it every checkpoint, stays PyTorch's own;
-- any other optimizer gets the gradients in `.grad` and its ordinary `step()`.
+- plain SGD (no momentum, no weight decay) folds -lr into the loss gradient, so every update
+  is a plain add: one addmm_/baddbmm_ per layer. On the CPU the first layer then works on the
+  batch's non-zero pixels only (sparse.py);
+- Adam and AdamW call PyTorch's fused kernel on each run's parameters and the run optimizer's
+  own state tensors (what `torch.optim.Adam(fused=True).step()` does), one call per distinct
+  set of hyperparameters, so state_dicts and checkpoints stay PyTorch's own;
+- any other optimizer reads the gradients from `.grad` in its ordinary `step()`, per run.
 
-It works on the modules built by `worker.engine.model.build_model`, in place, so evaluation,
-checkpoints and the autograd path (kept for tests that check this one) see the same weights.
-Tests compare it against autograd for every knob.
+Normalization runs per run (its affine parameters are per run and its kernels must see each
+run's batch as alone). A run trained in a group is bit-identical on the CPU to the same run
+alone: each run's numbers come from the same kernels on the same operands (see stacked.py).
+Tests compare the step against autograd for every knob, alone and fused.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import cast
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from core.spec import ExperimentSpec
+from core.spec import ExperimentSpec, group_key
+from worker.engine.activation import Activation
+from worker.engine.layout import model_layers
+from worker.engine.losshead import LossHead
 from worker.engine.model import BATCH_NORM_EPS, BATCH_NORM_MOMENTUM, LAYER_NORM_EPS
+from worker.engine.sparse import SparseBatch, SparseFirstLayer
+from worker.engine.stacked import StackedLinear, StackedNorm
+from worker.engine.update import Update, update_mode
+from worker.engine.workspace import Workspace
 
 aten = torch.ops.aten
-_MEAN = 1  # ATen's code for reduction="mean"
-_IGNORE_INDEX = -100  # nn.CrossEntropyLoss's default
-
 Tensor = torch.Tensor
-# (upstream gradient, pre-activation z, activation output a) -> gradient w.r.t. z
-_Backward = Callable[[Tensor, Tensor, Tensor], Tensor]
-
-
-def _activation(spec: ExperimentSpec) -> tuple[Callable[[Tensor], Tensor], _Backward]:
-    name, slope = spec.model.activation, spec.model.negative_slope
-    if name == "sigmoid":
-        return torch.sigmoid, lambda g, z, a: aten.sigmoid_backward.default(g, a)
-    if name == "tanh":
-        return torch.tanh, lambda g, z, a: aten.tanh_backward.default(g, a)
-    if name == "relu":
-        return torch.relu, lambda g, z, a: aten.threshold_backward.default(g, a, 0)
-    if name == "leaky_relu":
-        return (
-            lambda z: aten.leaky_relu.default(z, slope),
-            lambda g, z, a: aten.leaky_relu_backward.default(g, z, slope, False),
-        )
-    if name == "gelu":
-        return aten.gelu.default, lambda g, z, a: aten.gelu_backward.default(g, z)
-    raise ValueError(f"unknown activation {name!r}")
-
-
-@dataclass
-class _Layer:
-    norm: nn.LayerNorm | nn.BatchNorm1d | None
-    norm_weight: Tensor | None
-    norm_bias: Tensor | None
-    weight: Tensor  # detached views of the module's parameters: updated in place
-    bias: Tensor
-    weight_t: Tensor
-    bias_row: Tensor
-    grad_weight: Tensor
-    grad_bias: Tensor
-    index: int  # position of this layer's weight in model.parameters()
+_MASK = [True, True, True]
 
 
 class FastStep:
-    """One optimizer step on one batch: `step(x, target, loss_slot)`; writes the batch's loss
-    (before the update) into `loss_slot` when one is given."""
+    """`step(x, onehot, labels, sparse, loss_out)`: one optimizer step of every run on one batch;
+    each run's loss (before the update) goes into `loss_out` [R] when one is given."""
 
     def __init__(
-        self, model: nn.Sequential, spec: ExperimentSpec, optimizer: torch.optim.Optimizer
+        self,
+        models: Sequence[nn.Sequential],
+        specs: Sequence[ExperimentSpec],
+        optimizers: Sequence[torch.optim.Optimizer],
+        *,
+        sparse_input: bool = True,
     ) -> None:
-        self.spec = spec
-        self.optimizer = optimizer
-        self.params = [p for p in model.parameters()]
-        linears = [m for m in model if isinstance(m, nn.Linear)]
-        norms = [m for m in model if isinstance(m, nn.LayerNorm | nn.BatchNorm1d)]
-        self.layers: list[_Layer] = []
-        index = 0
-        for i, linear in enumerate(linears):
-            norm = norms[i] if i < len(norms) else None
-            self.layers.append(self._layer(linear, norm, index))
-            index += 2 + (0 if norm is None else 2)
-        self.hidden, self.output = self.layers[:-1], self.layers[-1]
-        self.act_forward, self.act_backward = _activation(spec)
-        self.grads: list[Tensor | None] = [None] * len(self.params)
-        self.one = torch.ones((), device=self.params[0].device)
-        self.lr = spec.effective_lr
-        self.mode = self._update_mode()
-        if self.mode in ("adam", "adamw"):
-            self._adam_state()
-
-    @staticmethod
-    def _layer(linear: nn.Linear, norm: nn.LayerNorm | nn.BatchNorm1d | None, index: int) -> _Layer:
-        weight, bias = linear.weight.detach(), linear.bias.detach()
-        return _Layer(
-            norm=norm,
-            norm_weight=None if norm is None else norm.weight.detach(),
-            norm_bias=None if norm is None else norm.bias.detach(),
-            weight=weight,
-            bias=bias,
-            weight_t=weight.t(),
-            bias_row=bias.unsqueeze(0),
-            grad_weight=torch.empty_like(weight),
-            grad_bias=torch.empty_like(bias),
-            index=index,
+        spec = specs[0]
+        if any(group_key(s) != group_key(spec) for s in specs):
+            raise ValueError("a fused step trains runs of one structure (core.spec.group_key)")
+        # Refuses, naming it, any module the hand-written passes do not cover.
+        layers = [model_layers(m, s) for m, s in zip(models, specs, strict=True)]
+        self.runs = len(models)
+        self.device = layers[0][0].linear.weight.device
+        self.linears = [
+            StackedLinear([run[i].linear for run in layers]) for i in range(len(layers[0]))
+        ]
+        self.norms = [
+            StackedNorm([run[i].norm for run in layers]) if layers[0][i].norm else None  # type: ignore[misc]
+            for i in range(len(layers[0]) - 1)
+        ]
+        self.mode = update_mode(optimizers)
+        sgd = self.mode == "sgd"
+        self.act = Activation(spec)
+        self.loss = LossHead(
+            spec, [-s.effective_lr if sgd else 1.0 for s in specs], self.device, sgd=sgd
         )
+        first = self.linears[0]
+        self.sparse = (
+            SparseFirstLayer(first.weight, first.bias)
+            if sparse_input and sgd and self.device.type == "cpu"
+            else None
+        )
+        self.hidden = len(self.linears) - 1
+        self.workspaces: dict[int, Workspace] = {}
+        self.update = Update(self.mode, models, optimizers, self.linears, self.norms)
 
-    def _update_mode(self) -> str:
-        opt = self.optimizer
-        group = opt.param_groups[0]
-        if isinstance(opt, torch.optim.SGD) and not group["momentum"] and not group["weight_decay"]:
-            return "sgd"
-        if isinstance(opt, torch.optim.Adam) and group.get("fused") and not group["amsgrad"]:
-            return "adamw" if group.get("decoupled_weight_decay") else "adam"
-        return "optimizer"
+    @property
+    def uses_sparse_input(self) -> bool:
+        return self.sparse is not None
 
-    def _adam_state(self) -> None:
-        # The same lazy initialisation torch.optim.Adam does for fused=True, so a state_dict
-        # taken before the first step, or loaded from a checkpoint, has one layout.
-        group = self.optimizer.param_groups[0]
-        for p in self.params:
-            state = self.optimizer.state[p]
-            if not state:
-                state["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
-                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-        states = [self.optimizer.state[p] for p in self.params]
-        self.exp_avgs = [s["exp_avg"] for s in states]
-        self.exp_avg_sqs = [s["exp_avg_sq"] for s in states]
-        self.steps = [s["step"] for s in states]
-        self.beta1, self.beta2 = (float(b) for b in group["betas"])
-        self.eps = float(group["eps"])
-        self.weight_decay = float(group["weight_decay"])
-        self.fused = torch._fused_adamw_ if self.mode == "adamw" else torch._fused_adam_
-        self.data = [p.detach() for p in self.params]
+    def sync(self) -> None:
+        """Bring the runs' modules up to date (before evaluation or a checkpoint)."""
+        if self.sparse is not None:
+            self.sparse.sync_to(self.linears[0].weight, self.linears[0].bias)
 
-    def step(self, x: Tensor, target: Tensor, loss_slot: Tensor | None) -> None:
-        # No grad-mode switch per step: every tensor here is detached, so autograd records
-        # nothing anyway.
-        saved: list[tuple[Tensor, Tensor, Tensor, tuple[Tensor, ...]]] = []
+    def workspace(self, batch: int) -> Workspace:
+        ws = self.workspaces.get(batch)
+        if ws is None:
+            ws = Workspace(self.runs, batch, self.linears, self.norms, self.loss.buffers(batch))
+            self.workspaces[batch] = ws
+        return ws
+
+    def step(
+        self,
+        x: Tensor,
+        onehot: Tensor,
+        labels: Tensor,
+        sparse: SparseBatch | None,
+        loss_out: Tensor | None,
+    ) -> None:
+        # Every tensor here is detached: autograd records nothing, with no grad-mode switch.
+        batch = x.shape[0]
+        ws = self.workspaces.get(batch) or self.workspace(batch)
+        head = ws.head
+        linears, act, norms, update = self.linears, self.act, self.norms, self.update
+        first, hidden = linears[0], self.hidden
+        if sparse is not None and self.sparse is not None:
+            z = self.sparse.forward(sparse)
+        else:
+            z = torch.addmm(first.flat_bias, x, first.flat_weight_t)
+        # [B, R * width] -> [R, B, width]
+        z = z.view(ws.first_shape) if batch == 1 else ws.regroup(z)
         h = x
-        for layer in self.hidden:
-            z = torch.addmm(layer.bias, h, layer.weight_t)
-            a = self.act_forward(z)
-            out, norm_saved = self._norm_forward(layer, a)
-            saved.append((h, z, a, norm_saved))
-            h = out
-        logits = torch.addmm(self.output.bias, h, self.output.weight_t)
-        g = self._loss_grad(logits, target, loss_slot)
+        for i in range(hidden):
+            if i:
+                z = torch.baddbmm(linears[i].bias3, h, linears[i].weight_t)
+            a = act.forward(z, ws, i)
+            norm = norms[i]
+            h = a if norm is None else self._norm_forward(norm, ws, i)
+        out = linears[hidden]
+        torch.baddbmm(out.bias3, h, out.weight_t, out=head.logits)
+        g = self.loss.grad(head, onehot)
+        if loss_out is not None:
+            self.loss.values(head, onehot, labels, loss_out)
 
         # Backward, last layer first. Each layer's input gradient is taken before its own
         # update, so every gradient is that of the weights the forward pass used.
-        g_in = torch.mm(g, self.output.weight) if self.hidden else g
-        self._update_linear(self.output, g, h)
-        for i in range(len(self.hidden) - 1, -1, -1):
-            layer = self.hidden[i]
-            h_in, z, a, norm_saved = saved[i]
-            g_act = self._norm_backward(layer, a, g_in, norm_saved)
-            g_z = self.act_backward(g_act, z, a)
+        g_in = torch.bmm(g, out.weight, out=ws.grad_in[hidden - 1])
+        update.linear(hidden, g, head.grad_t, h)
+        for i in range(hidden - 1, -1, -1):
+            norm = norms[i]
+            g_a = g_in if norm is None else self._norm_backward(norm, ws, i)
+            g_z = act.backward(g_a, ws, i)
             if i:
-                g_in = torch.mm(g_z, layer.weight)
-            self._update_linear(layer, g_z, h_in)
-        self._finish_update()
-
-    def _loss_grad(self, logits: Tensor, target: Tensor, loss_slot: Tensor | None) -> Tensor:
-        """Gradient of the mean loss w.r.t. the logits; the loss value only when it is logged."""
-        loss, output = self.spec.loss, self.spec.model.output
-        if loss == "cross_entropy":
-            lsm = torch._log_softmax(logits, 1, False)
-            value, total = aten.nll_loss_forward.default(lsm, target, None, _MEAN, _IGNORE_INDEX)
-            if loss_slot is not None:
-                loss_slot.copy_(value)
-            g_lsm = aten.nll_loss_backward.default(
-                self.one, lsm, target, None, _MEAN, _IGNORE_INDEX, total
-            )
-            return torch._log_softmax_backward_data(g_lsm, lsm, 1, torch.float32)
-        if output == "sigmoid":
-            o = torch.sigmoid(logits)
-        elif output == "softmax":
-            o = torch._softmax(logits, 1, False)
-        else:
-            o = logits
-        if loss == "mse":
-            if loss_slot is not None:
-                loss_slot.copy_(aten.mse_loss.default(o, target, _MEAN))
-            g: Tensor = aten.mse_loss_backward.default(self.one, o, target, _MEAN)
-        else:
-            if loss_slot is not None:
-                loss_slot.copy_(aten.binary_cross_entropy.default(o, target, None, _MEAN))
-            g = aten.binary_cross_entropy_backward.default(self.one, o, target, None, _MEAN)
-        if output == "sigmoid":
-            g = aten.sigmoid_backward.default(g, o)
-        elif output == "softmax":
-            g = torch._softmax_backward_data(g, o, 1, torch.float32)
-        return g
+                g_in = torch.bmm(g_z, linears[i].weight, out=ws.grad_in[i - 1])
+                update.linear(i, g_z, ws.act_grad_t[i], ws.layer_in[i])
+            elif sparse is not None and self.sparse is not None:
+                self.sparse.update(sparse, ws.first_grad if batch == 1 else ws.ungroup(g_z))
+            else:
+                update.first(g_z, ws.act_grad_t[0], x)
+        update.finish()
 
     @staticmethod
-    def _norm_forward(layer: _Layer, a: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
-        norm, w, b = layer.norm, layer.norm_weight, layer.norm_bias
-        if norm is None:
-            return a, ()
-        if isinstance(norm, nn.LayerNorm):
-            out, mean, rstd = torch.native_layer_norm(a, [a.shape[1]], w, b, LAYER_NORM_EPS)
-            return out, (mean, rstd)
-        assert isinstance(norm, nn.BatchNorm1d)
-        # Training-mode batch norm, running statistics updated in place as the module does.
-        rm, rv = norm.running_mean, norm.running_var
-        out, mean, invstd = torch.native_batch_norm(
-            a, w, b, rm, rv, True, BATCH_NORM_MOMENTUM, BATCH_NORM_EPS
-        )
-        if norm.num_batches_tracked is not None:
-            norm.num_batches_tracked.add_(1)
-        return out, (mean, invstd)
-
-    def _norm_backward(
-        self, layer: _Layer, a: Tensor, g: Tensor, saved: tuple[Tensor, ...]
-    ) -> Tensor:
-        norm, w, b = layer.norm, layer.norm_weight, layer.norm_bias
-        if norm is None or w is None or b is None:
-            return g
-        mask = [True, True, True]
-        if isinstance(norm, nn.LayerNorm):
-            mean, rstd = saved
-            g_a, g_w, g_b = aten.native_layer_norm_backward.default(
-                g, a, [a.shape[1]], mean, rstd, w, b, mask
-            )
-        else:
-            mean, invstd = saved
-            g_a, g_w, g_b = aten.native_batch_norm_backward.default(
-                g, a, w, norm.running_mean, norm.running_var, mean, invstd, True,
-                BATCH_NORM_EPS, mask,
-            )  # fmt: skip
-        if self.mode == "sgd":
-            w.add_(g_w, alpha=-self.lr)
-            b.add_(g_b, alpha=-self.lr)
-        else:
-            self.grads[layer.index + 2] = g_w
-            self.grads[layer.index + 3] = g_b
-        grad_input: Tensor = g_a
-        return grad_input
-
-    def _update_linear(self, layer: _Layer, g: Tensor, h: Tensor) -> None:
-        if self.mode == "sgd":
-            layer.weight.addmm_(g.t(), h, alpha=-self.lr)
-            if g.shape[0] == 1:
-                layer.bias_row.add_(g, alpha=-self.lr)
+    def _norm_forward(norm: StackedNorm, ws: Workspace, i: int) -> Tensor:
+        for r, (a, h, stat1, stat2) in enumerate(ws.norm_forward[i]):
+            if norm.layer_norm:
+                aten.native_layer_norm.out(
+                    a, [a.shape[1]], norm.run_weight[r], norm.run_bias[r], LAYER_NORM_EPS,
+                    out0=h, out1=stat1, out2=stat2,
+                )  # fmt: skip
             else:
-                layer.bias.add_(g.sum(0), alpha=-self.lr)
-            return
-        torch.mm(g.t(), h, out=layer.grad_weight)
-        torch.sum(g, 0, out=layer.grad_bias)
-        self.grads[layer.index] = layer.grad_weight
-        self.grads[layer.index + 1] = layer.grad_bias
+                mean, var = norm.running[r]
+                aten.native_batch_norm.out(
+                    a, norm.run_weight[r], norm.run_bias[r], mean, var, True, BATCH_NORM_MOMENTUM,
+                    BATCH_NORM_EPS, out=h, save_mean=stat1, save_invstd=stat2,
+                )  # fmt: skip
+        if norm.counters:
+            torch._foreach_add_(norm.counters, 1)
+        return ws.normed[i]
 
-    def _finish_update(self) -> None:
-        if self.mode == "sgd":
-            return
-        grads = cast(list[Tensor], self.grads)  # every slot is filled by the backward pass
-        if self.mode in ("adam", "adamw"):
-            torch._foreach_add_(self.steps, 1)
-            self.fused(
-                self.data, grads, self.exp_avgs, self.exp_avg_sqs, [], self.steps,
-                lr=self.lr, beta1=self.beta1, beta2=self.beta2, weight_decay=self.weight_decay,
-                eps=self.eps, amsgrad=False, maximize=False,
-            )  # fmt: skip
-            return
-        for p, grad in zip(self.params, grads, strict=True):
-            p.grad = grad
-        self.optimizer.step()
+    def _norm_backward(self, norm: StackedNorm, ws: Workspace, i: int) -> Tensor:
+        grads = self.update.norm_grads[i]
+        assert grads is not None
+        g_w, g_b = grads
+        for r, (g, a, stat1, stat2, g_a) in enumerate(ws.norm_backward[i]):
+            if norm.layer_norm:
+                aten.native_layer_norm_backward.out(
+                    g, a, [a.shape[1]], stat1, stat2, norm.run_weight[r], norm.run_bias[r], _MASK,
+                    out0=g_a, out1=g_w[r], out2=g_b[r],
+                )  # fmt: skip
+            else:
+                mean, var = norm.running[r]
+                aten.native_batch_norm_backward.out(
+                    g, a, norm.run_weight[r], mean, var, stat1, stat2, True, BATCH_NORM_EPS, _MASK,
+                    out0=g_a, out1=g_w[r], out2=g_b[r],
+                )  # fmt: skip
+        if self.update.sgd:  # the gradients carry -lr already
+            norm.weight.add_(g_w)
+            norm.bias.add_(g_b)
+        return ws.normed_grad[i]

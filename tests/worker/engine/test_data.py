@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from core.spec import ExperimentSpec
 from worker.engine import DatasetUnavailableError, run_training
 from worker.engine.data import dataset_checksum, load_dataset
-from core.spec import ExperimentSpec
 
 CPU = torch.device("cpu")
 # Test-set label counts of the real MNIST (../shared/data/README.md).

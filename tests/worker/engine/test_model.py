@@ -8,6 +8,8 @@ import pytest
 import torch
 from torch import nn
 
+from core.presets import build_spec
+from core.spec import ExperimentSpec
 from worker.engine.model import (
     DeviceUnavailableError,
     build_loss,
@@ -15,8 +17,6 @@ from worker.engine.model import (
     build_optimizer,
     resolve_device,
 )
-from core.presets import build_spec
-from core.spec import ExperimentSpec
 
 CPU = torch.device("cpu")
 

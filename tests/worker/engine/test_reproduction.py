@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.worker.conftest import RunFn
 from core.presets import BOOK_CHAIN, build_spec
+from tests.worker.conftest import RunFn
 
 
 @pytest.mark.slow
