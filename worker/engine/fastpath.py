@@ -24,7 +24,7 @@ Tests compare the step against autograd for every knob, alone and fused.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -42,6 +42,12 @@ from worker.engine.workspace import Workspace
 aten = torch.ops.aten
 Tensor = torch.Tensor
 _MASK = [True, True, True]
+StepFn = Callable[[Tensor, Tensor, Tensor, SparseBatch | None, Tensor | None], None]
+# The kernels' own entry points (skipping torch.ops' Python-level dispatch).
+_LAYER_NORM = aten.native_layer_norm.out._op
+_LAYER_NORM_BACKWARD = aten.native_layer_norm_backward.out._op
+_BATCH_NORM = aten.native_batch_norm.out._op
+_BATCH_NORM_BACKWARD = aten.native_batch_norm_backward.out._op
 
 
 class FastStep:
@@ -84,6 +90,7 @@ class FastStep:
         )
         self.hidden = len(self.linears) - 1
         self.workspaces: dict[int, Workspace] = {}
+        self.compiled: dict[int, StepFn] = {}
         self.update = Update(self.mode, models, optimizers, self.linears, self.norms)
 
     @property
@@ -110,83 +117,160 @@ class FastStep:
         sparse: SparseBatch | None,
         loss_out: Tensor | None,
     ) -> None:
-        # Every tensor here is detached: autograd records nothing, with no grad-mode switch.
-        batch = x.shape[0]
-        ws = self.workspaces.get(batch) or self.workspace(batch)
-        head = ws.head
-        linears, act, norms, update = self.linears, self.act, self.norms, self.update
-        first, hidden = linears[0], self.hidden
-        if sparse is not None and self.sparse is not None:
-            z = self.sparse.forward(sparse)
-        else:
-            z = torch.addmm(first.flat_bias, x, first.flat_weight_t)
-        # [B, R * width] -> [R, B, width]
-        z = z.view(ws.first_shape) if batch == 1 else ws.regroup(z)
-        h = x
-        for i in range(hidden):
-            if i:
-                z = torch.baddbmm(linears[i].bias3, h, linears[i].weight_t)
-            a = act.forward(z, ws, i)
-            norm = norms[i]
-            h = a if norm is None else self._norm_forward(norm, ws, i)
-        out = linears[hidden]
-        torch.baddbmm(out.bias3, h, out.weight_t, out=head.logits)
-        g = self.loss.grad(head, onehot)
-        if loss_out is not None:
-            self.loss.values(head, onehot, labels, loss_out)
+        run = self.compiled.get(x.shape[0])
+        if run is None:
+            run = self.compiled[x.shape[0]] = self._compile(x.shape[0])
+        run(x, onehot, labels, sparse, loss_out)
 
-        # Backward, last layer first. Each layer's input gradient is taken before its own
-        # update, so every gradient is that of the weights the forward pass used.
-        g_in = torch.bmm(g, out.weight, out=ws.grad_in[hidden - 1])
-        update.linear(hidden, g, head.grad_t, h)
-        for i in range(hidden - 1, -1, -1):
-            norm = norms[i]
-            g_a = g_in if norm is None else self._norm_backward(norm, ws, i)
-            g_z = act.backward(g_a, ws, i)
-            if i:
-                g_in = torch.bmm(g_z, linears[i].weight, out=ws.grad_in[i - 1])
-                update.linear(i, g_z, ws.act_grad_t[i], ws.layer_in[i])
-            elif sparse is not None and self.sparse is not None:
-                self.sparse.update(sparse, ws.first_grad if batch == 1 else ws.ungroup(g_z))
+    def _compile(self, batch: int) -> StepFn:
+        """The step for one batch size, with every buffer, view and kernel bound once."""
+        ws = self.workspace(batch)
+        runs, hidden, linears = self.runs, self.hidden, self.linears
+        # One run, one record: the first layer's [1, width] output is written through a 2-D
+        # view of the activation buffer (no reshape call per step).
+        flat = runs == 1 and batch == 1 and self.act.name != "gelu"
+        acts = [
+            self.act.bind(ws.act_out[i], ws.act_grad[i], flat_input=flat and i == 0)
+            for i in range(hidden)
+        ]
+        forwards = [f for f, _ in acts]
+        backwards = [b for _, b in acts]
+        norms = [self._bind_norm(i, ws) if self.norms[i] else None for i in range(hidden)]
+        loss_grad, loss_values = self.loss.bind(ws.head)
+        updates = [self.update.bind_linear(i) for i in range(hidden + 1)]
+        update_first, finish = self.update.bind_first(), self.update.bind_finish()
+        first, out = linears[0], linears[hidden]
+        flat_bias, flat_weight_t = first.flat_bias, first.flat_weight_t
+        shaped = None if flat else ws.first_shape
+        regroup, ungroup = ws.regroup, ws.ungroup
+        logits, grad_t, grad_in = ws.head.logits, ws.head.grad_t, ws.grad_in
+        act_grad_t, layer_in = ws.act_grad_t, ws.layer_in
+        deeper = [(lin.bias3, lin.weight_t, lin.weight) for lin in linears]
+        out_bias3, out_weight_t, out_weight = out.bias3, out.weight_t, out.weight
+        baddbmm, bmm, addmm, embedding_bag = (
+            torch.baddbmm,
+            torch.bmm,
+            torch.addmm,
+            torch.embedding_bag,
+        )
+        use_sparse = self.sparse is not None
+        rows = self.sparse.rows if self.sparse is not None else flat_bias
+        rows_update, first_grad = rows.addmm_, ws.first_grad
+        update_out = updates[hidden]
+
+        def run(
+            x: Tensor,
+            onehot: Tensor,
+            labels: Tensor,
+            sparse: SparseBatch | None,
+            loss_out: Tensor | None,
+        ) -> None:
+            # Every tensor here is detached: autograd records nothing, no grad-mode switch.
+            if use_sparse:
+                assert sparse is not None
+                z = embedding_bag(
+                    rows, sparse.indices, sparse.offsets, False, 0, False, sparse.values, False
+                )[0]
             else:
-                update.first(g_z, ws.act_grad_t[0], x)
-        update.finish()
+                z = addmm(flat_bias, x, flat_weight_t)
+            if shaped is not None:  # [B, R * width] -> [R, B, width]
+                z = z.view(shaped) if batch == 1 else regroup(z)
+            h = forwards[0](z)
+            norm = norms[0]
+            if norm is not None:
+                h = norm[0]()
+            for i in range(1, hidden):
+                bias3, weight_t, _ = deeper[i]
+                h = forwards[i](baddbmm(bias3, h, weight_t))
+                norm = norms[i]
+                if norm is not None:
+                    h = norm[0]()
+            baddbmm(out_bias3, h, out_weight_t, out=logits)
+            g = loss_grad(onehot)
+            if loss_out is not None:
+                loss_values(onehot, labels, loss_out)
 
-    @staticmethod
-    def _norm_forward(norm: StackedNorm, ws: Workspace, i: int) -> Tensor:
-        for r, (a, h, stat1, stat2) in enumerate(ws.norm_forward[i]):
-            if norm.layer_norm:
-                aten.native_layer_norm.out(
-                    a, [a.shape[1]], norm.run_weight[r], norm.run_bias[r], LAYER_NORM_EPS,
-                    out0=h, out1=stat1, out2=stat2,
-                )  # fmt: skip
-            else:
-                mean, var = norm.running[r]
-                aten.native_batch_norm.out(
-                    a, norm.run_weight[r], norm.run_bias[r], mean, var, True, BATCH_NORM_MOMENTUM,
-                    BATCH_NORM_EPS, out=h, save_mean=stat1, save_invstd=stat2,
-                )  # fmt: skip
-        if norm.counters:
-            torch._foreach_add_(norm.counters, 1)
-        return ws.normed[i]
+            # Backward, last layer first. Each layer's input gradient is taken before its own
+            # update, so every gradient is that of the weights the forward pass used.
+            g_in = bmm(g, out_weight, out=grad_in[hidden - 1])
+            update_out(g, grad_t, h)
+            for i in range(hidden - 1, -1, -1):
+                norm = norms[i]
+                g_z = backwards[i](g_in if norm is None else norm[1]())
+                if i:
+                    g_in = bmm(g_z, deeper[i][2], out=grad_in[i - 1])
+                    updates[i](g_z, act_grad_t[i], layer_in[i])
+                elif use_sparse:
+                    assert sparse is not None
+                    rows_update(sparse.transposed, first_grad if batch == 1 else ungroup(g_z))
+                else:
+                    update_first(g_z, act_grad_t[0], x)
+            finish()
 
-    def _norm_backward(self, norm: StackedNorm, ws: Workspace, i: int) -> Tensor:
-        grads = self.update.norm_grads[i]
-        assert grads is not None
+        return run
+
+    def _bind_norm(
+        self, i: int, ws: Workspace
+    ) -> tuple[Callable[[], Tensor], Callable[[], Tensor]]:
+        """Layer i's normalization, per run (its kernels must see each run's batch alone)."""
+        norm, grads = self.norms[i], self.update.norm_grads[i]
+        assert norm is not None and grads is not None
         g_w, g_b = grads
-        for r, (g, a, stat1, stat2, g_a) in enumerate(ws.norm_backward[i]):
-            if norm.layer_norm:
-                aten.native_layer_norm_backward.out(
-                    g, a, [a.shape[1]], stat1, stat2, norm.run_weight[r], norm.run_bias[r], _MASK,
-                    out0=g_a, out1=g_w[r], out2=g_b[r],
-                )  # fmt: skip
-            else:
-                mean, var = norm.running[r]
-                aten.native_batch_norm_backward.out(
-                    g, a, norm.run_weight[r], mean, var, stat1, stat2, True, BATCH_NORM_EPS, _MASK,
-                    out0=g_a, out1=g_w[r], out2=g_b[r],
-                )  # fmt: skip
-        if self.update.sgd:  # the gradients carry -lr already
-            norm.weight.add_(g_w)
-            norm.bias.add_(g_b)
-        return ws.normed_grad[i]
+        normed, normed_grad = ws.normed[i], ws.normed_grad[i]
+        ahead = [
+            (a, h, s1, s2, w, b, *running)
+            for (a, h, s1, s2), w, b, running in zip(
+                ws.norm_forward[i], norm.run_weight, norm.run_bias, norm.running, strict=True
+            )
+        ]
+        back = [
+            (g, a, s1, s2, g_a, w, b, gw, gb, *running)
+            for (g, a, s1, s2, g_a), w, b, gw, gb, running in zip(
+                ws.norm_backward[i], norm.run_weight, norm.run_bias, g_w.unbind(0),
+                g_b.unbind(0), norm.running, strict=True,
+            )
+        ]  # fmt: skip
+        counters, sgd, weight, bias = norm.counters, self.update.sgd, norm.weight, norm.bias
+        foreach_add = torch._foreach_add_
+
+        if norm.layer_norm:
+            shape = [normed.shape[-1]]
+
+            def forward() -> Tensor:
+                for a, h, s1, s2, w, b, _, _ in ahead:
+                    _LAYER_NORM(a, shape, w, b, LAYER_NORM_EPS, out0=h, out1=s1, out2=s2)
+                return normed
+
+            def backward() -> Tensor:
+                for g, a, s1, s2, g_a, w, b, gw, gb, _, _ in back:
+                    _LAYER_NORM_BACKWARD(
+                        g, a, shape, s1, s2, w, b, _MASK, out0=g_a, out1=gw, out2=gb
+                    )
+                if sgd:  # the gradients carry -lr already
+                    weight.add_(g_w)
+                    bias.add_(g_b)
+                return normed_grad
+
+        else:
+
+            def forward() -> Tensor:
+                for a, h, s1, s2, w, b, mean, var in ahead:
+                    _BATCH_NORM(
+                        a, w, b, mean, var, True, BATCH_NORM_MOMENTUM, BATCH_NORM_EPS,
+                        out=h, save_mean=s1, save_invstd=s2,
+                    )  # fmt: skip
+                foreach_add(counters, 1)
+                return normed
+
+            def backward() -> Tensor:
+                for g, a, s1, s2, g_a, w, _, gw, gb, mean, var in back:
+                    _BATCH_NORM_BACKWARD(
+                        g, a, w, mean, var, s1, s2, True, BATCH_NORM_EPS, _MASK,
+                        out0=g_a, out1=gw, out2=gb,
+                    )  # fmt: skip
+                if sgd:
+                    weight.add_(g_w)
+                    bias.add_(g_b)
+                return normed_grad
+
+        return forward, backward

@@ -10,7 +10,7 @@ very call a run alone makes. Everything is written into buffers kept per batch s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -23,6 +23,14 @@ _MEAN = 1  # ATen's reduction codes
 _NONE = 0
 _IGNORE_INDEX = -100  # nn.CrossEntropyLoss's default
 _F32 = torch.float32
+# The kernels' own entry points (skipping torch.ops' Python-level dispatch).
+_MSE_BACKWARD = aten.mse_loss_backward.grad_input._op
+_BCE_BACKWARD = aten.binary_cross_entropy_backward.grad_input._op
+_SIGMOID_BACKWARD = aten.sigmoid_backward.grad_input._op
+_SOFTMAX_BACKWARD = aten._softmax_backward_data.out._op
+_NLL = aten.nll_loss_forward.default._op
+_MSE = aten.mse_loss.default._op
+_BCE = aten.binary_cross_entropy.default._op
 
 
 class _Buffers:
@@ -73,45 +81,69 @@ class LossHead:
             found = self._buffers[batch] = _Buffers(self, batch)
         return found
 
-    def grad(self, b: _Buffers, onehot: Tensor) -> Tensor:
-        """d(scaled mean loss)/d(logits) [R, B, 10] from b.logits; onehot [B, 10]."""
-        out, logits = b.out, b.logits
-        if self.loss == "cross_entropy":
-            torch._log_softmax(logits, 2, False, out=out)
-            # One-hot times -(scale / B) is what nll_loss_backward writes (0 * c may be -0,
-            # which the next kernel turns into the same values).
-            torch.mul(onehot, b.factor, out=b.loss_grad)
-            return aten._log_softmax_backward_data.out(b.loss_grad, out, 2, _F32, out=b.grad)  # type: ignore[no-any-return]
-        if self.output == "sigmoid":
-            torch.sigmoid(logits, out=out)
-        elif self.output == "softmax":
-            torch._softmax(logits, 2, False, out=out)
-        target = onehot.expand(out.shape) if self.runs > 1 else onehot
-        grad = b.loss_grad if self.output != "none" else b.grad
-        if self.loss == "mse":
-            aten.mse_loss_backward.grad_input(b.factor, out, target, _NONE, grad_input=grad)
-        else:
-            aten.binary_cross_entropy_backward.grad_input(
-                b.factor, out, target, None, _NONE, grad_input=grad
-            )
-            if b.divide is not None:
-                grad.div_(b.divide)
-        if self.output == "sigmoid":
-            aten.sigmoid_backward.grad_input(grad, out, grad_input=b.grad)
-        elif self.output == "softmax":
-            aten._softmax_backward_data.out(grad, out, 2, _F32, grad_input=b.grad)
-        return b.grad
+    def bind(
+        self, b: _Buffers
+    ) -> tuple[Callable[[Tensor], Tensor], Callable[[Tensor, Tensor, Tensor], None]]:
+        """For one batch size: `grad(onehot)`, d(scaled mean loss)/d(logits) [R, B, 10] from
+        b.logits, and `values(onehot, labels, out)`, each run's mean loss of that step (before
+        its update) into `out` [R]."""
+        out, logits, loss_grad, grad, factor = b.out, b.logits, b.loss_grad, b.grad, b.factor
+        runs, divide, output = self.runs, b.divide, self.output
+        mul, log_softmax, softmax, sigmoid = (
+            torch.mul,
+            torch._log_softmax,
+            torch._softmax,
+            torch.sigmoid,
+        )
+        log_softmax_backward = torch._log_softmax_backward_data
 
-    def values(self, b: _Buffers, onehot: Tensor, labels: Tensor, out: Tensor) -> None:
-        """Each run's mean loss of the last step (before its update) into `out` [R]."""
-        per_run: list[Tensor]
         if self.loss == "cross_entropy":
-            per_run = [
-                aten.nll_loss_forward.default(lsm, labels, None, _MEAN, _IGNORE_INDEX)[0]
-                for lsm in b.run_out
-            ]
-        elif self.loss == "mse":
-            per_run = [aten.mse_loss.default(o, onehot, _MEAN) for o in b.run_out]
+
+            def grad_fn(onehot: Tensor) -> Tensor:
+                log_softmax(logits, 2, False, out=out)
+                # One-hot times -(scale / B) is what nll_loss_backward writes (0 * c may be
+                # -0, which the next kernel turns into the same values).
+                mul(onehot, factor, out=loss_grad)
+                return log_softmax_backward(loss_grad, out, 2, _F32, out=grad)
+
         else:
-            per_run = [aten.binary_cross_entropy.default(o, onehot, None, _MEAN) for o in b.run_out]
-        torch.stack(per_run, out=out)
+            kernel = _MSE_BACKWARD if self.loss == "mse" else _BCE_BACKWARD
+            into = grad if output == "none" else loss_grad
+
+            def grad_fn(onehot: Tensor) -> Tensor:
+                if output == "sigmoid":
+                    sigmoid(logits, out=out)
+                elif output == "softmax":
+                    softmax(logits, 2, False, out=out)
+                target = onehot.expand(out.shape) if runs > 1 else onehot
+                if kernel is _MSE_BACKWARD:
+                    kernel(factor, out, target, _NONE, grad_input=into)
+                else:
+                    kernel(factor, out, target, None, _NONE, grad_input=into)
+                    if divide is not None:
+                        into.div_(divide)
+                if output == "sigmoid":
+                    _SIGMOID_BACKWARD(into, out, grad_input=grad)
+                elif output == "softmax":
+                    _SOFTMAX_BACKWARD(into, out, 2, _F32, grad_input=grad)
+                return grad
+
+        run_out, stack = b.run_out, torch.stack
+        if self.loss == "cross_entropy":
+
+            def values(onehot: Tensor, labels: Tensor, into: Tensor) -> None:
+                stack(
+                    [_NLL(lsm, labels, None, _MEAN, _IGNORE_INDEX)[0] for lsm in run_out], out=into
+                )
+
+        elif self.loss == "mse":
+
+            def values(onehot: Tensor, labels: Tensor, into: Tensor) -> None:
+                stack([_MSE(o, onehot, _MEAN) for o in run_out], out=into)
+
+        else:
+
+            def values(onehot: Tensor, labels: Tensor, into: Tensor) -> None:
+                stack([_BCE(o, onehot, None, _MEAN) for o in run_out], out=into)
+
+        return grad_fn, values

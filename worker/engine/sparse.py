@@ -146,8 +146,9 @@ class SparseFirstLayer:
 
     def forward(self, batch: SparseBatch) -> Tensor:
         """[batch, runs * width]: x @ W^T + b for every run."""
-        out: Tensor = torch.ops.aten._embedding_bag_forward_only.default(
-            self.rows, batch.indices, batch.offsets, False, 0, False, batch.values, False, -1
+        # (torch.embedding_bag takes FBGEMM's kernel, the forward-only op a slower one.)
+        out: Tensor = torch.embedding_bag(
+            self.rows, batch.indices, batch.offsets, False, 0, False, batch.values, False
         )[0]
         return out
 

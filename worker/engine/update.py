@@ -125,38 +125,66 @@ class Update:
             target.steps.append(state["step"])
             self.all_steps.append(state["step"])
 
-    def linear(self, i: int, g: Tensor, g_t: Tensor, h: Tensor) -> None:
-        """Linear i: g [R, B, out] the (scaled) gradient of its output, g_t its transpose (a view
-        cut once), h [R, B, in] its input."""
+    def bind_linear(self, i: int) -> Callable[[Tensor, Tensor, Tensor], None]:
+        """`update(g, g_t, h)` for Linear i: g [R, B, out] the (scaled) gradient of its output,
+        g_t its transpose (a view cut once), h [R, B, in] its input."""
         linear = self.linears[i]
+        weight, bias, bias3 = linear.weight, linear.bias, linear.bias3
         if self.sgd:
-            linear.weight.baddbmm_(g_t, h)
-            if g.shape[1] == 1:
-                linear.bias3.add_(g)
-            else:
-                linear.bias.add_(g.sum(1))
-            return
-        torch.bmm(g_t, h, out=self.grad_w[i])
-        torch.sum(g, 1, out=self.grad_b[i])
 
-    def first(self, g: Tensor, g_t: Tensor, x: Tensor) -> None:
-        """The first layer on dense inputs: x [B, 784] is every run's input."""
-        runs, batch = g.shape[:2]
-        # Per run the same GEMM as alone (and as autograd's weight gradient): g_r^T @ x.
-        self.linear(0, g, g_t, x.expand(runs, batch, x.shape[1]))
+            def sgd(g: Tensor, g_t: Tensor, h: Tensor) -> None:
+                weight.baddbmm_(g_t, h)
+                if g.shape[1] == 1:
+                    bias3.add_(g)
+                else:
+                    bias.add_(g.sum(1))
 
-    def finish(self) -> None:
+            return sgd
+        grad_w, grad_b, bmm, total = self.grad_w[i], self.grad_b[i], torch.bmm, torch.sum
+
+        def gradients(g: Tensor, g_t: Tensor, h: Tensor) -> None:
+            bmm(g_t, h, out=grad_w)
+            total(g, 1, out=grad_b)
+
+        return gradients
+
+    def bind_first(self) -> Callable[[Tensor, Tensor, Tensor], None]:
+        """`update(g, g_t, x)` for the first layer on dense inputs, x [B, 784] every run's."""
+        update = self.bind_linear(0)
+        runs = self.linears[0].weight.shape[0]
+
+        def first(g: Tensor, g_t: Tensor, x: Tensor) -> None:
+            # Per run the same GEMM as alone (and as autograd's weight gradient): g_r^T @ x.
+            update(g, g_t, x.expand(runs, x.shape[0], x.shape[1]))
+
+        return first
+
+    def bind_finish(self) -> Callable[[], None]:
         if self.sgd:
-            return
+            return _nothing
         if self.mode == "optimizer":
-            for opt in self.optimizers:
-                opt.step()
-            return
-        torch._foreach_add_(self.all_steps, 1)
-        for group in self.adam_groups:
-            h = group.hyper
-            self.fused(
-                group.params, group.grads, group.exp_avgs, group.exp_avg_sqs, [], group.steps,
-                lr=h["lr"], beta1=h["beta1"], beta2=h["beta2"], weight_decay=h["weight_decay"],
-                eps=h["eps"], amsgrad=False, maximize=False,
-            )  # fmt: skip
+            steps = [opt.step for opt in self.optimizers]
+
+            def optimizers() -> None:
+                for step in steps:
+                    step()
+
+            return optimizers
+        fused, all_steps, groups = self.fused, self.all_steps, self.adam_groups
+        foreach_add = torch._foreach_add_
+
+        def adam() -> None:
+            foreach_add(all_steps, 1)
+            for group in groups:
+                h = group.hyper
+                fused(
+                    group.params, group.grads, group.exp_avgs, group.exp_avg_sqs, [], group.steps,
+                    lr=h["lr"], beta1=h["beta1"], beta2=h["beta2"], eps=h["eps"],
+                    weight_decay=h["weight_decay"], amsgrad=False, maximize=False,
+                )  # fmt: skip
+
+        return adam
+
+
+def _nothing() -> None:
+    return None
