@@ -81,8 +81,8 @@ def run_engine(args: argparse.Namespace, preset: str) -> dict[str, Any]:
 def child_engine(args: argparse.Namespace) -> None:
     """One engine run in this (fresh) process; prints the reference loop's JSON fields."""
     sys.path.insert(0, str(REPO))
-    from worker.engine import run_training
     from core.presets import build_spec
+    from worker.engine import run_training
 
     overrides: dict[str, Any] = {"epochs": args.epochs, "seed": args.seed, "device": args.device}
     if args.train_limit:

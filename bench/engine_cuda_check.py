@@ -21,13 +21,13 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from core.presets import build_spec  # noqa: E402
+from core.spec import ExperimentSpec  # noqa: E402
 from worker.engine import (  # noqa: E402
     RunCallbacks,
     RunResult,
     run_training,
 )
-from core.presets import build_spec  # noqa: E402
-from core.spec import ExperimentSpec  # noqa: E402
 
 PRESETS = ("seed-baseline", "seed-adam", "seed-layernorm")
 
