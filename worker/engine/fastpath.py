@@ -138,7 +138,7 @@ class FastStep:
         norms = [self._bind_norm(i, ws) if self.norms[i] else None for i in range(hidden)]
         loss_grad, loss_values = self.loss.bind(ws.head)
         updates = [self.update.bind_linear(i) for i in range(hidden + 1)]
-        update_first, finish = self.update.bind_first(), self.update.bind_finish()
+        update_first, finish = self.update.bind_first(batch), self.update.bind_finish()
         first, out = linears[0], linears[hidden]
         flat_bias, flat_weight_t = first.flat_bias, first.flat_weight_t
         shaped = None if flat else ws.first_shape
@@ -204,7 +204,7 @@ class FastStep:
                     assert sparse is not None
                     rows_update(sparse.transposed, first_grad if batch == 1 else ungroup(g_z))
                 else:
-                    update_first(g_z, act_grad_t[0], x)
+                    update_first(g_z, x)
             finish()
 
         return run

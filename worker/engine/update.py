@@ -148,16 +148,38 @@ class Update:
 
         return gradients
 
-    def bind_first(self) -> Callable[[Tensor, Tensor, Tensor], None]:
-        """`update(g, g_t, x)` for the first layer on dense inputs, x [B, 784] every run's."""
-        update = self.bind_linear(0)
-        runs = self.linears[0].weight.shape[0]
+    def bind_first(self, batch: int) -> Callable[[Tensor, Tensor], None]:
+        """`update(g, x)` for the first layer on dense inputs: x [B, 784] is every run's input,
+        so one GEMM over all runs' rows: [R * width, B] @ [B, 784]."""
+        linear = self.linears[0]
+        runs, width, _ = linear.weight.shape
+        flat_weight, bias, bias3 = linear.weight.view(runs * width, -1), linear.bias, linear.bias3
+        mm, total = torch.mm, torch.sum
 
-        def first(g: Tensor, g_t: Tensor, x: Tensor) -> None:
-            # Per run the same GEMM as alone (and as autograd's weight gradient): g_r^T @ x.
-            update(g, g_t, x.expand(runs, x.shape[0], x.shape[1]))
+        def rows(g: Tensor) -> Tensor:
+            # [R, B, width] -> [R * width, B]; materialized for B > 1 whatever R, so the GEMM
+            # sees the same layout fused and alone.
+            if batch == 1:
+                return g.view(runs * width, 1)
+            return g.permute(0, 2, 1).reshape(runs * width, batch).contiguous()
 
-        return first
+        if self.sgd:
+
+            def sgd(g: Tensor, x: Tensor) -> None:
+                flat_weight.addmm_(rows(g), x)
+                if batch == 1:
+                    bias3.add_(g)
+                else:
+                    bias.add_(g.sum(1))
+
+            return sgd
+        grad_w, grad_b = self.grad_w[0].view(runs * width, -1), self.grad_b[0]
+
+        def gradients(g: Tensor, x: Tensor) -> None:
+            mm(rows(g), x, out=grad_w)
+            total(g, 1, out=grad_b)
+
+        return gradients
 
     def bind_finish(self) -> Callable[[], None]:
         if self.sgd:

@@ -38,24 +38,31 @@ def recorded() -> tuple[RunCallbacks, list[float]]:
     return RunCallbacks(on_loss=lambda s, v: values.extend(v)), values
 
 
-def both_paths(mnist_dir: Path, **data: Any) -> tuple[Any, Any, torch.Tensor, torch.Tensor]:
+def both_paths(
+    mnist_dir: Path, options: dict[str, Any] | None = None, **data: Any
+) -> tuple[Any, Any, torch.Tensor, torch.Tensor]:
+    """(fast result, autograd result, fast series, autograd series); `options` go to the
+    fast runs (run_training's keyword arguments)."""
     spec = ExperimentSpec.model_validate({**BASE, **data})
     results, series = [], []
     for fast in (True, False):
         callbacks, values = recorded()
+        kwargs = (options or {}) if fast else {}
         results.append(
-            run_training(spec, data_dir=mnist_dir, callbacks=callbacks, threads=1, fast_path=fast)
+            run_training(
+                spec, data_dir=mnist_dir, callbacks=callbacks, threads=1, fast_path=fast, **kwargs
+            )
         )
         series.append(torch.tensor(values))
     assert results[0].fingerprint["engine_path"] == "fast"
     assert results[1].fingerprint["engine_path"] == "autograd"
     assert len(series[0]) == spec.loss_points
-    fused_equals_alone(mnist_dir, spec, results[0], series[0].tolist())
+    fused_equals_alone(mnist_dir, spec, results[0], series[0].tolist(), **(options or {}))
     return results[0], results[1], series[0], series[1]
 
 
 def fused_equals_alone(
-    mnist_dir: Path, spec: ExperimentSpec, alone: Any, series: list[float]
+    mnist_dir: Path, spec: ExperimentSpec, alone: Any, series: list[float], **options: Any
 ) -> None:
     """Train `spec` fused with two other runs (seeds 1, 2, the last at half the learning rate
     and, where set, other weight decay or momentum); each must equal its run alone."""
@@ -67,10 +74,10 @@ def fused_equals_alone(
     specs = [spec, spec.model_copy(update={"seed": 1}), spec.model_copy(update=changes)]
     recorders = [recorded() for _ in specs]
     group = run_training_group(
-        specs, data_dir=mnist_dir, callbacks=[c for c, _ in recorders], threads=1
+        specs, data_dir=mnist_dir, callbacks=[c for c, _ in recorders], threads=1, **options
     )
     alone = [(alone, series)] + [
-        (run_training(s, data_dir=mnist_dir, callbacks=c, threads=1), v)
+        (run_training(s, data_dir=mnist_dir, callbacks=c, threads=1, **options), v)
         for s, (c, v) in zip(specs[1:], [recorded() for _ in specs[1:]], strict=True)
     ]
     for member, (_, values), (single, single_values) in zip(group, recorders, alone, strict=True):
@@ -144,6 +151,18 @@ def test_optimizers_running_the_same_kernels_match_exactly(
 def test_plain_sgd_folds_the_update_and_stays_within_rounding(mnist_dir: Path) -> None:
     fast, slow, a, b = both_paths(mnist_dir, train_limit=1000)
     assert_close_runs(fast, slow, a, b)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"optimizer": "adam", "batch_size": 3, "model": {"normalization": "layer_norm"}},
+        {"optimizer": "sgd", "batch_size": 3, "model": {"activation": "relu"}},
+    ],
+)
+def test_batches_on_the_dense_first_layer(mnist_dir: Path, data: dict[str, Any]) -> None:
+    # Batches of 3 through the dense first layer's one GEMM over every run's rows.
+    assert_close_runs(*both_paths(mnist_dir, {"sparse_input": False}, **data))
 
 
 def test_the_last_partial_batch_is_trained(mnist_dir: Path) -> None:
