@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
@@ -41,9 +41,13 @@ class GraphPlan:
     `reason` None means wanted; `inputs` are the training records on the device."""
 
     def __init__(
-        self, reason: str | None = "not requested", inputs: tuple[Tensor, ...] = ()
+        self,
+        reason: str | None = "not requested",
+        inputs: tuple[Tensor, ...] = (),
+        steps: type[GraphSteps] | None = None,
     ) -> None:
         self.reason, self.inputs = reason, inputs
+        self.steps = steps or GraphSteps
         self.used = False
         self.active: GraphSteps | None = None
 
@@ -51,7 +55,7 @@ class GraphPlan:
         """A (re)built group: graphs of its step, captured once the loop has warmed it up."""
         self.release()
         if self.reason is None:
-            self.active = GraphSteps(self, stepper, losses, spec)
+            self.active = self.steps(self, stepper, losses, spec)
 
     def release(self) -> None:
         self.active = None
@@ -65,7 +69,13 @@ class GraphPlan:
         return {"used": False, "reason": self.reason or "the run ended before a capture"}
 
 
+class Replayable(Protocol):
+    def replay(self) -> None: ...
+
+
 class GraphSteps:
+    """`chunk` steps of one group's step, captured on a side stream, replayed as one launch."""
+
     def __init__(
         self, plan: GraphPlan, stepper: GroupStep, losses: Tensor, spec: ExperimentSpec
     ) -> None:
@@ -77,13 +87,16 @@ class GraphSteps:
         self.per_epoch = spec.steps_per_epoch
         self.chunk = chunk_size(spec.log_every)
         self.captured = False
-        self.stream = torch.cuda.Stream(device)  # type: ignore[no-untyped-call]
         self.cursor = torch.zeros((), dtype=torch.int64, device=device)
         self.point = torch.zeros(1, dtype=torch.int64, device=device)
         self.offsets = torch.arange(self.batch, device=device)
         self.stage = torch.zeros(stepper.runs, device=device)
-        self.graphs: dict[bool, torch.cuda.CUDAGraph] = {}
+        self.graphs: dict[bool, Replayable] = {}
         self.expected = -1  # the step the device counters point at
+        self.stream = self._stream()
+
+    def _stream(self) -> Any:
+        return torch.cuda.Stream(self.x.device)  # type: ignore[no-untyped-call]
 
     @contextlib.contextmanager
     def warmup(self) -> Iterator[None]:
@@ -94,17 +107,17 @@ class GraphSteps:
             yield
         current.wait_stream(self.stream)
 
+    def _capture(self, logs: bool, pool: Any) -> tuple[Replayable, Any]:
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=pool, stream=self.stream):
+            self._chunk(logs)
+        return graph, graph.pool()
+
     def capture(self) -> None:
         try:
             pool = None
-            variants = [True] if self.chunk == self.every else [True, False]
-            for logs in variants:
-                graph = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(graph, pool=pool, stream=self.stream):
-                    for k in range(self.chunk):
-                        self._step(logs and k == self.chunk - 1)
-                pool = graph.pool()
-                self.graphs[logs] = graph
+            for logs in [True] if self.chunk == self.every else [True, False]:
+                self.graphs[logs], pool = self._capture(logs, pool)
         except Exception as exc:  # any capture error: train on without graphs, say why
             self.graphs.clear()
             self.plan.fail(f"capture failed ({type(exc).__name__}: {str(exc)[:200]})")
@@ -118,6 +131,11 @@ class GraphSteps:
             self.point.fill_(step // self.every)  # the next logging step's point
         self.graphs[logs].replay()
         self.expected = step + self.chunk
+
+    def _chunk(self, logs: bool) -> None:
+        """`chunk` steps; the last one writes the runs' losses when `logs`."""
+        for k in range(self.chunk):
+            self._step(logs and k == self.chunk - 1)
 
     def _step(self, logs: bool) -> None:
         rows = torch.add(self.offsets, self.cursor, alpha=self.batch)

@@ -269,10 +269,10 @@ def _train(runs: list[_Run], calls: list[RunCallbacks], options: _Options) -> li
 def _graph_plan(
     spec: ExperimentSpec, dev: torch.device, data: DeviceDataset, options: _Options, mode: str
 ) -> GraphPlan:
-    if dev.type != "cuda":
-        return GraphPlan("not a CUDA device")
     if not options.cuda_graphs:
         return GraphPlan("turned off (cuda_graphs=False)")
+    if dev.type != "cuda":
+        return GraphPlan("not a CUDA device")
     if not options.fast_path:
         return GraphPlan("the autograd step is not captured")
     if mode == "optimizer":
