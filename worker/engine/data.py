@@ -138,7 +138,9 @@ _IDX_FILES = (
 )
 
 
-def _read_idx_files(name: str, raw_folder: Path) -> tuple[torch.Tensor, ...]:
+def _read_idx_files(
+    name: str, raw_folder: Path
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The four IDX files as torchvision returns them: images uint8 [N, 28, 28], labels int64."""
     parts = []
     for file_name in _IDX_FILES:
@@ -158,7 +160,8 @@ def _read_idx_files(name: str, raw_folder: Path) -> tuple[torch.Tensor, ...]:
         values = torch.frombuffer(bytearray(data[4 + 4 * rank :]), dtype=torch.uint8)
         tensor = values.reshape(sizes)
         parts.append(tensor.to(torch.int64) if rank == 1 else tensor)
-    return tuple(parts)
+    train_images, train_labels, test_images, test_labels = parts
+    return train_images, train_labels, test_images, test_labels
 
 
 def _explain(name: str, raw_folder: Path, allow_download: bool, exc: BaseException) -> str:

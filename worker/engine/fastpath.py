@@ -137,7 +137,7 @@ class FastStep:
         backwards = [b for _, b in acts]
         norms = [self._bind_norm(i, ws) if self.norms[i] else None for i in range(hidden)]
         loss_grad, loss_values = self.loss.bind(ws.head)
-        updates = [self.update.bind_linear(i) for i in range(hidden + 1)]
+        updates = [self.update.bind_linear(i, batch) for i in range(hidden + 1)]
         update_first, finish = self.update.bind_first(batch), self.update.bind_finish()
         first, out = linears[0], linears[hidden]
         flat_bias, flat_weight_t = first.flat_bias, first.flat_weight_t
@@ -168,9 +168,8 @@ class FastStep:
             # Every tensor here is detached: autograd records nothing, no grad-mode switch.
             if use_sparse:
                 assert sparse is not None
-                z = embedding_bag(
-                    rows, sparse.indices, sparse.offsets, False, 0, False, sparse.values, False
-                )[0]
+                indices, values, offsets, transposed = sparse
+                z = embedding_bag(rows, indices, offsets, False, 0, False, values, False)[0]
             else:
                 z = addmm(flat_bias, x, flat_weight_t)
             if shaped is not None:  # [B, R * width] -> [R, B, width]
@@ -201,8 +200,7 @@ class FastStep:
                     g_in = bmm(g_z, deeper[i][2], out=grad_in[i - 1])
                     updates[i](g_z, act_grad_t[i], layer_in[i])
                 elif use_sparse:
-                    assert sparse is not None
-                    rows_update(sparse.transposed, first_grad if batch == 1 else ungroup(g_z))
+                    rows_update(transposed, first_grad if batch == 1 else ungroup(g_z))
                 else:
                     update_first(g_z, x)
             finish()

@@ -106,6 +106,22 @@ class LossHead:
                 mul(onehot, factor, out=loss_grad)
                 return log_softmax_backward(loss_grad, out, 2, _F32, out=grad)
 
+        elif output == "sigmoid" and runs == 1 and (self.loss == "mse" or divide is None):
+            # The book's heads (sigmoid with MSE or BCE), one run: straight-line, no branches.
+            if self.loss == "mse":
+
+                def grad_fn(onehot: Tensor) -> Tensor:
+                    sigmoid(logits, out=out)
+                    _MSE_BACKWARD(factor, out, onehot, _NONE, grad_input=loss_grad)
+                    return _SIGMOID_BACKWARD(loss_grad, out, grad_input=grad)  # type: ignore[no-any-return]
+
+            else:
+
+                def grad_fn(onehot: Tensor) -> Tensor:
+                    sigmoid(logits, out=out)
+                    _BCE_BACKWARD(factor, out, onehot, None, _NONE, grad_input=loss_grad)
+                    return _SIGMOID_BACKWARD(loss_grad, out, grad_input=grad)  # type: ignore[no-any-return]
+
         else:
             kernel = _MSE_BACKWARD if self.loss == "mse" else _BCE_BACKWARD
             into = grad if output == "none" else loss_grad

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -37,8 +37,7 @@ BIAS_ROW = INPUT_FEATURES  # the input that is always 1
 ROWS = INPUT_FEATURES + 1
 
 
-@dataclass(frozen=True)
-class SparseBatch:
+class SparseBatch(NamedTuple):
     # For each record in turn: its non-zero pixels in order, then BIAS_ROW.
     indices: Tensor  # [n] int64
     values: Tensor  # [n] float32

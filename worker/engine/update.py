@@ -125,19 +125,23 @@ class Update:
             target.steps.append(state["step"])
             self.all_steps.append(state["step"])
 
-    def bind_linear(self, i: int) -> Callable[[Tensor, Tensor, Tensor], None]:
+    def bind_linear(self, i: int, batch: int) -> Callable[[Tensor, Tensor, Tensor], None]:
         """`update(g, g_t, h)` for Linear i: g [R, B, out] the (scaled) gradient of its output,
         g_t its transpose (a view cut once), h [R, B, in] its input."""
         linear = self.linears[i]
         weight, bias, bias3 = linear.weight, linear.bias, linear.bias3
+        if self.sgd and batch == 1:
+
+            def sgd_one(g: Tensor, g_t: Tensor, h: Tensor) -> None:
+                weight.baddbmm_(g_t, h)
+                bias3.add_(g)
+
+            return sgd_one
         if self.sgd:
 
             def sgd(g: Tensor, g_t: Tensor, h: Tensor) -> None:
                 weight.baddbmm_(g_t, h)
-                if g.shape[1] == 1:
-                    bias3.add_(g)
-                else:
-                    bias.add_(g.sum(1))
+                bias.add_(g.sum(1))
 
             return sgd
         grad_w, grad_b, bmm, total = self.grad_w[i], self.grad_b[i], torch.bmm, torch.sum
