@@ -35,7 +35,7 @@ from worker.engine.layout import model_layers
 from worker.engine.losshead import LossHead
 from worker.engine.model import BATCH_NORM_EPS, BATCH_NORM_MOMENTUM, LAYER_NORM_EPS
 from worker.engine.sparse import SparseBatch, SparseFirstLayer
-from worker.engine.stacked import StackedLinear, StackedNorm
+from worker.engine.stacked import FoldedLinear, StackedLinear, StackedNorm, with_one
 from worker.engine.update import Update, update_mode
 from worker.engine.workspace import Workspace
 
@@ -89,6 +89,13 @@ class FastStep:
             else None
         )
         self.hidden = len(self.linears) - 1
+        # Plain SGD at a batch of one folds the output layer's bias into its weight (one call
+        # less in each direction), reading the last activation through its gap's 1 (stacked.py).
+        self.folded = (
+            FoldedLinear(self.linears[-1])
+            if sgd and spec.batch_size == 1 and self.norms[-1] is None
+            else None
+        )
         self.workspaces: dict[int, Workspace] = {}
         self.compiled: dict[int, StepFn] = {}
         self.update = Update(self.mode, models, optimizers, self.linears, self.norms)
@@ -101,11 +108,20 @@ class FastStep:
         """Bring the runs' modules up to date (before evaluation or a checkpoint)."""
         if self.sparse is not None:
             self.sparse.sync_to(self.linears[0].weight, self.linears[0].bias)
+        if self.folded is not None:
+            self.folded.sync()
 
     def workspace(self, batch: int) -> Workspace:
         ws = self.workspaces.get(batch)
         if ws is None:
-            ws = Workspace(self.runs, batch, self.linears, self.norms, self.loss.buffers(batch))
+            ws = Workspace(
+                self.runs,
+                batch,
+                self.linears,
+                self.norms,
+                self.loss.buffers(batch),
+                sparse=self.sparse is not None,
+            )
             self.workspaces[batch] = ws
         return ws
 
@@ -128,7 +144,7 @@ class FastStep:
         runs, hidden, linears = self.runs, self.hidden, self.linears
         # One run, one record: the first layer's [1, width] output is written through a 2-D
         # view of the activation buffer (no reshape call per step).
-        flat = runs == 1 and batch == 1 and self.act.name != "gelu"
+        flat = runs == 1 and batch == 1 and self.act.name != "gelu" and self.sparse is not None
         acts = [
             self.act.bind(ws.act_out[i], ws.act_grad[i], flat_input=flat and i == 0)
             for i in range(hidden)
@@ -140,23 +156,27 @@ class FastStep:
         updates = [self.update.bind_linear(i, batch) for i in range(hidden + 1)]
         update_first, finish = self.update.bind_first(batch), self.update.bind_finish()
         first, out = linears[0], linears[hidden]
-        flat_bias, flat_weight_t = first.flat_bias, first.flat_weight_t
-        shaped = None if flat else ws.first_shape
-        regroup, ungroup = ws.regroup, ws.ungroup
+        first_bias3, first_weight_t = first.bias3, first.weight_t
+        ungroup = ws.ungroup
         logits, grad_t, grad_in = ws.head.logits, ws.head.grad_t, ws.grad_in
         act_grad_t, layer_in = ws.act_grad_t, ws.layer_in
         deeper = [(lin.bias3, lin.weight_t, lin.weight) for lin in linears]
         out_bias3, out_weight_t, out_weight = out.bias3, out.weight_t, out.weight
-        baddbmm, bmm, addmm, embedding_bag = (
-            torch.baddbmm,
-            torch.bmm,
-            torch.addmm,
-            torch.embedding_bag,
-        )
+        baddbmm, bmm, embedding_bag = torch.baddbmm, torch.bmm, torch.embedding_bag
+        first_shape, regroup = ws.first_shape, ws.regroup
         use_sparse = self.sparse is not None
-        rows = self.sparse.rows if self.sparse is not None else flat_bias
+        rows = self.sparse.rows if self.sparse is not None else first_bias3
         rows_update, first_grad = rows.addmm_, ws.first_grad
         update_out = updates[hidden]
+        folded = self.folded if batch == 1 else None
+        if folded is not None:
+            last = with_one(ws.act_out[hidden - 1])
+            out_weight, folded_weight, folded_t = folded.weight_in, folded.weight, folded.weight_t
+
+            def update_folded(g: Tensor, g_t: Tensor, h: Tensor) -> None:
+                folded_weight.baddbmm_(g_t, last)
+
+            update_out = update_folded
 
         def run(
             x: Tensor,
@@ -170,10 +190,12 @@ class FastStep:
                 assert sparse is not None
                 indices, values, offsets, transposed = sparse
                 z = embedding_bag(rows, indices, offsets, False, 0, False, values, False)[0]
+                if not flat:  # [B, R * width] -> [R, B, width]
+                    z = z.view(first_shape) if batch == 1 else regroup(z)
             else:
-                z = addmm(flat_bias, x, flat_weight_t)
-            if shaped is not None:  # [B, R * width] -> [R, B, width]
-                z = z.view(shaped) if batch == 1 else regroup(z)
+                # A GEMM per run on its own (aligned) copy of the batch, as alone.
+                xs = x.expand(runs, batch, x.shape[1]).contiguous()
+                z = baddbmm(first_bias3, xs, first_weight_t)
             h = forwards[0](z)
             norm = norms[0]
             if norm is not None:
@@ -184,7 +206,10 @@ class FastStep:
                 norm = norms[i]
                 if norm is not None:
                     h = norm[0]()
-            baddbmm(out_bias3, h, out_weight_t, out=logits)
+            if folded is not None:
+                bmm(last, folded_t, out=logits)
+            else:
+                baddbmm(out_bias3, h, out_weight_t, out=logits)
             g = loss_grad(onehot)
             if loss_out is not None:
                 loss_values(onehot, labels, loss_out)
@@ -202,7 +227,7 @@ class FastStep:
                 elif use_sparse:
                     rows_update(transposed, first_grad if batch == 1 else ungroup(g_z))
                 else:
-                    update_first(g_z, x)
+                    update_first(g_z, xs)
             finish()
 
         return run

@@ -52,16 +52,22 @@ class _Buffers:
         factor = torch.tensor(factors, dtype=_F32, device=device).view(runs, 1, 1)
         self.factor = factor if head.loss == "cross_entropy" else factor.expand(shape)
         self.divide = None if head.loss == "cross_entropy" or head.sgd or head.loss == "mse" else n
-        self.logits = torch.empty(shape, dtype=_F32, device=device)
-        # The outputs: a gapped buffer for sigmoid (a kernel with a scalar tail, see stacked.py).
-        if head.output == "sigmoid":
-            self.out = gapped(runs, (batch, NUM_CLASSES), device)
-        elif head.output == "softmax" or head.loss == "cross_entropy":
-            self.out = torch.empty(shape, dtype=_F32, device=device)  # probabilities or lsm
-        else:
-            self.out = self.logits
-        self.loss_grad = torch.empty(shape, dtype=_F32, device=device)
-        self.grad = torch.empty(shape, dtype=_F32, device=device)
+        # Each run's slice 64-byte aligned and apart from the next (stacked.py), except around
+        # softmax: its kernels take another path on tensors that are not contiguous.
+        softmax = head.output == "softmax" or head.loss == "cross_entropy"
+
+        def buffer() -> Tensor:
+            if softmax:
+                return torch.empty(shape, dtype=_F32, device=device)
+            return gapped(runs, shape[1:], device)
+
+        self.logits = buffer()
+        # The outputs: probabilities (sigmoid, softmax), log-probabilities (cross-entropy).
+        self.out = (
+            buffer() if head.output != "none" or head.loss == "cross_entropy" else self.logits
+        )
+        self.loss_grad = buffer()
+        self.grad = buffer()
         self.grad_t = self.grad.transpose(1, 2)
         self.run_out = list(self.out.unbind(0))
 

@@ -14,10 +14,15 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from worker.engine.stacked import StackedLinear, StackedNorm
+from worker.engine.stacked import StackedLinear, StackedNorm, per_run
 
 Tensor = torch.Tensor
 Mode = Literal["sgd", "adam", "adamw", "optimizer"]
+
+
+def like(stacked: Tensor) -> Tensor:
+    """A buffer shaped like a stacked parameter, each run's slice 64-byte aligned."""
+    return per_run(stacked.shape[0], tuple(stacked.shape[1:]), stacked.device, gap=False)
 
 
 def update_mode(optimizers: Sequence[torch.optim.Optimizer]) -> Mode:
@@ -62,11 +67,9 @@ class Update:
         self.sgd = mode == "sgd"
         # Normalization gradients are written per run by the norm's backward kernel; plain SGD
         # adds them (they carry -lr) and the other modes read them like every gradient.
-        self.norm_grads = [
-            (torch.empty_like(n.weight), torch.empty_like(n.bias)) if n else None for n in norms
-        ]
-        self.grad_w = [torch.empty_like(lin.weight) for lin in linears] if not self.sgd else []
-        self.grad_b = [torch.empty_like(lin.bias) for lin in linears] if not self.sgd else []
+        self.norm_grads = [(like(n.weight), like(n.bias)) if n else None for n in norms]
+        self.grad_w = [like(lin.weight) for lin in linears] if not self.sgd else []
+        self.grad_b = [like(lin.bias) for lin in linears] if not self.sgd else []
         self.adam_groups: list[_AdamGroup] = []
         self.all_steps: list[Tensor] = []
         self.fused: Callable[..., Any] = (
@@ -153,37 +156,14 @@ class Update:
         return gradients
 
     def bind_first(self, batch: int) -> Callable[[Tensor, Tensor], None]:
-        """`update(g, x)` for the first layer on dense inputs: x [B, 784] is every run's input,
-        so one GEMM over all runs' rows: [R * width, B] @ [B, 784]."""
-        linear = self.linears[0]
-        runs, width, _ = linear.weight.shape
-        flat_weight, bias, bias3 = linear.weight.view(runs * width, -1), linear.bias, linear.bias3
-        mm, total = torch.mm, torch.sum
+        """`update(g, xs)` for the first layer on dense inputs: xs [R, B, 784] every run's copy
+        of the batch (a GEMM per run, as alone)."""
+        update = self.bind_linear(0, batch)
 
-        def rows(g: Tensor) -> Tensor:
-            # [R, B, width] -> [R * width, B]; materialized for B > 1 whatever R, so the GEMM
-            # sees the same layout fused and alone.
-            if batch == 1:
-                return g.view(runs * width, 1)
-            return g.permute(0, 2, 1).reshape(runs * width, batch).contiguous()
+        def first(g: Tensor, xs: Tensor) -> None:
+            update(g, g.transpose(1, 2), xs)
 
-        if self.sgd:
-
-            def sgd(g: Tensor, x: Tensor) -> None:
-                flat_weight.addmm_(rows(g), x)
-                if batch == 1:
-                    bias3.add_(g)
-                else:
-                    bias.add_(g.sum(1))
-
-            return sgd
-        grad_w, grad_b = self.grad_w[0].view(runs * width, -1), self.grad_b[0]
-
-        def gradients(g: Tensor, x: Tensor) -> None:
-            mm(rows(g), x, out=grad_w)
-            total(g, 1, out=grad_b)
-
-        return gradients
+        return first
 
     def bind_finish(self) -> Callable[[], None]:
         if self.sgd:

@@ -28,6 +28,8 @@ class Workspace:
         linears: Sequence[StackedLinear],
         norms: Sequence[StackedNorm | None],
         head: _Buffers,
+        *,
+        sparse: bool,
     ) -> None:
         self.runs, self.batch, self.head = runs, batch, head
         device = linears[0].weight.device
@@ -36,16 +38,23 @@ class Workspace:
         def empty(*shape: int) -> Tensor:
             return torch.empty(shape, dtype=torch.float32, device=device)
 
+        def runs_of(*shape: int) -> Tensor:  # each run's slice 64-byte aligned (stacked.py)
+            return gapped(runs, shape, device)
+
         self.first_shape = (runs, batch, widths[0])
         self.act_out = [gapped(runs, (batch, w), device) for w in widths]
         self.act_out_runs = [list(a.unbind(0)) for a in self.act_out]
         self.pre_act: list[Tensor] = [empty(0) for _ in widths]  # set by each forward
-        self.act_grad = [empty(runs, batch, w) for w in widths]
+        # The sparse first layer reads its gradient as one row [B, R * width]: contiguous.
+        self.act_grad = [
+            empty(runs, batch, w) if sparse and i == 0 else runs_of(batch, w)
+            for i, w in enumerate(widths)
+        ]
         self.act_grad_t = [g.transpose(1, 2) for g in self.act_grad]
         # The first layer's gradient as its working copy's rows want it, at a batch of one.
-        self.first_grad = self.act_grad[0].view(batch, -1) if batch == 1 else empty(0)
+        self.first_grad = self.act_grad[0].view(batch, -1) if batch == 1 and sparse else empty(0)
         # grad_in[i]: gradient w.r.t. hidden layer i's output (after its normalization).
-        self.grad_in = [empty(runs, batch, w) for w in widths]
+        self.grad_in = [runs_of(batch, w) for w in widths]
         self.normed: list[Tensor] = []
         self.normed_grad: list[Tensor] = []
         self.norm_forward: list[list[tuple[Tensor, Tensor, Tensor, Tensor]]] = []
@@ -57,10 +66,10 @@ class Workspace:
                 self.norm_forward.append([])
                 self.norm_backward.append([])
                 continue
-            normed, normed_grad = empty(runs, batch, w), empty(runs, batch, w)
+            normed, normed_grad = runs_of(batch, w), runs_of(batch, w)
             # layer norm: mean and 1/std per record; batch norm: per unit.
             shape = (runs, batch, 1) if norm.layer_norm else (runs, w)
-            stat1, stat2 = empty(*shape), empty(*shape)
+            stat1, stat2 = runs_of(*shape[1:]), runs_of(*shape[1:])
             self.normed.append(normed)
             self.normed_grad.append(normed_grad)
             a = self.act_out[i]

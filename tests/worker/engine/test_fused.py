@@ -168,6 +168,29 @@ def test_each_run_gets_its_own_periodic_checkpoints(mnist_dir: Path) -> None:
     assert results[0].checkpoint != results[1].checkpoint
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"model": {"hidden": [100]}},
+        {"model": {"hidden": [37, 19]}, "batch_size": 3},
+        {"model": {"hidden": [50, 30]}, "optimizer": "adam"},
+        {"model": {"hidden": [37], "normalization": "layer_norm"}, "optimizer": "adam"},
+        {"model": {"hidden": [37]}, "optimizer": "adam", "batch_size": 3},
+        {"model": {"hidden": [45]}, "batch_size": 5, "momentum": 0.5},
+    ],
+)
+def test_widths_that_break_alignment_still_fuse_bit_for_bit(
+    run: RunFn, mnist_dir: Path, data: dict[str, Any]
+) -> None:
+    # Widths whose stacked slices would not start 64-byte aligned (MKL rounds otherwise there).
+    specs = seeds("seed-baseline", 3, train_limit=300, **data)
+    results, recs = run_group(mnist_dir, specs)
+    for spec, result, rec in zip(specs, results, recs, strict=True):
+        alone, alone_rec = run(spec)
+        assert rec.values == alone_rec.values
+        assert np.array_equal(result.predictions.outputs, alone.predictions.outputs)
+
+
 def test_one_callbacks_entry_per_spec(mnist_dir: Path) -> None:
     with pytest.raises(ValueError, match="one callbacks"):
         run_training_group(seeds("seed-bce", 2), data_dir=mnist_dir, callbacks=[])
