@@ -33,7 +33,7 @@ from core.spec import ExperimentSpec, group_key
 from worker.engine.activation import Activation
 from worker.engine.layout import model_layers
 from worker.engine.losshead import LossHead
-from worker.engine.model import BATCH_NORM_EPS, BATCH_NORM_MOMENTUM, LAYER_NORM_EPS
+from worker.engine.norms import bind_norm
 from worker.engine.sparse import SparseBatch, SparseFirstLayer
 from worker.engine.stacked import FoldedLinear, StackedLinear, StackedNorm, with_one
 from worker.engine.update import Update, update_mode
@@ -41,13 +41,7 @@ from worker.engine.workspace import Workspace
 
 aten = torch.ops.aten
 Tensor = torch.Tensor
-_MASK = [True, True, True]
 StepFn = Callable[[Tensor, Tensor, Tensor, SparseBatch | None, Tensor | None], None]
-# The kernels' own entry points (skipping torch.ops' Python-level dispatch).
-_LAYER_NORM = aten.native_layer_norm.out._op
-_LAYER_NORM_BACKWARD = aten.native_layer_norm_backward.out._op
-_BATCH_NORM = aten.native_batch_norm.out._op
-_BATCH_NORM_BACKWARD = aten.native_batch_norm_backward.out._op
 
 
 class FastStep:
@@ -151,7 +145,12 @@ class FastStep:
         ]
         forwards = [f for f, _ in acts]
         backwards = [b for _, b in acts]
-        norms = [self._bind_norm(i, ws) if self.norms[i] else None for i in range(hidden)]
+        norms = [
+            bind_norm(norm, ws, i, self.update.norm_grads[i], self.update.sgd)
+            if norm is not None
+            else None
+            for i, norm in enumerate(self.norms)
+        ]
         loss_grad, loss_values = self.loss.bind(ws.head)
         updates = [self.update.bind_linear(i, batch) for i in range(hidden + 1)]
         update_first, finish = self.update.bind_first(batch), self.update.bind_finish()
@@ -231,69 +230,3 @@ class FastStep:
             finish()
 
         return run
-
-    def _bind_norm(
-        self, i: int, ws: Workspace
-    ) -> tuple[Callable[[], Tensor], Callable[[], Tensor]]:
-        """Layer i's normalization, per run (its kernels must see each run's batch alone)."""
-        norm, grads = self.norms[i], self.update.norm_grads[i]
-        assert norm is not None and grads is not None
-        g_w, g_b = grads
-        normed, normed_grad = ws.normed[i], ws.normed_grad[i]
-        ahead = [
-            (a, h, s1, s2, w, b, *running)
-            for (a, h, s1, s2), w, b, running in zip(
-                ws.norm_forward[i], norm.run_weight, norm.run_bias, norm.running, strict=True
-            )
-        ]
-        back = [
-            (g, a, s1, s2, g_a, w, b, gw, gb, *running)
-            for (g, a, s1, s2, g_a), w, b, gw, gb, running in zip(
-                ws.norm_backward[i], norm.run_weight, norm.run_bias, g_w.unbind(0),
-                g_b.unbind(0), norm.running, strict=True,
-            )
-        ]  # fmt: skip
-        counters, sgd, weight, bias = norm.counters, self.update.sgd, norm.weight, norm.bias
-        foreach_add = torch._foreach_add_
-
-        if norm.layer_norm:
-            shape = [normed.shape[-1]]
-
-            def forward() -> Tensor:
-                for a, h, s1, s2, w, b, _, _ in ahead:
-                    _LAYER_NORM(a, shape, w, b, LAYER_NORM_EPS, out0=h, out1=s1, out2=s2)
-                return normed
-
-            def backward() -> Tensor:
-                for g, a, s1, s2, g_a, w, b, gw, gb, _, _ in back:
-                    _LAYER_NORM_BACKWARD(
-                        g, a, shape, s1, s2, w, b, _MASK, out0=g_a, out1=gw, out2=gb
-                    )
-                if sgd:  # the gradients carry -lr already
-                    weight.add_(g_w)
-                    bias.add_(g_b)
-                return normed_grad
-
-        else:
-
-            def forward() -> Tensor:
-                for a, h, s1, s2, w, b, mean, var in ahead:
-                    _BATCH_NORM(
-                        a, w, b, mean, var, True, BATCH_NORM_MOMENTUM, BATCH_NORM_EPS,
-                        out=h, save_mean=s1, save_invstd=s2,
-                    )  # fmt: skip
-                foreach_add(counters, 1)
-                return normed
-
-            def backward() -> Tensor:
-                for g, a, s1, s2, g_a, w, _, gw, gb, mean, var in back:
-                    _BATCH_NORM_BACKWARD(
-                        g, a, w, mean, var, s1, s2, True, BATCH_NORM_EPS, _MASK,
-                        out0=g_a, out1=gw, out2=gb,
-                    )  # fmt: skip
-                if sgd:
-                    weight.add_(g_w)
-                    bias.add_(g_b)
-                return normed_grad
-
-        return forward, backward

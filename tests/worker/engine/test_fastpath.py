@@ -20,7 +20,13 @@ import torch
 from torch import nn
 
 from core.spec import ExperimentSpec
-from worker.engine import RunCallbacks, UnsupportedModelError, run_training, run_training_group
+from worker.engine import (
+    RunCallbacks,
+    UnsupportedModelError,
+    norms,
+    run_training,
+    run_training_group,
+)
 from worker.engine.fastpath import FastStep
 from worker.engine.model import build_model, build_optimizer
 
@@ -196,3 +202,28 @@ def test_extra_missing_or_other_modules_are_refused(change: Any, message: str) -
     optimizer = build_optimizer(spec, list(model.parameters()))
     with pytest.raises(UnsupportedModelError, match=message):
         FastStep([model], [spec], [optimizer])
+
+
+@pytest.mark.parametrize(("batch_size", "optimizer"), [(1, "adam"), (3, "sgd"), (4, "adamw")])
+def test_layer_norm_batched_over_runs_as_on_cuda(
+    mnist_dir: Path, monkeypatch: pytest.MonkeyPatch, batch_size: int, optimizer: str
+) -> None:
+    # On CUDA layer norm runs batched over the runs (norms.py): here on the CPU, its numbers
+    # against autograd, alone and fused (close, not bit for bit: it rounds its own way).
+    monkeypatch.setattr(norms, "BATCHED_DEVICES", {"cpu", "cuda"})
+    model = {"normalization": "layer_norm", "hidden": [64, 32], "activation": "leaky_relu"}
+    data = {"model": model, "batch_size": batch_size, "optimizer": optimizer, "train_limit": 240}
+    spec = ExperimentSpec.model_validate({**BASE, **data})
+    callbacks, fast = recorded()
+    result = run_training(spec, data_dir=mnist_dir, callbacks=callbacks, threads=1)
+    slow_callbacks, slow = recorded()
+    reference = run_training(
+        spec, data_dir=mnist_dir, callbacks=slow_callbacks, threads=1, fast_path=False
+    )
+    assert_close_runs(result, reference, torch.tensor(fast), torch.tensor(slow))
+    specs = [spec, spec.model_copy(update={"seed": 1})]
+    recorders = [recorded() for _ in specs]
+    run_training_group(specs, data_dir=mnist_dir, callbacks=[c for c, _ in recorders], threads=1)
+    torch.testing.assert_close(
+        torch.tensor(recorders[0][1]), torch.tensor(fast), rtol=2e-5, atol=1e-6
+    )
