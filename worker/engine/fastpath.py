@@ -4,22 +4,22 @@ At the book's batch size of 1 a step is a few small matrix-vector products, and 
 autograd graph, walking it back and running a generic optimizer costs several times the
 arithmetic itself. This step computes what autograd would, by calling the same ATen kernels
 autograd calls (addmm, sigmoid_backward, native_layer_norm_backward, ...), for every run of a
-fused group in the same calls: parameters are stacked along a run axis (stacked.py), the first
-layer is one product over all runs' weights (they all read the same batch), the later ones one
-bmm, and the update is one call for all runs:
+fused group in the same calls: parameters are stacked along a run axis (stacked.py), every
+run reads the same batch (records in order), and each layer is one call for all runs: a bmm
+(one GEMM per run, as alone), or on sparse inputs one embedding_bag over all runs' rows. The
+update is one call for all runs too:
 
 - plain SGD (no momentum, no weight decay) folds -lr into the loss gradient, so every update
-  is a plain add: one addmm_/baddbmm_ per layer. On the CPU the first layer then works on the
-  batch's non-zero pixels only (sparse.py);
+  is a plain add: one baddbmm_ per layer (at a batch of one with the output bias folded into
+  its weight). On the CPU the first layer works on the batch's non-zero pixels (sparse.py);
 - Adam and AdamW call PyTorch's fused kernel on each run's parameters and the run optimizer's
   own state tensors (what `torch.optim.Adam(fused=True).step()` does), one call per distinct
   set of hyperparameters, so state_dicts and checkpoints stay PyTorch's own;
 - any other optimizer reads the gradients from `.grad` in its ordinary `step()`, per run.
 
-Normalization runs per run (its affine parameters are per run and its kernels must see each
-run's batch as alone). A run trained in a group is bit-identical on the CPU to the same run
-alone: each run's numbers come from the same kernels on the same operands (see stacked.py).
-Tests compare the step against autograd for every knob, alone and fused.
+Normalization is norms.py's. On the CPU a run trained in a group is bit-identical to the same
+run alone: each run's numbers come from the same kernels on operands laid out as alone (see
+stacked.py). Tests compare the step against autograd for every knob, alone and fused.
 """
 
 from __future__ import annotations
