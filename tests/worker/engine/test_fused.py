@@ -133,6 +133,8 @@ def test_a_fused_runs_checkpoint_resumes_alone_and_back(run: RunFn, mnist_dir: P
     specs = seeds("seed-adam", 2, train_limit=300)
     full = [run(spec) for spec in specs]
     fused, _ = run_group(mnist_dir, specs, stop_at=[None, 150])
+    # A run's own weights only, not its group's stacked tensors.
+    assert len(fused[1].checkpoint) < 1.1 * len(full[1][0].checkpoint)
     alone, rec = run(specs[1], resume_from=fused[1].checkpoint)
     assert rec.values == full[1][1].values[15:]
     assert np.array_equal(alone.predictions.outputs, full[1][0].predictions.outputs)
