@@ -56,8 +56,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         type=int,
         metavar="N",
         help="train N seeds of the spec (its seed and the N - 1 after it: 0..N-1 by default) "
-        "fused, as one group in this process; prints the group's train_seconds and each "
-        "seed's metrics",
+        "fused in this process (on the CPU in groups of what its cache holds); prints the "
+        "whole training's train_seconds and each seed's metrics",
     )
     train.set_defaults(handler=train_command)
 
@@ -140,11 +140,16 @@ def train_command(args: argparse.Namespace) -> int:
         else:
             _print_human(summaries[0])
         return 0
-    seconds = max(r.metrics["train_seconds"] for r in results)
+    # Each group's runs share its training time; groups train one after another.
+    seconds = sum(
+        max(r.metrics["train_seconds"] for r in results[k : k + size])
+        for k, size in _offsets(_group_sizes([r.fingerprint["fused_runs"] for r in results]))
+    )
     group = {
         "preset": args.preset,
         "seeds": [s.seed for s in specs],
-        "fused_runs": results[0].fingerprint["fused_runs"],
+        # Groups trained one after another: on the CPU as many runs as its cache holds.
+        "fused_groups": _group_sizes([r.fingerprint["fused_runs"] for r in results]),
         "train_seconds": round(seconds, 3),  # the whole group's training
         "runs_per_second": round(len(specs) / seconds, 4) if seconds > 0 else None,
         "device": results[0].device,
@@ -161,6 +166,20 @@ def train_command(args: argparse.Namespace) -> int:
             f"({group['runs_per_second']} runs/s)"
         )
     return 0
+
+
+def _offsets(sizes: list[int]) -> list[tuple[int, int]]:
+    starts = [sum(sizes[:i]) for i in range(len(sizes))]
+    return list(zip(starts, sizes, strict=True))
+
+
+def _group_sizes(fused_runs: list[int]) -> list[int]:
+    """[4, 4, 4, 4, 4, 4, 4, 4] (each run's group size, runs in group order) -> [4, 4]."""
+    sizes, k = [], 0
+    while k < len(fused_runs):
+        sizes.append(fused_runs[k])
+        k += fused_runs[k]
+    return sizes
 
 
 def _summary(preset: str | None, spec: ExperimentSpec, result: Any) -> dict[str, Any]:

@@ -176,6 +176,48 @@ class FastStep:
                 folded_weight.baddbmm_(g_t, last)
 
             update_out = update_folded
+        sgd = self.update.sgd
+        forward0, backward0, norm0, grad_in0 = forwards[0], backwards[0], norms[0], grad_in[0]
+
+        def run_one_hidden(
+            x: Tensor,
+            onehot: Tensor,
+            labels: Tensor,
+            sparse: SparseBatch | None,
+            loss_out: Tensor | None,
+        ) -> None:
+            """`run` below for the book's networks (one hidden layer), in a straight line."""
+            if use_sparse:
+                assert sparse is not None
+                indices, values, offsets, transposed = sparse
+                z = embedding_bag(rows, indices, offsets, False, 0, False, values, False)[0]
+                if not flat:
+                    z = z.view(first_shape) if batch == 1 else regroup(z)
+            else:
+                xs = x.expand(runs, batch, x.shape[1]).contiguous()
+                z = baddbmm(first_bias3, xs, first_weight_t)
+            h = forward0(z)
+            if norm0 is not None:
+                h = norm0[0]()
+            if folded is not None:
+                bmm(last, folded_t, out=logits)
+            else:
+                baddbmm(out_bias3, h, out_weight_t, out=logits)
+            g = loss_grad(onehot)
+            if loss_out is not None:
+                loss_values(onehot, labels, loss_out)
+            g_in = bmm(g, out_weight, out=grad_in0)
+            if folded is not None:
+                folded_weight.baddbmm_(grad_t, last)
+            else:
+                update_out(g, grad_t, h)
+            g_z = backward0(g_in if norm0 is None else norm0[1]())
+            if use_sparse:
+                rows_update(transposed, first_grad if batch == 1 else ungroup(g_z))
+            else:
+                update_first(g_z, xs)
+            if not sgd:
+                finish()
 
         def run(
             x: Tensor,
@@ -229,4 +271,4 @@ class FastStep:
                     update_first(g_z, xs)
             finish()
 
-        return run
+        return run_one_hidden if hidden == 1 else run

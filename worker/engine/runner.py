@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from core.spec import ExperimentSpec, group_key
+from core.spec import ExperimentSpec
 from worker.engine.batches import train_batches
 from worker.engine.callbacks import RunCallbacks, RunResult
 from worker.engine.checkpoint import restore, save_checkpoint
@@ -28,6 +28,7 @@ from worker.engine.evaluate import evaluate
 from worker.engine.fastpath import FastStep
 from worker.engine.fingerprint import build_fingerprint
 from worker.engine.graphs import GraphPlan
+from worker.engine.grouping import partition
 from worker.engine.loop import AutogradStep, GroupLoop, GroupStep, RunState
 from worker.engine.model import (
     build_loss,
@@ -98,12 +99,15 @@ def run_training_group(
     fast_path: bool = True,
     sparse_input: bool = True,
     cuda_graphs: bool = True,
+    max_fused_runs: int | None = None,
 ) -> list[RunResult]:
     """Train several specs, fused where they can be, and return their results in order.
 
     Runs with the same `group_key` that resume from the same step (or all start afresh) train
     as one group; the others form their own groups, trained one after another. So a group
-    whose members' checkpoints are at different steps still trains, in sub-groups per step.
+    whose members' checkpoints are at different steps still trains, in sub-groups per step;
+    and a group has at most `max_fused_runs` runs (None: all on CUDA, on the CPU what the
+    cache holds, see grouping.py).
     Each run's `callbacks[i]` and `resume_from[i]` are its own: a run whose `should_stop`
     returns True ends (status "stopped", its series so far) and the others go on. The other
     arguments are run_training's. `train_seconds` of a fused run is the group's training time.
@@ -123,7 +127,14 @@ def run_training_group(
     options = _Options(
         fast_path, sparse_input, cuda_graphs, flush_interval_s, checkpoint_interval_s
     )
-    for members in _partition(runs, fast_path):
+    groups = partition(
+        [run.spec for run in runs],
+        [run.start_step for run in runs],
+        [run.device for run in runs],
+        fused=fast_path,
+        max_runs=max_fused_runs,
+    )
+    for members in groups:
         group = [runs[i] for i in members]
         for i, result in zip(
             members, _train(group, [calls[i] for i in members], options), strict=True
@@ -171,17 +182,6 @@ def _prepare(
         run.start_step, run.seconds_before = checkpoint.step, checkpoint.train_seconds
         run.tail = checkpoint.loss_tail
     return run
-
-
-def _partition(runs: list[_Run], fast_path: bool) -> list[list[int]]:
-    groups: dict[tuple[str, int, str], list[int]] = {}
-    for i, run in enumerate(runs):
-        if not fast_path:  # the autograd step trains one run at a time
-            groups[(str(i), 0, "")] = [i]
-            continue
-        key = (group_key(run.spec), run.start_step, str(run.device))
-        groups.setdefault(key, []).append(i)
-    return list(groups.values())
 
 
 def _train(runs: list[_Run], calls: list[RunCallbacks], options: _Options) -> list[RunResult]:

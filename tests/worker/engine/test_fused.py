@@ -11,11 +11,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from core.presets import build_spec
 from core.spec import ExperimentSpec, fusable, group_key
 from tests.worker.conftest import Recorder, RunFn, small_spec
 from worker.engine import RunResult, checkpoint_step, run_training_group
+from worker.engine.grouping import cpu_group_size, partition
 
 GroupRun = tuple[list[RunResult], list[Recorder]]
 
@@ -191,6 +193,20 @@ def test_widths_that_break_alignment_still_fuse_bit_for_bit(
         alone, alone_rec = run(spec)
         assert rec.values == alone_rec.values
         assert np.array_equal(result.predictions.outputs, alone.predictions.outputs)
+
+
+def test_on_the_cpu_a_group_holds_what_the_cache_holds(mnist_dir: Path) -> None:
+    # Adam touches four tensors of every parameter per step; plain SGD one.
+    assert cpu_group_size(build_spec("seed-adam")) == 4
+    assert cpu_group_size(build_spec("seed-baseline")) == 19
+    specs = seeds("seed-adam", 6, train_limit=50)
+    results, _ = run_group(mnist_dir, specs)
+    assert [r.fingerprint["fused_runs"] for r in results] == [4, 4, 4, 4, 2, 2]
+    results, _ = run_group(mnist_dir, specs, max_fused_runs=6)
+    assert [r.fingerprint["fused_runs"] for r in results] == [6] * 6
+    cuda = [torch.device("cuda")] * 6
+    assert partition(specs, [0] * 6, cuda, fused=True) == [[0, 1, 2, 3, 4, 5]]
+    assert partition(specs, [0] * 6, cuda, fused=False) == [[i] for i in range(6)]
 
 
 def test_one_callbacks_entry_per_spec(mnist_dir: Path) -> None:
