@@ -189,10 +189,11 @@ def design(args: argparse.Namespace, data: Path) -> None:
             results = run_training_group(specs, data_dir=data, cuda_graphs=graphs, device=DEVICE[0])
             groups = {id(r): r.fingerprint["fused_runs"] for r in results}
             # Groups train one after another: each group's time counted once.
-            seconds = sum(
-                max(r.metrics["train_seconds"] for r in results[i : i + seeds])
-                for i in range(0, len(results), seeds)
-            )
+            seconds, k = 0.0, 0
+            while k < len(results):
+                size = results[k].fingerprint["fused_runs"]
+                seconds += max(r.metrics["train_seconds"] for r in results[k : k + size])
+                k += size
         else:
             results = [
                 run_training(s, data_dir=data, cuda_graphs=graphs, device=DEVICE[0]) for s in specs
