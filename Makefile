@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed
 TEST_DATA_DIR ?= $(abspath ../shared/data)
 PYTEST_ARGS ?=
 
-.PHONY: run test drills lint typecheck layering unit integration fuzz bench bench-api clean
+.PHONY: run test drills lint typecheck layering unit integration fuzz clean
+.PHONY: bench bench-api bench-fused bench-sparse
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,3 +63,13 @@ bench-api: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .trainlab .mypy_cache .ruff_cache .pytest_cache
+
+# Fused groups vs the same runs one after another (1, 2, 4, 8, 16 seeds of seed-adam and
+# seed-baseline, 1 epoch of 20,000 records, 1 thread), then a table and one JSON line.
+bench-fused: $(STAMP)
+	$(BIN)/python bench/fused_bench.py --data-dir $(TEST_DATA_DIR)
+
+# The sparse first layer vs the dense one, today's engine and the tuned reference loop (the
+# three SGD presets, 1 thread).
+bench-sparse: $(STAMP)
+	$(BIN)/python bench/sparse_bench.py --data-dir $(TEST_DATA_DIR)

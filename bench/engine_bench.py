@@ -50,6 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--json-out", type=Path, help="also write the JSON here")
     p.add_argument("--child-engine", metavar="PRESET", help=argparse.SUPPRESS)
+    p.add_argument("--dense", action="store_true", help=argparse.SUPPRESS)  # child: no sparse input
     return p.parse_args(argv)
 
 
@@ -88,7 +89,10 @@ def child_engine(args: argparse.Namespace) -> None:
     if args.train_limit:
         overrides["train_limit"] = args.train_limit
     spec = build_spec(args.child_engine, overrides)
-    result = run_training(spec, data_dir=args.data_dir, allow_download=False, threads=args.threads)
+    options = {"sparse_input": False} if args.dense else {}
+    result = run_training(
+        spec, data_dir=args.data_dir, allow_download=False, threads=args.threads, **options
+    )
     seconds = result.metrics["train_seconds"]
     print(json.dumps({
         "preset": args.child_engine,

@@ -51,6 +51,14 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     train.add_argument(
         "--dry-run", action="store_true", help="1 epoch on 64 train and 64 test records"
     )
+    train.add_argument(
+        "--seeds",
+        type=int,
+        metavar="N",
+        help="train N seeds of the spec (its seed and the N - 1 after it: 0..N-1 by default) "
+        "fused in this process (on the CPU in groups of what its cache holds); prints the "
+        "whole training's train_seconds and each seed's metrics",
+    )
     train.set_defaults(handler=train_command)
 
     presets = commands.add_parser("presets", help="list the presets and their specs")
@@ -90,18 +98,30 @@ def train_command(args: argparse.Namespace) -> int:
         return _fail([str(exc)])
     if args.threads is not None and args.threads < 1:
         return _fail(["--threads must be at least 1"])
+    if args.seeds is not None and args.seeds < 1:
+        return _fail(["--seeds must be at least 1"])
+    specs = [spec]
+    if args.seeds is not None:
+        specs = [spec.model_copy(update={"seed": spec.seed + k}) for k in range(args.seeds)]
+        try:  # the last seed must be in range too
+            specs = [ExperimentSpec.model_validate(s.model_dump()) for s in specs]
+        except ValidationError as exc:
+            return _fail(spec_errors(exc))
 
-    from worker.engine import DatasetUnavailableError, RunCallbacks, run_training
+    from worker.engine import DatasetUnavailableError, RunCallbacks, run_training_group
     from worker.engine.model import DeviceUnavailableError
 
     settings = get_settings()
     progress = _progress_bar(spec, enabled=sys.stderr.isatty())
     stop = _StopOnInterrupt()
-    callbacks = RunCallbacks(on_progress=progress.update, should_stop=stop.requested)
+    # The runs of a group step together: the first one's progress is the group's.
+    callbacks = [RunCallbacks(on_progress=progress.update, should_stop=stop.requested)] + [
+        RunCallbacks(should_stop=stop.requested) for _ in specs[1:]
+    ]
     try:
         with stop:
-            result = run_training(
-                spec,
+            results = run_training_group(
+                specs,
                 data_dir=args.data_dir or settings.data_dir,
                 allow_download=settings.allow_download,
                 callbacks=callbacks,
@@ -113,18 +133,60 @@ def train_command(args: argparse.Namespace) -> int:
         print(f"trainlab: error: {exc}", file=sys.stderr)
         return 1
     progress.close()
-    summary = _summary(args.preset, spec, result)
+    summaries = [_summary(args.preset, s, r) for s, r in zip(specs, results, strict=True)]
+    if args.seeds is None:
+        if args.json:
+            print(json.dumps(summaries[0], separators=(",", ":")))
+        else:
+            _print_human(summaries[0])
+        return 0
+    # Each group's runs share its training time; groups train one after another.
+    seconds = sum(
+        max(r.metrics["train_seconds"] for r in results[k : k + size])
+        for k, size in _offsets(_group_sizes([r.fingerprint["fused_runs"] for r in results]))
+    )
+    group = {
+        "preset": args.preset,
+        "seeds": [s.seed for s in specs],
+        # Groups trained one after another: on the CPU as many runs as its cache holds.
+        "fused_groups": _group_sizes([r.fingerprint["fused_runs"] for r in results]),
+        "train_seconds": round(seconds, 3),  # the whole group's training
+        "runs_per_second": round(len(specs) / seconds, 4) if seconds > 0 else None,
+        "device": results[0].device,
+        "runs": summaries,
+    }
     if args.json:
-        print(json.dumps(summary, separators=(",", ":")))
+        print(json.dumps(group, separators=(",", ":")))
     else:
-        _print_human(summary)
+        for summary in summaries:
+            print(f"seed {summary['seed']}")
+            _print_human(summary)
+        print(
+            f"{len(specs)} seeds trained fused in {seconds:.1f} s "
+            f"({group['runs_per_second']} runs/s)"
+        )
     return 0
+
+
+def _offsets(sizes: list[int]) -> list[tuple[int, int]]:
+    starts = [sum(sizes[:i]) for i in range(len(sizes))]
+    return list(zip(starts, sizes, strict=True))
+
+
+def _group_sizes(fused_runs: list[int]) -> list[int]:
+    """[4, 4, 4, 4, 4, 4, 4, 4] (each run's group size, runs in group order) -> [4, 4]."""
+    sizes, k = [], 0
+    while k < len(fused_runs):
+        sizes.append(fused_runs[k])
+        k += fused_runs[k]
+    return sizes
 
 
 def _summary(preset: str | None, spec: ExperimentSpec, result: Any) -> dict[str, Any]:
     metrics = result.metrics
     summary: dict[str, Any] = {
         "preset": preset,
+        "seed": spec.seed,
         "status": result.status,
         "steps": result.steps,
         "total_steps": result.total_steps,

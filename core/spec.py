@@ -225,6 +225,27 @@ def _check_combinations(spec: ExperimentSpec) -> None:
         )
 
 
+# What the runs of one fused group (the engine trains them in one batched step) may differ in:
+# the engine keeps these per run. Everything else, and the update rule, must be the same.
+PER_RUN_FIELDS = ("seed", "lr", "weight_decay", "momentum")
+
+
+def group_key(spec: ExperimentSpec) -> str:
+    """Specs with equal keys can train fused (worker.engine.run_training_group). Torch-free, so
+    a worker or the API can group an ablation's runs without importing the engine."""
+    data = spec.model_dump(mode="json")
+    for name in PER_RUN_FIELDS:
+        data.pop(name)
+    # Plain SGD has its own update; momentum or weight decay makes it the optimizer's own step.
+    data["plain_sgd"] = spec.optimizer == "sgd" and not spec.momentum and not spec.weight_decay
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def fusable(specs: list[ExperimentSpec]) -> bool:
+    return bool(specs) and len({group_key(spec) for spec in specs}) == 1
+
+
 def spec_total_steps(raw: dict[str, Any]) -> int:
     """The optimizer steps a stored spec asks for; 0 when it no longer validates (a spec
     stored by an older schema), whose run then reports the invalid spec as its failure."""

@@ -69,7 +69,9 @@ def save_checkpoint(
         "total_steps": spec.total_steps,
         "train_seconds": float(train_seconds),
         "loss_tail": [float(v) for v in loss_tail[-LOSS_TAIL:]],
-        "model": model.state_dict(),
+        # Cloned: a fused run's parameters are views of its group's stacked tensors, and saving
+        # a view would save the whole group's storage.
+        "model": {name: value.clone() for name, value in model.state_dict().items()},
         "optimizer": optimizer.state_dict(),
     }
     buffer = io.BytesIO()

@@ -105,23 +105,63 @@ def _raw_splits(name: str, root: Path, allow_download: bool) -> _RawSplits:
         raise DatasetUnavailableError(
             f"unknown dataset {name!r}; known: {', '.join(_TORCHVISION_CLASS)}"
         )
-    import torchvision  # only the engine needs it, and it is slow to import
-
-    cls = getattr(torchvision.datasets, _TORCHVISION_CLASS[name])
     raw_folder = root / _TORCHVISION_CLASS[name] / "raw"
     try:
-        # torchvision reports download progress on stdout, which is the CLI's JSON channel.
-        with contextlib.redirect_stdout(sys.stderr):
-            train = cls(str(root), train=True, download=allow_download)
-            test = cls(str(root), train=False, download=allow_download)
-    except Exception as exc:  # torchvision raises RuntimeError, URLError, OSError, ...
-        raise DatasetUnavailableError(_explain(name, raw_folder, allow_download, exc)) from exc
+        import torchvision  # only the engine needs it, and it is slow to import
+    except ImportError:
+        # A machine with torch alone (a GPU box, say) reads the same IDX files directly.
+        parts = _read_idx_files(name, raw_folder)
+    else:
+        cls = getattr(torchvision.datasets, _TORCHVISION_CLASS[name])
+        try:
+            # torchvision reports download progress on stdout, the CLI's JSON channel.
+            with contextlib.redirect_stdout(sys.stderr):
+                train = cls(str(root), train=True, download=allow_download)
+                test = cls(str(root), train=False, download=allow_download)
+        except Exception as exc:  # torchvision raises RuntimeError, URLError, OSError, ...
+            raise DatasetUnavailableError(_explain(name, raw_folder, allow_download, exc)) from exc
+        parts = (train.data, train.targets, test.data, test.targets)
     digest = hashlib.sha256()
-    for part in (train.data, train.targets, test.data, test.targets):
+    for part in parts:
         digest.update(part.contiguous().numpy().tobytes())
-    splits = _RawSplits(train.data, train.targets, test.data, test.targets, digest.hexdigest())
+    splits = _RawSplits(*parts, digest.hexdigest())
     _raw_cache[key] = splits
     return splits
+
+
+# The IDX files torchvision's MNIST-style datasets read, in _RawSplits order.
+_IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+def _read_idx_files(
+    name: str, raw_folder: Path
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The four IDX files as torchvision returns them: images uint8 [N, 28, 28], labels int64."""
+    parts = []
+    for file_name in _IDX_FILES:
+        path = raw_folder / file_name
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise DatasetUnavailableError(
+                _explain(name, raw_folder, False, exc)
+                + " (torchvision is not installed, so nothing can be downloaded)"
+            ) from exc
+        # Header: two zero bytes, the type (8: unsigned byte), the rank, then each size.
+        if len(data) < 4 or data[:3] != b"\x00\x00\x08":
+            raise DatasetUnavailableError(f"{path} is not an IDX file of unsigned bytes")
+        rank = data[3]
+        sizes = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(rank)]
+        values = torch.frombuffer(bytearray(data[4 + 4 * rank :]), dtype=torch.uint8)
+        tensor = values.reshape(sizes)
+        parts.append(tensor.to(torch.int64) if rank == 1 else tensor)
+    train_images, train_labels, test_images, test_labels = parts
+    return train_images, train_labels, test_images, test_labels
 
 
 def _explain(name: str, raw_folder: Path, allow_download: bool, exc: BaseException) -> str:

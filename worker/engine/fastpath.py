@@ -1,278 +1,274 @@
-"""The training step written out by hand: forward, backward and update without autograd.
+"""The training step written out by hand, for R runs of one structure at once (R = 1 alone).
 
-At the book's batch size of 1 a step is a few small matrix-vector products, and recording
-an autograd graph, walking it back and running a generic optimizer costs several times the
-arithmetic itself. This step computes exactly what autograd would, by calling the same ATen
-backward kernels autograd calls (sigmoid_backward, native_layer_norm_backward, ...), and then
-updates the parameters in place:
+At the book's batch size of 1 a step is a few small matrix-vector products, and recording an
+autograd graph, walking it back and running a generic optimizer costs several times the
+arithmetic itself. This step computes what autograd would, by calling the same ATen kernels
+autograd calls (addmm, sigmoid_backward, native_layer_norm_backward, ...), for every run of a
+fused group in the same calls: parameters are stacked along a run axis (stacked.py), every
+run reads the same batch (records in order), and each layer is one call for all runs: a bmm
+(one GEMM per run, as alone), or on sparse inputs one embedding_bag over all runs' rows. The
+update is one call for all runs too:
 
-- plain SGD (no momentum, no weight decay) folds the gradient into the update: W -= lr * g^T h
-  is one addmm_ over W instead of writing a gradient and reading it back;
-- Adam and AdamW call PyTorch's fused kernel directly on the optimizer's own state tensors (what
-  `torch.optim.Adam(fused=True).step()` does, minus its per-call Python bookkeeping), so the
-  optimizer's state_dict, and with it every checkpoint, stays PyTorch's own;
-- any other optimizer gets the gradients in `.grad` and its ordinary `step()`.
+- plain SGD (no momentum, no weight decay) folds -lr into the loss gradient, so every update
+  is a plain add: one baddbmm_ per layer (at a batch of one with the output bias folded into
+  its weight). On the CPU the first layer works on the batch's non-zero pixels (sparse.py);
+- Adam and AdamW call PyTorch's fused kernel on each run's parameters and the run optimizer's
+  own state tensors (what `torch.optim.Adam(fused=True).step()` does), one call per distinct
+  set of hyperparameters, so state_dicts and checkpoints stay PyTorch's own;
+- any other optimizer reads the gradients from `.grad` in its ordinary `step()`, per run.
 
-It works on the modules built by `worker.engine.model.build_model`, in place, so evaluation,
-checkpoints and the autograd path (kept for tests that check this one) see the same weights.
-Tests compare it against autograd for every knob.
+Normalization is norms.py's. On the CPU a run trained in a group is bit-identical to the same
+run alone: each run's numbers come from the same kernels on operands laid out as alone (see
+stacked.py). Tests compare the step against autograd for every knob, alone and fused.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import cast
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
-from core.spec import ExperimentSpec
-from worker.engine.model import BATCH_NORM_EPS, BATCH_NORM_MOMENTUM, LAYER_NORM_EPS
+from core.spec import ExperimentSpec, group_key
+from worker.engine.activation import Activation
+from worker.engine.layout import model_layers
+from worker.engine.losshead import LossHead
+from worker.engine.norms import bind_norm
+from worker.engine.sparse import SparseBatch, SparseFirstLayer
+from worker.engine.stacked import FoldedLinear, StackedLinear, StackedNorm, with_one
+from worker.engine.update import Update, update_mode
+from worker.engine.workspace import Workspace
 
 aten = torch.ops.aten
-_MEAN = 1  # ATen's code for reduction="mean"
-_IGNORE_INDEX = -100  # nn.CrossEntropyLoss's default
-
 Tensor = torch.Tensor
-# (upstream gradient, pre-activation z, activation output a) -> gradient w.r.t. z
-_Backward = Callable[[Tensor, Tensor, Tensor], Tensor]
-
-
-def _activation(spec: ExperimentSpec) -> tuple[Callable[[Tensor], Tensor], _Backward]:
-    name, slope = spec.model.activation, spec.model.negative_slope
-    if name == "sigmoid":
-        return torch.sigmoid, lambda g, z, a: aten.sigmoid_backward.default(g, a)
-    if name == "tanh":
-        return torch.tanh, lambda g, z, a: aten.tanh_backward.default(g, a)
-    if name == "relu":
-        return torch.relu, lambda g, z, a: aten.threshold_backward.default(g, a, 0)
-    if name == "leaky_relu":
-        return (
-            lambda z: aten.leaky_relu.default(z, slope),
-            lambda g, z, a: aten.leaky_relu_backward.default(g, z, slope, False),
-        )
-    if name == "gelu":
-        return aten.gelu.default, lambda g, z, a: aten.gelu_backward.default(g, z)
-    raise ValueError(f"unknown activation {name!r}")
-
-
-@dataclass
-class _Layer:
-    norm: nn.LayerNorm | nn.BatchNorm1d | None
-    norm_weight: Tensor | None
-    norm_bias: Tensor | None
-    weight: Tensor  # detached views of the module's parameters: updated in place
-    bias: Tensor
-    weight_t: Tensor
-    bias_row: Tensor
-    grad_weight: Tensor
-    grad_bias: Tensor
-    index: int  # position of this layer's weight in model.parameters()
+StepFn = Callable[[Tensor, Tensor, Tensor, SparseBatch | None, Tensor | None], None]
 
 
 class FastStep:
-    """One optimizer step on one batch: `step(x, target, loss_slot)`; writes the batch's loss
-    (before the update) into `loss_slot` when one is given."""
+    """`step(x, onehot, labels, sparse, loss_out)`: one optimizer step of every run on one batch;
+    each run's loss (before the update) goes into `loss_out` [R] when one is given."""
 
     def __init__(
-        self, model: nn.Sequential, spec: ExperimentSpec, optimizer: torch.optim.Optimizer
+        self,
+        models: Sequence[nn.Sequential],
+        specs: Sequence[ExperimentSpec],
+        optimizers: Sequence[torch.optim.Optimizer],
+        *,
+        sparse_input: bool = True,
     ) -> None:
-        self.spec = spec
-        self.optimizer = optimizer
-        self.params = [p for p in model.parameters()]
-        linears = [m for m in model if isinstance(m, nn.Linear)]
-        norms = [m for m in model if isinstance(m, nn.LayerNorm | nn.BatchNorm1d)]
-        self.layers: list[_Layer] = []
-        index = 0
-        for i, linear in enumerate(linears):
-            norm = norms[i] if i < len(norms) else None
-            self.layers.append(self._layer(linear, norm, index))
-            index += 2 + (0 if norm is None else 2)
-        self.hidden, self.output = self.layers[:-1], self.layers[-1]
-        self.act_forward, self.act_backward = _activation(spec)
-        self.grads: list[Tensor | None] = [None] * len(self.params)
-        self.one = torch.ones((), device=self.params[0].device)
-        self.lr = spec.effective_lr
-        self.mode = self._update_mode()
-        if self.mode in ("adam", "adamw"):
-            self._adam_state()
-
-    @staticmethod
-    def _layer(linear: nn.Linear, norm: nn.LayerNorm | nn.BatchNorm1d | None, index: int) -> _Layer:
-        weight, bias = linear.weight.detach(), linear.bias.detach()
-        return _Layer(
-            norm=norm,
-            norm_weight=None if norm is None else norm.weight.detach(),
-            norm_bias=None if norm is None else norm.bias.detach(),
-            weight=weight,
-            bias=bias,
-            weight_t=weight.t(),
-            bias_row=bias.unsqueeze(0),
-            grad_weight=torch.empty_like(weight),
-            grad_bias=torch.empty_like(bias),
-            index=index,
+        spec = specs[0]
+        if any(group_key(s) != group_key(spec) for s in specs):
+            raise ValueError("a fused step trains runs of one structure (core.spec.group_key)")
+        # Refuses, naming it, any module the hand-written passes do not cover.
+        layers = [model_layers(m, s) for m, s in zip(models, specs, strict=True)]
+        self.runs = len(models)
+        self.device = layers[0][0].linear.weight.device
+        self.linears = [
+            StackedLinear([run[i].linear for run in layers]) for i in range(len(layers[0]))
+        ]
+        self.norms = [
+            StackedNorm([run[i].norm for run in layers]) if layers[0][i].norm else None  # type: ignore[misc]
+            for i in range(len(layers[0]) - 1)
+        ]
+        self.mode = update_mode(optimizers)
+        sgd = self.mode == "sgd"
+        self.act = Activation(spec)
+        self.loss = LossHead(
+            spec, [-s.effective_lr if sgd else 1.0 for s in specs], self.device, sgd=sgd
         )
-
-    def _update_mode(self) -> str:
-        opt = self.optimizer
-        group = opt.param_groups[0]
-        if isinstance(opt, torch.optim.SGD) and not group["momentum"] and not group["weight_decay"]:
-            return "sgd"
-        if isinstance(opt, torch.optim.Adam) and group.get("fused") and not group["amsgrad"]:
-            return "adamw" if group.get("decoupled_weight_decay") else "adam"
-        return "optimizer"
-
-    def _adam_state(self) -> None:
-        # The same lazy initialisation torch.optim.Adam does for fused=True, so a state_dict
-        # taken before the first step, or loaded from a checkpoint, has one layout.
-        group = self.optimizer.param_groups[0]
-        for p in self.params:
-            state = self.optimizer.state[p]
-            if not state:
-                state["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
-                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-        states = [self.optimizer.state[p] for p in self.params]
-        self.exp_avgs = [s["exp_avg"] for s in states]
-        self.exp_avg_sqs = [s["exp_avg_sq"] for s in states]
-        self.steps = [s["step"] for s in states]
-        self.beta1, self.beta2 = (float(b) for b in group["betas"])
-        self.eps = float(group["eps"])
-        self.weight_decay = float(group["weight_decay"])
-        self.fused = torch._fused_adamw_ if self.mode == "adamw" else torch._fused_adam_
-        self.data = [p.detach() for p in self.params]
-
-    def step(self, x: Tensor, target: Tensor, loss_slot: Tensor | None) -> None:
-        # No grad-mode switch per step: every tensor here is detached, so autograd records
-        # nothing anyway.
-        saved: list[tuple[Tensor, Tensor, Tensor, tuple[Tensor, ...]]] = []
-        h = x
-        for layer in self.hidden:
-            z = torch.addmm(layer.bias, h, layer.weight_t)
-            a = self.act_forward(z)
-            out, norm_saved = self._norm_forward(layer, a)
-            saved.append((h, z, a, norm_saved))
-            h = out
-        logits = torch.addmm(self.output.bias, h, self.output.weight_t)
-        g = self._loss_grad(logits, target, loss_slot)
-
-        # Backward, last layer first. Each layer's input gradient is taken before its own
-        # update, so every gradient is that of the weights the forward pass used.
-        g_in = torch.mm(g, self.output.weight) if self.hidden else g
-        self._update_linear(self.output, g, h)
-        for i in range(len(self.hidden) - 1, -1, -1):
-            layer = self.hidden[i]
-            h_in, z, a, norm_saved = saved[i]
-            g_act = self._norm_backward(layer, a, g_in, norm_saved)
-            g_z = self.act_backward(g_act, z, a)
-            if i:
-                g_in = torch.mm(g_z, layer.weight)
-            self._update_linear(layer, g_z, h_in)
-        self._finish_update()
-
-    def _loss_grad(self, logits: Tensor, target: Tensor, loss_slot: Tensor | None) -> Tensor:
-        """Gradient of the mean loss w.r.t. the logits; the loss value only when it is logged."""
-        loss, output = self.spec.loss, self.spec.model.output
-        if loss == "cross_entropy":
-            lsm = torch._log_softmax(logits, 1, False)
-            value, total = aten.nll_loss_forward.default(lsm, target, None, _MEAN, _IGNORE_INDEX)
-            if loss_slot is not None:
-                loss_slot.copy_(value)
-            g_lsm = aten.nll_loss_backward.default(
-                self.one, lsm, target, None, _MEAN, _IGNORE_INDEX, total
-            )
-            return torch._log_softmax_backward_data(g_lsm, lsm, 1, torch.float32)
-        if output == "sigmoid":
-            o = torch.sigmoid(logits)
-        elif output == "softmax":
-            o = torch._softmax(logits, 1, False)
-        else:
-            o = logits
-        if loss == "mse":
-            if loss_slot is not None:
-                loss_slot.copy_(aten.mse_loss.default(o, target, _MEAN))
-            g: Tensor = aten.mse_loss_backward.default(self.one, o, target, _MEAN)
-        else:
-            if loss_slot is not None:
-                loss_slot.copy_(aten.binary_cross_entropy.default(o, target, None, _MEAN))
-            g = aten.binary_cross_entropy_backward.default(self.one, o, target, None, _MEAN)
-        if output == "sigmoid":
-            g = aten.sigmoid_backward.default(g, o)
-        elif output == "softmax":
-            g = torch._softmax_backward_data(g, o, 1, torch.float32)
-        return g
-
-    @staticmethod
-    def _norm_forward(layer: _Layer, a: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
-        norm, w, b = layer.norm, layer.norm_weight, layer.norm_bias
-        if norm is None:
-            return a, ()
-        if isinstance(norm, nn.LayerNorm):
-            out, mean, rstd = torch.native_layer_norm(a, [a.shape[1]], w, b, LAYER_NORM_EPS)
-            return out, (mean, rstd)
-        assert isinstance(norm, nn.BatchNorm1d)
-        # Training-mode batch norm, running statistics updated in place as the module does.
-        rm, rv = norm.running_mean, norm.running_var
-        out, mean, invstd = torch.native_batch_norm(
-            a, w, b, rm, rv, True, BATCH_NORM_MOMENTUM, BATCH_NORM_EPS
+        first = self.linears[0]
+        self.sparse = (
+            SparseFirstLayer(first.weight, first.bias)
+            if sparse_input and sgd and self.device.type == "cpu"
+            else None
         )
-        if norm.num_batches_tracked is not None:
-            norm.num_batches_tracked.add_(1)
-        return out, (mean, invstd)
+        self.hidden = len(self.linears) - 1
+        # Plain SGD at a batch of one folds the output layer's bias into its weight (one call
+        # less in each direction), reading the last activation through its gap's 1 (stacked.py).
+        self.folded = (
+            FoldedLinear(self.linears[-1])
+            if sgd and spec.batch_size == 1 and self.norms[-1] is None
+            else None
+        )
+        self.workspaces: dict[int, Workspace] = {}
+        self.compiled: dict[int, StepFn] = {}
+        self.update = Update(self.mode, models, optimizers, self.linears, self.norms)
 
-    def _norm_backward(
-        self, layer: _Layer, a: Tensor, g: Tensor, saved: tuple[Tensor, ...]
-    ) -> Tensor:
-        norm, w, b = layer.norm, layer.norm_weight, layer.norm_bias
-        if norm is None or w is None or b is None:
-            return g
-        mask = [True, True, True]
-        if isinstance(norm, nn.LayerNorm):
-            mean, rstd = saved
-            g_a, g_w, g_b = aten.native_layer_norm_backward.default(
-                g, a, [a.shape[1]], mean, rstd, w, b, mask
+    @property
+    def uses_sparse_input(self) -> bool:
+        return self.sparse is not None
+
+    def sync(self) -> None:
+        """Bring the runs' modules up to date (before evaluation or a checkpoint)."""
+        if self.sparse is not None:
+            self.sparse.sync_to(self.linears[0].weight, self.linears[0].bias)
+        if self.folded is not None:
+            self.folded.sync()
+
+    def workspace(self, batch: int) -> Workspace:
+        ws = self.workspaces.get(batch)
+        if ws is None:
+            ws = Workspace(
+                self.runs,
+                batch,
+                self.linears,
+                self.norms,
+                self.loss.buffers(batch),
+                sparse=self.sparse is not None,
             )
-        else:
-            mean, invstd = saved
-            g_a, g_w, g_b = aten.native_batch_norm_backward.default(
-                g, a, w, norm.running_mean, norm.running_var, mean, invstd, True,
-                BATCH_NORM_EPS, mask,
-            )  # fmt: skip
-        if self.mode == "sgd":
-            w.add_(g_w, alpha=-self.lr)
-            b.add_(g_b, alpha=-self.lr)
-        else:
-            self.grads[layer.index + 2] = g_w
-            self.grads[layer.index + 3] = g_b
-        grad_input: Tensor = g_a
-        return grad_input
+            self.workspaces[batch] = ws
+        return ws
 
-    def _update_linear(self, layer: _Layer, g: Tensor, h: Tensor) -> None:
-        if self.mode == "sgd":
-            layer.weight.addmm_(g.t(), h, alpha=-self.lr)
-            if g.shape[0] == 1:
-                layer.bias_row.add_(g, alpha=-self.lr)
+    def step(
+        self,
+        x: Tensor,
+        onehot: Tensor,
+        labels: Tensor,
+        sparse: SparseBatch | None,
+        loss_out: Tensor | None,
+    ) -> None:
+        run = self.compiled.get(x.shape[0])
+        if run is None:
+            run = self.compiled[x.shape[0]] = self._compile(x.shape[0])
+        run(x, onehot, labels, sparse, loss_out)
+
+    def _compile(self, batch: int) -> StepFn:
+        """The step for one batch size, with every buffer, view and kernel bound once."""
+        ws = self.workspace(batch)
+        runs, hidden, linears = self.runs, self.hidden, self.linears
+        # One run, one record: the first layer's [1, width] output is written through a 2-D
+        # view of the activation buffer (no reshape call per step).
+        flat = runs == 1 and batch == 1 and self.act.name != "gelu" and self.sparse is not None
+        acts = [
+            self.act.bind(ws.act_out[i], ws.act_grad[i], flat_input=flat and i == 0)
+            for i in range(hidden)
+        ]
+        forwards = [f for f, _ in acts]
+        backwards = [b for _, b in acts]
+        norms = [
+            bind_norm(norm, ws, i, self.update.norm_grads[i], self.update.sgd)
+            if norm is not None
+            else None
+            for i, norm in enumerate(self.norms)
+        ]
+        loss_grad, loss_values = self.loss.bind(ws.head)
+        updates = [self.update.bind_linear(i, batch) for i in range(hidden + 1)]
+        update_first, finish = self.update.bind_first(batch), self.update.bind_finish()
+        first, out = linears[0], linears[hidden]
+        first_bias3, first_weight_t = first.bias3, first.weight_t
+        ungroup = ws.ungroup
+        logits, grad_t, grad_in = ws.head.logits, ws.head.grad_t, ws.grad_in
+        act_grad_t, layer_in = ws.act_grad_t, ws.layer_in
+        deeper = [(lin.bias3, lin.weight_t, lin.weight) for lin in linears]
+        out_bias3, out_weight_t, out_weight = out.bias3, out.weight_t, out.weight
+        baddbmm, bmm, embedding_bag = torch.baddbmm, torch.bmm, torch.embedding_bag
+        first_shape, regroup = ws.first_shape, ws.regroup
+        use_sparse = self.sparse is not None
+        rows = self.sparse.rows if self.sparse is not None else first_bias3
+        rows_update, first_grad = rows.addmm_, ws.first_grad
+        update_out = updates[hidden]
+        folded = self.folded if batch == 1 else None
+        if folded is not None:
+            last = with_one(ws.act_out[hidden - 1])
+            out_weight, folded_weight, folded_t = folded.weight_in, folded.weight, folded.weight_t
+
+            def update_folded(g: Tensor, g_t: Tensor, h: Tensor) -> None:
+                folded_weight.baddbmm_(g_t, last)
+
+            update_out = update_folded
+        sgd = self.update.sgd
+        forward0, backward0, norm0, grad_in0 = forwards[0], backwards[0], norms[0], grad_in[0]
+
+        def run_one_hidden(
+            x: Tensor,
+            onehot: Tensor,
+            labels: Tensor,
+            sparse: SparseBatch | None,
+            loss_out: Tensor | None,
+        ) -> None:
+            """`run` below for the book's networks (one hidden layer), in a straight line."""
+            if use_sparse:
+                assert sparse is not None
+                indices, values, offsets, transposed = sparse
+                z = embedding_bag(rows, indices, offsets, False, 0, False, values, False)[0]
+                if not flat:
+                    z = z.view(first_shape) if batch == 1 else regroup(z)
             else:
-                layer.bias.add_(g.sum(0), alpha=-self.lr)
-            return
-        torch.mm(g.t(), h, out=layer.grad_weight)
-        torch.sum(g, 0, out=layer.grad_bias)
-        self.grads[layer.index] = layer.grad_weight
-        self.grads[layer.index + 1] = layer.grad_bias
+                xs = x.expand(runs, batch, x.shape[1]).contiguous()
+                z = baddbmm(first_bias3, xs, first_weight_t)
+            h = forward0(z)
+            if norm0 is not None:
+                h = norm0[0]()
+            if folded is not None:
+                bmm(last, folded_t, out=logits)
+            else:
+                baddbmm(out_bias3, h, out_weight_t, out=logits)
+            g = loss_grad(onehot)
+            if loss_out is not None:
+                loss_values(onehot, labels, loss_out)
+            g_in = bmm(g, out_weight, out=grad_in0)
+            if folded is not None:
+                folded_weight.baddbmm_(grad_t, last)
+            else:
+                update_out(g, grad_t, h)
+            g_z = backward0(g_in if norm0 is None else norm0[1]())
+            if use_sparse:
+                rows_update(transposed, first_grad if batch == 1 else ungroup(g_z))
+            else:
+                update_first(g_z, xs)
+            if not sgd:
+                finish()
 
-    def _finish_update(self) -> None:
-        if self.mode == "sgd":
-            return
-        grads = cast(list[Tensor], self.grads)  # every slot is filled by the backward pass
-        if self.mode in ("adam", "adamw"):
-            torch._foreach_add_(self.steps, 1)
-            self.fused(
-                self.data, grads, self.exp_avgs, self.exp_avg_sqs, [], self.steps,
-                lr=self.lr, beta1=self.beta1, beta2=self.beta2, weight_decay=self.weight_decay,
-                eps=self.eps, amsgrad=False, maximize=False,
-            )  # fmt: skip
-            return
-        for p, grad in zip(self.params, grads, strict=True):
-            p.grad = grad
-        self.optimizer.step()
+        def run(
+            x: Tensor,
+            onehot: Tensor,
+            labels: Tensor,
+            sparse: SparseBatch | None,
+            loss_out: Tensor | None,
+        ) -> None:
+            # Every tensor here is detached: autograd records nothing, no grad-mode switch.
+            if use_sparse:
+                assert sparse is not None
+                indices, values, offsets, transposed = sparse
+                z = embedding_bag(rows, indices, offsets, False, 0, False, values, False)[0]
+                if not flat:  # [B, R * width] -> [R, B, width]
+                    z = z.view(first_shape) if batch == 1 else regroup(z)
+            else:
+                # A GEMM per run on its own (aligned) copy of the batch, as alone.
+                xs = x.expand(runs, batch, x.shape[1]).contiguous()
+                z = baddbmm(first_bias3, xs, first_weight_t)
+            h = forwards[0](z)
+            norm = norms[0]
+            if norm is not None:
+                h = norm[0]()
+            for i in range(1, hidden):
+                bias3, weight_t, _ = deeper[i]
+                h = forwards[i](baddbmm(bias3, h, weight_t))
+                norm = norms[i]
+                if norm is not None:
+                    h = norm[0]()
+            if folded is not None:
+                bmm(last, folded_t, out=logits)
+            else:
+                baddbmm(out_bias3, h, out_weight_t, out=logits)
+            g = loss_grad(onehot)
+            if loss_out is not None:
+                loss_values(onehot, labels, loss_out)
+
+            # Backward, last layer first. Each layer's input gradient is taken before its own
+            # update, so every gradient is that of the weights the forward pass used.
+            g_in = bmm(g, out_weight, out=grad_in[hidden - 1])
+            update_out(g, grad_t, h)
+            for i in range(hidden - 1, -1, -1):
+                norm = norms[i]
+                g_z = backwards[i](g_in if norm is None else norm[1]())
+                if i:
+                    g_in = bmm(g_z, deeper[i][2], out=grad_in[i - 1])
+                    updates[i](g_z, act_grad_t[i], layer_in[i])
+                elif use_sparse:
+                    rows_update(transposed, first_grad if batch == 1 else ungroup(g_z))
+                else:
+                    update_first(g_z, xs)
+            finish()
+
+        return run_one_hidden if hidden == 1 else run

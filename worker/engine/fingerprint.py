@@ -14,7 +14,7 @@ import torch
 from core.spec import ExperimentSpec
 
 # Bumped when a change to the engine changes the numbers a spec produces.
-ENGINE_VERSION = 1
+ENGINE_VERSION = 2
 
 
 def device_name(device: torch.device) -> str:
@@ -41,6 +41,9 @@ def build_fingerprint(
     dataset_checksum: str,
     engine_path: str,
     flush_denormal: bool,
+    fused_runs: int = 1,
+    sparse_input: bool = False,
+    cuda_graphs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     cuda = device.type == "cuda"
     return {
@@ -57,6 +60,11 @@ def build_fingerprint(
         "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
         "cuda_matmul_tf32": bool(torch.backends.cuda.matmul.allow_tf32) if cuda else None,
         "flush_denormal": flush_denormal,
+        # Runs trained together in one batched step. On the CPU a run's series does not depend
+        # on it (bit for bit); on CUDA batched kernels may round differently.
+        "fused_runs": fused_runs,
+        "sparse_input": sparse_input,  # first layer on the non-zero pixels only (plain SGD, CPU)
+        "cuda_graphs": cuda_graphs or {"used": False, "reason": "not requested"},
         "dataset": spec.dataset,
         "dataset_checksum": dataset_checksum,
         "spec_hash": spec.fingerprint(),

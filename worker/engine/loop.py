@@ -1,10 +1,13 @@
-"""The training loop: batches in record order, one optimizer step each, losses kept on the device.
+"""The training loop of a group of runs (one run alone is a group of one).
 
-No persistence and no host synchronisation per step: the loss of every `log_every`-th step is
-written into a preallocated device tensor, and about every `flush_interval_s` (a clock read per
-step, no device sync) the new points move to the host in one transfer and go to the callbacks,
-which may also stop the run. Records are read in order, as the book does, so a run is a pure
-function of spec and seed, and a resumed run repeats the uninterrupted one exactly.
+Batches go in record order, one optimizer step each for every run of the group. No persistence
+and no host synchronisation per step: each run's loss of every `log_every`-th step is written
+into a preallocated device tensor [points, runs], and about every `flush_interval_s` (a clock
+read per step, no device sync) the new points of all runs move to the host in one transfer and
+go to each run's callbacks, which may also stop that run. A stopped run leaves the group with
+its series so far; the others go on in a group rebuilt without it. Records are read in order,
+as the book does, so a run is a pure function of spec and seed, and a resumed run repeats the
+uninterrupted one exactly. On CUDA the steps may be replayed from CUDA graphs (graphs.py).
 """
 
 from __future__ import annotations
@@ -18,105 +21,203 @@ import torch
 from torch import nn
 
 from core.spec import ExperimentSpec
+from worker.engine.batches import Batch
 from worker.engine.callbacks import RunCallbacks
 from worker.engine.checkpoint import LOSS_TAIL
+from worker.engine.graphs import GraphPlan
+from worker.engine.sparse import SparseBatch
+
+Tensor = torch.Tensor
 
 
-class TrainStep(Protocol):
-    def step(self, x: torch.Tensor, target: torch.Tensor, loss_slot: torch.Tensor | None) -> None:
-        """One optimizer step on one batch; the batch loss goes into `loss_slot` if given."""
+class GroupStep(Protocol):
+    runs: int
+
+    def step(
+        self,
+        x: Tensor,
+        onehot: Tensor,
+        labels: Tensor,
+        sparse: SparseBatch | None,
+        loss_out: Tensor | None,
+    ) -> None:
+        """One optimizer step of every run on one batch; losses (before it) into `loss_out`."""
+
+    def sync(self) -> None:
+        """Bring the runs' modules up to date with the step's working state."""
 
 
 class AutogradStep:
-    """The plain PyTorch step (module forward, loss, backward, optimizer.step()). The engine
-    runs the hand-written FastStep; this one is the yardstick tests hold it against."""
+    """The plain PyTorch step of one run (module forward, loss, backward, optimizer.step()).
+    The engine runs the hand-written FastStep; this one is the yardstick tests hold it against."""
 
-    def __init__(self, model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer):
+    runs = 1
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_fn: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        class_targets: bool,
+    ) -> None:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        self.class_targets = class_targets
 
-    def step(self, x: torch.Tensor, target: torch.Tensor, loss_slot: torch.Tensor | None) -> None:
-        loss = self.loss_fn(self.model(x), target)
+    def step(
+        self,
+        x: Tensor,
+        onehot: Tensor,
+        labels: Tensor,
+        sparse: SparseBatch | None,
+        loss_out: Tensor | None,
+    ) -> None:
+        loss = self.loss_fn(self.model(x), labels if self.class_targets else onehot)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        if loss_slot is not None:
-            loss_slot.copy_(loss.detach())
+        if loss_out is not None:
+            loss_out.copy_(loss.detach().view(1))
+
+    def sync(self) -> None:
+        return None
 
 
 @dataclass
-class LoopOutcome:
-    status: Literal["completed", "stopped"]
-    step: int  # optimizer steps done over the whole run
-    seconds: float  # seconds this call spent in the loop
-    loss_tail: list[float] = field(default_factory=list)  # last logged values, whole run
+class RunState:
+    """One run of the group as the loop sees it."""
+
+    callbacks: RunCallbacks
+    seconds_before: float
+    tail: list[float]
+    status: Literal["completed", "stopped"] = "completed"
+    step: int = 0
+    seconds: float = 0.0  # spent in this loop
 
 
-# (step, train seconds so far, loss tail) -> checkpoint bytes
-MakeCheckpoint = Callable[[int, float, list[float]], bytes]
+# (run index, step, train seconds so far, loss tail) -> checkpoint bytes
+MakeCheckpoint = Callable[[int, int, float, list[float]], bytes]
+# The runs still training (indices into the group) -> their fused step
+BuildStep = Callable[[list[int]], GroupStep]
 
 
-def train_loop(
-    stepper: TrainStep,
-    batches: Sequence[torch.Tensor],
-    targets: Sequence[torch.Tensor],
-    spec: ExperimentSpec,
-    *,
-    start_step: int,
-    seconds_before: float,
-    loss_tail: list[float],
-    callbacks: RunCallbacks,
-    flush_interval_s: float,
-    checkpoint_interval_s: float | None,
-    make_checkpoint: MakeCheckpoint,
-) -> LoopOutcome:
-    total, per_epoch, every = spec.total_steps, spec.steps_per_epoch, spec.log_every
-    device = batches[0].device
-    # Point k (1-based) is the loss at step k * log_every; it lives at losses[k - 1].
-    losses = torch.zeros(max(total // every, 1), dtype=torch.float32, device=device)
-    tail = list(loss_tail)
-    sent = start_step // every  # points a previous segment already emitted
-    step = start_step
-    stopped = False
+@dataclass
+class GroupLoop:
+    runs: list[RunState]
+    build: BuildStep
+    batches: Sequence[Batch]
+    spec: ExperimentSpec  # the shared structure: records, batch size, epochs, log_every
+    start_step: int
+    flush_interval_s: float
+    checkpoint_interval_s: float | None
+    make_checkpoint: MakeCheckpoint
+    device: torch.device
+    graphs: GraphPlan = field(default_factory=GraphPlan)
+    step: int = 0
 
-    def flush() -> None:
-        nonlocal sent, tail
-        upto = step // every
-        if upto > sent:
-            values = losses[sent:upto].tolist()  # the one host transfer per flush
-            callbacks.on_loss([k * every for k in range(sent + 1, upto + 1)], values)
-            tail = (tail + values)[-LOSS_TAIL:]
-            sent = upto
-        callbacks.on_progress(step, total)
+    def run(self) -> None:
+        spec = self.spec
+        self.total, self.every = spec.total_steps, spec.log_every
+        self.step = self.start_step
+        self.sent = self.step // self.every  # points a previous segment already emitted
+        self.active = list(range(len(self.runs)))
+        self._rebuild()
+        self.start = time.perf_counter()
+        self.next_flush = self.start + self.flush_interval_s
+        interval = self.checkpoint_interval_s
+        self.next_checkpoint = self.start + interval if interval else float("inf")
+        while self.step < self.total and self.active:
+            if self._advance():
+                self._control()
+        self._flush()
+        self.stepper.sync()
+        seconds = self._elapsed()
+        for r in self.active:
+            self.runs[r].step, self.runs[r].seconds = self.step, seconds
+        self.graphs.release()
 
-    start = time.perf_counter()
-    next_flush = start + flush_interval_s
-    next_checkpoint = start + checkpoint_interval_s if checkpoint_interval_s else float("inf")
-    clock = time.perf_counter
-    run = stepper.step
-    while step < total and not stopped:
-        for i in range(step % per_epoch, per_epoch):
+    def _rebuild(self) -> None:
+        self.stepper = self.build(self.active)
+        points = max(self.total // self.every, 1)
+        self.losses = torch.zeros(points, len(self.active), device=self.device)
+        self.graphs.attach(self.stepper, self.losses, self.spec)
+
+    def _advance(self) -> bool:
+        """Some steps; True when a flush is due."""
+        graphs, step, total = self.graphs.active, self.step, self.total
+        if graphs is not None:
+            chunk = graphs.chunk
+            if step % chunk == 0 and step + chunk <= total:
+                if not graphs.captured:
+                    # Warm up on the capture stream with real steps, then capture.
+                    with graphs.warmup():
+                        self._eager(step + chunk, stop_for_flush=False)
+                    if self.step + chunk <= total:
+                        graphs.capture()
+                    return time.perf_counter() >= self.next_flush
+                graphs.replay(step, (step + chunk) % self.every == 0)
+                self.step = step + chunk
+                return time.perf_counter() >= self.next_flush
+            limit = min(total, (step // chunk + 1) * chunk)
+        else:
+            limit = total
+        return self._eager(limit, stop_for_flush=True)
+
+    def _eager(self, limit: int, *, stop_for_flush: bool) -> bool:
+        run, batches, losses = self.stepper.step, self.batches, self.losses
+        every, per_epoch = self.every, len(self.batches)
+        clock, next_flush = time.perf_counter, self.next_flush
+        step, due = self.step, False
+        while step < limit:
+            i = step % per_epoch
             step += 1
-            run(batches[i], targets[i], losses[step // every - 1] if step % every == 0 else None)
-            now = clock()
-            if now < next_flush:
-                continue
-            flush()
-            next_flush = now + flush_interval_s
-            if callbacks.should_stop():
-                stopped = True
+            run(*batches[i], losses[step // every - 1] if step % every == 0 else None)
+            if clock() >= next_flush and stop_for_flush:
+                due = True
                 break
-            if now >= next_checkpoint:
-                seconds = seconds_before + _elapsed(start, device)
-                callbacks.on_checkpoint(make_checkpoint(step, seconds, tail), step)
-                next_checkpoint = clock() + (checkpoint_interval_s or 0.0)
-    flush()
-    seconds = _elapsed(start, device)
-    # A stop asked for at the very last step finds the run complete.
-    status: Literal["completed", "stopped"] = "stopped" if step < total else "completed"
-    return LoopOutcome(status, step, seconds, tail)
+        self.step = step
+        return due
 
+    def _flush(self) -> None:
+        upto = self.step // self.every
+        if upto > self.sent:
+            block = self.losses[self.sent : upto].tolist()  # the one host transfer per flush
+            steps = [k * self.every for k in range(self.sent + 1, upto + 1)]
+            for column, r in enumerate(self.active):
+                run = self.runs[r]
+                values = [row[column] for row in block]
+                run.callbacks.on_loss(steps, values)
+                run.tail = (run.tail + values)[-LOSS_TAIL:]
+            self.sent = upto
+        for r in self.active:
+            self.runs[r].callbacks.on_progress(self.step, self.total)
 
-def _elapsed(start: float, device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)  # queued kernels are part of the time
-    return time.perf_counter() - start
+    def _control(self) -> None:
+        """At a flush: emit points, let runs stop, take checkpoints when due."""
+        self._flush()
+        now = time.perf_counter()
+        self.next_flush = now + self.flush_interval_s
+        stopping = [r for r in self.active if self.runs[r].callbacks.should_stop()]
+        if stopping:
+            self.stepper.sync()
+            seconds = self._elapsed()
+            for r in stopping:
+                run = self.runs[r]
+                # A stop asked for at the very last step finds the run complete.
+                run.status = "stopped" if self.step < self.total else "completed"
+                run.step, run.seconds = self.step, seconds
+            self.active = [r for r in self.active if r not in stopping]
+            if self.active and self.step < self.total:
+                self._rebuild()
+        if self.active and now >= self.next_checkpoint:
+            self.stepper.sync()
+            seconds = self._elapsed()
+            for r in self.active:
+                run = self.runs[r]
+                data = self.make_checkpoint(r, self.step, run.seconds_before + seconds, run.tail)
+                run.callbacks.on_checkpoint(data, self.step)
+            self.next_checkpoint = time.perf_counter() + (self.checkpoint_interval_s or 0.0)
+
+    def _elapsed(self) -> float:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)  # queued kernels are part of the time
+        return time.perf_counter() - self.start

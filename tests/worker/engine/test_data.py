@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import torch
 
 from core.spec import ExperimentSpec
 from worker.engine import DatasetUnavailableError, run_training
+from worker.engine import data as data_module
 from worker.engine.data import dataset_checksum, load_dataset
 
 CPU = torch.device("cpu")
@@ -58,3 +60,14 @@ def test_run_reports_missing_data_before_training(tmp_path: Path) -> None:
     with pytest.raises(DatasetUnavailableError, match="downloads are off"):
         run_training(spec, data_dir=tmp_path, allow_download=False)
     assert isinstance(DatasetUnavailableError("x"), RuntimeError)
+
+
+def test_without_torchvision_the_idx_files_are_read_directly(
+    mnist_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = dataset_checksum("mnist", mnist_dir)
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # import torchvision now fails
+    monkeypatch.setattr(data_module, "_raw_cache", {})
+    assert dataset_checksum("mnist", mnist_dir) == expected
+    with pytest.raises(DatasetUnavailableError, match="torchvision is not installed"):
+        dataset_checksum("mnist", tmp_path)
