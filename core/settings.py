@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     torch_threads: int | None = Field(default=None, ge=1, le=256)
     worker_concurrency: int = Field(default=1, ge=1, le=64)
+    # The most queued runs of one structure (an ablation arm's seeds) one worker takes to train
+    # fused in one go; on the CPU also no more than the engine fuses at once (its cache bound).
+    max_fused_runs: int = Field(default=8, ge=1, le=64)
     # Loss points, progress, heartbeat and the cancel check go to the store this often.
     flush_interval_s: float = Field(default=1.0, gt=0, le=60)
     # A running experiment whose worker has been silent this long is taken as lost.

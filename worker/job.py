@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 NOT_TAKEN = "not taken: the worker is shutting down"
 
 
-def _never() -> bool:
+def never() -> bool:
     return False
 
 
@@ -78,7 +78,7 @@ def run_experiment_by_id(
     engine: Engine,
     settings: Settings,
     *,
-    shutting_down: Callable[[], bool] = _never,
+    shutting_down: Callable[[], bool] = never,
 ) -> str:
     """Run one delivery of the experiment; returns a word for the log (the outcome)."""
     if shutting_down():
@@ -123,23 +123,27 @@ def claim_run(link: StoreLink, experiment_id: str, settings: Settings) -> Claime
     picked = link.run(f"a claim for {experiment_id}", take)
     if picked is None:
         return None
-    claimed_id, attempt = picked
+    return prepare_run(link, *picked)
+
+
+def prepare_run(link: StoreLink, experiment_id: str, attempt: int) -> ClaimedRun:
+    """Read what a claimed attempt resumes from, and drop the points a lost attempt wrote
+    after that checkpoint (this attempt writes them again)."""
 
     def prepare(session: Session) -> ClaimedRun:
-        experiment = store.require_experiment(session, claimed_id)
-        checkpoint = store.get_checkpoint(session, claimed_id)
-        # Points after the checkpoint came from a lost attempt; this one writes them again.
-        store.truncate_loss_after(session, claimed_id, checkpoint[0] if checkpoint else 0)
-        return ClaimedRun(claimed_id, attempt, dict(experiment.spec), checkpoint)
+        experiment = store.require_experiment(session, experiment_id)
+        checkpoint = store.get_checkpoint(session, experiment_id)
+        store.truncate_loss_after(session, experiment_id, checkpoint[0] if checkpoint else 0)
+        return ClaimedRun(experiment_id, attempt, dict(experiment.spec), checkpoint)
 
-    return link.run(f"the start of attempt {attempt}", prepare)
+    return link.run(f"the start of attempt {attempt} of {experiment_id}", prepare)
 
 
 def start_heartbeat(
     link: StoreLink,
     claimed: ClaimedRun,
     settings: Settings,
-    shutting_down: Callable[[], bool] = _never,
+    shutting_down: Callable[[], bool] = never,
 ) -> Heartbeat:
     heartbeat = Heartbeat(
         link,
@@ -154,7 +158,10 @@ def start_heartbeat(
     return heartbeat
 
 
-def _gpu_name(device: Any) -> str:
+def device_label(device: Any) -> str:
+    """Where a run trains, as the experiment shows it: `cpu`, or `cuda:0 <GPU name>`."""
+    if device.type == "cpu":
+        return str(device)
     import torch
 
     return f"{device.type}:{device.index or 0} {torch.cuda.get_device_name(device)}"[:64]
@@ -170,7 +177,7 @@ def train(claimed: ClaimedRun, heartbeat: Heartbeat, settings: Settings) -> Any:
     # The worker's device setting decides only where the spec leaves it to the worker.
     device = settings.device if spec.device == "auto" else None
     chosen = resolve_device(device or spec.device)
-    heartbeat.device = str(chosen) if chosen.type == "cpu" else _gpu_name(chosen)
+    heartbeat.device = device_label(chosen)
     return run_training(
         spec,
         data_dir=settings.data_dir,

@@ -65,10 +65,11 @@ def _shutting_down(**_: Any) -> None:
 
 @celery_app.task(name=RUN_EXPERIMENT_TASK, ignore_result=True)  # type: ignore[untyped-decorator]
 def run_experiment(experiment_id: str) -> str:
-    from worker.job import NOT_TAKEN, run_experiment_by_id
+    from worker.fused_job import run_delivery
+    from worker.job import NOT_TAKEN
 
     context = process_context()
-    outcome = run_experiment_by_id(
+    outcome = run_delivery(
         experiment_id,
         context.engine,
         context.settings,

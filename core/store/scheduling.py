@@ -14,9 +14,12 @@ server (no owner) count as one account.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Integer, case, func, select
 from sqlmodel import Session
 
+from core.spec import ExperimentSpec, group_key
 from core.store.models import Status
 from core.store.runs import claim
 from core.store.tables import EXPERIMENTS
@@ -75,3 +78,47 @@ def claim_next(
         if attempt is not None:
             return candidates[0], attempt
     return None
+
+
+# Queued experiments looked at for a group: enough for an ablation's seeds of one arm.
+_SIBLING_SCAN = 500
+
+
+def structure_key(raw_spec: dict[str, Any]) -> str | None:
+    """core.spec.group_key of a stored spec; None when it no longer validates."""
+    try:
+        return group_key(ExperimentSpec.model_validate(raw_spec))
+    except ValueError:
+        return None
+
+
+def claim_siblings(
+    session: Session, head: str, *, worker: str, stale_after_s: float, most: int
+) -> list[tuple[str, int]]:
+    """Claim up to `most` queued experiments that can train fused with `head` (same account,
+    same structure: core.spec.group_key), oldest first, in this one transaction: the
+    members of a group are taken together, and each by the same conditional UPDATE as any
+    claim, so none is taken twice. Returns (experiment id, attempt) of each member taken."""
+    if most <= 0:
+        return []
+    row = session.execute(select(_C.owner, _C.spec).where(_C.id == head)).first()
+    if row is None or (wanted := structure_key(row.spec)) is None:
+        return []
+    same_owner = _C.owner.is_(None) if row.owner is None else _C.owner == row.owner
+    candidates = session.execute(
+        select(_C.id, _C.spec)
+        .where(_C.status == Status.queued.value, _C.cancel_requested.is_(False), same_owner)
+        .where(_C.id != head)
+        .order_by(_C.created_at, _C.id)
+        .limit(_SIBLING_SCAN)
+    ).all()
+    taken: list[tuple[str, int]] = []
+    for candidate_id, spec in candidates:
+        if len(taken) >= most:
+            break
+        if structure_key(spec) != wanted:
+            continue
+        attempt = claim(session, candidate_id, worker=worker, stale_after_s=stale_after_s)
+        if attempt is not None:
+            taken.append((str(candidate_id), attempt))
+    return taken

@@ -301,3 +301,26 @@ def _post_until_answered(client: httpx.Client, body: dict[str, Any], key: str) -
         assert response.status_code >= 500, response.text
         time.sleep(0.1)
     raise AssertionError(f"{key} never answered")
+
+
+def test_kill_9_of_a_worker_mid_group(drill_stack: StackFactory) -> None:
+    """Three seeds of one structure train as one fused group; the worker dies mid-run. Each
+    member is requeued on its own and resumes from its own checkpoint (fused again or not),
+    ending with the series it has alone."""
+    stack = drill_stack(workers=0)
+    bodies = [drill_body(seed=s, train_limit=12000) for s in (11, 12, 13)]
+    runs = [(stack.submit(body), body) for body in bodies]
+    stack.start_worker()
+    group = [_running_past(stack, created["id"], 3000) for created, _ in runs]
+    # One worker runs all three at once: the same process holds them.
+    assert len({e["worker"] for e in group}) == 1
+    fault = time.monotonic()
+    stack.kill(stack.workers[0], signal.SIGKILL)
+    stack.start_worker()
+    resumed = wait_until(
+        "every member's second attempt",
+        lambda: all(stack.get(c["id"])["attempt"] == 2 for c, _ in runs),
+        timeout=120,
+    )
+    assert_all_succeeded_exact(stack, runs, attempts=lambda e: e["attempt"] == 2)
+    report("kill -9 worker mid-group", resumed=resumed - fault, finished=time.monotonic() - fault)

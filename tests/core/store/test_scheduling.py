@@ -73,3 +73,30 @@ def test_a_silent_runs_own_message_resumes_it(engine: Engine) -> None:
     # The worker died; its message comes back: the run resumes, rather than another starting.
     resumed = _next(engine, silent)
     assert resumed == (silent, 2)
+
+
+def test_siblings_are_the_same_accounts_runs_of_the_same_structure(engine: Engine) -> None:
+    from core.store.scheduling import claim_siblings
+
+    def queue(owner: str | None, **overrides: object) -> str:
+        spec = build_spec("seed-adam", {"epochs": 1, "train_limit": 100, **overrides})
+        with store.session_scope(engine) as session:
+            return store.create_experiment(session, spec, owner=owner)[0].id
+
+    head = queue("alice", seed=0)
+    seeds = [queue("alice", seed=s) for s in (1, 2, 3)]
+    lr = queue("alice", seed=4, lr=0.01)  # a per-run knob: fuses too
+    other_shape = queue("alice", seed=5, model={"hidden": [100]})
+    bobs = queue("bob", seed=6)
+    cancelled = queue("alice", seed=7)
+    with store.session_scope(engine) as session:
+        store.request_cancel(session, cancelled)
+    assert _next(engine, head) == (head, 1)
+    with store.session_scope(engine) as session:
+        taken = claim_siblings(session, head, worker="w:1", stale_after_s=60, most=3)
+    assert [t[0] for t in taken] == seeds and {t[1] for t in taken} == {1}
+    with store.session_scope(engine) as session:
+        more = claim_siblings(session, head, worker="w:1", stale_after_s=60, most=10)
+    assert [t[0] for t in more] == [lr]
+    for untouched in (other_shape, bobs):
+        assert read(engine, untouched).status == "queued"
