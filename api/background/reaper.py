@@ -22,14 +22,14 @@ naming the attempt seen, and a message sent twice finds nothing to claim the sec
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
 from api.background.dispatch import Dispatcher
+from api.background.periodic import running_every
 from core import store
 from core.settings import Settings
 from core.store.faults import describe, is_store_error
@@ -150,33 +150,25 @@ class Reaper:
         return self.dispatcher.dispatch_all(lost)
 
 
-@contextlib.asynccontextmanager
-async def reaper_running(
+def reaper_running(
     dispatcher: Dispatcher,
     settings: Settings,
     on_report: Callable[[ReapReport], None] | None = None,
-) -> AsyncIterator[None]:
+) -> AbstractAsyncContextManager[None]:
     """Run reap passes in the background for as long as the API process lives; `on_report`
     sees each pass's report (the /metrics counters of reaper actions)."""
     reaper = Reaper(dispatcher, settings)
 
-    async def loop() -> None:
-        while True:
-            try:
-                report = await asyncio.to_thread(reaper.reap_once)
-                if on_report is not None:
-                    on_report(report)
-            except Exception as exc:  # the store may be briefly unreachable; try again
-                if is_store_error(exc):
-                    logger.warning("reaper pass failed: %s", describe(exc))
-                else:
-                    logger.exception("reaper pass failed")
-            await asyncio.sleep(settings.reaper_interval_s)
+    def failed(exc: Exception) -> None:
+        if is_store_error(exc):
+            logger.warning("reaper pass failed: %s", describe(exc))
+        else:
+            logger.exception("reaper pass failed", exc_info=exc)
 
-    task = asyncio.create_task(loop(), name="trainlab-reaper")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    return running_every(
+        "trainlab-reaper",
+        settings.reaper_interval_s,
+        reaper.reap_once,
+        after=on_report or (lambda _: None),
+        failed=failed,
+    )

@@ -6,13 +6,12 @@ several API processes at once: every delete names rows that are already redundan
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 
 from sqlalchemy import Engine
 
+from api.background.periodic import running_every
 from core import store
 from core.settings import Settings
 
@@ -33,20 +32,10 @@ def sweep_once(engine: Engine, settings: Settings) -> store.SweepReport:
     return report
 
 
-@contextlib.asynccontextmanager
-async def retention_running(engine: Engine, settings: Settings) -> AsyncIterator[None]:
-    async def loop() -> None:
-        while True:
-            try:
-                await asyncio.to_thread(sweep_once, engine, settings)
-            except Exception:  # the store may be briefly unreachable; try again next pass
-                logger.exception("retention pass failed")
-            await asyncio.sleep(settings.retention_interval_s)
-
-    task = asyncio.create_task(loop(), name="trainlab-retention")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+def retention_running(engine: Engine, settings: Settings) -> AbstractAsyncContextManager[None]:
+    return running_every(
+        "trainlab-retention",
+        settings.retention_interval_s,
+        lambda: sweep_once(engine, settings),
+        failed=lambda exc: logger.exception("retention pass failed", exc_info=exc),
+    )
