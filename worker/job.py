@@ -18,8 +18,8 @@ Whose fault ends a run decides how it ends:
 - the worker shutting down: the run stops at the next flush, its checkpoint is saved and the
   experiment goes back to `queued` for another worker to resume.
 
-The pieces (claim_run, train, settle) work on one ClaimedRun each, so a task that trains
-several runs at once can claim, beat and settle each member through the same path.
+The pieces (claim_run, train, settle) work on one ClaimedRun each; worker/fused_job.py puts
+them together for a delivery, which trains one run or a fused group of them.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine
 from sqlmodel import Session
 
 from core import store
@@ -71,34 +70,6 @@ class ClaimedRun:
     @property
     def resume_step(self) -> int:
         return self.checkpoint[0] if self.checkpoint else 0
-
-
-def run_experiment_by_id(
-    experiment_id: str,
-    engine: Engine,
-    settings: Settings,
-    *,
-    shutting_down: Callable[[], bool] = never,
-) -> str:
-    """Run one delivery of the experiment; returns a word for the log (the outcome)."""
-    if shutting_down():
-        return NOT_TAKEN
-    link = StoreLink(engine, patience_s=settings.store_patience_s)
-    try:
-        claimed = claim_run(link, experiment_id, settings)
-    except StoreGone as exc:  # queued or claimed: the reaper sends or requeues it later
-        return f"left to the reaper: {exc}"
-    if claimed is None:
-        return "skipped: not claimable (finished, cancelled, or running elsewhere)"
-    heartbeat = start_heartbeat(link, claimed, settings, shutting_down)
-    try:
-        try:
-            result = train(claimed, heartbeat, settings)
-        except Exception as exc:
-            return settle_error(link, claimed, heartbeat, exc)
-        return settle(link, claimed, heartbeat, result, settings)
-    finally:
-        heartbeat.stop()
 
 
 def claim_run(link: StoreLink, experiment_id: str, settings: Settings) -> ClaimedRun | None:

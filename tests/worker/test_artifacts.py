@@ -21,7 +21,7 @@ from tests.worker.test_job import _submit
 from worker.artifacts import FORMAT, final_weights
 from worker.engine.data import load_dataset
 from worker.engine.model import build_model
-from worker.job import run_experiment_by_id
+from worker.fused_job import run_delivery
 
 
 def test_the_file_loads_into_the_engine_network_and_reproduces_its_outputs(
@@ -75,7 +75,7 @@ def test_the_job_stores_the_weights_when_the_run_ends(
         }
     )
     experiment_id = _submit(engine)
-    assert run_experiment_by_id(experiment_id, engine, worker_settings) == "succeeded"
+    assert run_delivery(experiment_id, engine, worker_settings) == "succeeded"
     with store.session_scope(engine) as session:
         info = store.model_info(session, experiment_id)
         assert info is not None and info.step == 300

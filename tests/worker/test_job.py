@@ -22,10 +22,10 @@ from core.store.session import make_engine
 from tests.conftest import make_settings
 from tests.core.store.helpers import backdate, read
 from tests.worker.test_heartbeat import UNREACHABLE_URL
+from worker.fused_job import run_delivery
 from worker.job import (
     NOT_TAKEN,
     claim_run,
-    run_experiment_by_id,
     settle,
     start_heartbeat,
     train,
@@ -64,7 +64,7 @@ def test_a_delivery_trains_and_stores_the_outcome(
     engine: Engine, worker_settings: Settings
 ) -> None:
     experiment_id = _submit(engine)
-    assert run_experiment_by_id(experiment_id, engine, worker_settings) == "succeeded"
+    assert run_delivery(experiment_id, engine, worker_settings) == "succeeded"
     done = read(engine, experiment_id)
     assert done.status == "succeeded" and done.attempt == 1 and done.step == 300
     assert done.metrics is not None and 0.0 <= done.metrics["test_accuracy"] <= 1.0
@@ -75,7 +75,7 @@ def test_a_delivery_trains_and_stores_the_outcome(
         blob = store.read_predictions(session, experiment_id)
     assert blob is not None and blob.records == 100
     # A duplicate delivery (a redelivered message) finds nothing to claim.
-    assert run_experiment_by_id(experiment_id, engine, worker_settings).startswith("skipped")
+    assert run_delivery(experiment_id, engine, worker_settings).startswith("skipped")
     assert read(engine, experiment_id).attempt == 1
 
 
@@ -84,7 +84,7 @@ def test_a_spec_the_engine_cannot_run_fails_with_its_reason(
 ) -> None:
     experiment_id = _submit(engine)
     no_data = worker_settings.model_copy(update={"data_dir": tmp_path / "empty"})
-    assert run_experiment_by_id(experiment_id, engine, no_data) == "failed"
+    assert run_delivery(experiment_id, engine, no_data) == "failed"
     failed = read(engine, experiment_id)
     assert failed.status == "failed" and "DatasetUnavailableError" in str(failed.error)
 
@@ -93,7 +93,7 @@ def test_a_lost_run_resumes_from_its_checkpoint_with_an_exact_series(
     engine: Engine, worker_settings: Settings
 ) -> None:
     reference_id = _submit(engine, seed=3)
-    assert run_experiment_by_id(reference_id, engine, worker_settings) == "succeeded"
+    assert run_delivery(reference_id, engine, worker_settings) == "succeeded"
     expected_steps, expected_values = _series(engine, reference_id)
     checkpoint = _checkpoint_at(engine, reference_id, worker_settings, step=150)
 
@@ -107,7 +107,7 @@ def test_a_lost_run_resumes_from_its_checkpoint_with_an_exact_series(
         store.append_loss(session, lost_id, attempt, expected_steps[:20], [9.0] * 20)
     backdate(engine, lost_id, heartbeat_s=worker_settings.heartbeat_timeout_s + 5)
 
-    assert run_experiment_by_id(lost_id, engine, worker_settings) == "succeeded"
+    assert run_delivery(lost_id, engine, worker_settings) == "succeeded"
     assert read(engine, lost_id).attempt == 2
     steps, values = _series(engine, lost_id)
     assert steps == expected_steps  # every point once, none missing
@@ -137,9 +137,7 @@ def _checkpoint_at(engine: Engine, experiment_id: str, settings: Settings, *, st
 
 def test_a_worker_shutting_down_takes_no_new_run(engine: Engine, worker_settings: Settings) -> None:
     experiment_id = _submit(engine)
-    outcome = run_experiment_by_id(
-        experiment_id, engine, worker_settings, shutting_down=lambda: True
-    )
+    outcome = run_delivery(experiment_id, engine, worker_settings, shutting_down=lambda: True)
     assert outcome == NOT_TAKEN
     untouched = read(engine, experiment_id)
     assert (untouched.status, untouched.attempt) == ("queued", 0)
@@ -152,7 +150,7 @@ def test_a_run_handed_back_at_shutdown_resumes_exactly(
     puts the experiment back in the queue; the next attempt resumes and ends exact."""
     longer = {"train_limit": 3000}
     reference_id = _submit(engine, seed=5, **longer)
-    assert run_experiment_by_id(reference_id, engine, worker_settings) == "succeeded"
+    assert run_delivery(reference_id, engine, worker_settings) == "succeeded"
     expected_steps, expected_values = _series(engine, reference_id)
 
     experiment_id = _submit(engine, seed=5, **longer)
@@ -162,9 +160,7 @@ def test_a_run_handed_back_at_shutdown_resumes_exactly(
         asked[0] += 1
         return asked[0] >= 20
 
-    outcome = run_experiment_by_id(
-        experiment_id, engine, worker_settings, shutting_down=shutting_down
-    )
+    outcome = run_delivery(experiment_id, engine, worker_settings, shutting_down=shutting_down)
     assert outcome.startswith("handed back at step"), outcome
     stopped_at = int(outcome.rsplit(" ", 1)[1])
     assert 0 < stopped_at < 3000
@@ -176,7 +172,7 @@ def test_a_run_handed_back_at_shutdown_resumes_exactly(
     steps, _ = _series(engine, experiment_id)
     assert steps == list(range(10, stopped_at - stopped_at % 10 + 1, 10))
 
-    assert run_experiment_by_id(experiment_id, engine, worker_settings) == "succeeded"
+    assert run_delivery(experiment_id, engine, worker_settings) == "succeeded"
     assert read(engine, experiment_id).attempt == 2
     assert _series(engine, experiment_id) == (expected_steps, expected_values)
 
@@ -203,12 +199,12 @@ def test_a_result_the_store_refuses_fails_the_run_at_once(tmp_path: Path, mnist_
     )
     try:
         experiment_id = _submit(engine)
-        assert run_experiment_by_id(experiment_id, engine, settings) == "failed"
+        assert run_delivery(experiment_id, engine, settings) == "failed"
         failed = read(engine, experiment_id)
         assert failed.status == "failed" and failed.attempt == 1
         assert "refused" in str(failed.error) and "too big" in str(failed.error)
         # Not tried again: a redelivery finds nothing to claim.
-        assert run_experiment_by_id(experiment_id, engine, settings).startswith("skipped")
+        assert run_delivery(experiment_id, engine, settings).startswith("skipped")
     finally:
         engine.dispose()
 
@@ -233,5 +229,5 @@ def test_a_store_that_stays_away_leaves_the_run_to_the_reaper(
     assert (left.status, left.attempt, left.error) == ("running", 1, None)
 
     backdate(engine, experiment_id, heartbeat_s=worker_settings.heartbeat_timeout_s + 5)
-    assert run_experiment_by_id(experiment_id, engine, worker_settings) == "succeeded"
+    assert run_delivery(experiment_id, engine, worker_settings) == "succeeded"
     assert read(engine, experiment_id).attempt == 2

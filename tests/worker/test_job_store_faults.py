@@ -25,7 +25,7 @@ from tests.conftest import (
     require_postgres,
 )
 from tests.integration.services import kill_insert_into
-from worker.job import run_experiment_by_id
+from worker.fused_job import run_delivery
 
 APP = "trainlab-job-under-test"
 SPEC = {"epochs": 1, "train_limit": 3000, "test_limit": 200, "device": "cpu", "seed": 11}
@@ -54,6 +54,7 @@ def test_one_connection_killed_mid_insert_costs_nothing(schema: str, mnist_dir: 
         torch_threads=1,
         flush_interval_s=0.01,
         checkpoint_interval_s=0.5,
+        max_fused_runs=1,  # the two identical runs train one after the other, not fused
     )
     try:
         ids = []
@@ -61,7 +62,7 @@ def test_one_connection_killed_mid_insert_costs_nothing(schema: str, mnist_dir: 
             with store.session_scope(engine) as session:
                 ids.append(store.create_experiment(session, build_spec("seed-adam", SPEC))[0].id)
         reference, victim = ids
-        assert run_experiment_by_id(reference, engine, settings) == "succeeded"
+        assert run_delivery(reference, engine, settings) == "succeeded"
 
         killed: list[int] = []
         killer = threading.Thread(
@@ -70,7 +71,7 @@ def test_one_connection_killed_mid_insert_costs_nothing(schema: str, mnist_dir: 
             )
         )
         killer.start()
-        outcome = run_experiment_by_id(victim, engine, settings)
+        outcome = run_delivery(victim, engine, settings)
         killer.join(timeout=60)
         assert killed, "the INSERT was never caught in flight"
         assert outcome == "succeeded"

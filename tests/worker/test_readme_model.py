@@ -17,7 +17,7 @@ from core.presets import build_spec
 from core.settings import Settings
 from tests.conftest import REPO
 from worker.engine.data import load_dataset
-from worker.job import run_experiment_by_id
+from worker.fused_job import run_delivery
 
 TINY = {"epochs": 1, "train_limit": 400, "test_limit": 200, "device": "cpu", "batch_size": 8}
 
@@ -59,7 +59,7 @@ def test_the_readme_snippet_reproduces_the_stored_predictions(
         experiment, _ = store.create_experiment(
             session, build_spec("seed-adam", TINY | overrides), name="readme"
         )
-    assert run_experiment_by_id(experiment.id, engine, worker_settings) == "succeeded"
+    assert run_delivery(experiment.id, engine, worker_settings) == "succeeded"
     with store.session_scope(engine) as session:
         data = store.read_model(session, experiment.id)
         stored = store.read_predictions(session, experiment.id)
