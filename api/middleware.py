@@ -12,22 +12,19 @@ so streaming responses pass through untouched.
   request with a JSON content type: so no other site can make a browser submit or cancel.
 - BodySizeLimit: a body over `max_bytes` gets 413, whether it declares its length or arrives
   chunked (then it is counted as it streams in, and refused as soon as it passes the limit).
-- CatchAll: an exception no handler knew about is logged with its traceback and answered with
-  a plain JSON 500; nothing of it reaches the client.
+An exception no handler knew about is answered by Starlette's own ServerErrorMiddleware with
+a plain JSON 500 (api/errors.py); nothing of it reaches the client.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections.abc import Callable, Sequence
 
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-logger = logging.getLogger(__name__)
 
 
 class BodyTooLarge(HTTPException):
@@ -227,24 +224,3 @@ class BodySizeLimit:
             if tracked.started:
                 raise
             await send_json(send, 413, {"detail": exc.detail})
-
-
-class CatchAll:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        tracked = _TrackedSend(send)
-        try:
-            await self.app(scope, receive, tracked)
-        except Exception:
-            logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
-            if tracked.started:
-                # Half a response is out; all that is left is to drop the connection.
-                raise
-            await send_json(
-                send, 500, {"detail": "internal server error; it has been logged on the server"}
-            )
