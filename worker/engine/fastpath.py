@@ -10,8 +10,9 @@ run reads the same batch (records in order), and each layer is one call for all 
 update is one call for all runs too:
 
 - plain SGD (no momentum, no weight decay) folds -lr into the loss gradient, so every update
-  is a plain add: one baddbmm_ per layer (at a batch of one with the output bias folded into
-  its weight). On the CPU the first layer works on the batch's non-zero pixels (sparse.py);
+  is a plain add: one baddbmm_ per layer, or at a batch of one an outer product (update.outer_add,
+  with the output bias folded into its weight). On the CPU the first layer works on the
+  batch's non-zero pixels (sparse.py);
 - Adam and AdamW call PyTorch's fused kernel on each run's parameters and the run optimizer's
   own state tensors (what `torch.optim.Adam(fused=True).step()` does), one call per distinct
   set of hyperparameters, so state_dicts and checkpoints stay PyTorch's own;
@@ -36,7 +37,7 @@ from worker.engine.losshead import LossHead
 from worker.engine.norms import bind_norm
 from worker.engine.sparse import SparseBatch, SparseFirstLayer
 from worker.engine.stacked import FoldedLinear, StackedLinear, StackedNorm, with_one
-from worker.engine.update import Update, update_mode
+from worker.engine.update import Update, outer_add, update_mode
 from worker.engine.workspace import Workspace
 
 aten = torch.ops.aten
@@ -173,7 +174,7 @@ class FastStep:
             out_weight, folded_weight, folded_t = folded.weight_in, folded.weight, folded.weight_t
 
             def update_folded(g: Tensor, g_t: Tensor, h: Tensor) -> None:
-                folded_weight.baddbmm_(g_t, last)
+                outer_add(folded_weight, g_t, last)
 
             update_out = update_folded
         sgd = self.update.sgd
@@ -208,7 +209,7 @@ class FastStep:
                 loss_values(onehot, labels, loss_out)
             g_in = bmm(g, out_weight, out=grad_in0)
             if folded is not None:
-                folded_weight.baddbmm_(grad_t, last)
+                outer_add(folded_weight, grad_t, last)
             else:
                 update_out(g, grad_t, h)
             g_z = backward0(g_in if norm0 is None else norm0[1]())

@@ -17,6 +17,19 @@ from torch import nn
 from worker.engine.stacked import StackedLinear, StackedNorm, per_run
 
 Tensor = torch.Tensor
+
+
+def outer_add(weight: Tensor, column: Tensor, row: Tensor) -> None:
+    """weight [R, out, in] += column [R, out, 1] * row [R, 1, in]: a batch of one's update.
+
+    Not `baddbmm_`: at an inner size of 1, MKL answers a single matrix (a run alone) with
+    another kernel than a batch of them (a fused group), and on AVX-512 machines the two round
+    differently (one fuses the multiply-add), so a fused run drifted from itself alone. The
+    broadcast elementwise kernel walks every row the same way whatever R is.
+    """
+    weight.addcmul_(column, row)
+
+
 Mode = Literal["sgd", "adam", "adamw", "optimizer"]
 
 
@@ -159,7 +172,7 @@ class Update:
         if self.sgd and batch == 1:
 
             def sgd_one(g: Tensor, g_t: Tensor, h: Tensor) -> None:
-                weight.baddbmm_(g_t, h)
+                outer_add(weight, g_t, h)
                 bias3.add_(g)
 
             return sgd_one
