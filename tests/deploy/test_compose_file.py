@@ -136,6 +136,16 @@ def test_api_serves_on_8000_without_a_worker(services: dict[str, Any]) -> None:
     assert "http://127.0.0.1:8000/healthz" in probe
 
 
+def test_api_stop_grace_outlasts_its_drain(services: dict[str, Any]) -> None:
+    """`serve` drains for TRAINLAB_SHUTDOWN_GRACE_S on SIGTERM: Docker must wait longer than
+    that before its SIGKILL, or a stop cuts requests and event streams short."""
+    from core.settings import Settings
+
+    drain_s = Settings.model_fields["shutdown_grace_s"].default
+    grace = str(services["api"].get("stop_grace_period", "10s"))
+    assert grace.endswith("s") and float(grace[:-1]) > drain_s
+
+
 def test_gpu_worker_reserves_one_gpu_and_scales(services: dict[str, Any]) -> None:
     worker = services["worker"]
     (device,) = worker["deploy"]["resources"]["reservations"]["devices"]

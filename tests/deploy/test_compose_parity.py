@@ -346,8 +346,9 @@ def test_compose_services_run_an_experiment_here(here: Here) -> None:
             assert records[0]["label"] == 4 and len(records[0]["outputs"]) == 10
 
         # `docker compose stop`: each exits on SIGTERM within its grace period.
-        worker_grace = float(str(compose["services"]["worker"]["stop_grace_period"]).rstrip("s"))
-        assert processes.stop("worker", grace=worker_grace) is not None, processes.logs()
-        assert processes.stop("api", grace=DOCKER_STOP_TIMEOUT_S) is not None, processes.logs()
+        for name in ("worker", "api"):
+            grace = compose["services"][name].get("stop_grace_period", DOCKER_STOP_TIMEOUT_S)
+            grace_s = float(str(grace).rstrip("s"))
+            assert processes.stop(name, grace=grace_s) is not None, processes.logs()
     finally:
         processes.stop_all()
