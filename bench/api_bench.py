@@ -12,7 +12,8 @@ with --embedded, the SQLite default: `trainlab serve` and the worker it starts a
    claim), the worker's metrics["phases"] (claim/load/train/evaluate/write, "n/a" until the
    worker writes them) and what they leave of started_at -> finished_at, then the notice lag
    (finished_at -> the client knowing). The engine alone: its train_seconds and the rest.
-   --profile adds py-spy's top functions by own time for the API and the worker.
+   --profile adds py-spy's top functions by own time for the API and the worker (raw stacks
+   in bench/results/api-profile-<mode>/).
 3. GET /experiments/{id}/loss latency on the finished run (goals p50 <= 20 ms for the full
    curve, <= 5 ms with max_points=500), then the API process's CPU seconds per 1,000 status
    polls and 1,000 incremental loss polls (each fetching about one second's worth of new
@@ -164,7 +165,9 @@ def poll_costs(stack: Stack, experiment_id: str, polls: int) -> dict[str, Any]:
     per_second = len(steps) / max(float(metrics.get("train_seconds") or 1.0), 1e-9)
     stride = max(1, round(per_second))
     status_url = f"/experiments/{experiment_id}"
-    walk = [f"{status_url}/loss?since_step={s}" for s in [0, *steps[stride - 1 :: stride]][:-1]]
+    # Cursors before the last point only: each of these polls gets new points.
+    cursors = [s for s in [0, *steps[stride - 1 :: stride]] if steps and s < steps[-1]]
+    walk = [f"{status_url}/loss?since_step={s}" for s in cursors]
     last = [f"{status_url}/loss?since_step={steps[-1] if steps else 0}"]
     idle = clients.idle_cpu_rate(stack.api_pid)
     rows: dict[str, Any] = {"api_idle_cpu_per_s": idle, "loss_points_per_poll": stride}
@@ -233,13 +236,24 @@ def run_mode(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     # The worker trains at one thread (the stack's TRAINLAB_TORCH_THREADS), as the engine
     # alone does here: like for like.
     stack = starter(workdir, settings=BENCH_SETTINGS)
-    profiler = Profiler(workdir, None if layout is None else ",".join(map(str, sorted(layout[1]))))
+    # The raw stacks stay for a closer look (flamegraph.pl, speedscope): bench/results/ is
+    # ignored by git.
+    profile_dir = REPO / "bench" / "results" / f"api-profile-{rows['mode'].replace('+', '-')}"
+    if args.profile:
+        profile_dir.mkdir(parents=True, exist_ok=True)
+    client_cpus = None if layout is None else ",".join(map(str, sorted(layout[1])))
+    profiler = Profiler(profile_dir, client_cpus)
     try:
+
+        def server() -> list[int]:
+            return [stack.api_pid, *stack.worker_pids()]
+
         if layout:
-            clients.pin([stack.api_pid, *stack.worker_pids()], layout[0])
+            clients.pin(server(), layout[0])
+        rows["settle_s"] = clients.wait_quiet(server)
         rows.update(engine_alone(overrides, args.data_dir, layout))
         if layout:  # pool children the worker started meanwhile
-            clients.pin([stack.api_pid, *stack.worker_pids()], layout[0])
+            clients.pin(server(), layout[0])
         if args.profile:
             profiler.start("api", stack.api_pid, gil=True)
             # `trainlab worker` processes, or embedded serve's worker child (parents first).
@@ -279,12 +293,16 @@ def run_mode(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             profiler.stop()
         stack.stop()
     report(rows)
-    print_tops(tops)
+    if tops:
+        print_tops(tops)
+        print(f"raw stacks (py-spy's folded format): {profile_dir}")
     return rows
 
 
 SECTIONS = {
-    "end to end (API vs engine alone)": ["engine_s", "api_s", "api_over_engine", "noticed_via"],
+    "end to end (API vs engine alone)": [
+        "settle_s", "engine_s", "api_s", "api_over_engine", "noticed_via",
+    ],
     "where the API's time goes": [
         "post_rtt_s", "post_to_created_s", "queue_wait_s", "worker_run_s",
         *[f"phase_{p}" for p in PHASES], "worker_residual_s", "worker_train_seconds",

@@ -11,7 +11,7 @@ import json
 import os
 import statistics
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -42,6 +42,32 @@ def pin(pids: Iterable[int], cpus: set[int]) -> None:
             for tid in os.listdir(f"/proc/{pid}/task"):
                 with contextlib.suppress(ProcessLookupError):
                     os.sched_setaffinity(int(tid), cpus)
+
+
+def wait_quiet(
+    processes: Callable[[], list[int]], timeout: float = 180.0, busy_share: float = 0.05
+) -> float:
+    """Wait until `processes()` (asked afresh each second: a worker forks its pool while we
+    wait) together use under `busy_share` of a CPU over a second; return how long it took.
+    /readyz answers before a worker's pool processes have imported torch and the engine:
+    seconds of CPU that would otherwise land in the engine-alone run on the same core, or in
+    the first run through the API."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        pids = processes()
+        before = _total_cpu(pids)
+        time.sleep(1.0)
+        if _total_cpu(pids) - before < busy_share:
+            break
+    return time.monotonic() - started
+
+
+def _total_cpu(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            total += cpu_seconds(pid)
+    return total
 
 
 def timestamp(value: str | None) -> float | None:

@@ -48,10 +48,10 @@ class Profiler:
         log = (self.outdir / f"{name}.log").open("wb")
         self.recorders[name] = (subprocess.Popen(command, stdout=log, stderr=log), out)
 
-    def stop(self) -> dict[str, list[tuple[str, float]]]:
+    def stop(self) -> dict[str, tuple[int, list[tuple[str, float]]]]:
         """Stop every recorder (SIGINT: py-spy writes its file and exits) and return each
         one's top functions by own time."""
-        tops: dict[str, list[tuple[str, float]]] = {}
+        tops: dict[str, tuple[int, list[tuple[str, float]]]] = {}
         for name, (process, out) in self.recorders.items():
             if process.poll() is None:
                 process.send_signal(signal.SIGINT)
@@ -59,17 +59,18 @@ class Profiler:
                 process.wait(timeout=30)
             if process.poll() is None:
                 process.kill()
-            tops[name] = top_own_time(out) if out.exists() else []
-            if not tops[name]:
+            tops[name] = top_own_time(out) if out.exists() else (0, [])
+            if not tops[name][0]:
                 log = (self.outdir / f"{name}.log").read_text(errors="replace")
                 print(f"--profile: no samples for {name}: {log.strip()[-300:]}")
         self.recorders.clear()
         return tops
 
 
-def top_own_time(folded: Path, limit: int = 12) -> list[tuple[str, float]]:
+def top_own_time(folded: Path, limit: int = 12) -> tuple[int, list[tuple[str, float]]]:
     """Functions by own (leaf) time, as a share of all samples: py-spy's raw format is one
-    `frame;frame;...;leaf count` line per distinct stack, root first."""
+    `frame;frame;...;leaf count` line per distinct stack, root first. Returns the number of
+    samples too: a few dozen (a short run's API) say little."""
     own: Counter[str] = Counter()
     total = 0
     for line in folded.read_text(errors="replace").splitlines():
@@ -81,13 +82,13 @@ def top_own_time(folded: Path, limit: int = 12) -> list[tuple[str, float]]:
         name, _, where = leaf.partition(" (")
         own[f"{name} ({where.rsplit(':', 1)[0].rstrip(')')})"] += int(count)
         total += int(count)
-    return [(name, count / total) for name, count in own.most_common(limit)] if total else []
+    return total, [(name, count / total) for name, count in own.most_common(limit)]
 
 
-def print_tops(tops: dict[str, list[tuple[str, float]]]) -> None:
-    for name, rows in tops.items():
+def print_tops(tops: dict[str, tuple[int, list[tuple[str, float]]]]) -> None:
+    for name, (samples, rows) in tops.items():
         if not rows:
             continue
-        print(f"\nprofile: {name}, top functions by own time (share of samples)")
+        print(f"\nprofile: {name}, top functions by own time (share of {samples} samples)")
         for function, share in rows:
             print(f"  {share * 100:5.1f}%  {function}")
