@@ -24,8 +24,12 @@ with --embedded, the SQLite default: `trainlab serve` and the worker it starts a
 4. Training steps/s (the run's metrics.steps_per_second) of a fresh --load-epochs run with no
    clients, then of another while 20 pollers each send 5 requests/s (status and incremental
    loss, alternating, with ETags when given). Goal: slowdown <= 10%.
+   Also the API process's share of a CPU during each run: how much of the training core
+   the pollers cost it.
 5. POST latency, 200 POSTs from 20 concurrent clients (a small spec): p50 (goal <= 50 ms),
-   p95, p99. Last, because the runs it makes queue up behind each other; the stack goes after.
+   p95, p99, first with the worker paused (SIGSTOP: the API's own figure, with its CPU per
+   POST), then again while the worker trains the runs queued so far on the API's core. Last,
+   because the runs they make queue up behind each other; the stack goes after.
 
 CPU placement (machines with 2+ CPUs): the API, the worker and its pool are pinned to the first
 CPU; this process (after the engine-alone run, which takes that same CPU for like for like) and
@@ -45,13 +49,9 @@ Usage: python bench/api_bench.py --data-dir ../shared/data [--epochs 3] [--train
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +59,18 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench import api_clients as clients  # noqa: E402
-from bench.api_figures import PHASES, breakdown, engine_phases, print_table, rounded  # noqa: E402
+from bench.api_figures import PHASES, breakdown, print_table, rounded  # noqa: E402
+from bench.api_phases import (  # noqa: E402
+    PRESET,
+    cpu_layout,
+    engine_alone,
+    poll_costs,
+    post_latency,
+    steps_per_second,
+)
 from bench.api_profile import Profiler, print_tops  # noqa: E402
-from tests.integration.stack import Stack, start_embedded, start_production  # noqa: E402
+from tests.integration.stack import start_embedded, start_production  # noqa: E402
 
-PRESET = "seed-layernorm"
 # The deployment's own intervals (core/settings.py defaults), not the tests' short ones: a
 # checkpoint every second is right for a test of crash recovery, not for a speed figure.
 # Quotas and rates high enough for 200 POSTs and 20 pollers from one (loopback) client; the
@@ -79,145 +86,6 @@ BENCH_SETTINGS = {
     "TRAINLAB_RATE_LIMIT_ADDRESS": "1000000/minute",
     "TRAINLAB_MAX_STREAM_S": "86400",
 }
-
-
-def cpu_layout() -> tuple[set[int], set[int]] | None:
-    """(server CPUs, client CPUs), or None on a single CPU."""
-    cpus = sorted(os.sched_getaffinity(0))
-    return ({cpus[0]}, set(cpus[1:])) if len(cpus) >= 2 else None
-
-
-def engine_alone(
-    overrides: dict[str, object], data_dir: Path, layout: tuple[set[int], set[int]] | None
-) -> dict[str, float | None]:
-    import torch
-
-    from core.presets import build_spec
-    from worker.engine import run_training
-
-    torch.set_num_threads(1)
-    spec = build_spec(PRESET, overrides)
-    if layout:
-        clients.pin([os.getpid()], layout[0])  # the worker's core, for like for like
-    try:
-        started = time.perf_counter()
-        result = run_training(
-            spec, data_dir=data_dir, allow_download=False, device="cpu", threads=1
-        )
-        seconds = time.perf_counter() - started
-    finally:
-        if layout:
-            clients.pin([os.getpid()], layout[1])
-    return engine_phases(seconds, result.metrics)
-
-
-def load_process(layout: tuple[set[int], set[int]] | None, *args: str) -> subprocess.Popen[str]:
-    command = [sys.executable, str(REPO / "bench" / "api_load.py"), *args]
-    if layout:
-        command = ["taskset", "-c", ",".join(map(str, sorted(layout[1]))), *command]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-
-
-def load_result(process: subprocess.Popen[str]) -> dict[str, Any]:
-    out, _ = process.communicate(timeout=7200)
-    if process.returncode != 0:
-        raise SystemExit(f"load generator exited {process.returncode}")
-    found: dict[str, Any] = json.loads(out)
-    return found
-
-
-def steps_per_second(
-    stack: Stack,
-    overrides: dict[str, object],
-    layout: tuple[set[int], set[int]] | None,
-    *,
-    pollers: int,
-) -> tuple[float | None, dict[str, Any] | None]:
-    """A fresh run of the load spec; with `pollers`, the clients start as soon as it exists
-    and stop when they see it finished."""
-    if layout:
-        clients.pin([stack.api_pid, *stack.worker_pids()], layout[0])
-    body = {"preset": PRESET, "overrides": overrides}
-    with stack.client() as client:
-        experiment_id = client.post("/experiments", json=body).json()["id"]
-    load = None
-    if pollers:
-        load = load_process(
-            layout, "poll", "--base-url", stack.base_url, "--experiment", experiment_id,
-            "--clients", str(pollers), "--rate", "5",
-        )  # fmt: skip
-    finished = stack.wait_terminal(experiment_id, timeout=7200)
-    traffic = load_result(load) if load else None
-    if finished["status"] != "succeeded":
-        raise SystemExit(f"load run ended {finished['status']}: {finished['error']}")
-    rate = (finished.get("metrics") or {}).get("steps_per_second")
-    return (None if rate is None else float(rate)), traffic
-
-
-def poll_costs(stack: Stack, experiment_id: str, polls: int) -> dict[str, Any]:
-    """API CPU per 1,000 polls on the finished run. The incremental loss poll's cursor walks
-    the series in steps of one second of training (the flush interval's worth of points), as
-    a poller that keeps up sees it; `nothing new` asks past the last point."""
-    with stack.client() as client:
-        experiment = client.get(f"/experiments/{experiment_id}").json()
-        steps = client.get(f"/experiments/{experiment_id}/loss").json()["steps"]
-    metrics = experiment.get("metrics") or {}
-    per_second = len(steps) / max(float(metrics.get("train_seconds") or 1.0), 1e-9)
-    stride = max(1, round(per_second))
-    status_url = f"/experiments/{experiment_id}"
-    # Cursors before the last point only: each of these polls gets new points.
-    cursors = [s for s in [0, *steps[stride - 1 :: stride]] if steps and s < steps[-1]]
-    walk = [f"{status_url}/loss?since_step={s}" for s in cursors]
-    last = [f"{status_url}/loss?since_step={steps[-1] if steps else 0}"]
-    idle = clients.idle_cpu_rate(stack.api_pid)
-    rows: dict[str, Any] = {"api_idle_cpu_per_s": idle, "loss_points_per_poll": stride}
-    cases = {
-        "status": [status_url],
-        "loss_new": walk or last,
-        "loss_nothing_new": last,
-    }
-    for name, urls in cases.items():
-        cost = clients.poll_cost(stack, urls, polls, idle)
-        rows[f"cpu_s_per_1000_{name}"] = cost.cpu_s_per_1000
-        rows[f"{name}_p50_ms"] = cost.p50_ms
-        # A poller that keeps up gets new points with a new cursor: no tag to send. The 304
-        # path is for the same URL asked again, with nothing new since.
-        if name != "loss_new" and clients.gives_etag(stack, urls[0]):
-            tagged = clients.poll_cost(stack, urls, polls, idle, etag=True)
-            rows[f"cpu_s_per_1000_{name}_304"] = tagged.cpu_s_per_1000
-            rows[f"{name}_304_share"] = tagged.statuses.get(304, 0) / polls
-        elif name != "loss_new":
-            rows[f"cpu_s_per_1000_{name}_304"] = None
-    return rows
-
-
-def post_latency(
-    stack: Stack, layout: tuple[set[int], set[int]] | None, count: int, concurrency: int
-) -> dict[str, Any]:
-    # Small enough that the worker churning through the queue they make stays a side show.
-    body = {"preset": PRESET, "overrides": {"epochs": 1, "train_limit": 200, "device": "cpu"}}
-    result = load_result(
-        load_process(
-            layout,
-            "post",
-            "--base-url",
-            stack.base_url,
-            "--body",
-            json.dumps(body),
-            "--count",
-            str(count),
-            "--clients",
-            str(concurrency),
-        )
-    )
-    times: list[float] = result["latencies_ms"]
-    return {
-        "post_count": len(times),
-        "post_refused": result["failures"] or None,
-        "post_p50_ms": statistics.median(times),
-        "post_p95_ms": clients.percentile(times, 0.95),
-        "post_p99_ms": clients.percentile(times, 0.99),
-    }
 
 
 def run_mode(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
@@ -277,17 +145,24 @@ def run_mode(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         rows["loss_500_p50_ms"] = statistics.median(reduced)
         rows["loss_500_p95_ms"] = clients.percentile(reduced, 0.95)
         rows.update(poll_costs(stack, experiment_id, args.polls))
-        alone, _ = steps_per_second(stack, load_overrides, layout, pollers=0)
-        polled, traffic = steps_per_second(stack, load_overrides, layout, pollers=args.pollers)
-        rows["steps_per_s_alone"] = alone
-        rows["steps_per_s_polled"] = polled
+        alone = steps_per_second(stack, load_overrides, layout, pollers=0)
+        polled = steps_per_second(stack, load_overrides, layout, pollers=args.pollers)
+        rows["steps_per_s_alone"] = alone["steps_per_s"]
+        rows["steps_per_s_polled"] = polled["steps_per_s"]
         rows["pollers_slowdown_pct"] = (
-            None if not alone or polled is None else (1 - polled / alone) * 100
+            None
+            if not alone["steps_per_s"] or polled["steps_per_s"] is None
+            else (1 - polled["steps_per_s"] / alone["steps_per_s"]) * 100
         )
-        rows["pollers_requests_per_s"] = traffic and traffic["requests_per_s"]
-        rows["pollers_p50_ms"] = traffic and traffic["p50_ms"]
-        rows["pollers_errors"] = traffic and traffic["errors"]
-        rows.update(post_latency(stack, layout, args.posts, args.post_clients))
+        rows["api_cpu_share_alone"] = alone["api_cpu_share"]
+        rows["api_cpu_share_polled"] = polled["api_cpu_share"]
+        rows["pollers_requests_per_s"] = polled.get("requests_per_s")
+        rows["pollers_not_modified"] = polled.get("not_modified")
+        rows["pollers_p50_ms"] = polled.get("p50_ms")
+        rows["pollers_errors"] = polled.get("errors")
+        # Last: the runs these POSTs make queue up (see post_latency).
+        rows.update(post_latency(stack, layout, args.posts, args.post_clients, worker_paused=True))
+        rows.update(post_latency(stack, layout, args.posts, args.post_clients, worker_paused=False))
     finally:
         if profiler.recorders:
             profiler.stop()
@@ -322,10 +197,13 @@ SECTIONS = {
     ],
     "training under 20 pollers at 5 req/s": [
         "steps_per_s_alone", "steps_per_s_polled", "pollers_slowdown_pct",
-        "pollers_requests_per_s", "pollers_p50_ms", "pollers_errors",
+        "api_cpu_share_alone", "api_cpu_share_polled", "pollers_requests_per_s",
+        "pollers_not_modified", "pollers_p50_ms", "pollers_errors",
     ],
-    "POST under concurrent clients": [
+    "POST under concurrent clients (worker paused, then training)": [
         "post_count", "post_refused", "post_p50_ms", "post_p95_ms", "post_p99_ms",
+        "api_cpu_ms_per_post", "post_busy_p50_ms", "post_busy_p95_ms", "post_busy_p99_ms",
+        "post_busy_refused",
     ],
 }  # fmt: skip
 
