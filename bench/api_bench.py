@@ -20,12 +20,15 @@ with --embedded, the SQLite default: `trainlab serve` and the worker it starts a
    points, and with nothing new), read from /proc/<pid>/stat less its idle rate; with
    If-None-Match (the 304 path) too when the server sends ETags. Measured on the finished run
    in both modes so that nothing else runs meanwhile: the embedded worker is a child process
-   of serve, and /proc counts serve's own threads only.
+   of serve, and /proc counts serve's own threads only. With PostgreSQL the figure leaves out
+   the database server's own work for each query (its backend is another process); with
+   SQLite, which runs inside serve, it is included: compare modes with that in mind.
 4. Training steps/s (the run's metrics.steps_per_second) of a fresh --load-epochs run with no
    clients, then of another while 20 pollers each send 5 requests/s (status and incremental
    loss, alternating, with ETags when given). Goal: slowdown <= 10%.
    Also the API process's share of a CPU during each run: how much of the training core
-   the pollers cost it.
+   the pollers cost it. (Both runs also carry this process's own wait, a status GET every
+   0.25 s: the baseline's share says how little that is.)
 5. POST latency, 200 POSTs from 20 concurrent clients (a small spec): p50 (goal <= 50 ms),
    p95, p99, first with the worker paused (SIGSTOP: the API's own figure, with its CPU per
    POST), then again while the worker trains the runs queued so far on the API's core. Last,
@@ -37,7 +40,9 @@ the load generators (bench/api_load.py, a process of their own under taskset) to
 So every CPU second the API spends answering comes out of the training core, as on a small
 single-host deployment, the worst case this goal is about, while the clients' own CPU time
 (their JSON, their HTTP) never does. PostgreSQL and Redis are shared servers and stay where the
-scheduler puts them. On one CPU nothing is pinned and the figures say less.
+scheduler puts them. On one CPU nothing is pinned and the figures say less. Before any timing
+the stack is left to go quiet (settle_s): /readyz answers while a worker's pool processes are
+still importing torch, CPU time that would otherwise land in the first figures.
 
 Prints a table (figure, value, goal) and one JSON line per mode. No figure is asserted.
 
