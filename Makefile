@@ -9,7 +9,7 @@ TEST_DATA_DIR ?= $(abspath ../shared/data)
 PYTEST_ARGS ?=
 
 .PHONY: run test drills lint typecheck layering unit integration fuzz clean
-.PHONY: bench bench-api bench-fused bench-sparse
+.PHONY: bench bench-api bench-api-embedded bench-fused bench-sparse
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,9 +57,18 @@ fuzz: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/engine_bench.py --data-dir $(TEST_DATA_DIR)
 
-# The service's own figures: end to end through the API vs the engine, and GET /loss latency.
+# The service's overhead (bench/api_bench.py's docstring): end to end through the API vs the
+# engine alone and where the time goes, API CPU per 1,000 polls, training under 20 pollers,
+# POST latency under 20 clients, GET /loss latency. PostgreSQL + Redis, then the embedded
+# default; a table and a JSON line each. BENCH_API_ARGS="--epochs 1 --train-limit 6000" for a
+# quick look, "--profile" to add py-spy's top functions.
+BENCH_API_ARGS ?=
 bench-api: $(STAMP)
-	$(BIN)/python bench/api_bench.py --data-dir $(TEST_DATA_DIR)
+	$(BIN)/python bench/api_bench.py --data-dir $(TEST_DATA_DIR) $(BENCH_API_ARGS)
+	$(BIN)/python bench/api_bench.py --data-dir $(TEST_DATA_DIR) --embedded $(BENCH_API_ARGS)
+
+bench-api-embedded: $(STAMP)
+	$(BIN)/python bench/api_bench.py --data-dir $(TEST_DATA_DIR) --embedded $(BENCH_API_ARGS)
 
 clean:
 	rm -rf $(VENV) .trainlab .mypy_cache .ruff_cache .pytest_cache

@@ -80,6 +80,26 @@ class Stack:
     cleanups: list[Callable[[], None]] = field(default_factory=list)
     api: subprocess.Popen[bytes] | None = None
 
+    @property
+    def api_pid(self) -> int:
+        """The process that answers HTTP: `serve --no-worker`, or embedded `serve`."""
+        if self.api is None:
+            raise RuntimeError("this stack has no API process")
+        return self.api.pid
+
+    def worker_pids(self) -> list[int]:
+        """Every process that trains or supervises training, as of now: the `trainlab worker`
+        processes and their pool children, or embedded `serve`'s worker child and its pool.
+        Benchmarks pin or profile these; a pool child forked later inherits its parent's CPU
+        affinity, so pinning the ones alive now is enough."""
+        if self.workers:
+            pids: list[int] = []
+            for worker in self.workers:
+                if worker.poll() is None:
+                    pids += [worker.pid, *descendants(worker.pid)]
+            return pids
+        return descendants(self.api_pid)
+
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=30.0, **kwargs)
 
