@@ -89,9 +89,12 @@ def child_engine(args: argparse.Namespace) -> None:
     if args.train_limit:
         overrides["train_limit"] = args.train_limit
     spec = build_spec(args.child_engine, overrides)
-    options = {"sparse_input": False} if args.dense else {}
     result = run_training(
-        spec, data_dir=args.data_dir, allow_download=False, threads=args.threads, **options
+        spec,
+        data_dir=args.data_dir,
+        allow_download=False,
+        threads=args.threads,
+        sparse_input=not args.dense,
     )
     seconds = result.metrics["train_seconds"]
     print(json.dumps({

@@ -30,12 +30,13 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-IDX = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
+IDX: tuple[str, ...] = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
 IDX += ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 BOOK = ("seed-baseline", "seed-bce", "seed-leakyrelu", "seed-adam", "seed-layernorm")
 START = time.perf_counter()
@@ -75,6 +76,11 @@ def series(spec: Any, data: Path, **kwargs: Any) -> tuple[Any, list[float]]:
     callbacks = RunCallbacks(on_loss=lambda _, v: values.extend(v), should_stop=stop)
     kwargs.setdefault("device", DEVICE[0])
     return run_training(spec, data_dir=data, callbacks=callbacks, **kwargs), values
+
+
+def out_extender(out: list[float]) -> Callable[[list[int], list[float]], None]:
+    """An on_loss callback that collects one run's values into `out`."""
+    return lambda _steps, values: out.extend(values)
 
 
 def max_diff(a: list[float], b: list[float]) -> float:
@@ -128,7 +134,7 @@ def checks(args: argparse.Namespace, data: Path) -> None:
             for s in range(5)
         ]
         fused_values: list[list[float]] = [[] for _ in specs]
-        calls = [RunCallbacks(on_loss=lambda _, v, out=out: out.extend(v)) for out in fused_values]
+        calls = [RunCallbacks(on_loss=out_extender(out)) for out in fused_values]
         fused = run_training_group(specs, data_dir=data, callbacks=calls, device=DEVICE[0])
         alone = [series(s, data) for s in specs]
         diffs = [max_diff(f, a) for f, (_, a) in zip(fused_values, alone, strict=True)]

@@ -170,14 +170,14 @@ def main() -> None:
     x = np.asarray(pixels, dtype=np.float32)
     body = {"pixels": pixels}
     print("in process, 1000 calls each:")
-    parts = [
+    parts: list[tuple[str, Callable[[], object]]] = [
         ("parse JSON pixels", lambda: pixels_from_json(body)),
         ("decode 28x28 PNG", lambda: pixels_from_png(png)),
         ("decode the weights file (cold)", lambda: inference.decode(data)),
         ("numpy forward, one image", lambda: inference.predict(network, x)),
     ]
-    for label, call in parts:
-        print(f"  {label:<36} {percentiles(timed(1000, call))}")
+    for label, part in parts:
+        print(f"  {label:<36} {percentiles(timed(1000, part))}")
 
 
 if __name__ == "__main__":
