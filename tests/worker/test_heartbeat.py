@@ -107,6 +107,7 @@ def test_an_unreachable_store_stops_the_run_without_losing_ownership(engine: Eng
     beat.start()  # the first beat fails, and is only logged
     try:
         beat.write_loss([10], [1.0])
+        beat.drain()  # the store thread writes it, and gives up past the patience
         assert beat.interruption is Interruption.store_gone and not beat.lost
         assert "store unreachable" in str(beat.store_error)
     finally:
