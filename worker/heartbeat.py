@@ -31,7 +31,15 @@ from sqlmodel import Session
 from core import store
 from core.store.faults import describe, is_transient
 from worker.store_link import StoreGone, StoreLink, StoreRefused
-from worker.writer import DEFAULT_CAPACITY, Checkpoint, Item, LossPoints, RunQueue, Stop
+from worker.writer import (
+    DEFAULT_CAPACITY,
+    Checkpoint,
+    LossBatch,
+    LossPoints,
+    RunQueue,
+    Stop,
+    Taken,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -137,9 +145,9 @@ class Heartbeat:
         if self._may_write():
             self._put(Checkpoint(data, step))
 
-    def _put(self, item: Item) -> None:
+    def _put(self, item: LossPoints | Checkpoint) -> None:
         if not self._thread.is_alive():  # not started (or stopped): write it here and now
-            self._write(item)
+            self._write(LossBatch([item]) if isinstance(item, LossPoints) else item)
             return
         self._queue.put(item)  # blocks while the queue is full: the run pauses
 
@@ -151,16 +159,13 @@ class Heartbeat:
     def _run(self) -> None:
         self._next_beat = time.monotonic() + self.interval_s
         while True:
-            items, count = self._queue.take(timeout=self._next_beat - time.monotonic())
+            item, count = self._queue.take(timeout=self._next_beat - time.monotonic())
             try:
-                for item in items:
-                    if isinstance(item, Stop):
-                        return
-                    if self._may_write():  # after a failure or a takeover: dropped
-                        self._write(item)
-            except Exception:  # never leave the queue undrained: the job would wait forever
-                logger.exception("experiment %s: a queued write failed", self.experiment_id)
-            finally:
+                if isinstance(item, Stop):
+                    return
+                if item is not None and self._may_write():  # else dropped: see _may_write
+                    self._write(item)
+            finally:  # every item done, whatever happened: the job's drain waits for them
                 self._queue.done(count)
             if time.monotonic() >= self._next_beat:
                 try:
@@ -168,13 +173,19 @@ class Heartbeat:
                 except Exception as exc:  # a store hiccup must not kill the thread
                     self._beat_failed(exc)
 
-    def _write(self, item: Item) -> None:
-        if isinstance(item, LossPoints):
+    def _write(self, item: Taken) -> None:
+        if isinstance(item, LossBatch):
             beat = time.monotonic() >= self._next_beat
             what = f"loss points up to step {item.steps[-1]}"
             answer = self._try(what, lambda session: self._write_points(session, item, beat))
             if isinstance(answer, tuple):  # the beat went with the points
                 self._beat_answered(*answer)
+            if len(item.parts) > 1 and isinstance(self.store_error, StoreRefused):
+                # Refused together: write part by part, up to the one the store refuses.
+                self.store_error = None
+                for part in item.parts:
+                    if self._may_write():
+                        self._write(LossBatch([part]))
         elif isinstance(item, Checkpoint):
             owner = self._try(
                 f"the checkpoint at step {item.step}",
@@ -186,7 +197,7 @@ class Heartbeat:
                 self.lost = True
 
     def _write_points(
-        self, session: Session, item: LossPoints, beat: bool
+        self, session: Session, item: LossBatch, beat: bool
     ) -> tuple[bool, bool] | None:
         store.append_loss(session, self.experiment_id, self.attempt, item.steps, item.values)
         # The owner's row is locked already (append_loss checks the attempt under that lock),
@@ -199,7 +210,12 @@ class Heartbeat:
         except (StoreGone, StoreRefused) as exc:
             logger.warning("experiment %s: %s; stopping the run", self.experiment_id, exc)
             self.store_error = exc
-            return None
+        except Exception as exc:
+            # Not the store's fault (a value the driver can't bind, say): on the training
+            # thread it would have failed the run with its reason, and so it does from here.
+            logger.exception("experiment %s: writing %s raised", self.experiment_id, what)
+            self.store_error = StoreRefused(what, exc)
+        return None
 
     # The beat -----------------------------------------------------------------------------
 

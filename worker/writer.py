@@ -36,6 +36,23 @@ class LossPoints:
 
 
 @dataclass(frozen=True)
+class LossBatch:
+    """Consecutive loss items, written in one transaction; `parts` are the items as queued
+    (a batch the store refuses is written again part by part, so the points before the
+    refused one still go in, as they would have unbatched)."""
+
+    parts: list[LossPoints]
+
+    @property
+    def steps(self) -> list[int]:
+        return [step for part in self.parts for step in part.steps]
+
+    @property
+    def values(self) -> list[float]:
+        return [value for part in self.parts for value in part.values]
+
+
+@dataclass(frozen=True)
 class Checkpoint:
     data: bytes
     step: int
@@ -46,6 +63,7 @@ class Stop:
 
 
 Item = LossPoints | Checkpoint | Stop
+Taken = LossBatch | Checkpoint | Stop
 
 
 class RunQueue:
@@ -64,10 +82,10 @@ class RunQueue:
         """Wait until every item put so far has been taken and marked done."""
         self._queue.join()
 
-    def take(self, timeout: float) -> tuple[list[Item], int]:
-        """The next items in order, consecutive loss points merged into one: ([], 0) when
-        nothing came within `timeout`. The count is how many queued items they stand for;
-        the store thread hands it to `done` once they are written."""
+    def take(self, timeout: float) -> tuple[Taken | None, int]:
+        """The next item, consecutive loss points taken together as one batch: (None, 0)
+        when nothing came within `timeout`. The count is how many queued items it stands
+        for; the store thread hands it to `done` once they are written."""
         with self._lock:  # one consumer; the lock only documents it
             first = self._held
             self._held = None
@@ -75,11 +93,11 @@ class RunQueue:
                 try:
                     first = self._queue.get(timeout=max(timeout, 0.0))
                 except queue.Empty:
-                    return [], 0
+                    return None, 0
             if not isinstance(first, LossPoints):
-                return [first], 1
-            steps, values, count = list(first.steps), list(first.values), 1
-            while count < MAX_BATCH:
+                return first, 1
+            parts = [first]
+            while len(parts) < MAX_BATCH:
                 try:
                     following = self._queue.get_nowait()
                 except queue.Empty:
@@ -87,10 +105,8 @@ class RunQueue:
                 if not isinstance(following, LossPoints):
                     self._held = following  # written after this batch, in order
                     break
-                steps += following.steps
-                values += following.values
-                count += 1
-            return [LossPoints(steps, values)], count
+                parts.append(following)
+            return LossBatch(parts), len(parts)
 
     def done(self, count: int) -> None:
         for _ in range(count):
