@@ -14,6 +14,7 @@ to, never its siblings.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -143,8 +144,10 @@ def train_group(
     # Members share their structure, device field included: one device for the group.
     device = settings.device if specs[0].device == "auto" else None
     chosen = resolve_device(device or specs[0].device)
+    started = time.monotonic()
     for heartbeat in heartbeats:
         heartbeat.device = device_label(chosen)
+        heartbeat.engine_started = started
     return run_training_group(
         specs,
         data_dir=settings.data_dir,

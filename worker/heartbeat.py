@@ -1,29 +1,45 @@
-"""The worker's live link to the store while a run trains.
+"""The worker's live link to the store while a run trains: one thread per run.
 
-A background thread beats every flush interval: it records the step reached and the time, and
-reads back whether a cancel was asked for. The beat comes from a thread rather than from the
+The thread beats every flush interval: it records the step reached and the time, and reads
+back whether a cancel was asked for. The beat comes from a thread rather than from the
 training loop so that a long dataset load or evaluation doesn't look like a dead worker to the
-reaper. The engine's callbacks (loss points, checkpoints) write from the training thread
-through the job's StoreLink, each write naming this attempt so that a superseded attempt can
-no longer change the experiment. While the store is away those writes wait (the run pauses);
-a beat that fails is simply made again at the next interval.
+reaper. The same thread writes the engine's loss points and checkpoints, which the training
+thread only queues (worker/writer.py): training no longer waits for a transaction per flush,
+and a flush that finds a beat due carries it in its own transaction (one round trip, not two).
+Every write names this attempt so that a superseded attempt can no longer change the
+experiment. While the store is away the writes wait (worker/store_link.py), the queue fills
+and the training thread blocks on it: the run pauses. A beat that fails on its own is simply
+made again at the next interval.
 
 The run is asked to stop (`should_stop`) when any of these holds, and `interruption` says
 which, for the job to settle the run accordingly: another attempt owns the experiment, the
 store stayed away past the patience, the store refused a write for good, a cancel was asked
-for, or this worker is shutting down and hands the run back.
+for, or this worker is shutting down and hands the run back. The job calls `drain` before it
+writes the outcome, so that every queued write is in (or known to have failed) first.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from enum import Enum
+
+from sqlmodel import Session
 
 from core import store
 from core.store.faults import describe, is_transient
 from worker.store_link import StoreGone, StoreLink, StoreRefused
+from worker.writer import (
+    DEFAULT_CAPACITY,
+    Checkpoint,
+    LossBatch,
+    LossPoints,
+    RunQueue,
+    Stop,
+    Taken,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +67,7 @@ class Heartbeat:
         step: int,
         total_steps: int,
         shutting_down: Callable[[], bool] = _never,
+        capacity: int = DEFAULT_CAPACITY,
     ) -> None:
         self.link = link
         self.experiment_id = experiment_id
@@ -59,6 +76,8 @@ class Heartbeat:
         self.cancel_requested = False
         # Where the run trains, recorded with the next beat once the runner knows it.
         self.device: str | None = None
+        # time.monotonic() when the engine was called for this run (the job's claim_s phase).
+        self.engine_started: float | None = None
         # Set when the store no longer names this attempt as the owner (the reaper requeued
         # the experiment and another worker claimed it): stop, and write nothing more.
         self.lost = False
@@ -69,6 +88,8 @@ class Heartbeat:
         self._step = step
         self._total = total_steps
         self._beat_failing = False
+        self._queue = RunQueue(capacity)
+        self._next_beat = 0.0
         self._done = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name=f"heartbeat-{experiment_id[:8]}", daemon=True
@@ -81,8 +102,17 @@ class Heartbeat:
             self._beat_failed(exc)
         self._thread.start()
 
+    def drain(self) -> None:
+        """Wait until every loss point and checkpoint queued so far is written (or dropped,
+        once the run may write nothing more): the outcome must come after them."""
+        if self._thread.is_alive():
+            self._queue.join()
+
     def stop(self) -> None:
-        self._done.set()
+        """Write what is queued, then end the thread."""
+        if self._thread.is_alive() and not self._done.is_set():
+            self._done.set()
+            self._queue.put(Stop())
         self._thread.join(timeout=10)
 
     @property
@@ -99,7 +129,7 @@ class Heartbeat:
             return Interruption.handed_back
         return None
 
-    # Engine callbacks -------------------------------------------------------------------
+    # Engine callbacks (the training thread) ----------------------------------------------
 
     def set_progress(self, step: int, total: int) -> None:
         self._step, self._total = step, total
@@ -108,46 +138,86 @@ class Heartbeat:
         return self.interruption is not None
 
     def write_loss(self, steps: list[int], values: list[float]) -> None:
-        if not steps or not self._may_write():
-            return
-        self._write(
-            f"loss points up to step {steps[-1]}",
-            lambda session: store.append_loss(
-                session, self.experiment_id, self.attempt, steps, values
-            ),
-        )
+        if steps and self._may_write():
+            self._put(LossPoints(list(steps), list(values)))
 
     def write_checkpoint(self, data: bytes, step: int) -> None:
-        if not self._may_write():
+        if self._may_write():
+            self._put(Checkpoint(data, step))
+
+    def _put(self, item: LossPoints | Checkpoint) -> None:
+        if not self._thread.is_alive():  # not started (or stopped): write it here and now
+            self._write(LossBatch([item]) if isinstance(item, LossPoints) else item)
             return
-        owner = self._write(
-            f"the checkpoint at step {step}",
-            lambda session: store.save_checkpoint(
-                session, self.experiment_id, self.attempt, step, data
-            ),
-        )
-        if owner is False:
-            self.lost = True
+        self._queue.put(item)  # blocks while the queue is full: the run pauses
 
     def _may_write(self) -> bool:
         return not self.lost and self.store_error is None
 
-    def _write(self, what: str, write: Callable[..., object]) -> object:
+    # The store thread ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        self._next_beat = time.monotonic() + self.interval_s
+        while True:
+            item, count = self._queue.take(timeout=self._next_beat - time.monotonic())
+            try:
+                if isinstance(item, Stop):
+                    return
+                if item is not None and self._may_write():  # else dropped: see _may_write
+                    self._write(item)
+            finally:  # every item done, whatever happened: the job's drain waits for them
+                self._queue.done(count)
+            if time.monotonic() >= self._next_beat:
+                try:
+                    self._beat()
+                except Exception as exc:  # a store hiccup must not kill the thread
+                    self._beat_failed(exc)
+
+    def _write(self, item: Taken) -> None:
+        if isinstance(item, LossBatch):
+            beat = time.monotonic() >= self._next_beat
+            what = f"loss points up to step {item.steps[-1]}"
+            answer = self._try(what, lambda session: self._write_points(session, item, beat))
+            if isinstance(answer, tuple):  # the beat went with the points
+                self._beat_answered(*answer)
+            if len(item.parts) > 1 and isinstance(self.store_error, StoreRefused):
+                # Refused together: write part by part, up to the one the store refuses.
+                self.store_error = None
+                for part in item.parts:
+                    if self._may_write():
+                        self._write(LossBatch([part]))
+        elif isinstance(item, Checkpoint):
+            owner = self._try(
+                f"the checkpoint at step {item.step}",
+                lambda session: store.save_checkpoint(
+                    session, self.experiment_id, self.attempt, item.step, item.data
+                ),
+            )
+            if owner is False:
+                self.lost = True
+
+    def _write_points(
+        self, session: Session, item: LossBatch, beat: bool
+    ) -> tuple[bool, bool] | None:
+        store.append_loss(session, self.experiment_id, self.attempt, item.steps, item.values)
+        # The owner's row is locked already (append_loss checks the attempt under that lock),
+        # so a beat due now costs one UPDATE more, not a transaction of its own.
+        return self._beat_in(session) if beat else None
+
+    def _try(self, what: str, write: Callable[[Session], object]) -> object:
         try:
             return self.link.run(what, write)
         except (StoreGone, StoreRefused) as exc:
             logger.warning("experiment %s: %s; stopping the run", self.experiment_id, exc)
             self.store_error = exc
-            return None
+        except Exception as exc:
+            # Not the store's fault (a value the driver can't bind, say): on the training
+            # thread it would have failed the run with its reason, and so it does from here.
+            logger.exception("experiment %s: writing %s raised", self.experiment_id, what)
+            self.store_error = StoreRefused(what, exc)
+        return None
 
     # The beat -----------------------------------------------------------------------------
-
-    def _run(self) -> None:
-        while not self._done.wait(self.interval_s):
-            try:
-                self._beat()
-            except Exception as exc:  # a store hiccup must not kill the beat; the next one retries
-                self._beat_failed(exc)
 
     def _beat_failed(self, exc: Exception) -> None:
         if not is_transient(exc):
@@ -158,14 +228,22 @@ class Heartbeat:
 
     def _beat(self) -> None:
         with store.session_scope(self.link.engine) as session:
-            owner, cancel = store.heartbeat(
-                session,
-                self.experiment_id,
-                self.attempt,
-                step=self._step,
-                total_steps=self._total,
-                device=self.device,
-            )
+            answer = self._beat_in(session)
+        self._beat_answered(*answer)
+
+    def _beat_in(self, session: Session) -> tuple[bool, bool]:
+        # The next one is due an interval from now, whether this one succeeds or not.
+        self._next_beat = time.monotonic() + self.interval_s
+        return store.heartbeat(
+            session,
+            self.experiment_id,
+            self.attempt,
+            step=self._step,
+            total_steps=self._total,
+            device=self.device,
+        )
+
+    def _beat_answered(self, owner: bool, cancel: bool) -> None:
         self._beat_failing = False
         if not owner:
             self.lost = True

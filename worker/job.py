@@ -27,8 +27,9 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlmodel import Session
@@ -66,6 +67,8 @@ class ClaimedRun:
     attempt: int
     raw_spec: dict[str, Any]
     checkpoint: tuple[int, bytes] | None
+    # time.monotonic() when the claim was read back, for the run's claim_s phase.
+    claimed_at: float = field(default_factory=time.monotonic, compare=False)
 
     @property
     def resume_step(self) -> int:
@@ -149,6 +152,7 @@ def train(claimed: ClaimedRun, heartbeat: Heartbeat, settings: Settings) -> Any:
     device = settings.device if spec.device == "auto" else None
     chosen = resolve_device(device or spec.device)
     heartbeat.device = device_label(chosen)
+    heartbeat.engine_started = time.monotonic()
     return run_training(
         spec,
         data_dir=settings.data_dir,
@@ -172,6 +176,7 @@ def train(claimed: ClaimedRun, heartbeat: Heartbeat, settings: Settings) -> Any:
 
 def settle_error(link: StoreLink, claimed: ClaimedRun, heartbeat: Heartbeat, exc: Exception) -> str:
     """The run raised: the store's fault leaves it to the reaper; its own fault fails it."""
+    heartbeat.drain()  # the queued writes first: their fate decides how the run ends
     if heartbeat.lost:
         return f"abandoned: {Interruption.lost.value}"
     if heartbeat.interruption is Interruption.store_gone or is_transient(exc):
@@ -193,6 +198,8 @@ def settle(
     settings: Settings,
 ) -> str:
     """Write the outcome of a run that returned: finished, cancelled, or handed back."""
+    settling = time.monotonic()
+    heartbeat.drain()  # every queued point and checkpoint before the outcome
     interruption = heartbeat.interruption
     if interruption is Interruption.lost:
         return f"abandoned: {interruption.value}"
@@ -210,6 +217,7 @@ def settle(
     )
 
     def write(session: Session) -> bool:
+        metrics = dict(result.metrics)
         eid, attempt = claimed.experiment_id, claimed.attempt
         if not store.save_checkpoint(session, eid, attempt, result.steps, result.checkpoint):
             return False
@@ -222,12 +230,15 @@ def settle(
             data=weights,
             keep_checkpoint=settings.keep_checkpoints,
         )
+        # Up to here: what the outcome's own transaction (outputs, metrics, commit) adds is
+        # the one part of writing these figures can't include.
+        metrics["phases"] = phases(claimed, heartbeat, result, settling)
         return store.finish(
             session,
             eid,
             attempt,
             status=status,
-            metrics=result.metrics,
+            metrics=metrics,
             fingerprint=result.fingerprint,
             outputs=result.predictions.outputs,
             labels=result.predictions.labels,
@@ -243,6 +254,26 @@ def settle(
         logger.error("experiment %s: %s", claimed.experiment_id, exc)
         return fail(link, claimed, str(exc))
     return status.value if written else "abandoned: the attempt was superseded"
+
+
+def phases(
+    claimed: ClaimedRun, heartbeat: Heartbeat, result: Any, settling: float
+) -> dict[str, float]:
+    """Where this attempt's time went, in seconds (GET /experiments/{id} shows them in
+    metrics["phases"]): claim_s from the claim to the engine's start, load_s preparing data
+    and model, train_s the training loop (a fused group's), evaluate_s the test set and its
+    outputs, write_s the final checkpoint's bytes, the queued writes still to drain, the
+    weights file and the outcome's transaction up to its last statement."""
+    timings = result.timings
+    started = heartbeat.engine_started
+    figures = {
+        "load_s": timings.get("load_s", 0.0),
+        "train_s": timings.get("train_s", 0.0),
+        "evaluate_s": timings.get("evaluate_s", 0.0),
+        "write_s": timings.get("save_s", 0.0) + time.monotonic() - settling,
+        "claim_s": started - claimed.claimed_at if started is not None else 0.0,
+    }
+    return {name: round(max(value, 0.0), 4) for name, value in figures.items()}
 
 
 def hand_back(link: StoreLink, claimed: ClaimedRun, result: Any) -> str:

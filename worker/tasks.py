@@ -45,10 +45,13 @@ def process_context() -> ProcessContext:
 def _prepare_pool_process(**_: Any) -> None:
     shutdown.prepare_pool_process()
     # Import torch and the engine when a pool process starts rather than when its first run
-    # arrives, so a submitted experiment starts training at once.
+    # arrives, so a submitted experiment starts training at once; the datasets follow in a
+    # thread (worker/warm.py), since Celery waits only seconds for a pool process to be up.
     import worker.engine  # noqa: F401
+    from worker.warm import warm_in_background
 
-    process_context()
+    context = process_context()
+    warm_in_background(context.settings)
 
 
 @worker_ready.connect  # type: ignore[untyped-decorator]

@@ -4,13 +4,21 @@ its loss and checkpoint writes change nothing)."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from core import store
 from core.store.session import make_engine
 from tests.core.store.helpers import backdate, read, running
 from worker.heartbeat import Heartbeat, Interruption
 from worker.store_link import StoreLink
+
+T = TypeVar("T")
 
 # Nothing listens on port 1: every connection is refused at once (a real OperationalError).
 UNREACHABLE_URL = "postgresql+psycopg://postgres@127.0.0.1:1/none"
@@ -107,8 +115,142 @@ def test_an_unreachable_store_stops_the_run_without_losing_ownership(engine: Eng
     beat.start()  # the first beat fails, and is only logged
     try:
         beat.write_loss([10], [1.0])
+        beat.drain()  # the store thread writes it, and gives up past the patience
         assert beat.interruption is Interruption.store_gone and not beat.lost
         assert "store unreachable" in str(beat.store_error)
     finally:
         beat.stop()
     assert read(engine, experiment_id).status == "running"
+
+
+class GatedLink(StoreLink):
+    """A StoreLink whose writes wait for `gate` (a slow or absent store), counted."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine, patience_s=5.0)
+        self.gate = threading.Event()
+        self.writes: list[str] = []
+
+    def run(self, what: str, write: Callable[[Session], T]) -> T:
+        self.gate.wait()
+        self.writes.append(what)
+        return super().run(what, write)
+
+
+def _series(engine: Engine, experiment_id: str) -> tuple[list[int], list[float]]:
+    with store.session_scope(engine) as session:
+        steps, values = store.read_series(session, experiment_id)
+    return steps.tolist(), values.tolist()
+
+
+def test_queued_points_are_written_exactly_in_order_and_batched(engine: Engine) -> None:
+    """Flushes that wait behind a slow write go in together, every point once; a twin
+    delivery writing the same points again changes nothing."""
+    experiment_id, attempt = running(engine)
+    link = GatedLink(engine)
+    beat = Heartbeat(link, experiment_id, attempt, 60.0, step=0, total_steps=1000)
+    beat.start()
+    try:
+        for k in range(1, 21):
+            beat.write_loss([10 * k], [1.0 / k])
+        beat.write_checkpoint(b"at 200", 200)
+        beat.write_loss([210, 220], [0.04, 0.03])
+        beat.write_loss([210, 220], [9.0, 9.0])  # written already: ignored
+        link.gate.set()
+        beat.drain()
+        assert beat.interruption is None
+    finally:
+        beat.stop()
+    steps, values = _series(engine, experiment_id)
+    assert steps == list(range(10, 221, 10))
+    assert values[:20] == [1.0 / k for k in range(1, 21)] and values[20:] == [0.04, 0.03]
+    # 20 flushes in one transaction, the checkpoint, then the last two flushes in one.
+    assert len(link.writes) == 3 and link.writes[1] == "the checkpoint at step 200"
+    with store.session_scope(engine) as session:
+        assert store.get_checkpoint(session, experiment_id) == (200, b"at 200")
+
+
+def test_drain_waits_for_queued_writes(engine: Engine) -> None:
+    experiment_id, attempt = running(engine)
+    link = GatedLink(engine)
+    beat = Heartbeat(link, experiment_id, attempt, 60.0, step=0, total_steps=100)
+    beat.start()
+    drained = threading.Event()
+    try:
+        beat.write_loss([10], [1.0])
+        drainer = threading.Thread(target=lambda: (beat.drain(), drained.set()))
+        drainer.start()
+        assert not drained.wait(0.3)  # the outcome would wait here
+        link.gate.set()
+        assert drained.wait(10)
+        assert _series(engine, experiment_id)[0] == [10]
+    finally:
+        link.gate.set()
+        beat.stop()
+
+
+def test_a_store_that_does_not_answer_blocks_training_instead_of_queueing_more(
+    engine: Engine,
+) -> None:
+    experiment_id, attempt = running(engine)
+    link = GatedLink(engine)
+    beat = Heartbeat(link, experiment_id, attempt, 60.0, step=0, total_steps=1000, capacity=2)
+    beat.start()
+    trainer = threading.Thread(
+        target=lambda: [beat.write_loss([10 * k], [float(k)]) for k in range(1, 11)]
+    )
+    try:
+        trainer.start()
+        time.sleep(0.3)
+        assert trainer.is_alive()  # blocked on the full queue: the run pauses
+        link.gate.set()
+        trainer.join(timeout=10)
+        assert not trainer.is_alive()
+        beat.drain()
+    finally:
+        link.gate.set()
+        beat.stop()
+    assert _series(engine, experiment_id)[0] == list(range(10, 101, 10))
+
+
+def test_a_refused_write_stops_the_run_and_drops_what_follows(engine: Engine) -> None:
+    """A loss value the store refuses for good (a step beyond its integer column) makes
+    should_stop true, and nothing queued after it is written."""
+    experiment_id, attempt = running(engine)
+    beat = Heartbeat(_link(engine), experiment_id, attempt, 60.0, step=0, total_steps=100)
+    beat.start()
+    try:
+        beat.write_loss([10], [1.0])
+        beat.write_loss([2**70], [0.9])
+        beat.write_loss([30], [0.8])
+        beat.drain()
+        assert beat.should_stop() and beat.interruption is Interruption.refused
+        assert "refused" in str(beat.store_error)
+        beat.write_checkpoint(b"never", 40)
+        beat.drain()
+    finally:
+        beat.stop()
+    assert _series(engine, experiment_id)[0] == [10]
+    with store.session_scope(engine) as session:
+        assert store.get_checkpoint(session, experiment_id) is None
+
+
+def test_points_queued_before_a_takeover_are_not_written(engine: Engine) -> None:
+    experiment_id, attempt = running(engine)
+    link = GatedLink(engine)
+    beat = Heartbeat(link, experiment_id, attempt, 60.0, step=0, total_steps=100)
+    beat.start()
+    try:
+        beat.write_loss([10], [1.0])
+        beat.write_checkpoint(b"stale", 10)
+        backdate(engine, experiment_id, heartbeat_s=600)
+        with store.session_scope(engine) as session:
+            assert store.claim(session, experiment_id, worker="other", stale_after_s=60)
+        link.gate.set()
+        beat.drain()
+        assert beat.lost and beat.interruption is Interruption.lost
+    finally:
+        beat.stop()
+    assert _series(engine, experiment_id)[0] == []
+    with store.session_scope(engine) as session:
+        assert store.get_checkpoint(session, experiment_id) is None

@@ -69,6 +69,11 @@ def test_a_delivery_trains_and_stores_the_outcome(
     assert done.status == "succeeded" and done.attempt == 1 and done.step == 300
     assert done.metrics is not None and 0.0 <= done.metrics["test_accuracy"] <= 1.0
     assert done.device == "cpu" and done.fingerprint is not None
+    # Where the attempt's time went, for the benchmark: these keys, in seconds, none negative.
+    phases = done.metrics["phases"]
+    assert set(phases) == {"claim_s", "load_s", "train_s", "evaluate_s", "write_s"}
+    assert all(isinstance(v, float) and v >= 0 for v in phases.values()), phases
+    assert phases["train_s"] > 0 and phases["write_s"] > 0
     steps, _ = _series(engine, experiment_id)
     assert steps == list(range(10, 301, 10))
     with store.session_scope(engine) as session:

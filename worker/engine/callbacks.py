@@ -56,3 +56,7 @@ class RunResult:
     checkpoint: bytes
     device: str
     extra: dict[str, Any] = field(default_factory=dict)
+    # Wall seconds of this process's part of the run, for the caller's phase timings:
+    # load_s (dataset, model, resume, batches), train_s (the loop, the group's for a fused
+    # run), evaluate_s (test metrics and outputs), save_s (the final checkpoint's bytes).
+    timings: dict[str, float] = field(default_factory=dict)

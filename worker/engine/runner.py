@@ -11,6 +11,7 @@ or alone.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,10 +120,12 @@ def run_training_group(
         raise ValueError("one callbacks and one resume_from entry per spec")
     if threads is not None:
         torch.set_num_threads(threads)
-    runs = [
-        _prepare(spec, resume, device, data_dir, allow_download)
-        for spec, resume in zip(specs, resumes, strict=True)
-    ]
+    runs = []
+    for spec, resume in zip(specs, resumes, strict=True):
+        started = time.perf_counter()
+        run = _prepare(spec, resume, device, data_dir, allow_download)
+        run.load_s = time.perf_counter() - started
+        runs.append(run)
     results: list[RunResult | None] = [None] * count
     options = _Options(
         fast_path, sparse_input, cuda_graphs, flush_interval_s, checkpoint_interval_s
@@ -154,6 +157,7 @@ class _Run:
     seconds_before: float
     tail: list[float]
     resumed: bool
+    load_s: float = 0.0  # preparing this run: dataset (cached per process), model, resume
 
 
 @dataclass(frozen=True)
@@ -187,6 +191,7 @@ def _prepare(
 def _train(runs: list[_Run], calls: list[RunCallbacks], options: _Options) -> list[RunResult]:
     first = runs[0]
     spec, dev, data = first.spec, first.device, first.data
+    started = time.perf_counter()
     mode = update_mode([run.optimizer for run in runs]) if options.fast_path else "optimizer"
     sparse = options.fast_path and options.sparse_input and mode == "sgd" and dev.type == "cpu"
     batches = train_batches(data, spec, sparse=sparse)
@@ -222,13 +227,19 @@ def _train(runs: list[_Run], calls: list[RunCallbacks], options: _Options) -> li
     for run in runs:
         run.model.train()
     results = []
+    # The group's batches and step are prepared once: each member counts them in its load.
+    group_load_s = time.perf_counter() - started
     with _flush_denormals(dev) as flushing:
+        started = time.perf_counter()
         loop.run()
+        train_s = time.perf_counter() - started
         tests = spec.test_records
         for j, run in enumerate(runs):
+            started = time.perf_counter()
             metrics, predictions = evaluate(
                 run.model, run.spec, data.test_x[:tests], data.test_labels[:tests]
             )
+            evaluate_s = time.perf_counter() - started
             state = states[j]
             train_seconds = run.seconds_before + state.seconds
             segment_steps = state.step - run.start_step
@@ -250,6 +261,14 @@ def _train(runs: list[_Run], calls: list[RunCallbacks], options: _Options) -> li
                 flush_denormal=flushing, fused_runs=len(runs), sparse_input=sparse,
                 cuda_graphs=plan.record(),
             )  # fmt: skip
+            started = time.perf_counter()
+            checkpoint = make_checkpoint(j, state.step, train_seconds, state.tail)
+            timings = {
+                "load_s": run.load_s + group_load_s,
+                "train_s": train_s,
+                "evaluate_s": evaluate_s,
+                "save_s": time.perf_counter() - started,
+            }
             results.append(
                 RunResult(
                     status=state.status,
@@ -258,9 +277,10 @@ def _train(runs: list[_Run], calls: list[RunCallbacks], options: _Options) -> li
                     metrics=metrics,
                     predictions=predictions,
                     fingerprint=fingerprint,
-                    checkpoint=make_checkpoint(j, state.step, train_seconds, state.tail),
+                    checkpoint=checkpoint,
                     device=str(dev),
                     extra=extra,
+                    timings=timings,
                 )
             )
     return results

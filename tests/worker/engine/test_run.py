@@ -149,3 +149,12 @@ def test_device_argument_overrides_the_spec(mnist_dir: Path) -> None:
         run_training(spec, data_dir=mnist_dir)
     result = run_training(spec, data_dir=mnist_dir, device="cpu")
     assert result.device == "cpu"
+
+
+def test_the_result_says_where_the_time_went(run: RunFn) -> None:
+    result, _ = run(small_spec("seed-adam"))
+    timings = result.timings
+    assert set(timings) == {"load_s", "train_s", "evaluate_s", "save_s"}
+    assert all(value >= 0 for value in timings.values()) and timings["train_s"] > 0
+    # The loop's own clock and the phase's agree (the phase adds only the final sync).
+    assert timings["train_s"] >= result.metrics["train_seconds"] - 1e-3
