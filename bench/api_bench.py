@@ -4,7 +4,8 @@ On a real stack (PostgreSQL + Redis: `trainlab serve --no-worker` and a `trainla
 with --embedded, the SQLite default: `trainlab serve` and the worker it starts as its child):
 
 1. End to end: the spec (`seed-layernorm`, --epochs, --train-limit) trained by the engine
-   alone in this process (1 thread) vs POST /experiments -> `succeeded` through the API,
+   alone in this process (1 thread, the data decoded before the clock starts, as a worker
+   has it warm before its claim) vs POST /experiments -> `succeeded` through the API,
    noticed on the experiment's event stream (GET /experiments/{id}/events, `end`) rather
    than by polling, which would add its interval; polling only if the stream can't say.
    Goal: API / engine <= 1.05.
@@ -188,7 +189,7 @@ SECTIONS = {
         *[f"phase_{p}" for p in PHASES], "worker_residual_s", "worker_train_seconds",
         "notice_lag_s", "total_s",
     ],
-    "engine alone": ["engine_train_s", "engine_other_s", "engine_steps_per_s"],
+    "engine alone": ["engine_data_load_s", "engine_train_s", "engine_other_s", "engine_steps_per_s"],
     "GET /loss on the finished run": [
         "loss_points", "loss_full_p50_ms", "loss_full_p95_ms", "loss_500_p50_ms",
         "loss_500_p95_ms",
