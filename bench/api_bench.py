@@ -189,7 +189,9 @@ SECTIONS = {
         *[f"phase_{p}" for p in PHASES], "worker_residual_s", "worker_train_seconds",
         "notice_lag_s", "total_s",
     ],
-    "engine alone": ["engine_data_load_s", "engine_train_s", "engine_other_s", "engine_steps_per_s"],
+    "engine alone": [
+        "engine_data_load_s", "engine_train_s", "engine_other_s", "engine_steps_per_s",
+    ],
     "GET /loss on the finished run": [
         "loss_points", "loss_full_p50_ms", "loss_full_p95_ms", "loss_500_p50_ms",
         "loss_500_p95_ms",
