@@ -284,7 +284,7 @@ def hand_back(link: StoreLink, claimed: ClaimedRun, result: Any) -> str:
         eid, attempt = claimed.experiment_id, claimed.attempt
         if not store.save_checkpoint(session, eid, attempt, result.steps, result.checkpoint):
             return "abandoned: the attempt was superseded"
-        if store.requeue(session, eid, expected_attempt=attempt):
+        if store.requeue(session, eid, expected_attempt=attempt, handed_back=True):
             return f"handed back at step {result.steps}"
         # A cancel arrived meanwhile: the run ends here, cancelled, with what it has.
         store.finish(session, eid, attempt, status=Status.cancelled, step=result.steps)

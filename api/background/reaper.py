@@ -116,10 +116,8 @@ class Reaper:
                         error=f"{silent} after the cancel was asked for",
                     ):
                         report.cancelled.append(exp.id)
-                elif exp.attempt >= self.settings.max_attempts:
-                    if store.fail(
-                        session, exp.id, f"{silent}; gave up after {exp.attempt} attempts"
-                    ):
+                elif (lost := exp.attempt - exp.handbacks) >= self.settings.max_attempts:
+                    if store.fail(session, exp.id, f"{silent}; gave up after {lost} lost attempts"):
                         report.failed.append(exp.id)
                 elif store.requeue(
                     session, exp.id, expected_attempt=exp.attempt, stale_after_s=timeout

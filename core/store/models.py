@@ -88,6 +88,9 @@ class Experiment(SQLModel, table=True):
     delete_requested: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     # Incremented by every claim; a worker writes only while its attempt is the current one.
     attempt: int = 0
+    # Attempts a worker ended by handing the run back (a graceful shutdown, a deploy): they
+    # lost nothing, so TRAINLAB_MAX_ATTEMPTS counts only `attempt - handbacks`, the lost ones.
+    handbacks: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     step: int = 0
     total_steps: int = 0
 

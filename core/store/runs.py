@@ -154,10 +154,13 @@ def requeue(
     *,
     expected_attempt: int,
     stale_after_s: float | None = None,
+    handed_back: bool = False,
 ) -> bool:
-    """Put a running experiment whose worker was lost back to `queued`, keeping its attempt
-    count and checkpoint. Refused (False) if another attempt took over, if a cancel was asked
-    for (finish it as cancelled instead), or, given `stale_after_s`, if it beat again since."""
+    """Put a running experiment back to `queued`, keeping its attempt count and checkpoint:
+    its worker was lost, or (`handed_back`) gave it back on shutdown, which then doesn't count
+    towards the attempts it may lose. Refused (False) if another attempt took over, if a cancel
+    was asked for (finish it as cancelled instead), or, given `stale_after_s`, if it beat
+    again since."""
     conditions = [
         _C.id == experiment_id,
         _C.status == Status.running.value,
@@ -170,7 +173,11 @@ def requeue(
     to_queued = (
         update(EXPERIMENTS)
         .where(*conditions)
-        .values(status=Status.queued.value, dispatched_at=None)
+        .values(
+            status=Status.queued.value,
+            dispatched_at=None,
+            handbacks=_C.handbacks + int(handed_back),
+        )
     )
     return rowcount(session.execute(to_queued)) == 1
 

@@ -99,7 +99,9 @@ def test_redis_restarted_without_persistence_with_runs_queued(
     drill_stack: StackFactory, redis_server: DrillRedis
 ) -> None:
     stack = drill_stack()
-    first, waiting = drill_body(seed=1), drill_body(seed=2)
+    # The waiting runs differ from the first in structure (test_limit is no per-run knob), so
+    # a worker slow to claim the first can't take them with it as one fused group.
+    first, waiting = drill_body(seed=1), drill_body(seed=2, test_limit=400)
     runs = [(stack.submit(first), first)] + [(stack.submit(waiting), waiting) for _ in range(3)]
     _running_past(stack, runs[0][0]["id"], 300)
     assert all(stack.get(c["id"])["status"] == "queued" for c, _ in runs[1:])

@@ -171,6 +171,7 @@ def test_a_run_handed_back_at_shutdown_resumes_exactly(
     assert 0 < stopped_at < 3000
     handed = read(engine, experiment_id)
     assert (handed.status, handed.attempt, handed.dispatched_at) == ("queued", 1, None)
+    assert handed.handbacks == 1  # not an attempt lost: TRAINLAB_MAX_ATTEMPTS leaves it be
     with store.session_scope(engine) as session:
         checkpoint = store.get_checkpoint(session, experiment_id)
     assert checkpoint is not None and checkpoint[0] == stopped_at

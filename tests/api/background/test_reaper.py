@@ -70,10 +70,29 @@ def test_out_of_attempts_fails_and_a_cancelled_one_ends_cancelled(
     report = reaper(dispatcher, settings).reap_once()
     assert report.failed == [exhausted] and report.cancelled == [asked_to_stop]
     failed = read(engine, exhausted)
-    assert failed.status == "failed" and f"after {settings.max_attempts} attempts" in str(
+    assert failed.status == "failed" and f"after {settings.max_attempts} lost attempts" in str(
         failed.error
     )
     assert read(engine, asked_to_stop).status == "cancelled"
+
+
+def test_handed_back_attempts_are_not_lost_ones(
+    dispatcher: Dispatcher, settings: Settings, engine: Engine
+) -> None:
+    """Workers that shut down gracefully hand the run back; any number of such restarts
+    leaves the run its full TRAINLAB_MAX_ATTEMPTS for real losses."""
+    restarted, attempt = running(engine)
+    for _ in range(settings.max_attempts + 1):  # deploys, each handing the run back
+        with store.session_scope(engine) as session:
+            assert store.requeue(session, restarted, expected_attempt=attempt, handed_back=True)
+            attempt = store.claim(session, restarted, worker="w", stale_after_s=1)
+            assert attempt is not None
+    assert read(engine, restarted).handbacks == settings.max_attempts + 1
+    backdate(engine, restarted, heartbeat_s=settings.heartbeat_timeout_s + 5)
+    report = reaper(dispatcher, settings).reap_once()
+    assert report.requeued == [restarted] and not report.failed  # one attempt lost of three
+    lost_requeue = read(engine, restarted)
+    assert lost_requeue.status == "queued" and lost_requeue.handbacks == settings.max_attempts + 1
 
 
 def test_only_queued_runs_the_broker_never_got_are_sent_after_a_grace(
