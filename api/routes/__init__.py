@@ -13,11 +13,13 @@ from api.routes import (
     deletion,
     docs,
     events,
+    experiment_reads,
     experiments,
     health,
     keys,
     metrics,
     models,
+    predictions,
     presets,
 )
 
@@ -29,6 +31,8 @@ ROUTERS: list[APIRouter] = [
     health.router,
     presets.router,
     experiments.router,
+    experiment_reads.router,
+    predictions.router,
     models.router,
     deletion.router,
     events.router,
