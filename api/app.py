@@ -35,6 +35,7 @@ from api.routes import PUBLIC_ROUTERS, ROUTERS
 from api.routes.dashboard import STATIC_DIR
 from api.routes.docs import DOCS_ASSETS_DIR, DOCS_ASSETS_URL
 from api.routes.models import UPLOAD_PATHS
+from api.services.changes import ChangeWatch
 from api.services.metrics import AppMetrics
 from core.broker import Broker
 from core.settings import Settings
@@ -102,6 +103,9 @@ def create_app(
     app.state.metrics = AppMetrics(app.state.engine, app.state.broker)
     app.state.stream_slots = StreamSlots(settings.max_event_streams)
     app.state.key_cache = KeyCache()
+    # The change feed (GET /changes): one store read per interval, its streams counted apart.
+    app.state.change_watch = ChangeWatch(app.state.engine)
+    app.state.change_slots = StreamSlots(settings.max_event_streams)
     install_error_handlers(app)
     # Added innermost first: a request meets RequestLatency, SecurityHeaders, RateLimit,
     # RequestGuard, JsonPostsOnly, then BodySizeLimit; every answer, theirs included, gets the

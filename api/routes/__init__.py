@@ -7,6 +7,7 @@ from fastapi import APIRouter
 
 from api.routes import (
     ablations,
+    changes,
     compare,
     dashboard,
     datasets,
@@ -36,6 +37,7 @@ ROUTERS: list[APIRouter] = [
     models.router,
     deletion.router,
     events.router,
+    changes.router,
     ablations.router,
     compare.router,
     datasets.router,
