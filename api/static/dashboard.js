@@ -120,6 +120,7 @@ function refreshAblation(force) {
 
 function onChanges(change) {
   stopFallback();
+  state.changeEvents = (state.changeEvents || 0) + 1;
   const ended = feed.ended !== null && change.ended !== feed.ended;
   feed.ended = change.ended;
   refreshLists();
