@@ -10,11 +10,12 @@ import pytest
 from sqlalchemy import Engine
 
 from api.app import create_app
+from api.schemas import ExperimentPublic
 from core import store
 from core.keys import Role
 from core.settings import Settings
 from core.store import keys
-from core.store.models import Status
+from core.store.models import Experiment, Status
 from tests.api.app_client import AppClient, app_client
 from tests.core.store.helpers import finish, running, write_loss
 
@@ -129,3 +130,27 @@ def test_a_matching_etag_never_stands_in_for_a_key(guarded: AppClient, engine: E
         for who in ({}, {"Authorization": "Bearer tlk_nonsense"}):
             refused = guarded.get(path, headers={**who, "If-None-Match": etag})
             assert refused.status_code == 401 and refused.content != b""
+
+
+def test_an_unchanged_row_reuses_the_answer_and_a_changed_one_rebuilds_it(
+    client: AppClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    experiment_id, attempt = running(engine)
+    built: list[str] = []
+    real = ExperimentPublic.of
+
+    def counting(experiment: Experiment) -> ExperimentPublic:
+        built.append(experiment.id)
+        return real(experiment)
+
+    monkeypatch.setattr(ExperimentPublic, "of", staticmethod(counting))
+    path = f"/experiments/{experiment_id}"
+    first = client.get(path)
+    for _ in range(3):
+        again = client.get(path)
+        assert again.content == first.content
+    assert built == [experiment_id]  # built once, then reused
+    with store.session_scope(engine) as session:
+        store.heartbeat(session, experiment_id, attempt, step=7, total_steps=2000)
+    moved = client.get(path).json()
+    assert moved["progress"]["step"] == 7 and built == [experiment_id] * 2
