@@ -32,6 +32,7 @@ from api.services.etags import JSON, NOT_MODIFIED_DOC, conditional_json
 from core import store
 from core.spec import MAX_LOSS_POINTS
 from core.store.cache import LRU
+from core.store.models import TERMINAL
 from core.store.tables import EXPERIMENTS
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
@@ -158,12 +159,13 @@ def _load_series(
     engine: Engine, experiment_id: str, since_step: int | None
 ) -> tuple[str, Steps, Values]:
     with Session(engine) as session:
-        finished = store.read_finished_series(session, experiment_id)
-        if finished is not None:
-            return finished.status, finished.steps, finished.values
         # Status before points: a status read as terminal means the points read after it
         # are complete (the worker writes its last points before it finishes).
         status = status_of(session, experiment_id)
+        if status in TERMINAL:
+            finished = store.read_finished_series(session, experiment_id)
+            if finished is not None:  # cached from now on: later polls skip the database
+                return finished.status, finished.steps, finished.values
         steps, values = store.read_series(session, experiment_id, since_step=since_step)
         return status, steps, values
 
