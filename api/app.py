@@ -20,10 +20,11 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.auth import AUTH_RESPONSES, VIEWER
+from api.auth import AUTH_RESPONSES, VIEWER, KeyCache
 from api.background.dispatch import Dispatcher
 from api.background.reaper import reaper_running
 from api.background.retention import retention_running
+from api.deps import store_write_lock
 from api.errors import install_error_handlers
 from api.instrumentation import RequestLatency
 from api.log_safety import install_log_escaping
@@ -34,6 +35,7 @@ from api.routes import PUBLIC_ROUTERS, ROUTERS
 from api.routes.dashboard import STATIC_DIR
 from api.routes.docs import DOCS_ASSETS_DIR, DOCS_ASSETS_URL
 from api.routes.models import UPLOAD_PATHS
+from api.services.changes import ChangeWatch
 from api.services.metrics import AppMetrics
 from core.broker import Broker
 from core.settings import Settings
@@ -94,9 +96,16 @@ def create_app(
     app.state.settings = settings
     app.state.engine = make_engine(settings.effective_database_url)
     app.state.broker = Broker(settings)
-    app.state.dispatcher = Dispatcher(app.state.engine, app.state.broker)
+    app.state.write_lock = store_write_lock(app.state.engine)
+    app.state.dispatcher = Dispatcher(
+        app.state.engine, app.state.broker, write_lock=app.state.write_lock
+    )
     app.state.metrics = AppMetrics(app.state.engine, app.state.broker)
     app.state.stream_slots = StreamSlots(settings.max_event_streams)
+    app.state.key_cache = KeyCache()
+    # The change feed (GET /changes): one store read per interval, its streams counted apart.
+    app.state.change_watch = ChangeWatch(app.state.engine)
+    app.state.change_slots = StreamSlots(settings.max_event_streams)
     install_error_handlers(app)
     # Added innermost first: a request meets RequestLatency, SecurityHeaders, RateLimit,
     # RequestGuard, JsonPostsOnly, then BodySizeLimit; every answer, theirs included, gets the

@@ -9,16 +9,28 @@ sent anyway is still checked and recorded as the owner of what it submits.
 Keys are looked up in a short session of their own, never in the request's: the submit
 routes' first statement must be the quota lock (core/store/quotas.py), and on SQLite a read
 earlier in the same transaction would stop it from taking the write lock.
+
+A key found valid is remembered for KEY_CACHE_S (5 s) in this process (`KeyCache`, keyed by a
+digest of the token, never the token itself), so a poller's requests skip the lookup, the
+digest comparison and the thread-pool trip. Revoking a key over HTTP (DELETE /keys/{prefix})
+forgets it at once in this process; a key revoked elsewhere (`trainlab keys revoke`, another
+API process) is refused at most KEY_CACHE_S later. Invalid tokens are never remembered.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from core.keys import Role
@@ -65,29 +77,89 @@ class Forbidden(HTTPException):
         super().__init__(403, detail)
 
 
-def authenticate(
+KEY_CACHE_S = 5.0
+KEY_CACHE_SIZE = 1024
+
+
+class KeyCache:
+    """Valid keys seen lately: token digest -> (principal, until when). Bounded in size (the
+    least recently used goes) and in age (KEY_CACHE_S)."""
+
+    def __init__(
+        self,
+        ttl_s: float = KEY_CACHE_S,
+        size: int = KEY_CACHE_SIZE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl_s = ttl_s
+        self.size = size
+        self._clock = clock
+        self._items: OrderedDict[bytes, tuple[Principal, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _digest(token: str) -> bytes:
+        return hashlib.blake2b(token.encode("utf-8", "surrogateescape"), digest_size=32).digest()
+
+    def get(self, token: str) -> Principal | None:
+        digest = self._digest(token)
+        with self._lock:
+            entry = self._items.get(digest)
+            if entry is None:
+                return None
+            if entry[1] <= self._clock():
+                del self._items[digest]
+                return None
+            self._items.move_to_end(digest)
+            return entry[0]
+
+    def put(self, token: str, principal: Principal) -> None:
+        digest = self._digest(token)
+        with self._lock:
+            self._items[digest] = (principal, self._clock() + self.ttl_s)
+            self._items.move_to_end(digest)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def forget(self, key_id: str) -> None:
+        """Drop every entry of the key `key_id` (it was just revoked)."""
+        with self._lock:
+            for digest in [d for d, (p, _) in self._items.items() if p.key_id == key_id]:
+                del self._items[digest]
+
+
+def _look_up(engine: Engine, token: str) -> Principal | None:
+    with session_scope(engine) as session:
+        key = keys.authenticate(session, token)
+        return None if key is None else Principal(key.name, Role(key.role), key.id)
+
+
+async def authenticate(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)],
 ) -> Principal:
-    settings = request.app.state.settings
+    state = request.app.state
     if credentials is None:
-        if settings.auth_required:
+        if state.settings.auth_required:
             raise NotAuthenticated(
                 "this server needs an API key: send `Authorization: Bearer <key>` "
                 "(an operator issues one with `trainlab keys create`)"
             )
         return ANYONE
-    with session_scope(request.app.state.engine) as session:
-        key = keys.authenticate(session, credentials.credentials)
-        found = None if key is None else Principal(key.name, Role(key.role), key.id)
+    token = credentials.credentials
+    cache: KeyCache = state.key_cache
+    found = cache.get(token)
     if found is None:
-        raise NotAuthenticated("the API key is not valid (mistyped, or revoked)")
+        found = await run_in_threadpool(_look_up, state.engine, token)
+        if found is None:
+            raise NotAuthenticated("the API key is not valid (mistyped, or revoked)")
+        cache.put(token, found)
     request.state.principal = found
     return found
 
 
-def _at_least(role: Role) -> Callable[[Principal], Principal]:
-    def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+def _at_least(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
+    async def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
         if not principal.role.allows(role):
             raise Forbidden(
                 f"this needs the {role.value} role; the key of {principal.name} is a "
@@ -111,7 +183,7 @@ def ensure_can_change(principal: Principal, owner: str | None, what: str) -> Non
         raise Forbidden(f"{what} {whose}; only its owner or an admin may change it")
 
 
-def quotas_for(request: Request) -> Quotas:
+async def quotas_for(request: Request) -> Quotas:
     settings = request.app.state.settings
     return Quotas(
         active_experiments=settings.quota_active_experiments,

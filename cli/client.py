@@ -1,7 +1,10 @@
 """`trainlab submit` and `trainlab ablate`: talk to a running server over HTTP.
 
-Nothing here imports torch or the store; the server does the work. `--wait` polls the server
-once a second (simple, and survives a proxy that buffers event streams) and draws a tqdm bar.
+Nothing here imports torch or the store; the server does the work. `submit --wait` follows the
+experiment's event stream (GET /experiments/{id}/events, without its loss points) and draws a
+tqdm bar; when the stream can't be had (refused, cut, a proxy that buffers it) it polls the
+server once a second instead, and tries the stream again after STREAM_RETRY_S. `ablate --wait`
+polls once a second.
 Exit codes: 0 succeeded, 1 a run failed or was cancelled, 2 the server refused the request,
 3 the server could not be reached.
 """
@@ -9,6 +12,7 @@ Exit codes: 0 succeeded, 1 a run failed or was cancelled, 2 the server refused t
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -22,6 +26,11 @@ from core.settings import Settings, get_settings
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 POLL_S = 1.0
+STREAM_RETRY_S = 30.0
+# Resume after any step there can be: the stream then sends status and progress, no points.
+NO_POINTS = str(2**31 - 1)
+# The server sends a keep-alive every 15 s: a stream silent for much longer is dead.
+STREAM_READ_TIMEOUT_S = 45.0
 
 
 class RefusedError(Exception):
@@ -90,6 +99,74 @@ def _wait(
                 return state
             time.sleep(POLL_S)
             state = fetch()
+
+
+def _show(bar: Any, step: int, total: int, status: str) -> None:
+    bar.total = max(total, 1)
+    bar.n = min(step, bar.total)
+    bar.set_postfix_str(status)
+    bar.refresh()
+
+
+def _follow_stream(client: httpx.Client, experiment_id: str, bar: Any) -> bool | None:
+    """Read the experiment's event stream, moving `bar`: True when it sent `end`, False when
+    the server closed it before (TRAINLAB_MAX_STREAM_S: reconnect), None when it could not be
+    read (refused or cut: poll instead)."""
+    status = ""
+    try:
+        with client.stream(
+            "GET",
+            f"/experiments/{experiment_id}/events",
+            headers={"Accept": "text/event-stream", "Last-Event-ID": NO_POINTS},
+            timeout=httpx.Timeout(30.0, read=STREAM_READ_TIMEOUT_S),
+        ) as response:
+            if response.status_code != 200:
+                return None
+            kind = ""
+            for line in response.iter_lines():
+                if line.startswith("event:"):
+                    kind = line[6:].strip()
+                elif line.startswith("data:") and kind:
+                    data = json.loads(line[5:])
+                    if kind in ("status", "end"):
+                        status = str(data.get("status", ""))
+                        bar.set_postfix_str(status)
+                        bar.refresh()
+                    elif kind == "progress":
+                        _show(bar, int(data["step"]), int(data["total_steps"]), status)
+                    if kind == "end":
+                        return True
+    except (httpx.HTTPError, ValueError, KeyError):
+        return None
+    return False
+
+
+def _wait_experiment(client: httpx.Client, experiment_id: str) -> dict[str, Any]:
+    """The experiment once it has ended: noticed over its event stream, else by polling."""
+
+    def fetch() -> dict[str, Any]:
+        found: dict[str, Any] = _call(client, "GET", f"/experiments/{experiment_id}")
+        return found
+
+    def show(experiment: dict[str, Any]) -> None:
+        progress = experiment["progress"]
+        _show(bar, int(progress["step"]), int(progress["total"]), str(experiment["status"]))
+
+    state = fetch()
+    stream_after = 0.0
+    with tqdm(total=1, desc=experiment_id[:8], unit="step", file=sys.stderr) as bar:
+        show(state)
+        while state["status"] not in TERMINAL:
+            if time.monotonic() >= stream_after:
+                followed = _follow_stream(client, experiment_id, bar)
+                if followed is None:  # no stream to be had: poll for a while
+                    stream_after = time.monotonic() + STREAM_RETRY_S
+                    time.sleep(POLL_S)
+            else:
+                time.sleep(POLL_S)
+            state = fetch()
+            show(state)
+    return state
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -187,12 +264,7 @@ def submit_command(args: argparse.Namespace) -> int:
         print(f"submitted {experiment['id']} ({experiment['status']})")
         if not args.wait:
             return 0
-        final = _wait(
-            lambda: _call(client, "GET", f"/experiments/{experiment['id']}"),
-            lambda e: (int(e["progress"]["step"]), int(e["progress"]["total"])),
-            lambda e: e["status"] in TERMINAL,
-            experiment["id"][:8],
-        )
+        final = _wait_experiment(client, experiment["id"])
     print(experiment_summary(final))
     return 0 if final["status"] == "succeeded" else 1
 

@@ -7,17 +7,20 @@ from fastapi import APIRouter
 
 from api.routes import (
     ablations,
+    changes,
     compare,
     dashboard,
     datasets,
     deletion,
     docs,
     events,
+    experiment_reads,
     experiments,
     health,
     keys,
     metrics,
     models,
+    predictions,
     presets,
 )
 
@@ -29,9 +32,12 @@ ROUTERS: list[APIRouter] = [
     health.router,
     presets.router,
     experiments.router,
+    experiment_reads.router,
+    predictions.router,
     models.router,
     deletion.router,
     events.router,
+    changes.router,
     ablations.router,
     compare.router,
     datasets.router,

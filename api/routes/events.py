@@ -33,7 +33,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import Viewer
+from api.auth import Principal, Viewer
 from api.deps import EngineDep, SettingsDep
 from api.errors import invalid
 from api.ratelimit import StreamSlots, client_address
@@ -149,7 +149,7 @@ def _cursor(header: str | None, query: int | None) -> int:
     return query or 0
 
 
-async def _released(
+async def released(
     stream: AsyncIterator[str], slots: StreamSlots, caller: str
 ) -> AsyncIterator[str]:
     """The stream, giving its slot back however it ends (finished, closed, disconnected)."""
@@ -191,19 +191,26 @@ async def experiment_events(
     first = await run_in_threadpool(_poll, engine, experiment_id, cursor)
     if first is None:
         raise store.ExperimentNotFound(experiment_id)
-    slots: StreamSlots = request.app.state.stream_slots
+    stream = _stream(request, engine, experiment_id, cursor, first, settings.max_stream_s)
+    return event_stream(request, principal, request.app.state.stream_slots, stream)
+
+
+def event_stream(
+    request: Request, principal: Principal, slots: StreamSlots, stream: AsyncIterator[str]
+) -> StreamingResponse:
+    """`stream` as text/event-stream, holding one of the caller's `slots` while it lasts (429
+    when it holds them all). Callers are keys, or addresses other than loopback."""
     caller = principal.key_id or client_address(request.scope)
     counted = principal.key_id is not None or not is_loopback(caller)
     if counted and not slots.acquire(caller):
         raise HTTPException(
             429,
-            f"this caller already holds {slots.per_caller} event streams "
+            f"this caller already holds {slots.per_caller} event streams of this kind "
             "(TRAINLAB_MAX_EVENT_STREAMS); close one first",
             headers={"Retry-After": "5"},
         )
-    stream = _stream(request, engine, experiment_id, cursor, first, settings.max_stream_s)
     return StreamingResponse(
-        _released(stream, slots, caller) if counted else stream,
+        released(stream, slots, caller) if counted else stream,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 
-from api.auth import Admin, Viewer
+from api.auth import Admin, KeyCache, Viewer
 from api.deps import SessionDep
 from api.schemas import DATABASE_DOWN, ERROR_RESPONSES, INVALID
 from core.keys import Role
@@ -88,8 +88,12 @@ def revoke_key(
     ],
     _: Admin,
     session: SessionDep,
+    request: Request,
 ) -> KeyPublic:
-    """Revoke a key: it is refused from the next request on."""
+    """Revoke a key: it is refused from the next request on (by this API process; by others
+    within KEY_CACHE_S, 5 s, the time they remember a valid key)."""
     revoked = keys.revoke_key(session, prefix)
     session.commit()
+    key_cache: KeyCache = request.app.state.key_cache
+    key_cache.forget(revoked.id)
     return KeyPublic.of(revoked)

@@ -9,7 +9,8 @@ owner and no quota.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlmodel import Session
@@ -18,6 +19,18 @@ from api.auth import Principal
 from core.cost import estimate
 from core.spec import ExperimentSpec
 from core.store import quotas
+
+
+@contextmanager
+def transaction(session: Session) -> Iterator[None]:
+    """Commit what the block admitted, or roll it back at once when it raises (over a quota):
+    a write transaction left open until the request's end would keep others waiting."""
+    try:
+        yield
+    except BaseException:
+        session.rollback()
+        raise
+    session.commit()
 
 
 def open_admission(session: Session, principal: Principal) -> None:

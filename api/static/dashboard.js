@@ -12,7 +12,12 @@ import { initKeys } from "./keys.js";
 import { initPad } from "./pad.js";
 import { openStream } from "./stream.js";
 
-const LIST_REFRESH_MS = 2000;
+// The lists follow the server's change feed (GET /changes): they are fetched again when
+// something in them changed, and not at all while nothing does. Only while the feed is down do
+// they fall back to a slow poll. An ablation's card is heavier: it is fetched again when a run
+// ends, or at most every ABLATION_REFRESH_MS while runs train.
+const FALLBACK_REFRESH_MS = 15000;
+const ABLATION_REFRESH_MS = 10000;
 const CURVE_THROTTLE_MS = 1000;
 const MAX_SELECTED = 8;
 
@@ -101,6 +106,40 @@ function syncStreams() {
     });
     state.streams.set(id, source);
   }
+}
+
+const feed = { source: null, fallback: null, ended: null, ablationAt: 0 };
+
+function refreshAblation(force) {
+  if (!state.ablation) { return; }
+  if (force || Date.now() - feed.ablationAt >= ABLATION_REFRESH_MS) {
+    feed.ablationAt = Date.now();
+    showAblation(state.ablation);
+  }
+}
+
+function onChanges(change) {
+  stopFallback();
+  state.changeEvents = (state.changeEvents || 0) + 1;
+  const ended = feed.ended !== null && change.ended !== feed.ended;
+  feed.ended = change.ended;
+  refreshLists();
+  refreshAblation(ended);
+}
+
+function startFallback() {
+  if (feed.fallback) { return; }
+  $("#connection").textContent = "live updates interrupted; refreshing every 15 s";
+  feed.fallback = setInterval(() => { refreshLists(); refreshAblation(true); }, FALLBACK_REFRESH_MS);
+}
+
+function stopFallback() {
+  if (feed.fallback) { clearInterval(feed.fallback); feed.fallback = null; }
+}
+
+function followChanges() {
+  if (feed.source) { feed.source.close(); }
+  feed.source = openStream("/changes", { changes: onChanges, error: startFallback });
 }
 
 function scheduleCurves() {
@@ -199,7 +238,6 @@ function wire() {
 }
 
 wire();
-initKeys(() => { refreshLists().then(() => { refreshCurves(); refreshRecord(); }); });
+initKeys(() => { followChanges(); refreshLists().then(() => { refreshCurves(); refreshRecord(); }); });
 refreshLists().then(() => { refreshCurves(); refreshRecord(); });
-setInterval(refreshLists, LIST_REFRESH_MS);
-setInterval(() => { if (state.ablation) { showAblation(state.ablation); } }, 5 * LIST_REFRESH_MS);
+followChanges();

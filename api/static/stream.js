@@ -2,8 +2,13 @@
 // Authorization header, and putting the key in the URL would leave it in logs and history.
 // Same protocol as EventSource: `event`/`data`/`id` fields, `retry` for the reconnect delay,
 // and a reconnect that sends Last-Event-ID, so a resumed stream has no gap and no repeat.
+// A failed connection (refused, unreachable, cut) calls `handlers.error` if there is one, and
+// the next try waits twice as long as the last, up to MAX_BACKOFF_MS; a stream the server
+// closes in the normal way (TRAINLAB_MAX_STREAM_S) is reopened after `retry`.
 
 import { auth } from "./util.js";
+
+const MAX_BACKOFF_MS = 30000;
 
 export function openStream(url, handlers) {
   const controller = new AbortController();
@@ -53,9 +58,18 @@ export function openStream(url, handlers) {
 
   (async () => {
     // The server closes a stream now and then (TRAINLAB_MAX_STREAM_S): reconnect until `end`.
+    let failures = 0;
     while (!closed && !ended) {
-      try { await readOnce(); } catch (err) { if (closed) { return; } }
-      if (!closed && !ended) { await new Promise((resolve) => setTimeout(resolve, retryMs)); }
+      try {
+        await readOnce();
+        failures = 0;
+      } catch (err) {
+        if (closed) { return; }
+        failures += 1;
+        if (handlers.error) { handlers.error(err); }
+      }
+      const wait = Math.min(retryMs * 2 ** Math.min(failures, 5), MAX_BACKOFF_MS);
+      if (!closed && !ended) { await new Promise((resolve) => setTimeout(resolve, wait)); }
     }
   })();
 

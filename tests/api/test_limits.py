@@ -12,9 +12,11 @@ from contextlib import contextmanager
 import httpx
 import pytest
 import uvicorn
+from limits import parse
 from sqlalchemy import Engine
 
 from api.app import create_app
+from api.ratelimit import MovingWindow
 from core import store
 from core.cost import estimate
 from core.keys import Role
@@ -167,3 +169,22 @@ def test_a_key_holds_a_bounded_number_of_event_streams(settings: Settings, engin
                     third.close()
                 threading.Event().wait(0.2)
             assert third.status_code == 200
+
+
+def test_the_moving_window_admits_the_amount_per_period_and_forgets_idle_callers() -> None:
+    now = [100.0]
+    window = MovingWindow(clock=lambda: now[0])
+    item = parse("3/minute")
+    assert [window.hit(item, "key", "a") for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert window.hit(item, "key", "a") == pytest.approx(60.0)  # refused: not counted
+    assert window.hit(item, "key", "b") == 0.0  # its own count
+    now[0] += 30
+    assert window.hit(item, "key", "a") == pytest.approx(30.0)
+    now[0] += 30  # the first three are a minute old: out of the window
+    assert [window.hit(item, "key", "a") for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert window.hit(item, "key", "a") == pytest.approx(60.0)
+    # Callers that stopped a period ago are dropped at the next sweep.
+    window.SWEEP_EVERY = 1
+    now[0] += 61
+    window.hit(item, "key", "c")
+    assert len(window) == 1

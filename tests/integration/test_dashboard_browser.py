@@ -419,3 +419,35 @@ def test_forms_create_an_experiment_and_a_grid_ablation(live_server: LiveServer)
         screenshot(driver, "dashboard-forms.png")
         errors = [e for e in browser_errors(driver) if "/ablations - Failed to load" not in e]
         assert not errors  # the 422 itself is logged by the browser as a failed request
+
+
+LIST_FETCHES = (
+    "return performance.getEntriesByType('resource')"
+    ".filter(e => e.name.includes('/experiments?')).length"
+)
+
+
+def test_lists_follow_the_change_feed_and_stay_quiet_while_nothing_changes(
+    live_server: LiveServer,
+) -> None:
+    live_server.stop_writing.set()  # nothing changes now but what this test does
+    with chromium() as driver:
+        driver.get(live_server.url + "/")
+        wait_until(lambda: ink(driver, "#curves") > 2000, 30, "loss curves")
+        wait_until(
+            lambda: int(_js(driver, "return window.trainlab.changeEvents || 0")) >= 1,  # type: ignore[call-overload]
+            15,
+            "the change feed's first event",
+        )
+        time.sleep(2.5)  # the refresh that first event asked for is done
+        _js(driver, "performance.clearResourceTimings(); return 0")
+        time.sleep(6.5)  # three refreshes on the old 2 s timer
+        assert _js(driver, LIST_FETCHES) == 0
+        made = httpx.post(
+            f"{live_server.url}/experiments",
+            json={"preset": "seed-adam", "overrides": SUBSET, "name": "made elsewhere"},
+        )
+        assert made.status_code == 201, made.text
+        row = f"return !!document.querySelector('tr[data-id=\"{made.json()['id']}\"]')"
+        wait_until(lambda: bool(_js(driver, row)), 10, "the new run in the list")
+        assert not browser_errors(driver)

@@ -1,0 +1,191 @@
+"""Reading one experiment: its state (GET /experiments/{id}) and its loss curve (/loss, and
+/loss.csv to download).
+
+The two answers pollers ask for again and again carry a strong ETag (api/services/etags.py):
+sent back in If-None-Match, an unchanged answer is a 304 without a body. Both are `async`
+routes that do their reading in one trip to the thread pool, and build their JSON bytes
+directly (orjson, or pydantic's serializer) instead of through response-model validation.
+
+An experiment's state is read as one Core row of every column but the spec (which never
+changes): while that row is the same as when this process last built the answer, the
+answer's bytes are reused (`_BODIES`), which skips the ORM and the serializer; a row that
+is gone is a 404 at once, whoever deleted it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+import orjson
+from fastapi import APIRouter, Header, Query, Response
+from sqlalchemy import Engine, bindparam, select
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import EngineDep, SessionDep
+from api.routes.params import MAX_INT, ExperimentId
+from api.schemas import ERROR_RESPONSES, ExperimentPublic, LossSeries
+from api.services import csv_export
+from api.services.downsample import Steps, Values, downsample
+from api.services.etags import JSON, NOT_MODIFIED_DOC, conditional_json
+from core import store
+from core.spec import MAX_LOSS_POINTS
+from core.store.cache import LRU
+from core.store.models import TERMINAL
+from core.store.tables import EXPERIMENTS
+
+router = APIRouter(prefix="/experiments", tags=["experiments"])
+
+IfNoneMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-None-Match",
+        max_length=2000,
+        description="The ETag of the answer the client holds: 304 without a body while it "
+        "is still the answer.",
+    ),
+]
+
+
+def status_of(session: Session, experiment_id: str) -> str:
+    status = store.get_status(session, experiment_id)
+    if status is None:
+        raise store.ExperimentNotFound(experiment_id)
+    return status
+
+
+# Every column but the spec: the row's version, compared whole (a column that does not show,
+# such as dispatched_at, only makes the answer be built again).
+_VERSION = select(*(c for c in EXPERIMENTS.c if c.name != "spec")).where(
+    EXPERIMENTS.c.id == bindparam("experiment_id")
+)
+_BODIES: LRU[tuple[str, str], tuple[tuple[object, ...], bytes]] = LRU(1024)
+
+
+def _experiment_body(engine: Engine, experiment_id: str) -> bytes:
+    key = (str(engine.url), experiment_id)
+    with engine.connect() as connection:
+        row = connection.execute(_VERSION, {"experiment_id": experiment_id}).first()
+    if row is None:
+        raise store.ExperimentNotFound(experiment_id)
+    version = tuple(row)
+    cached = _BODIES.get(key)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    with Session(engine) as session:
+        experiment = store.require_experiment(session, experiment_id)
+        body = ExperimentPublic.of(experiment).model_dump_json().encode()
+    # Stored under the version read first: if the row moved in between, the next read sees
+    # a newer version and builds the answer again.
+    _BODIES.put(key, (version, body))
+    return body
+
+
+@router.get(
+    "/{experiment_id}",
+    response_model=ExperimentPublic,
+    responses={**NOT_MODIFIED_DOC, **ERROR_RESPONSES},
+)
+async def get_experiment(
+    experiment_id: ExperimentId, engine: EngineDep, if_none_match: IfNoneMatch = None
+) -> Response:
+    """Status, progress, metrics. Poll with If-None-Match: 304 while nothing has changed."""
+    body = await run_in_threadpool(_experiment_body, engine, experiment_id)
+    return conditional_json(body, if_none_match)
+
+
+@router.get(
+    "/{experiment_id}/loss",
+    response_class=Response,
+    responses={
+        200: {"model": LossSeries, "content": {JSON: {}}},
+        **NOT_MODIFIED_DOC,
+        **ERROR_RESPONSES,
+    },
+)
+async def get_loss(
+    experiment_id: ExperimentId,
+    engine: EngineDep,
+    since_step: Annotated[
+        int | None,
+        Query(ge=0, le=MAX_INT, description="Only points after this step (for polling)."),
+    ] = None,
+    max_points: Annotated[
+        int | None,
+        Query(
+            ge=2,
+            le=MAX_LOSS_POINTS,
+            description="Downsample to at most this many points, keeping each bucket's "
+            "minimum and maximum (spikes survive).",
+        ),
+    ] = None,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    """The loss series so far. Poll with since_step and If-None-Match: 304 until there are new
+    points or the status changes."""
+    # A finished series this process has read before is answered without the database
+    # (and without a thread hop); anything else is one short read in the thread pool.
+    finished = store.cached_finished_series(engine, experiment_id)
+    if finished is not None:
+        status, steps, values = finished.status, finished.steps, finished.values
+    else:
+        status, steps, values = await run_in_threadpool(
+            _load_series, engine, experiment_id, since_step
+        )
+    if since_step is not None:  # live rows come filtered already; this cuts packed ones
+        start = int(np.searchsorted(steps, since_step, side="right"))
+        steps, values = steps[start:], values[start:]
+    total = int(steps.shape[0])
+    shown_steps, shown_values = downsample(steps, values, max_points)
+    body = orjson.dumps(
+        {
+            "experiment_id": experiment_id,
+            "status": status,
+            "steps": shown_steps,
+            # Losses are float32 in the engine and in the store: print them at that precision.
+            "values": shown_values.astype(np.float32),
+            "points": int(shown_steps.shape[0]),
+            "total_points": total,
+            "downsampled": int(shown_steps.shape[0]) < total,
+            "last_step": int(steps[-1]) if total else since_step,
+        },
+        option=orjson.OPT_SERIALIZE_NUMPY,
+    )
+    return conditional_json(body, if_none_match)
+
+
+def _load_series(
+    engine: Engine, experiment_id: str, since_step: int | None
+) -> tuple[str, Steps, Values]:
+    with Session(engine) as session:
+        # Status before points: a status read as terminal means the points read after it
+        # are complete (the worker writes its last points before it finishes).
+        status = status_of(session, experiment_id)
+        if status in TERMINAL:
+            finished = store.read_finished_series(session, experiment_id)
+            if finished is not None:  # cached from now on: later polls skip the database
+                return finished.status, finished.steps, finished.values
+        steps, values = store.read_series(session, experiment_id, since_step=since_step)
+        return status, steps, values
+
+
+@router.get(
+    "/{experiment_id}/loss.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "step,loss"}, **ERROR_RESPONSES},
+)
+def get_loss_csv(
+    experiment_id: ExperimentId,
+    session: SessionDep,
+    max_points: Annotated[
+        int | None,
+        Query(ge=2, le=MAX_LOSS_POINTS, description="Downsample as /loss does; default: all."),
+    ] = None,
+) -> Response:
+    """The loss series as a CSV download (step,loss), the points stored so far."""
+    status_of(session, experiment_id)
+    steps, values = store.read_series(session, experiment_id)
+    shown_steps, shown_values = downsample(steps, values, max_points)
+    text = csv_export.loss_csv(shown_steps, shown_values)
+    return csv_export.attachment(text, f"loss-{experiment_id}.csv")
