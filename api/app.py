@@ -28,7 +28,13 @@ from api.deps import store_write_lock
 from api.errors import install_error_handlers
 from api.instrumentation import RequestLatency
 from api.log_safety import install_log_escaping
-from api.middleware import BodySizeLimit, JsonPostsOnly, RequestGuard, SecurityHeaders
+from api.middleware import (
+    BodySizeLimit,
+    JsonPostsOnly,
+    RequestGuard,
+    SecurityHeaders,
+    WritesSeen,
+)
 from api.openapi import install_openapi
 from api.ratelimit import RateLimit, StreamSlots
 from api.routes import PUBLIC_ROUTERS, ROUTERS
@@ -108,8 +114,9 @@ def create_app(
     app.state.change_slots = StreamSlots(settings.max_event_streams)
     install_error_handlers(app)
     # Added innermost first: a request meets RequestLatency, SecurityHeaders, RateLimit,
-    # RequestGuard, JsonPostsOnly, then BodySizeLimit; every answer, theirs included, gets the
-    # security headers, and the latency counts every answer, refusals too.
+    # RequestGuard, JsonPostsOnly, BodySizeLimit, then WritesSeen; every answer, theirs
+    # included, gets the security headers, and the latency counts every answer, refusals too.
+    app.add_middleware(WritesSeen)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(JsonPostsOnly, routes=lambda: app.routes, uploads=UPLOAD_PATHS)
     app.add_middleware(RequestGuard, allowed_hosts=settings.allowed_hosts)

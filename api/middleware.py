@@ -10,6 +10,8 @@ so streaming responses pass through untouched.
   (415 otherwise). Browsers send a cross-site form or `text/plain` request without asking, but
   ask the server first (CORS preflight, which this API never grants) before a cross-site
   request with a JSON content type: so no other site can make a browser submit or cancel.
+- WritesSeen: a request that may change the store (any method but GET, HEAD, OPTIONS) ends
+  the window in which polled answers are given again unread (api/services/freshness.py).
 - BodySizeLimit: a body over `max_bytes` gets 413, whether it declares its length or arrives
   chunked (then it is counted as it streams in, and refused as soon as it passes the limit).
 An exception no handler knew about is answered by Starlette's own ServerErrorMiddleware with
@@ -25,6 +27,8 @@ from collections.abc import Callable, Sequence
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.services import freshness
 
 
 class BodyTooLarge(HTTPException):
@@ -224,3 +228,15 @@ class BodySizeLimit:
             if tracked.started:
                 raise
             await send_json(send, 413, {"detail": exc.detail})
+
+
+class WritesSeen:
+    """Marks every request that may write, before it runs (see api/services/freshness.py)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in freshness.SAFE_METHODS:
+            freshness.note_write()
+        await self.app(scope, receive, send)

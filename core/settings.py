@@ -94,6 +94,15 @@ class Settings(BaseSettings):
     shutdown_grace_s: float = Field(default=15.0, gt=0, le=3_600)
 
     # API side.
+    # GET /experiments/{id} read less than this long ago is answered again without reading
+    # the store (api/services/freshness.py): many pollers of one run cost one read per window.
+    poll_fresh_s: float = Field(
+        default=0.2,
+        ge=0,
+        le=2,
+        description="How stale a polled experiment state may be (seconds; 0: read every time). "
+        "Writes through the same API process end the window at once.",
+    )
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # The API's retention pass: deletes runs whose deletion waited for them to end, drops the

@@ -94,7 +94,10 @@ def mnist_dir() -> Path:
 
 
 def make_settings(**values: Any) -> Settings:
-    """Settings for a test: the given values over the defaults, with no .env file read."""
+    """Settings for a test: the given values over the defaults, with no .env file read.
+    Polled answers are read every time unless a test asks otherwise (poll_fresh_s): most
+    tests change the store directly, as a worker would, and read the change back at once."""
+    values.setdefault("poll_fresh_s", 0.0)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 

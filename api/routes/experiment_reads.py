@@ -8,12 +8,16 @@ directly (orjson, or pydantic's serializer) instead of through response-model va
 
 An experiment's state is read as one Core row of every column but the spec (which never
 changes): while that row is the same as when this process last built the answer, the
-answer's bytes are reused (`_BODIES`), which skips the ORM and the serializer; a row that
-is gone is a 404 at once, whoever deleted it.
+answer's bytes are reused (`_BODIES`), which skips the ORM and the serializer. An answer
+read less than TRAINLAB_POLL_FRESH_S ago (0.2 s; api/services/freshness.py), with no write
+through this process since, is given again without even that read, and without a trip to
+the thread pool: many clients polling one run cost one read per window. So a run deleted by
+another process answers 404 within that window, and one deleted through this one at once.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 import numpy as np
@@ -23,10 +27,10 @@ from sqlalchemy import Engine, bindparam, select
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import EngineDep, SessionDep
+from api.deps import EngineDep, SessionDep, SettingsDep
 from api.routes.params import MAX_INT, ExperimentId
 from api.schemas import ERROR_RESPONSES, ExperimentPublic, LossSeries
-from api.services import csv_export
+from api.services import csv_export, freshness
 from api.services.downsample import Steps, Values, downsample
 from api.services.etags import JSON, NOT_MODIFIED_DOC, conditional_json
 from core import store
@@ -61,13 +65,32 @@ _VERSION = select(*(c for c in EXPERIMENTS.c if c.name != "spec")).where(
     EXPERIMENTS.c.id == bindparam("experiment_id")
 )
 _BODIES: LRU[tuple[str, str], tuple[tuple[object, ...], bytes]] = LRU(1024)
+# (engine URL, id) -> (when it was read, the write generation then, the answer's bytes).
+_FRESH: LRU[tuple[str, str], tuple[float, int, bytes]] = LRU(1024)
+
+
+def _fresh_body(engine: Engine, experiment_id: str, window_s: float) -> bytes | None:
+    if window_s <= 0:
+        return None
+    remembered = _FRESH.get((str(engine.url), experiment_id))
+    if remembered is not None and freshness.still_fresh(remembered[0], remembered[1], window_s):
+        return remembered[2]
+    return None
 
 
 def _experiment_body(engine: Engine, experiment_id: str) -> bytes:
     key = (str(engine.url), experiment_id)
+    read_at, generation = time.monotonic(), freshness.generation()
+    body = _body_at_version(engine, experiment_id, key)
+    _FRESH.put(key, (read_at, generation, body))
+    return body
+
+
+def _body_at_version(engine: Engine, experiment_id: str, key: tuple[str, str]) -> bytes:
     with engine.connect() as connection:
         row = connection.execute(_VERSION, {"experiment_id": experiment_id}).first()
     if row is None:
+        _FRESH.discard(key)
         raise store.ExperimentNotFound(experiment_id)
     version = tuple(row)
     cached = _BODIES.get(key)
@@ -88,10 +111,15 @@ def _experiment_body(engine: Engine, experiment_id: str) -> bytes:
     responses={**NOT_MODIFIED_DOC, **ERROR_RESPONSES},
 )
 async def get_experiment(
-    experiment_id: ExperimentId, engine: EngineDep, if_none_match: IfNoneMatch = None
+    experiment_id: ExperimentId,
+    engine: EngineDep,
+    settings: SettingsDep,
+    if_none_match: IfNoneMatch = None,
 ) -> Response:
     """Status, progress, metrics. Poll with If-None-Match: 304 while nothing has changed."""
-    body = await run_in_threadpool(_experiment_body, engine, experiment_id)
+    body = _fresh_body(engine, experiment_id, settings.poll_fresh_s)
+    if body is None:
+        body = await run_in_threadpool(_experiment_body, engine, experiment_id)
     return conditional_json(body, if_none_match)
 
 
