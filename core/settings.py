@@ -94,8 +94,8 @@ class Settings(BaseSettings):
     shutdown_grace_s: float = Field(default=15.0, gt=0, le=3_600)
 
     # API side.
-    # GET /experiments/{id} read less than this long ago is answered again without reading
-    # the store (api/services/freshness.py): many pollers of one run cost one read per window.
+    # A run's state or new loss points read less than this long ago are answered again
+    # without reading the store (api/services/freshness.py): many pollers, one read a window.
     poll_fresh_s: float = Field(
         default=0.2,
         ge=0,

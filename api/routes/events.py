@@ -75,7 +75,9 @@ class Pace:
             self.steps_per_s = (snapshot.step - self.last[1]) / max(now - self.last[0], 1e-3)
             self.last = (now, snapshot.step)
         left = snapshot.total_steps - snapshot.step
-        near = left <= 0 or (self.steps_per_s > 0 and left / self.steps_per_s < 2 * POLL_S)
+        # Progress is stored about once a second: count the steps taken since it last moved.
+        due_in_s = left / self.steps_per_s - (now - self.last[0]) if self.steps_per_s else None
+        near = left <= 0 or (due_in_s is not None and due_in_s < 2 * POLL_S)
         if not near:
             self.near_end_since = None
             return POLL_S

@@ -135,6 +135,7 @@ async def get_experiment(
 async def get_loss(
     experiment_id: ExperimentId,
     engine: EngineDep,
+    settings: SettingsDep,
     since_step: Annotated[
         int | None,
         Query(ge=0, le=MAX_INT, description="Only points after this step (for polling)."),
@@ -154,13 +155,24 @@ async def get_loss(
     points or the status changes."""
     # A finished series this process has read before is answered without the database
     # (and without a thread hop); anything else is one short read in the thread pool.
+    # Live points read less than TRAINLAB_POLL_FRESH_S ago for the same since_step are given
+    # again too: pollers of one run converge on the same since_step (the last step they have).
     finished = store.cached_finished_series(engine, experiment_id)
+    fresh_key = (str(engine.url), experiment_id, since_step)
+    remembered = _FRESH_SERIES.get(fresh_key) if settings.poll_fresh_s > 0 else None
     if finished is not None:
         status, steps, values = finished.status, finished.steps, finished.values
+    elif remembered is not None and freshness.still_fresh(
+        remembered[0], remembered[1], settings.poll_fresh_s
+    ):
+        status, steps, values = remembered[2]
     else:
+        read_at, generation = time.monotonic(), freshness.generation()
         status, steps, values = await run_in_threadpool(
             _load_series, engine, experiment_id, since_step
         )
+        if settings.poll_fresh_s > 0:
+            _FRESH_SERIES.put(fresh_key, (read_at, generation, (status, steps, values)))
     if since_step is not None:  # live rows come filtered already; this cuts packed ones
         start = int(np.searchsorted(steps, since_step, side="right"))
         steps, values = steps[start:], values[start:]
@@ -181,6 +193,11 @@ async def get_loss(
         option=orjson.OPT_SERIALIZE_NUMPY,
     )
     return conditional_json(body, if_none_match)
+
+
+_FRESH_SERIES: LRU[tuple[str, str, int | None], tuple[float, int, tuple[str, Steps, Values]]] = LRU(
+    1024
+)
 
 
 def _load_series(

@@ -46,3 +46,13 @@ def test_a_resumed_run_starts_its_pace_again() -> None:
     pace.next_poll_s(snap(5_000), now=0.0)
     pace.next_poll_s(snap(9_000), now=1.0)  # fast: 4,000 steps/s
     assert pace.next_poll_s(snap(2_000), now=2.0) == POLL_S  # back at its checkpoint
+
+
+def test_steps_taken_since_the_progress_last_moved_count() -> None:
+    """Progress is stored about once a second: 1.5 s after a reading that left 2 s of steps,
+    the end is due within the second."""
+    pace = Pace()
+    pace.next_poll_s(snap(0), now=0.0)
+    assert pace.next_poll_s(snap(2_000), now=1.0) == POLL_S  # 8 s left at 1,000 steps/s
+    assert pace.next_poll_s(snap(8_000), now=7.0) == POLL_S  # 2 s left
+    assert pace.next_poll_s(snap(8_000), now=8.5) == NEAR_END_POLL_S  # 0.5 s left by now

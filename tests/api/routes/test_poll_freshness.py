@@ -15,7 +15,7 @@ from api.app import create_app
 from core import store
 from core.settings import Settings
 from tests.api.app_client import AppClient, app_client
-from tests.core.store.helpers import running
+from tests.core.store.helpers import running, write_loss
 
 WINDOW_S = 0.4
 
@@ -69,6 +69,26 @@ def test_polls_within_the_window_read_the_store_once(
         store.heartbeat(session, experiment_id, attempt, step=123, total_steps=1000)
     time.sleep(WINDOW_S + 0.05)
     assert _step(windowed, experiment_id) == 123
+    assert counter.count > 0
+
+
+def test_live_loss_polls_within_the_window_read_the_store_once(
+    windowed: AppClient, windowed_app: FastAPI, engine: Engine
+) -> None:
+    experiment_id, attempt = running(engine)
+    write_loss(engine, experiment_id, attempt, [10, 20], [0.5, 0.4])
+    path = f"/experiments/{experiment_id}/loss"
+    assert windowed.get(path, params={"since_step": 10}).json()["steps"] == [20]
+    counter = StatementCounter(windowed_app.state.engine)
+    started = time.monotonic()
+    answers = [windowed.get(path, params={"since_step": 10}).json() for _ in range(20)]
+    if time.monotonic() - started < WINDOW_S:
+        assert counter.count == 0
+    assert all(answer["steps"] == [20] for answer in answers)
+
+    write_loss(engine, experiment_id, attempt, [30], [0.3])  # the worker's next flush
+    time.sleep(WINDOW_S + 0.05)
+    assert windowed.get(path, params={"since_step": 10}).json()["steps"] == [20, 30]
     assert counter.count > 0
 
 
