@@ -153,32 +153,44 @@ async def get_loss(
 ) -> Response:
     """The loss series so far. Poll with since_step and If-None-Match: 304 until there are new
     points or the status changes."""
+    # Live points read less than TRAINLAB_POLL_FRESH_S ago for the same question are given
+    # again as the same bytes: pollers of one run converge on one since_step (the last step
+    # they have), so they cost one read and one encoding per window between them.
+    fresh_key = (str(engine.url), experiment_id, since_step, max_points)
+    window_s = settings.poll_fresh_s
+    remembered = _FRESH_SERIES.get(fresh_key) if window_s > 0 else None
+    if remembered is not None and freshness.still_fresh(remembered[0], remembered[1], window_s):
+        return conditional_json(remembered[2], if_none_match)
+    read_at, generation = time.monotonic(), freshness.generation()
     # A finished series this process has read before is answered without the database
     # (and without a thread hop); anything else is one short read in the thread pool.
-    # Live points read less than TRAINLAB_POLL_FRESH_S ago for the same since_step are given
-    # again too: pollers of one run converge on the same since_step (the last step they have).
     finished = store.cached_finished_series(engine, experiment_id)
-    fresh_key = (str(engine.url), experiment_id, since_step)
-    remembered = _FRESH_SERIES.get(fresh_key) if settings.poll_fresh_s > 0 else None
     if finished is not None:
         status, steps, values = finished.status, finished.steps, finished.values
-    elif remembered is not None and freshness.still_fresh(
-        remembered[0], remembered[1], settings.poll_fresh_s
-    ):
-        status, steps, values = remembered[2]
     else:
-        read_at, generation = time.monotonic(), freshness.generation()
         status, steps, values = await run_in_threadpool(
             _load_series, engine, experiment_id, since_step
         )
-        if settings.poll_fresh_s > 0:
-            _FRESH_SERIES.put(fresh_key, (read_at, generation, (status, steps, values)))
+    body = _loss_body(experiment_id, status, steps, values, since_step, max_points)
+    if window_s > 0 and finished is None:
+        _FRESH_SERIES.put(fresh_key, (read_at, generation, body))
+    return conditional_json(body, if_none_match)
+
+
+def _loss_body(
+    experiment_id: str,
+    status: str,
+    steps: Steps,
+    values: Values,
+    since_step: int | None,
+    max_points: int | None,
+) -> bytes:
     if since_step is not None:  # live rows come filtered already; this cuts packed ones
         start = int(np.searchsorted(steps, since_step, side="right"))
         steps, values = steps[start:], values[start:]
     total = int(steps.shape[0])
     shown_steps, shown_values = downsample(steps, values, max_points)
-    body = orjson.dumps(
+    return orjson.dumps(
         {
             "experiment_id": experiment_id,
             "status": status,
@@ -192,12 +204,10 @@ async def get_loss(
         },
         option=orjson.OPT_SERIALIZE_NUMPY,
     )
-    return conditional_json(body, if_none_match)
 
 
-_FRESH_SERIES: LRU[tuple[str, str, int | None], tuple[float, int, tuple[str, Steps, Values]]] = LRU(
-    1024
-)
+# (engine URL, id, since_step, max_points) -> (read at, write generation then, the answer).
+_FRESH_SERIES: LRU[tuple[str, str, int | None, int | None], tuple[float, int, bytes]] = LRU(1024)
 
 
 def _load_series(
