@@ -22,6 +22,7 @@ import httpx
 from tqdm import tqdm
 
 from cli.assignments import AssignmentError, parse_assignments, parse_factors
+from cli.report import experiment_summary, summary_table
 from core.settings import Settings, get_settings
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
@@ -167,88 +168,6 @@ def _wait_experiment(client: httpx.Client, experiment_id: str) -> dict[str, Any]
             state = fetch()
             show(state)
     return state
-
-
-def _fmt(value: Any, digits: int = 4) -> str:
-    return (
-        "-" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
-    )
-
-
-def experiment_summary(experiment: dict[str, Any]) -> str:
-    metrics = experiment.get("metrics") or {}
-    progress = experiment.get("progress") or {}
-    lines = [
-        f"experiment {experiment['id']}: {experiment['status']}",
-        f"  test accuracy  {_fmt(metrics.get('test_accuracy'))}",
-        f"  test loss      {_fmt(metrics.get('test_loss'))}",
-        f"  final loss     {_fmt(metrics.get('final_loss'))}",
-        f"  train seconds  {_fmt(metrics.get('train_seconds'), 1)}",
-        f"  steps          {progress.get('step')} of {progress.get('total')}",
-    ]
-    if experiment.get("error"):
-        lines.append(f"  error          {experiment['error']}")
-    return "\n".join(lines)
-
-
-def _pct(v: Any) -> str:
-    return "-" if v is None else f"{100 * v:.2f}"
-
-
-def _interval(d: dict[str, Any]) -> str:
-    return f"[{_pct(d['ci_low'])}, {_pct(d['ci_high'])}]" if d["ci_low"] is not None else "-"
-
-
-def _p(v: Any) -> str:
-    return "-" if v is None else f"{v:.3g}"
-
-
-def summary_table(summary: dict[str, Any]) -> str:
-    """The ablation summary as a fixed-width table (accuracy in percent, differences in
-    percentage points), each arm with its comparison (against the reference arm, or the arm
-    before it), the Holm-adjusted p-value, Cohen's d_z and the seeds for 80% power; then the
-    per-record analyses and notes, if any."""
-    by_arm = {c["arm"]: c for c in summary.get("comparisons", [])}
-    header = ["arm", "n", "acc %", "95% CI", "loss", "vs", "diff pp [95% CI]", "p", "p Holm"]
-    header += ["d_z", "seeds@80%"]
-    rows = [header]
-    for arm in summary["arms"]:
-        acc = arm["test_accuracy"]
-        comparison = by_arm.get(arm["arm"])
-        row = [f"{arm['arm']} {arm['label']}", str(arm["n"]), _pct(acc["mean"]), _interval(acc)]
-        row.append(_fmt(arm["final_loss"]["mean"]))
-        if comparison is None:
-            row += ["-"] * 6
-        else:
-            d = comparison["test_accuracy"]
-            dz, needed = d.get("cohen_dz"), d.get("seeds_needed")
-            row += [str(comparison["baseline"]), f"{_pct(d['mean_diff'])} {_interval(d)}"]
-            row += [_p(d["p_value"]), _p(d.get("p_holm")), "-" if dz is None else f"{dz:.2f}"]
-            row.append("-" if needed is None else str(needed))
-        rows.append(row)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    lines += _record_lines(summary)
-    lines += [f"note: {n}" for n in summary.get("notes", [])]
-    mode = summary.get("compare", "reference")
-    against = "arm k vs arm k-1" if mode == "successive" else f"vs arm {summary['reference']}"
-    lines.append(
-        f"({summary['test']}, {against}, p Holm-adjusted across the comparisons; "
-        f"{summary['method']})"
-    )
-    return "\n".join(lines)
-
-
-def _record_lines(summary: dict[str, Any]) -> list[str]:
-    lines = []
-    for comparison in summary.get("comparisons", []):
-        for r in comparison.get("records") or []:
-            lines.append(
-                f"records, arm {comparison['arm']} vs {comparison['baseline']}, seed {r['seed']}: "
-                f"b={r['b']} c={r['c']} of {r['records']}, diff {_pct(r['accuracy_diff'])} pp "
-                f"{_interval(r)}, McNemar p={_p(r['mcnemar_p'])} (Holm {_p(r.get('p_holm'))})"
-            )
-    return lines
 
 
 def _client(args: argparse.Namespace) -> httpx.Client:

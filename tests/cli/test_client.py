@@ -8,13 +8,8 @@ import argparse
 import pytest
 
 from api.services.ablation_summary import ArmResults, summarize
-from cli.client import (
-    ablate_body,
-    default_server,
-    register,
-    submit_body,
-    summary_table,
-)
+from cli.client import ablate_body, default_server, register, submit_body
+from cli.report import summary_table
 from tests.conftest import make_settings
 
 

@@ -304,9 +304,13 @@ def test_drawing_pad_makes_an_mnist_like_input(live_server: LiveServer) -> None:
     with chromium() as driver:
         driver.get(live_server.url + "/")
         wait_until(lambda: js(driver, "return !!window.trainlab.pad"), 15, "the pad")
+        # The lists drawn first, and the pad in the middle of the view: on a loaded machine a
+        # list arriving mid-stroke moved the page under the pointer.
+        wait_until(lambda: js(driver, "return window.trainlab.experiments.length > 0"), 20, "lists")
+        js(driver, "document.querySelector('#pad').scrollIntoView({block: 'center'})")
         # A vertical bar, drawn off-centre in the upper left of the pad.
         draw_stroke(driver, "#pad", [(-60, -100), (-60, -60), (-58, -20), (-56, 10)])
-        wait_until(lambda: sum(pad_pixels(driver)) > 5, 10, "the stroke sampled")
+        wait_until(lambda: sum(pad_pixels(driver)) > 5, 20, "the stroke sampled")
         pixels = np.array(pad_pixels(driver)).reshape(28, 28)
         assert pixels.min() >= 0.0 and pixels.max() <= 1.0 and pixels.max() > 0.9
         rows, cols = np.nonzero(pixels > 0.05)
