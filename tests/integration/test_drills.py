@@ -131,6 +131,12 @@ def test_worker_killed_between_taking_the_message_and_claiming(
     created = stack.submit(body)
     database = stack.env["TRAINLAB_DATABASE_URL"].rsplit("/", 1)[1]
     with pg.connect(database) as watcher, pg.connect(database) as holder:
+        # The message goes out just after the answer: on the broker (and stamped) first.
+        query = "SELECT dispatched_at IS NOT NULL FROM experiments WHERE id = %s"
+        wait_until(
+            "the message sent",
+            lambda: watcher.execute(query, [created["id"]]).fetchone() == (True,),
+        )
         # Hold the experiment's row: the worker's claim (one UPDATE) waits on it.
         holder.autocommit = False
         holder.execute("SELECT id FROM experiments WHERE id = %s FOR UPDATE", [created["id"]])
@@ -169,6 +175,12 @@ def test_embedded_worker_killed_between_taking_the_message_and_claiming(
         created = stack.submit(body)
         broker = sqlite3.connect(tmp_path / "state" / "broker.db")
         holder = sqlite3.connect(tmp_path / "state" / "trainlab.db", isolation_level=None)
+        # The message goes out just after the answer: on the broker (and stamped) first.
+        query = "SELECT dispatched_at IS NOT NULL FROM experiments WHERE id = ?"
+        wait_until(
+            "the message sent",
+            lambda: holder.execute(query, [created["id"]]).fetchone() == (1,),
+        )
         holder.execute("BEGIN IMMEDIATE")  # the store's write lock: the claim waits on it
         worker = stack.start_worker()
         wait_until(
