@@ -1,15 +1,16 @@
-"""A real `trainlab serve` (uvicorn) on the embedded default: a SQLite store and the SQLite
-broker in a fresh state directory, no worker (nothing here needs a run to train). For the
-tests that must see what a real HTTP server does: the fuzzing, the access log.
+"""Real HTTP servers for the tests that must see what one does (the fuzzing, the access log,
+rate limits, the browser): `live_server`, a real `trainlab serve` (uvicorn) on the embedded
+default, a SQLite store and the SQLite broker in a fresh state directory, no worker (nothing
+here needs a run to train); and `serving`, an app built in the test under uvicorn in a thread.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,15 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import uvicorn
+from starlette.types import ASGIApp
 
 from tests.conftest import REPO, TEST_DATA_DIR
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.integration.stack import free_port
 
 
 @dataclass(frozen=True)
@@ -104,3 +101,37 @@ def _wait_ready(server: LiveServer, process: subprocess.Popen[bytes]) -> None:
             pass
         time.sleep(0.3)
     raise RuntimeError(f"trainlab serve not ready after 60 s:\n{server.log_text()}")
+
+
+@contextmanager
+def serving(app: ASGIApp, port: int, graceful_shutdown_s: int | None = None) -> Iterator[str]:
+    """`app` under a real uvicorn in a thread on `port`, answering /healthz; yields its base
+    URL and stops it on the way out."""
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=graceful_shutdown_s,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while not _answers(url):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"uvicorn did not answer on {url} within 30 s")
+            time.sleep(0.05)
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -11,7 +11,6 @@ from contextlib import contextmanager
 
 import httpx
 import pytest
-import uvicorn
 from limits import parse
 from sqlalchemy import Engine
 
@@ -24,6 +23,7 @@ from core.presets import build_spec
 from core.settings import Settings
 from core.store import keys
 from tests.api.app_client import AppClient, app_client
+from tests.api.live_server import serving
 from tests.integration.stack import free_port
 
 SMALL = {"preset": "seed-adam", "overrides": {"epochs": 1, "train_limit": 500, "test_limit": 100}}
@@ -43,21 +43,8 @@ def _served(settings: Settings) -> Iterator[str]:
         settings.model_copy(update={"trusted_hosts": ["127.0.0.1"], "auth": "required"}),
         lifespan_hooks=[],
     )
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                threading.Event().wait(0.05)
+    with serving(app, port) as url:
         yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
 
 
 def test_twenty_concurrent_posts_against_a_quota_of_five_admit_five(

@@ -20,13 +20,13 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 
 from api.app import create_app
 from api.services.datasets import load_test_split
 from core.presets import BOOK_CHAIN, build_spec
 from core.store.migrate import upgrade_to_head
 from core.store.session import make_engine
+from tests.api.live_server import serving
 from tests.api.recorded_runs import RecordedRuns
 from tests.conftest import make_settings
 from tests.integration.browser import (
@@ -121,40 +121,20 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> It
 
     writer = threading.Thread(target=worker, daemon=True)
     writer.start()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            StrictCsp(create_app(settings, lifespan_hooks=[])),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            timeout_graceful_shutdown=2,
-        )
-    )
-    serving = threading.Thread(target=server.run, daemon=True)
-    serving.start()
-    url = f"http://127.0.0.1:{port}"
+    app = StrictCsp(create_app(settings, lifespan_hooks=[]))
     try:
-        wait_until(lambda: _up(url), 30, "uvicorn to serve")
-        ablation = httpx.post(
-            f"{url}/ablations",
-            json={"name": "book", "design": "book", "seeds": 2, "overrides": SUBSET},
-        )
-        assert ablation.status_code == 201, ablation.text
-        assert ablation.json()["created_experiments"] == 0  # every cell reuses a finished run
-        yield LiveServer(url, running_id, stop_writing)
+        with serving(app, port, graceful_shutdown_s=2) as url:
+            ablation = httpx.post(
+                f"{url}/ablations",
+                json={"name": "book", "design": "book", "seeds": 2, "overrides": SUBSET},
+            )
+            assert ablation.status_code == 201, ablation.text
+            assert ablation.json()["created_experiments"] == 0  # every cell reuses a finished run
+            yield LiveServer(url, running_id, stop_writing)
     finally:
         stop_writing.set()
         writer.join(timeout=10)
-        server.should_exit = True
-        serving.join(timeout=15)
         engine.dispose()
-
-
-def _up(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def _js(driver: object, script: str) -> object:

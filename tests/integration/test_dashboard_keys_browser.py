@@ -9,9 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
-import uvicorn
 
 from api.app import create_app
 from core import store
@@ -20,6 +18,7 @@ from core.presets import build_spec
 from core.store import keys
 from core.store.migrate import upgrade_to_head
 from core.store.session import make_engine
+from tests.api.live_server import serving
 from tests.api.recorded_runs import RecordedRuns
 from tests.conftest import make_settings
 from tests.integration.browser import browser_errors, chromium, screenshot, wait_until
@@ -69,29 +68,13 @@ def served(tmp_path: Path, mnist_dir: Path) -> Iterator[Served]:
 
     writer = threading.Thread(target=worker, daemon=True)
     writer.start()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, lifespan_hooks=[]), host="127.0.0.1", port=port,
-                       log_level="warning")
-    )  # fmt: skip
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: _up(url), 30, "uvicorn")
-        yield Served(url, alice, live_points)
+        with serving(create_app(settings, lifespan_hooks=[]), port) as url:
+            yield Served(url, alice, live_points)
     finally:
         stop.set()
         writer.join(timeout=10)
-        server.should_exit = True
-        thread.join(timeout=15)
         engine.dispose()
-
-
-def _up(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def test_the_page_asks_for_a_key_then_works_with_it(served: Served) -> None:
