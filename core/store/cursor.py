@@ -30,27 +30,49 @@ _ALPHABET = re.compile(r"^[A-Za-z0-9_-]+$")
 _ID = re.compile(r"^[0-9a-f]{1,32}$")
 
 
-def encode_cursor(created_at: datetime, row_id: str) -> str:
-    created = as_utc(created_at)
-    assert created is not None
-    raw = json.dumps([created.isoformat(), row_id])
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+def _pack(items: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(items).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """(created_at, id) as encoded, created_at aware UTC; InvalidCursor for anything else."""
+def _unpack(cursor: str, length: int) -> list[Any]:
+    """The flat JSON list of `length` items a cursor encodes; InvalidCursor for anything else.
+    Checked by length, alphabet and shape before anything nested could be parsed."""
     if not cursor or len(cursor) > MAX_CURSOR_LENGTH or not _ALPHABET.match(cursor):
         raise InvalidCursor()
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        # A flat two-string list: checked by shape before anything nested could be parsed.
         if not raw.startswith(b'["') or raw.count(b"[") != 1:
             raise InvalidCursor()
-        created, last_id = json.loads(raw)
-        when = datetime.fromisoformat(created)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        items = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
         raise InvalidCursor() from None
-    if when.tzinfo is None or not isinstance(last_id, str) or not _ID.match(last_id):
+    if not isinstance(items, list) or len(items) != length:
+        raise InvalidCursor()
+    return items
+
+
+def _aware(text: Any) -> datetime:
+    """An ISO timestamp with its time zone; InvalidCursor for anything else."""
+    try:
+        when = datetime.fromisoformat(text)
+    except (ValueError, TypeError):
+        raise InvalidCursor() from None
+    if when.tzinfo is None:
+        raise InvalidCursor()
+    return when
+
+
+def encode_cursor(created_at: datetime, row_id: str) -> str:
+    created = as_utc(created_at)
+    assert created is not None
+    return _pack([created.isoformat(), row_id])
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """(created_at, id) as encoded, created_at aware UTC; InvalidCursor for anything else."""
+    created, last_id = _unpack(cursor, 2)
+    when = _aware(created)
+    if not isinstance(last_id, str) or not _ID.match(last_id):
         raise InvalidCursor()
     return when, last_id
 
@@ -70,31 +92,19 @@ def encode_sort_cursor(sort: str, value: float | None, created_at: datetime, row
     """The position of a row in the listing sorted by `sort`; `value` is its sort value."""
     created = as_utc(created_at)
     assert created is not None
-    raw = json.dumps([sort, value, created.isoformat(), row_id])
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return _pack([sort, value, created.isoformat(), row_id])
 
 
 def decode_sort_cursor(cursor: str, sort: str) -> tuple[float | None, datetime, str]:
     """(value, created_at, id) of a cursor issued for `sort`. InvalidCursor for anything that
     is not such a cursor; CursorSortMismatch for a cursor of another sort order."""
-    if not cursor or len(cursor) > MAX_CURSOR_LENGTH or not _ALPHABET.match(cursor):
-        raise InvalidCursor()
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        # A flat list: checked by shape before anything nested could be parsed.
-        if not raw.startswith(b'["') or raw.count(b"[") != 1:
-            raise InvalidCursor()
-        parts: Any = json.loads(raw)
-        issued_for, value, created, last_id = parts
-        when = datetime.fromisoformat(created)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
-        raise InvalidCursor() from None
+    issued_for, value, created, last_id = _unpack(cursor, 4)
+    when = _aware(created)
     number = isinstance(value, int | float) and not isinstance(value, bool)
     if (
         not isinstance(issued_for, str)
         or not _SORT.match(issued_for)
         or not (value is None or (number and math.isfinite(value)))
-        or when.tzinfo is None
         or not isinstance(last_id, str)
         or not _ID.match(last_id)
     ):
