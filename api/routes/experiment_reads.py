@@ -17,7 +17,6 @@ another process answers 404 within that window, and one deleted through this one
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 
 import numpy as np
@@ -30,9 +29,10 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import EngineDep, SessionDep, SettingsDep
 from api.routes.params import MAX_INT, ExperimentId
 from api.schemas import ERROR_RESPONSES, ExperimentPublic, LossSeries
-from api.services import csv_export, freshness
+from api.services import csv_export
 from api.services.downsample import Steps, Values, downsample
 from api.services.etags import JSON, NOT_MODIFIED_DOC, conditional_json
+from api.services.freshness import FreshAnswers
 from core import store
 from core.spec import MAX_LOSS_POINTS
 from core.store.cache import LRU
@@ -65,24 +65,16 @@ _VERSION = select(*(c for c in EXPERIMENTS.c if c.name != "spec")).where(
     EXPERIMENTS.c.id == bindparam("experiment_id")
 )
 _BODIES: LRU[tuple[str, str], tuple[tuple[object, ...], bytes]] = LRU(1024)
-# (engine URL, id) -> (when it was read, the write generation then, the answer's bytes).
-_FRESH: LRU[tuple[str, str], tuple[float, int, bytes]] = LRU(1024)
+# Keyed (engine URL, id) for the state, (engine URL, id, since_step, max_points) for /loss.
+_FRESH_STATE = FreshAnswers()
+_FRESH_SERIES = FreshAnswers()
 
 
-def _fresh_body(engine: Engine, experiment_id: str, window_s: float) -> bytes | None:
-    if window_s <= 0:
-        return None
-    remembered = _FRESH.get((str(engine.url), experiment_id))
-    if remembered is not None and freshness.still_fresh(remembered[0], remembered[1], window_s):
-        return remembered[2]
-    return None
-
-
-def _experiment_body(engine: Engine, experiment_id: str) -> bytes:
+def _experiment_body(engine: Engine, experiment_id: str, window_s: float) -> bytes:
     key = (str(engine.url), experiment_id)
-    read_at, generation = time.monotonic(), freshness.generation()
+    began = FreshAnswers.read_begins()
     body = _body_at_version(engine, experiment_id, key)
-    _FRESH.put(key, (read_at, generation, body))
+    _FRESH_STATE.put(key, began, body, window_s)
     return body
 
 
@@ -90,7 +82,7 @@ def _body_at_version(engine: Engine, experiment_id: str, key: tuple[str, str]) -
     with engine.connect() as connection:
         row = connection.execute(_VERSION, {"experiment_id": experiment_id}).first()
     if row is None:
-        _FRESH.discard(key)
+        _FRESH_STATE.forget(key)
         raise store.ExperimentNotFound(experiment_id)
     version = tuple(row)
     cached = _BODIES.get(key)
@@ -117,9 +109,10 @@ async def get_experiment(
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     """Status, progress, metrics. Poll with If-None-Match: 304 while nothing has changed."""
-    body = _fresh_body(engine, experiment_id, settings.poll_fresh_s)
+    window_s = settings.poll_fresh_s
+    body = _FRESH_STATE.get((str(engine.url), experiment_id), window_s)
     if body is None:
-        body = await run_in_threadpool(_experiment_body, engine, experiment_id)
+        body = await run_in_threadpool(_experiment_body, engine, experiment_id, window_s)
     return conditional_json(body, if_none_match)
 
 
@@ -158,10 +151,10 @@ async def get_loss(
     # they have), so they cost one read and one encoding per window between them.
     fresh_key = (str(engine.url), experiment_id, since_step, max_points)
     window_s = settings.poll_fresh_s
-    remembered = _FRESH_SERIES.get(fresh_key) if window_s > 0 else None
-    if remembered is not None and freshness.still_fresh(remembered[0], remembered[1], window_s):
-        return conditional_json(remembered[2], if_none_match)
-    read_at, generation = time.monotonic(), freshness.generation()
+    remembered = _FRESH_SERIES.get(fresh_key, window_s)
+    if remembered is not None:
+        return conditional_json(remembered, if_none_match)
+    began = FreshAnswers.read_begins()
     # A finished series this process has read before is answered without the database
     # (and without a thread hop); anything else is one short read in the thread pool.
     finished = store.cached_finished_series(engine, experiment_id)
@@ -172,8 +165,8 @@ async def get_loss(
             _load_series, engine, experiment_id, since_step
         )
     body = _loss_body(experiment_id, status, steps, values, since_step, max_points)
-    if window_s > 0 and finished is None:
-        _FRESH_SERIES.put(fresh_key, (read_at, generation, body))
+    if finished is None:  # a finished series has a cache of its own
+        _FRESH_SERIES.put(fresh_key, began, body, window_s)
     return conditional_json(body, if_none_match)
 
 
@@ -204,10 +197,6 @@ def _loss_body(
         },
         option=orjson.OPT_SERIALIZE_NUMPY,
     )
-
-
-# (engine URL, id, since_step, max_points) -> (read at, write generation then, the answer).
-_FRESH_SERIES: LRU[tuple[str, str, int | None, int | None], tuple[float, int, bytes]] = LRU(1024)
 
 
 def _load_series(

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Hashable
+
+from core.store.cache import LRU
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -27,9 +30,36 @@ def note_write() -> None:
     _current = next(_generation)
 
 
-def generation() -> int:
-    return _current
-
-
-def still_fresh(read_at: float, read_in_generation: int, window_s: float) -> bool:
+def _still_fresh(read_at: float, read_in_generation: int, window_s: float) -> bool:
     return read_in_generation == _current and time.monotonic() - read_at < window_s
+
+
+class FreshAnswers:
+    """Answers' bytes by question, each given again while its read is fresh: read less than
+    `window_s` ago, with no write through this process since. A window of 0 keeps nothing."""
+
+    def __init__(self, size: int = 1024) -> None:
+        # question -> (when its read began, the write generation then, the answer's bytes)
+        self._answers: LRU[Hashable, tuple[float, int, bytes]] = LRU(size)
+
+    def get(self, question: Hashable, window_s: float) -> bytes | None:
+        if window_s <= 0:
+            return None
+        remembered = self._answers.get(question)
+        if remembered is not None and _still_fresh(remembered[0], remembered[1], window_s):
+            return remembered[2]
+        return None
+
+    @staticmethod
+    def read_begins() -> tuple[float, int]:
+        """Taken before the store is read: a write that lands during the read ends its window."""
+        return time.monotonic(), _current
+
+    def put(
+        self, question: Hashable, began: tuple[float, int], answer: bytes, window_s: float
+    ) -> None:
+        if window_s > 0:
+            self._answers.put(question, (*began, answer))
+
+    def forget(self, question: Hashable) -> None:
+        self._answers.discard(question)
