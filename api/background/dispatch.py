@@ -41,20 +41,24 @@ class Dispatcher:
         self._sending = False
         self._lock = threading.Lock()
 
-    def dispatch(self, experiment_id: str) -> bool:
-        """Send the run message and record it; False (logged) when the broker refused it."""
-        try:
-            self.broker.send_run(experiment_id)
-        except Exception:  # broker down: the experiment stays queued and undispatched
-            logger.warning("could not send experiment %s to the broker; will retry", experiment_id)
-            return False
-        with self.write_lock, store.session_scope(self.engine) as session:
-            store.mark_dispatched(session, experiment_id)
-        return True
-
     def dispatch_all(self, experiment_ids: Iterable[str]) -> list[str]:
-        """Send each; the ids whose message reached the broker."""
-        return [experiment_id for experiment_id in experiment_ids if self.dispatch(experiment_id)]
+        """Send each, and stamp those sent in one transaction; the ids whose message reached
+        the broker (the others, logged, stay undispatched for the reaper)."""
+        sent: list[str] = []
+        for experiment_id in experiment_ids:
+            try:
+                self.broker.send_run(experiment_id)
+            except Exception:  # broker down: it stays queued and undispatched
+                logger.warning(
+                    "could not send experiment %s to the broker; will retry", experiment_id
+                )
+                continue
+            sent.append(experiment_id)
+        if sent:
+            with self.write_lock, store.session_scope(self.engine) as session:
+                for experiment_id in sent:
+                    store.mark_dispatched(session, experiment_id)
+        return sent
 
     def dispatch_coalesced(self, experiment_id: str) -> None:
         """Send `experiment_id`, now or by a caller already sending (see the module doc)."""
@@ -69,24 +73,9 @@ class Dispatcher:
                 if not batch:
                     self._sending = False
                     return
-            self._send_batch(batch)
-
-    def _send_batch(self, experiment_ids: list[str]) -> None:
-        sent: list[str] = []
-        for experiment_id in experiment_ids:
             try:
-                self.broker.send_run(experiment_id)
-            except Exception:  # broker down: it stays queued and undispatched
+                self.dispatch_all(batch)
+            except Exception:  # sent, not stamped: the reaper sends it again (a duplicate)
                 logger.warning(
-                    "could not send experiment %s to the broker; will retry", experiment_id
+                    "could not record the sent ones of %d experiments as dispatched", len(batch)
                 )
-                continue
-            sent.append(experiment_id)
-        if not sent:
-            return
-        try:
-            with self.write_lock, store.session_scope(self.engine) as session:
-                for experiment_id in sent:
-                    store.mark_dispatched(session, experiment_id)
-        except Exception:  # sent, not stamped: the reaper sends it again (a harmless duplicate)
-            logger.warning("could not record %d sent experiments as dispatched", len(sent))
