@@ -16,7 +16,6 @@ of these streams, counted apart from the per-experiment ones.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -28,7 +27,7 @@ from fastapi.responses import StreamingResponse
 
 from api.auth import Viewer
 from api.deps import SettingsDep
-from api.routes.events import KEEPALIVE_S, RETRY_MS, event_stream
+from api.routes.events import KEEPALIVE_S, RETRY_MS, event_stream, sse_event
 from api.schemas import DATABASE_DOWN
 from api.services.changes import ChangeMark, ChangeWatch
 from core.store.faults import is_store_error
@@ -39,8 +38,7 @@ router = APIRouter(tags=["experiments"])
 
 
 def _event(mark: ChangeMark) -> str:
-    payload = json.dumps(asdict(mark), separators=(",", ":"))
-    return f"event: changes\ndata: {payload}\n\n"
+    return sse_event("changes", asdict(mark))
 
 
 async def _feed(

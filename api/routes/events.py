@@ -114,9 +114,12 @@ def _poll(engine: Engine, experiment_id: str, cursor: int) -> Snapshot | None:
         )
 
 
-def _event(kind: str, cursor: int, data: dict[str, Any]) -> str:
+def sse_event(kind: str, data: dict[str, Any], event_id: int | None = None) -> str:
+    """One Server-Sent Event: its id (what a reconnect resumes from) when given, its kind and
+    one JSON `data:` line."""
     payload = json.dumps(data, separators=(",", ":"), allow_nan=False)
-    return f"id: {cursor}\nevent: {kind}\ndata: {payload}\n\n"
+    head = "" if event_id is None else f"id: {event_id}\n"
+    return f"{head}event: {kind}\ndata: {payload}\n\n"
 
 
 async def _stream(
@@ -141,20 +144,20 @@ async def _stream(
         if (snapshot.status, snapshot.error) != sent_status:
             sent_status = (snapshot.status, snapshot.error)
             chunks.append(
-                _event("status", cursor, {"status": snapshot.status, "error": snapshot.error})
+                sse_event("status", {"status": snapshot.status, "error": snapshot.error}, cursor)
             )
         for start in range(0, int(snapshot.steps.size), BATCH):
             steps = [int(s) for s in snapshot.steps[start : start + BATCH]]
             values = json_floats(snapshot.values[start : start + BATCH])
             cursor = steps[-1]
-            chunks.append(_event("loss", cursor, {"steps": steps, "values": values}))
+            chunks.append(sse_event("loss", {"steps": steps, "values": values}, cursor))
         if (snapshot.step, snapshot.total_steps) != sent_progress:
             sent_progress = (snapshot.step, snapshot.total_steps)
             progress = {"step": snapshot.step, "total_steps": snapshot.total_steps}
-            chunks.append(_event("progress", cursor, progress))
+            chunks.append(sse_event("progress", progress, cursor))
         if snapshot.status in TERMINAL:
             end = {"status": snapshot.status, "error": snapshot.error}
-            chunks.append(_event("end", cursor, end))
+            chunks.append(sse_event("end", end, cursor))
             yield "".join(chunks)
             return
         if chunks:
