@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from core import store  # noqa: E402
 from core.presets import build_spec  # noqa: E402
 from core.store.migrate import upgrade_to_head  # noqa: E402
 from core.store.models import Status  # noqa: E402
+from tests.integration.stack import free_port  # noqa: E402
 
 
 def layernorm_file(experiment_id: str) -> bytes:
@@ -72,13 +72,6 @@ def stored_experiment(url: str) -> str:
         store.finish(session, experiment.id, attempt, status=Status.succeeded, step=1)
     engine.dispose()
     return experiment.id
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def serve(url: str, state_dir: Path) -> tuple[subprocess.Popen[bytes], str]:

@@ -22,7 +22,7 @@ from sqlmodel import col
 from starlette.concurrency import run_in_threadpool
 
 from core import store
-from core.store.models import TERMINAL, Ablation, Status
+from core.store.models import TERMINAL_VALUES, Ablation, Status
 from core.store.tables import EXPERIMENTS
 
 # How often the store is read for changes (and so the most often a client hears of them).
@@ -43,7 +43,7 @@ def _count_where(condition: ColumnElement[bool]) -> ColumnElement[Any]:
 
 def read_mark(engine: Engine) -> ChangeMark:
     c = EXPERIMENTS.c
-    terminal = [s.value for s in TERMINAL]
+    terminal = list(TERMINAL_VALUES)
     experiments = select(
         func.count(),
         func.max(c.created_at),

@@ -31,7 +31,7 @@ from sqlmodel import Session
 
 from core import store
 from core.broker import TRAINING_QUEUE, Broker
-from core.store.models import TERMINAL, Status
+from core.store.models import TERMINAL_VALUES, Status
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class StoreCollector(Collector):
             "Experiments that ended, by outcome (failed ones are outcome=failed).",
             labels=["outcome"],
         )
-        for outcome in sorted(s.value for s in TERMINAL):
+        for outcome in TERMINAL_VALUES:
             gone = deleted.get(f"runs_finished_{outcome}", 0)
             finished.add_metric([outcome], totals[outcome].experiments + gone)
         yield finished

@@ -41,6 +41,8 @@ class Status(StrEnum):
 
 
 TERMINAL = frozenset({Status.succeeded, Status.failed, Status.cancelled})
+# The same as the column's values, in a stable order (SQL `IN` lists, reports).
+TERMINAL_VALUES = tuple(sorted(s.value for s in TERMINAL))
 
 # Metrics the listing sorts by, copied into columns of the same name when a run finishes.
 SORTABLE_METRICS = ("test_accuracy", "final_loss", "test_loss")

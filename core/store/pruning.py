@@ -25,13 +25,12 @@ from datetime import datetime
 from sqlalchemy import Engine, Exists, delete, exists, func, select
 from sqlmodel import Session
 
-from core.store.models import TERMINAL, AblationMember
+from core.store.models import TERMINAL_VALUES, AblationMember
 from core.store.retention import LOSS_POINT_BYTES, footprints, remove_experiments
 from core.store.series import pack_series
 from core.store.session import session_scope
 from core.store.tables import CHECKPOINTS, EXPERIMENTS, LOSS, SERIES
 
-_TERMINAL = tuple(sorted(s.value for s in TERMINAL))
 _MEMBERS = AblationMember.__table__  # type: ignore[attr-defined]
 _E = EXPERIMENTS.c
 SWEEP_BATCH = 100
@@ -59,7 +58,7 @@ def sweep(
     report = SweepReport()
     ended_deletions = session.execute(
         select(_E.id)
-        .where(_E.delete_requested.is_(True), _E.status.in_(_TERMINAL), ~_a_member())
+        .where(_E.delete_requested.is_(True), _E.status.in_(TERMINAL_VALUES), ~_a_member())
         .order_by(_E.id)
         .limit(batch)
     ).scalars()
@@ -71,7 +70,7 @@ def sweep(
     compactable = session.execute(
         select(LOSS.c.experiment_id, func.count())
         .join(EXPERIMENTS, _E.id == LOSS.c.experiment_id)
-        .where(_E.status.in_(_TERMINAL))
+        .where(_E.status.in_(TERMINAL_VALUES))
         .group_by(LOSS.c.experiment_id)
         .order_by(LOSS.c.experiment_id)
         .limit(batch)
@@ -86,7 +85,7 @@ def sweep(
         stale = session.execute(
             select(CHECKPOINTS.c.experiment_id, func.length(CHECKPOINTS.c.data))
             .join(EXPERIMENTS, _E.id == CHECKPOINTS.c.experiment_id)
-            .where(_E.status.in_(_TERMINAL))
+            .where(_E.status.in_(TERMINAL_VALUES))
             .order_by(CHECKPOINTS.c.experiment_id)
             .limit(batch)
         ).all()
@@ -145,7 +144,7 @@ def prune_candidates(
 ) -> tuple[list[PruneCandidate], int]:
     """Ended experiments (of `statuses`) finished before the cutoff, oldest first, that no
     ablation counts as a member; and how many matched but were kept for being members."""
-    wanted = sorted(set(statuses) & set(_TERMINAL))
+    wanted = sorted(set(statuses) & set(TERMINAL_VALUES))
     matching = (_E.status.in_(wanted), _E.finished_at < finished_before)
     rows = session.execute(
         select(_E.id, _E.status, _E.finished_at, _E.name)

@@ -31,11 +31,10 @@ from core.store.artifacts import MODELS, _predictions_cache
 from core.store.cache import cache_key
 from core.store.errors import AlreadyFinished, StoreError
 from core.store.experiments import request_cancel, require_experiment
-from core.store.models import TERMINAL, Ablation, AblationMember, DeletedTotal
+from core.store.models import TERMINAL, TERMINAL_VALUES, Ablation, AblationMember, DeletedTotal
 from core.store.series import _series_cache
 from core.store.tables import CHECKPOINTS, EXPERIMENTS, LOSS, PREDICTIONS, SERIES, rowcount
 
-_TERMINAL = tuple(sorted(s.value for s in TERMINAL))
 _MEMBERS = AblationMember.__table__  # type: ignore[attr-defined]
 _ABLATIONS = Ablation.__table__  # type: ignore[attr-defined]
 _TOTALS = DeletedTotal.__table__  # type: ignore[attr-defined]
@@ -190,7 +189,7 @@ def schedule_deletion(session: Session, experiment_id: str) -> bool:
         return False
     marked = session.execute(
         update(EXPERIMENTS)
-        .where(EXPERIMENTS.c.id == experiment_id, EXPERIMENTS.c.status.not_in(_TERMINAL))
+        .where(EXPERIMENTS.c.id == experiment_id, EXPERIMENTS.c.status.not_in(TERMINAL_VALUES))
         .values(delete_requested=True)
     )
     return rowcount(marked) == 1
@@ -206,7 +205,7 @@ def remove_experiments(session: Session, experiment_ids: Iterable[str]) -> dict[
         return {}
     rows = session.execute(
         select(EXPERIMENTS.c.id, EXPERIMENTS.c.status, EXPERIMENTS.c.attempt)
-        .where(EXPERIMENTS.c.id.in_(wanted), EXPERIMENTS.c.status.in_(_TERMINAL))
+        .where(EXPERIMENTS.c.id.in_(wanted), EXPERIMENTS.c.status.in_(TERMINAL_VALUES))
         .with_for_update()
     ).all()
     ids = [str(r.id) for r in rows]
