@@ -39,6 +39,15 @@ def client(settings: Settings) -> Iterator[AppClient]:
 
 
 @pytest.fixture
+def guarded(settings: Settings) -> Iterator[AppClient]:
+    """A client of the app as a shared server runs it: every request needs a key."""
+    with app_client(
+        create_app(settings.model_copy(update={"auth": "required"}), lifespan_hooks=[])
+    ) as api:
+        yield api
+
+
+@pytest.fixture
 def runs(engine: Engine) -> RecordedRuns:
     return RecordedRuns(engine)
 

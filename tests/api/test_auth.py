@@ -3,18 +3,15 @@ when the server requires API keys, what an open server does, and the OpenAPI des
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import Engine
 
-from api.app import create_app
 from core import store
 from core.keys import Role
-from core.settings import Settings
 from core.store import keys
-from tests.api.app_client import AppClient, app_client
+from tests.api.app_client import AppClient
 
 SMALL = {"preset": "seed-adam", "overrides": {"epochs": 1, "train_limit": 500, "test_limit": 100}}
 
@@ -44,14 +41,6 @@ def issued(engine: Engine) -> Keys:
             ]
         }
     return Keys(made["root"], made["alice"], made["bob"], made["carol"])
-
-
-@pytest.fixture
-def guarded(settings: Settings) -> Iterator[AppClient]:
-    with app_client(
-        create_app(settings.model_copy(update={"auth": "required"}), lifespan_hooks=[])
-    ) as api:
-        yield api
 
 
 def test_without_a_valid_key_only_probes_page_and_docs_answer(

@@ -4,19 +4,15 @@ and Postgres, through the app."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import Engine
 
-from api.app import create_app
 from api.schemas import ExperimentPublic
 from core import store
 from core.keys import Role
-from core.settings import Settings
 from core.store import keys
 from core.store.models import Experiment, Status
-from tests.api.app_client import AppClient, app_client
+from tests.api.app_client import AppClient
 from tests.core.store.helpers import finish, running, write_loss
 
 
@@ -108,14 +104,6 @@ def test_loss_polls_get_304_until_new_points_or_a_new_status(
     assert client.delete(f"/experiments/{experiment_id}").status_code == 200
     gone = client.get(path, params={"since_step": 30}, headers={"If-None-Match": done})
     assert gone.status_code == 404
-
-
-@pytest.fixture
-def guarded(settings: Settings) -> Iterator[AppClient]:
-    with app_client(
-        create_app(settings.model_copy(update={"auth": "required"}), lifespan_hooks=[])
-    ) as api:
-        yield api
 
 
 def test_a_matching_etag_never_stands_in_for_a_key(guarded: AppClient, engine: Engine) -> None:
