@@ -9,25 +9,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine
 
 from cli.maintenance import duration, statuses
 from core import store
-from core.store.clock import utcnow
 from core.store.models import Status
-from core.store.tables import EXPERIMENTS
 from tests.cli.test_local import trainlab
-from tests.core.store.helpers import finish, running
+from tests.core.store.helpers import backdate, finish, running
 from tests.core.store.test_retention import full_run, rows_of
-
-
-def _age(engine: Engine, experiment_id: str, days: int) -> None:
-    with store.session_scope(engine) as session:
-        session.execute(
-            update(EXPERIMENTS)
-            .where(EXPERIMENTS.c.id == experiment_id)
-            .values(finished_at=utcnow() - timedelta(days=days))
-        )
 
 
 def test_prune_old_runs(engine: Engine, database_url: str, tmp_path: Path) -> None:
@@ -37,7 +26,7 @@ def test_prune_old_runs(engine: Engine, database_url: str, tmp_path: Path) -> No
     recent = full_run(engine, seed=2)
     member = full_run(engine, seed=3)
     for experiment_id in (old_ok, old_failed, member):
-        _age(engine, experiment_id, 45)
+        backdate(engine, experiment_id, finished_s=45 * 86_400)
     with store.session_scope(engine) as session:
         store.add_ablation(
             session, name=None, design="grid", request={}, arms=[{}], seeds=[0],

@@ -76,10 +76,11 @@ def backdate(
     heartbeat_s: float = 0,
     created_s: float = 0,
     dispatched_s: float = 0,
+    finished_s: float = 0,
 ) -> None:
-    """Move the experiment's last heartbeat, creation and/or last message `seconds` into the
-    past, as if its worker had gone silent that long ago, it had been submitted that long
-    ago, or its message had gone to the broker that long ago."""
+    """Move the experiment's last heartbeat, creation, last message and/or end `seconds` into
+    the past, as if its worker had gone silent that long ago, it had been submitted that long
+    ago, its message had gone to the broker that long ago, or it had ended that long ago."""
     values: dict[str, Any] = {}
     if heartbeat_s:
         values["heartbeat_at"] = utcnow() - timedelta(seconds=heartbeat_s)
@@ -87,6 +88,8 @@ def backdate(
         values["created_at"] = utcnow() - timedelta(seconds=created_s)
     if dispatched_s:
         values["dispatched_at"] = utcnow() - timedelta(seconds=dispatched_s)
+    if finished_s:
+        values["finished_at"] = utcnow() - timedelta(seconds=finished_s)
     with store.session_scope(engine) as session:
         session.execute(update(EXPERIMENTS).where(EXPERIMENTS.c.id == experiment_id).values(values))
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine
 
 from core import store
 from core.store.clock import utcnow
 from core.store.models import Status
-from core.store.tables import EXPERIMENTS
-from tests.core.store.helpers import finish, running, write_loss
+from tests.core.store.helpers import backdate, finish, running, write_loss
 from tests.core.store.test_retention import full_run, rows_of
 
 
@@ -93,15 +92,6 @@ def test_a_dry_run_reports_and_changes_nothing(engine: Engine) -> None:
     assert rows_of(engine, done) == before
 
 
-def _finished_days_ago(engine: Engine, experiment_id: str, days: float) -> None:
-    with store.session_scope(engine) as session:
-        session.execute(
-            update(EXPERIMENTS)
-            .where(EXPERIMENTS.c.id == experiment_id)
-            .values(finished_at=utcnow() - timedelta(days=days))
-        )
-
-
 def test_prune_candidates_by_age_outcome_and_membership(engine: Engine) -> None:
     old_ok = full_run(engine)
     old_failed, attempt = running(engine, seed=1)
@@ -109,8 +99,8 @@ def test_prune_candidates_by_age_outcome_and_membership(engine: Engine) -> None:
     recent = full_run(engine, seed=2)
     member = full_run(engine, seed=3)
     for experiment_id in (old_ok, old_failed, member):
-        _finished_days_ago(engine, experiment_id, 40)
-    _finished_days_ago(engine, recent, 3)
+        backdate(engine, experiment_id, finished_s=40 * 86_400)
+    backdate(engine, recent, finished_s=3 * 86_400)
     with store.session_scope(engine) as session:
         store.add_ablation(
             session,
