@@ -24,15 +24,15 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from api.http.threads import run_in_threadpool
+from core.identity import ANYONE, Principal
 from core.keys import Role
 from core.store import keys, session_scope
 from core.store.quotas import Quotas
@@ -43,28 +43,6 @@ _BEARER = HTTPBearer(
     description="An API key from `trainlab keys create`, sent as `Authorization: Bearer <key>`.",
 )
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="trainlab"'}
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The caller: an account with a role, or anyone on an open server."""
-
-    name: str | None
-    role: Role
-    key_id: str | None
-
-    @property
-    def anonymous(self) -> bool:
-        return self.key_id is None
-
-    def can_change(self, owner: str | None) -> bool:
-        """Members change their own things; admins, and anyone on an open server, all."""
-        if self.role is Role.admin:
-            return True
-        return self.role is Role.member and owner is not None and owner == self.name
-
-
-ANYONE = Principal(name=None, role=Role.admin, key_id=None)
 
 
 class NotAuthenticated(HTTPException):

@@ -11,7 +11,7 @@ so streaming responses pass through untouched.
   ask the server first (CORS preflight, which this API never grants) before a cross-site
   request with a JSON content type: so no other site can make a browser submit or cancel.
 - WritesSeen: a request that may change the store (any method but GET, HEAD, OPTIONS) ends
-  the window in which polled answers are given again unread (api/services/freshness.py).
+  the window in which polled answers are given again unread (api/http/freshness.py).
 - BodySizeLimit: a body over `max_bytes` gets 413, whether it declares its length or arrives
   chunked (then it is counted as it streams in, and refused as soon as it passes the limit).
 An exception no handler knew about is answered by Starlette's own ServerErrorMiddleware with
@@ -28,7 +28,8 @@ from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.services import freshness
+from api.http import freshness
+from api.http.headers import REDOC_CSP, SECURITY_HEADERS
 
 
 class BodyTooLarge(HTTPException):
@@ -39,27 +40,7 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"request body too large: the limit is {max_bytes:,} bytes")
 
 
-# Scripts, styles, images and connections from this server only; nothing inline, no frames,
-# no plugins, no forms posting elsewhere. The dashboard and /docs (Swagger UI) live with it.
-STRICT_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; "
-    "frame-ancestors 'none'"
-)
-# ReDoc renders with styled-components, which writes <style> elements at run time, and runs its
-# search in a worker made from a blob: only its page gets these two allowances.
-REDOC_CSP = STRICT_CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'") + (
-    "; worker-src blob:"
-)
 REDOC_PATH = "/redoc"
-SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
-    ("Content-Security-Policy", STRICT_CSP),
-    ("X-Content-Type-Options", "nosniff"),
-    ("X-Frame-Options", "DENY"),
-    ("Referrer-Policy", "no-referrer"),
-    ("Cross-Origin-Opener-Policy", "same-origin"),
-    ("Cross-Origin-Resource-Policy", "same-origin"),
-)
 _ENCODED_HEADERS = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS]
 
 
@@ -231,7 +212,7 @@ class BodySizeLimit:
 
 
 class WritesSeen:
-    """Marks every request that may write, before it runs (see api/services/freshness.py)."""
+    """Marks every request that may write, before it runs (see api/http/freshness.py)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

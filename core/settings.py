@@ -95,7 +95,7 @@ class Settings(BaseSettings):
 
     # API side.
     # A run's state or new loss points read less than this long ago are answered again
-    # without reading the store (api/services/freshness.py): many pollers, one read a window.
+    # without reading the store (api/http/freshness.py): many pollers, one read a window.
     poll_fresh_s: float = Field(
         default=0.2,
         ge=0,

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from api.auth import Member, QuotasDep, ensure_can_change
 from api.deps import DispatcherDep, SessionDep, SettingsDep
-from api.errors import invalid
+from api.http import csv_response
 from api.routes.params import AblationId, Cursor
 from api.schemas import (
     BODY_REQUIRED,
@@ -23,12 +23,14 @@ from api.schemas import (
     NoFields,
 )
 from api.services import ablation_views, admission, csv_export
-from api.services.ablation_plan import MAX_EXPERIMENTS, AblationRequest, build_plan, store_plan
+from api.services.ablation_plan import build_plan, store_plan
 from api.services.ablation_summary import CompareMode
 from core import store
 from core.cost import CostLimits
+from core.errors import invalid
 from core.store import quotas
 from core.store.models import TERMINAL, Ablation
+from core.submissions import MAX_EXPERIMENTS, AblationRequest
 
 router = APIRouter(tags=["ablations"])
 
@@ -214,7 +216,7 @@ def ablation_summary_csv(
     """The summary as CSV, one row per arm: its statistics, then its comparison."""
     summary = _summary(session, ablation_id, compare, reference)
     text = csv_export.summary_csv(summary)
-    return csv_export.attachment(text, f"ablation-{ablation_id}-summary-{compare}.csv")
+    return csv_response.attachment(text, f"ablation-{ablation_id}-summary-{compare}.csv")
 
 
 MaxPointsQuery = Annotated[int, Query(ge=10, le=100_000)]
@@ -255,4 +257,4 @@ def ablation_curves_csv(
         session, ablation, members, max_points=max_points, smoothing=smoothing
     )
     text = csv_export.arm_curves_csv(curves)
-    return csv_export.attachment(text, f"ablation-{ablation_id}-curves.csv")
+    return csv_response.attachment(text, f"ablation-{ablation_id}-curves.csv")

@@ -27,7 +27,8 @@ from fastapi.responses import StreamingResponse
 
 from api.auth import Viewer
 from api.deps import SettingsDep
-from api.routes.events import KEEPALIVE_S, RETRY_MS, event_stream, sse_event
+from api.http.sse import sse_event
+from api.routes.events import KEEPALIVE_S, RETRY_MS, event_stream
 from api.schemas import DATABASE_DOWN
 from api.services.changes import ChangeMark, ChangeWatch
 from core.store.faults import is_store_error

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from api.deps import SessionDep
+from api.http import csv_response
 from api.routes.params import id_list, id_list_pattern, record_list, record_list_pattern
 from api.schemas import CONFLICT, ERROR_RESPONSES, INVALID
 from api.services import compare_views, csv_export
@@ -69,7 +70,7 @@ def compare_loss_csv(
     comparison = compare_views.loss_comparison(
         session, found, max_points=max_points, smoothing=smoothing
     )
-    return csv_export.attachment(csv_export.compare_loss_csv(comparison), "compare-loss.csv")
+    return csv_response.attachment(csv_export.compare_loss_csv(comparison), "compare-loss.csv")
 
 
 @router.get("/predictions", responses={**ERROR_RESPONSES, **INVALID, **CONFLICT})

@@ -22,7 +22,6 @@ outcome by tens of milliseconds rather than by up to half a second.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import AsyncIterator
@@ -34,16 +33,18 @@ import numpy as np
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import Engine
-from starlette.concurrency import run_in_threadpool
 
-from api.auth import Principal, Viewer
+from api.auth import Viewer
 from api.deps import EngineDep, SettingsDep
-from api.errors import invalid
+from api.http.sse import sse_event
+from api.http.threads import run_in_threadpool
 from api.ratelimit import StreamSlots, client_address
 from api.routes.params import MAX_INT, ExperimentId
 from api.schemas import ERROR_RESPONSES
 from api.services.curves import json_floats
 from core import store
+from core.errors import invalid
+from core.identity import Principal
 from core.settings import is_loopback
 from core.store.models import TERMINAL
 
@@ -112,14 +113,6 @@ def _poll(engine: Engine, experiment_id: str, cursor: int) -> Snapshot | None:
             steps,
             values,
         )
-
-
-def sse_event(kind: str, data: dict[str, Any], event_id: int | None = None) -> str:
-    """One Server-Sent Event: its id (what a reconnect resumes from) when given, its kind and
-    one JSON `data:` line."""
-    payload = json.dumps(data, separators=(",", ":"), allow_nan=False)
-    head = "" if event_id is None else f"id: {event_id}\n"
-    return f"{head}event: {kind}\ndata: {payload}\n\n"
 
 
 async def _stream(

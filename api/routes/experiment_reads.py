@@ -1,7 +1,7 @@
 """Reading one experiment: its state (GET /experiments/{id}) and its loss curve (/loss, and
 /loss.csv to download).
 
-The two answers pollers ask for again and again carry a strong ETag (api/services/etags.py):
+The two answers pollers ask for again and again carry a strong ETag (api/http/etags.py):
 sent back in If-None-Match, an unchanged answer is a 304 without a body. Both are `async`
 routes that do their reading in one trip to the thread pool, and build their JSON bytes
 directly (orjson, or pydantic's serializer) instead of through response-model validation.
@@ -9,7 +9,7 @@ directly (orjson, or pydantic's serializer) instead of through response-model va
 An experiment's state is read as one Core row of every column but the spec (which never
 changes): while that row is the same as when this process last built the answer, the
 answer's bytes are reused (`_BODIES`), which skips the ORM and the serializer. An answer
-read less than TRAINLAB_POLL_FRESH_S ago (0.2 s; api/services/freshness.py), with no write
+read less than TRAINLAB_POLL_FRESH_S ago (0.2 s; api/http/freshness.py), with no write
 through this process since, is given again without even that read, and without a trip to
 the thread pool: many clients polling one run cost one read per window. So a run deleted by
 another process answers 404 within that window, and one deleted through this one at once.
@@ -24,15 +24,16 @@ import orjson
 from fastapi import APIRouter, Header, Query, Response
 from sqlalchemy import Engine, bindparam, select
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, SessionDep, SettingsDep
+from api.http import csv_response
+from api.http.etags import JSON, NOT_MODIFIED_DOC, conditional_json
+from api.http.freshness import FreshAnswers
+from api.http.threads import run_in_threadpool
 from api.routes.params import MAX_INT, ExperimentId
 from api.schemas import ERROR_RESPONSES, ExperimentPublic, LossSeries
 from api.services import csv_export
 from api.services.downsample import Steps, Values, downsample
-from api.services.etags import JSON, NOT_MODIFIED_DOC, conditional_json
-from api.services.freshness import FreshAnswers
 from core import store
 from core.spec import MAX_LOSS_POINTS
 from core.store.cache import LRU
@@ -232,4 +233,4 @@ def get_loss_csv(
     steps, values = store.read_series(session, experiment_id)
     shown_steps, shown_values = downsample(steps, values, max_points)
     text = csv_export.loss_csv(shown_steps, shown_values)
-    return csv_export.attachment(text, f"loss-{experiment_id}.csv")
+    return csv_response.attachment(text, f"loss-{experiment_id}.csv")

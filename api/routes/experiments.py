@@ -15,7 +15,6 @@ from fastapi import APIRouter, BackgroundTasks, Body, Header, Query, Response
 
 from api.auth import Member, QuotasDep, ensure_can_change
 from api.deps import DispatcherDep, SessionDep, SettingsDep, WriteLockDep
-from api.errors import invalid
 from api.routes.params import Cursor, ExperimentId, TagFilter
 from api.schemas import (
     BODY_REQUIRED,
@@ -31,6 +30,7 @@ from api.services import admission
 from api.services.submission import parse_submission
 from core import store
 from core.cost import CostLimits
+from core.errors import invalid
 from core.spec import Dataset
 from core.store.models import Status
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.concurrency import run_in_threadpool
 
 from api.deps import MetricsDep
+from api.http.threads import run_in_threadpool
 
 router = APIRouter(tags=["operations"])
 

@@ -13,15 +13,15 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, SessionDep
-from api.errors import invalid
+from api.http.threads import run_in_threadpool
 from api.routes.params import ExperimentId
 from api.schemas import ERROR_RESPONSES
 from api.services import inference
 from api.services.digits import PIXELS, Pixels, pixels_from_json, pixels_from_png
 from core import store
+from core.errors import invalid
 from core.store.cache import cache_key
 from core.store.models import TERMINAL
 

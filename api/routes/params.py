@@ -14,7 +14,7 @@ from typing import Annotated
 
 from fastapi import Path, Query
 
-from api.errors import invalid
+from core.errors import invalid
 from core.labels import MAX_LABEL_LENGTH
 from core.store.cursor import MAX_CURSOR_LENGTH
 

@@ -13,10 +13,10 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Response
 
 from api.deps import SessionDep
+from api.http.json_bytes import JSON, json_response
 from api.routes.experiment_reads import status_of
 from api.routes.params import MAX_INT, ExperimentId, record_list, record_list_pattern
 from api.schemas import CONFLICT, ERROR_RESPONSES, PredictionsPage
-from api.services.json_bytes import JSON, json_response
 from core import store
 from core.store.models import TERMINAL
 

@@ -2,7 +2,9 @@
 
 Pure: no database here. `build_plan` validates the request, expands a full factorial grid
 (or the book's five-recipe chain) and checks every cell's spec, so an ablation is either
-stored whole or refused with a 422 before anything is written.
+stored whole or refused (InvalidFields, each bad field named) before anything is written.
+
+The request itself (AblationRequest) and its bounds are core's (core/submissions.py).
 
 Seeds are shared across arms on purpose: cell (arm A, seed s) and (arm B, seed s) start from
 the same weights and data order, so the summary can compare arms pairwise per seed.
@@ -15,20 +17,11 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    WithJsonSchema,
-    field_validator,
-)
+from pydantic import ValidationError
 from sqlmodel import Session
 
-from api.errors import InvalidFields, field_error, field_path, from_spec_errors
-from api.schemas import PresetName
 from core import store
 from core.cost import (
     AblationCost,
@@ -38,97 +31,20 @@ from core.cost import (
     estimate,
     violations,
 )
-from core.labels import Label
+from core.errors import InvalidFields, field_error, field_path, from_spec_errors
 from core.presets import BOOK_CHAIN, PRESETS, UnknownPresetError, preset_dict
-from core.spec import MAX_OVERRIDES, ExperimentSpec, Int, SpecPath, apply_overrides
+from core.spec import ExperimentSpec, apply_overrides
 from core.store.models import Ablation, Experiment
-
-# Grid size x seeds: enough for a 4x4 grid over 10 seeds or the book chain over 40 seeds,
-# small enough that one request cannot flood the queue.
-MAX_EXPERIMENTS = 200
-MAX_FACTORS = 6
-MAX_LEVELS = 20
-MAX_SEEDS = 50
-DEFAULT_SEEDS = 3
-MAX_SEED = 2**31 - 1
-
-# Checked by AblationRequest._check_seeds (one message for each way to get it wrong); the
-# schema says the same.
-Seeds = Annotated[
-    Int | list[Int],
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "integer", "minimum": 1, "maximum": MAX_SEEDS},
-                {
-                    "type": "array",
-                    "items": {"type": "integer", "minimum": 0, "maximum": MAX_SEED},
-                    "minItems": 1,
-                    "maxItems": MAX_SEEDS,
-                    "uniqueItems": True,
-                },
-            ],
-            "description": f"A count n (seeds 0..n-1) or the seeds themselves; 1..{MAX_SEEDS}.",
-        }
-    ),
-]
-Levels = Annotated[list[Any], Field(min_length=1, max_length=MAX_LEVELS)]
-
-
-class AblationRequest(BaseModel):
-    """The body of POST /ablations."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    # The name also tags every member experiment: it follows the one rule for labels.
-    name: Label | None = None
-    design: Literal["grid", "book"] = Field(
-        default="grid",
-        description="`grid`: every combination of the factors' values on the base; "
-        "`book`: the five presets of the book's chain as arms.",
-    )
-    preset: PresetName | None = Field(default=None, description="Base preset of a grid.")
-    base: dict[str, Any] | None = Field(
-        default=None, description="Base spec (full or partial) of a grid, instead of a preset."
-    )
-    overrides: dict[SpecPath, Any] = Field(
-        default_factory=dict,
-        max_length=MAX_OVERRIDES,
-        description='Applied to every arm, e.g. {"epochs": 1, "train_limit": 5000}.',
-    )
-    factors: dict[SpecPath, Levels] = Field(
-        default_factory=dict,
-        max_length=MAX_FACTORS,
-        description='Dotted spec path -> values, e.g. {"model.activation": ["sigmoid", '
-        '"leaky_relu"]}; arms are the full grid, in the order given.',
-    )
-    seeds: Seeds = Field(
-        default=DEFAULT_SEEDS,
-        description=f"A count n (seeds 0..n-1) or the seeds themselves; 1..{MAX_SEEDS}.",
-    )
-
-    @field_validator("seeds")
-    @classmethod
-    def _check_seeds(cls, value: int | list[int]) -> int | list[int]:
-        if isinstance(value, int):
-            if not 1 <= value <= MAX_SEEDS:
-                raise ValueError(f"seeds={value}: give 1..{MAX_SEEDS} seeds")
-            return value
-        if not 1 <= len(value) <= MAX_SEEDS:
-            raise ValueError(f"{len(value)} seeds given: give 1..{MAX_SEEDS} seeds")
-        if len(set(value)) != len(value):
-            raise ValueError("seeds must be distinct (a repeated seed is the same run twice)")
-        if any(not 0 <= s <= MAX_SEED for s in value):
-            raise ValueError(f"each seed must be within 0..{MAX_SEED}")
-        return value
-
-    @property
-    def seed_list(self) -> list[int]:
-        return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
+from core.submissions import (
+    MAX_EXPERIMENTS,
+    MAX_FACTORS,
+    MAX_LEVELS,
+    AblationRequest,
+)
 
 
 class PlanError(InvalidFields):
-    """A request that names a real field but asks for something impossible: a 422 naming the
+    """A request that names a real field but asks for something impossible, naming the
     body field at `loc`."""
 
     def __init__(self, loc: tuple[str | int, ...], message: str) -> None:

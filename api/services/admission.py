@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlmodel import Session
 
-from api.auth import Principal
 from core.cost import estimate
+from core.identity import Principal
 from core.spec import ExperimentSpec
 from core.store import quotas
 

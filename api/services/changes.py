@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import anyio.to_thread
 from sqlalchemy import ColumnElement, Engine, case, func, select
 from sqlmodel import col
-from starlette.concurrency import run_in_threadpool
 
 from core import store
 from core.store.models import TERMINAL_VALUES, Ablation, Status
@@ -83,6 +83,7 @@ class ChangeWatch:
             self._lock = anyio.Lock()
         async with self._lock:
             if self._mark is None or time.monotonic() - self._read_at >= self.every_s:
-                self._mark = await run_in_threadpool(read_mark, self.engine)
+                # The read blocks: off the event loop, in the async runtime's thread pool.
+                self._mark = await anyio.to_thread.run_sync(read_mark, self.engine)
                 self._read_at = time.monotonic()
             return self._mark

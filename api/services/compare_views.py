@@ -8,14 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from fastapi import HTTPException
 from sqlmodel import Session
 
-from api.errors import invalid
 from api.services import curves
 from api.services.paired_records import METHOD, compare_runs
 from api.services.stats import holm
 from core import store
+from core.errors import Conflict, invalid
 from core.store.models import Experiment
 
 PAIRING_RULE = "each experiment against the first one listed (second - first)"
@@ -66,14 +65,13 @@ class Scored:
 
 
 def scored(session: Session, found: list[Experiment]) -> Scored:
-    """Their predictions: 409 for one that has none yet, 422 when they were evaluated on
-    different test records."""
+    """Their predictions: Conflict for one that has none yet, InvalidFields when they were
+    evaluated on different test records."""
     blobs = []
     for experiment in found:
         blob = store.read_predictions(session, experiment.id)
         if blob is None:
-            raise HTTPException(
-                409,
+            raise Conflict(
                 f"experiment {experiment.id} has no predictions ({experiment.status}); "
                 "they are stored when a run succeeds",
             )

@@ -1,5 +1,6 @@
 """CSV exports of curves and summaries: tidy tables (one observation per row) that pandas,
-R or a spreadsheet read directly.
+R or a spreadsheet read directly. Plain text here; api/http/csv_response.py serves it as a
+download.
 
 Numbers are written at full precision (Python's shortest round-trip repr; losses at float32
 precision, as stored); missing values are empty cells. Text cells (names, labels) that a
@@ -11,16 +12,12 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
-from fastapi import Response
 
-MEDIA_TYPE = "text/csv; charset=utf-8"
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
 class Number(str):
@@ -53,16 +50,6 @@ def to_csv(header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> str:
     for row in rows:
         writer.writerow([_cell(v) for v in row])
     return buffer.getvalue()
-
-
-def attachment(text: str, filename: str) -> Response:
-    """The CSV as a download named `filename` (reduced to safe characters)."""
-    safe = _SAFE_NAME.sub("_", filename)
-    return Response(
-        content=text.encode(),
-        media_type=MEDIA_TYPE,
-        headers={"Content-Disposition": f'attachment; filename="{safe}"'},
-    )
 
 
 def _float32(value: float | None) -> Number | None:

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 
-from api.errors import InvalidFields, field_error
+from core.errors import InvalidFields, field_error
 
 SIDE = 28
 PIXELS = SIDE * SIDE

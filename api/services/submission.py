@@ -13,11 +13,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from api.errors import InvalidFields, field_error, from_request_errors, from_spec_errors
-from api.schemas import ExperimentBase, ExperimentCreate
 from core.cost import CostLimits, estimate, violations
+from core.errors import InvalidFields, field_error, from_request_errors, from_spec_errors
 from core.presets import PRESETS, UnknownPresetError, build_spec
 from core.spec import ExperimentSpec
+from core.submissions import ExperimentBase, ExperimentCreate
 
 _META = frozenset(ExperimentBase.model_fields)
 _PRESET_FORM = frozenset(ExperimentCreate.model_fields) - _META
@@ -46,7 +46,7 @@ def parse_submission(body: dict[str, Any], limits: CostLimits) -> Submission:
 
 
 def check_cost(spec: ExperimentSpec, limits: CostLimits, field: str) -> None:
-    """422 naming each bound one run of `spec` would pass, and by how much."""
+    """Refuse (InvalidFields) naming each bound one run of `spec` would pass, and by how much."""
     found = violations(estimate(spec), limits)
     if found:
         raise InvalidFields([field_error(field, f"one run is too big: {v}") for v in found])

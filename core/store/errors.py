@@ -1,34 +1,37 @@
-"""The store's refusals. Each is a plain exception carrying a sentence for a person; the API
-maps each class to one HTTP status (api/errors.py), the CLI prints the sentence."""
+"""The store's refusals. Each is a plain exception carrying a sentence for a person, and a
+NotFound or a Conflict of core/errors.py where it is one: the API maps those to one HTTP status
+each (api/errors.py), the CLI prints the sentence."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from core.errors import Conflict, NotFound
 
 
 class StoreError(Exception):
     """Base of the store's refusals."""
 
 
-class ExperimentNotFound(StoreError):
+class ExperimentNotFound(StoreError, NotFound):
     def __init__(self, experiment_id: str) -> None:
         super().__init__(f"no experiment with id {experiment_id!r}")
         self.experiment_id = experiment_id
 
 
-class AblationNotFound(StoreError):
+class AblationNotFound(StoreError, NotFound):
     def __init__(self, ablation_id: str) -> None:
         super().__init__(f"no ablation with id {ablation_id!r}")
         self.ablation_id = ablation_id
 
 
-class AlreadyFinished(StoreError):
+class AlreadyFinished(StoreError, Conflict):
     def __init__(self, experiment: Any) -> None:
         super().__init__(f"experiment {experiment.id} has already finished ({experiment.status})")
         self.experiment = experiment
 
 
-class IdempotencyConflict(StoreError):
+class IdempotencyConflict(StoreError, Conflict):
     def __init__(self, key: str, existing_id: str) -> None:
         super().__init__(
             f"Idempotency-Key {key!r} was already used for experiment {existing_id} with a "

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
+from core.errors import NotFound
 from core.keys import Role, new_key, secret_matches, split_token
 from core.store.clock import as_utc, utcnow
 from core.store.errors import StoreError
@@ -20,7 +21,7 @@ from core.store.models import ApiKey
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-class KeyNotFound(StoreError):
+class KeyNotFound(StoreError, NotFound):
     def __init__(self, ident: str) -> None:
         super().__init__(f"no API key with id or prefix {ident!r}")
 

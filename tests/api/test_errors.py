@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from api.errors import MAX_DETAIL, MAX_ERRORS, MAX_FIELD, MAX_REASON
+from api.errors import MAX_DETAIL, MAX_ERRORS
 from api.schemas import ValidationErrorBody
+from core.errors import MAX_FIELD, MAX_REASON
 from tests.api.app_client import AppClient
 
 MEGA_KEY = "a" * 1_000_000

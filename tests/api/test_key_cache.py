@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import Engine
 
 from api.app import create_app
-from api.auth import KEY_CACHE_S, KeyCache, Principal
+from api.auth import KEY_CACHE_S, KeyCache
 from core import store
+from core.identity import Principal
 from core.keys import Role
 from core.settings import Settings
 from core.store import keys

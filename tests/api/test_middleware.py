@@ -11,7 +11,8 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from api.app import create_app
-from api.middleware import REDOC_CSP, STRICT_CSP, host_allowed, host_name
+from api.http.headers import REDOC_CSP, STRICT_CSP
+from api.middleware import host_allowed, host_name
 from core import store
 from core.settings import Settings
 from tests.api.app_client import AppClient, app_client

@@ -5,15 +5,11 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from api.services.ablation_plan import (
-    MAX_EXPERIMENTS,
-    AblationRequest,
-    Plan,
-    PlanError,
-)
+from api.services.ablation_plan import Plan, PlanError
 from api.services.ablation_plan import build_plan as build_plan_within
 from core.cost import CostLimits
 from core.presets import BOOK_CHAIN, build_spec
+from core.submissions import MAX_EXPERIMENTS, AblationRequest
 from tests.conftest import make_settings
 
 LIMITS = CostLimits.from_settings(make_settings())

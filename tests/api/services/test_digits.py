@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from api.errors import InvalidFields
 from api.services.digits import pixels_from_json, pixels_from_png
+from core.errors import InvalidFields
 
 RNG = np.random.default_rng(0)
 GRAY = RNG.integers(0, 256, (28, 28), dtype=np.uint8)

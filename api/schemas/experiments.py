@@ -1,48 +1,21 @@
-"""Request and response models of the experiment endpoints (the spec itself is
-core.spec.ExperimentSpec). XBase holds what a client sends and reads back, XCreate what
-it sends, XPublic what it reads."""
+"""What the experiment and ablation endpoints answer (XPublic, XPage), and the full-spec form
+of POST /experiments for the documentation. The request models the services read are core's
+(core/submissions.py); the spec itself is core.spec.ExperimentSpec."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from core import store
 from core.cost import SpecCost, estimate
 from core.labels import Label
-from core.presets import PRESETS
-from core.spec import MAX_OVERRIDES, ExperimentSpec, SpecPath
+from core.spec import ExperimentSpec
 from core.store.clock import as_utc
 from core.store.models import Experiment
-
-MAX_TAGS = 32
-# A str checked against the presets by the services (whose refusal lists the known ones); the
-# schema lists them too.
-PresetName = Annotated[str, Field(json_schema_extra={"enum": list(PRESETS)})]
-
-
-class ExperimentBase(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    name: Label | None = Field(default=None, description="A label for people.")
-    tags: list[Label] = Field(
-        default_factory=list, max_length=MAX_TAGS, description="Free labels; filter by one."
-    )
-
-
-class ExperimentCreate(ExperimentBase):
-    """The preset form of POST /experiments. The other form is a full spec (the fields of
-    ExperimentSpec at the top level) plus `name` and `tags`."""
-
-    preset: PresetName | None = Field(default=None, description="One of GET /presets' names.")
-    overrides: dict[SpecPath, Any] = Field(
-        default_factory=dict,
-        max_length=MAX_OVERRIDES,
-        description='Spec changes on top of the preset: nested ({"model": {"activation": '
-        '"relu"}}) or dotted ({"model.activation": "relu"}).',
-    )
+from core.submissions import MAX_TAGS
 
 
 class ExperimentSubmitSpec(ExperimentSpec):
@@ -187,94 +160,11 @@ class PredictionsPage(BaseModel):
     records: list[PredictionRecord]
 
 
-class NoFields(BaseModel):
-    """The body of a POST that takes no fields (cancel): `{}`. A body is asked for, with
-    Content-Type: application/json, so that no other web site can send the request from a
-    browser (see api/middleware.py); sending none, with that content type, works as well."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-# For a route's `openapi_extra`: the `{}` body is documented as required (it is how a client
-# shows the request is its own), though an empty body is taken too.
-BODY_REQUIRED: dict[str, Any] = {"requestBody": {"required": True}}
-
-
 class PresetPublic(BaseModel):
     name: str
     description: str
     spec: dict[str, Any] = Field(description="The full spec the preset runs.")
     cost: CostPublic
-
-
-class ErrorBody(BaseModel):
-    detail: str = Field(description="What went wrong, in one line for a person.")
-
-
-class FieldError(BaseModel):
-    field: str = Field(description="The field, e.g. model.hidden[0], overrides.epochs, cursor.")
-    in_: str = Field(alias="in", description="body, query, path or header.")
-    reason: str
-
-
-class ValidationErrorBody(BaseModel):
-    detail: str
-    errors: list[FieldError]
-
-
-class NotReadyBody(BaseModel):
-    status: str
-    detail: str
-    checks: dict[str, str] = Field(description="Each dependency: ok, or what is wrong with it.")
-
-
-Responses = dict[int | str, dict[str, Any]]
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"model": ErrorBody, "description": description}
-
-
-# What each error status means, for the `responses=` of the routes (api/openapi.py adds those
-# every endpoint can answer: 400, 422, and 413 and 415 for POSTs).
-NOT_FOUND: Responses = {404: _error("No such experiment or ablation.")}
-CONFLICT: Responses = {409: _error("Not possible in the resource's current state (said why).")}
-DATABASE_DOWN: Responses = {
-    503: _error("The database is unavailable; retry after Retry-After seconds.")
-}
-INVALID: Responses = {
-    422: {"model": ValidationErrorBody, "description": "Invalid fields, each named."}
-}
-BAD_REQUEST: Responses = {
-    400: _error(
-        "A Host this server does not answer to, control characters in the path, "
-        "or a body that could not be read."
-    )
-}
-TOO_LARGE: Responses = {413: _error("The body is larger than TRAINLAB_MAX_BODY_BYTES.")}
-NOT_JSON: Responses = {415: _error("A POST without Content-Type: application/json.")}
-
-
-class TooManyBody(BaseModel):
-    """A 429: a request rate limit (`scope` key or address, `limit` like "600 per 1 minute"),
-    an event-stream cap, or a key's quota (`quota`, its `limit` and the key's `current` use).
-    Retry-After says when to try again."""
-
-    detail: str
-    scope: str | None = None
-    quota: str | None = None
-    limit: str | float | None = None
-    current: float | None = None
-
-
-TOO_MANY: Responses = {
-    429: {
-        "model": TooManyBody,
-        "description": "Over a rate limit or a quota; Retry-After says when to retry.",
-    }
-}
-# The routes that read one stored resource: it may be missing, and the database may be away.
-ERROR_RESPONSES: Responses = {**NOT_FOUND, **DATABASE_DOWN}
 
 
 class ArmPublic(BaseModel):

@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import Response
 
-from api.services.json_bytes import JSON
+from api.http.json_bytes import JSON
 
 __all__ = ["JSON", "conditional_json", "etag_of", "matches"]
 # A poller must ask again each time (the answer changes while a run trains), but may reuse its

@@ -1,0 +1,129 @@
+"""What a client asks to run, as the services take it: an experiment (a preset plus overrides,
+or a full spec, with `name` and `tags`) and an ablation (a grid of factors over a base, or the
+book's chain of presets, over several seeds).
+
+These are the inputs of api/services/submission.py and api/services/ablation_plan.py; the API
+reads them from request bodies and lists them in its schema, and the bounds here are the ones
+its documentation states.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+
+from core.labels import Label
+from core.presets import PRESETS
+from core.spec import MAX_OVERRIDES, Int, SpecPath
+
+MAX_TAGS = 32
+# A str checked against the presets by the services (whose refusal lists the known ones); the
+# schema lists them too.
+PresetName = Annotated[str, Field(json_schema_extra={"enum": list(PRESETS)})]
+
+
+class ExperimentBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: Label | None = Field(default=None, description="A label for people.")
+    tags: list[Label] = Field(
+        default_factory=list, max_length=MAX_TAGS, description="Free labels; filter by one."
+    )
+
+
+class ExperimentCreate(ExperimentBase):
+    """The preset form of POST /experiments. The other form is a full spec (the fields of
+    ExperimentSpec at the top level) plus `name` and `tags`."""
+
+    preset: PresetName | None = Field(default=None, description="One of GET /presets' names.")
+    overrides: dict[SpecPath, Any] = Field(
+        default_factory=dict,
+        max_length=MAX_OVERRIDES,
+        description='Spec changes on top of the preset: nested ({"model": {"activation": '
+        '"relu"}}) or dotted ({"model.activation": "relu"}).',
+    )
+
+
+# Grid size x seeds: enough for a 4x4 grid over 10 seeds or the book chain over 40 seeds,
+# small enough that one request cannot flood the queue.
+MAX_EXPERIMENTS = 200
+MAX_FACTORS = 6
+MAX_LEVELS = 20
+MAX_SEEDS = 50
+DEFAULT_SEEDS = 3
+MAX_SEED = 2**31 - 1
+
+# Checked by AblationRequest._check_seeds (one message for each way to get it wrong); the
+# schema says the same.
+Seeds = Annotated[
+    Int | list[Int],
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 1, "maximum": MAX_SEEDS},
+                {
+                    "type": "array",
+                    "items": {"type": "integer", "minimum": 0, "maximum": MAX_SEED},
+                    "minItems": 1,
+                    "maxItems": MAX_SEEDS,
+                    "uniqueItems": True,
+                },
+            ],
+            "description": f"A count n (seeds 0..n-1) or the seeds themselves; 1..{MAX_SEEDS}.",
+        }
+    ),
+]
+Levels = Annotated[list[Any], Field(min_length=1, max_length=MAX_LEVELS)]
+
+
+class AblationRequest(BaseModel):
+    """The body of POST /ablations."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    # The name also tags every member experiment: it follows the one rule for labels.
+    name: Label | None = None
+    design: Literal["grid", "book"] = Field(
+        default="grid",
+        description="`grid`: every combination of the factors' values on the base; "
+        "`book`: the five presets of the book's chain as arms.",
+    )
+    preset: PresetName | None = Field(default=None, description="Base preset of a grid.")
+    base: dict[str, Any] | None = Field(
+        default=None, description="Base spec (full or partial) of a grid, instead of a preset."
+    )
+    overrides: dict[SpecPath, Any] = Field(
+        default_factory=dict,
+        max_length=MAX_OVERRIDES,
+        description='Applied to every arm, e.g. {"epochs": 1, "train_limit": 5000}.',
+    )
+    factors: dict[SpecPath, Levels] = Field(
+        default_factory=dict,
+        max_length=MAX_FACTORS,
+        description='Dotted spec path -> values, e.g. {"model.activation": ["sigmoid", '
+        '"leaky_relu"]}; arms are the full grid, in the order given.',
+    )
+    seeds: Seeds = Field(
+        default=DEFAULT_SEEDS,
+        description=f"A count n (seeds 0..n-1) or the seeds themselves; 1..{MAX_SEEDS}.",
+    )
+
+    @field_validator("seeds")
+    @classmethod
+    def _check_seeds(cls, value: int | list[int]) -> int | list[int]:
+        if isinstance(value, int):
+            if not 1 <= value <= MAX_SEEDS:
+                raise ValueError(f"seeds={value}: give 1..{MAX_SEEDS} seeds")
+            return value
+        if not 1 <= len(value) <= MAX_SEEDS:
+            raise ValueError(f"{len(value)} seeds given: give 1..{MAX_SEEDS} seeds")
+        if len(set(value)) != len(value):
+            raise ValueError("seeds must be distinct (a repeated seed is the same run twice)")
+        if any(not 0 <= s <= MAX_SEED for s in value):
+            raise ValueError(f"each seed must be within 0..{MAX_SEED}")
+        return value
+
+    @property
+    def seed_list(self) -> list[int]:
+        return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
