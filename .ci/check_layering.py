@@ -8,7 +8,16 @@
 
 and, inside that: the API side (core, api) never imports torch, so the API process runs without
 the training stack; the engine (worker/engine) stays pure PyTorch: no database, Celery or HTTP,
-and of core only the spec and presets.
+and of core only the spec and presets; no package imports the benchmark-only peers (ray,
+mlflow). Inside api, the services (api/services) are free of HTTP: no fastapi or starlette,
+and none of the HTTP side of api (errors, schemas, auth, http, routes, middleware); they raise
+core's domain errors and return plain data, and the routes translate.
+
+The tests and benchmarks are held to the packages they test (TREES): tests/core uses core,
+tests/worker core and worker, tests/api core and api; tests/cli, tests/deploy,
+tests/integration and bench/ may use everything. A test helper it imports (tests.*, bench.*)
+counts with everything that helper reaches, so a helper cannot carry a test across. The few
+tests that check one package against another (CROSS_CHECKS) say so by name.
 
 Every import counts, also those inside functions or under TYPE_CHECKING: a lazy import is
 still a dependency. Exits 1 and names each offending import (file:line) on a forbidden arrow or
@@ -34,13 +43,53 @@ ALLOWED: dict[str, frozenset[str]] = {
     "cli": frozenset({"core", "api", "worker"}),
 }
 # Third-party names a package must never import (prefix match on the dotted name).
+# Third-party names a package must never import (prefix match on the dotted name), and inside
+# api the modules the services must not reach.
+BENCH_ONLY = ("ray", "mlflow")
 FORBIDDEN_EXTERNAL: dict[str, tuple[str, ...]] = {
-    "core": ("torch", "torchvision"),
-    "api": ("torch", "torchvision"),
+    "core": ("torch", "torchvision", *BENCH_ONLY),
+    "api": ("torch", "torchvision", *BENCH_ONLY),
+    "worker": BENCH_ONLY,
+    "migrations": BENCH_ONLY,
+    "cli": BENCH_ONLY,
     "worker.engine": ("sqlalchemy", "sqlmodel", "celery", "kombu", "fastapi", "httpx", "redis"),
+    "api.services": (
+        "fastapi",
+        "starlette",
+        "api.errors",
+        "api.schemas",
+        "api.auth",
+        "api.http",
+        "api.routes",
+        "api.middleware",
+    ),
 }
 # What of core the engine may use: the spec and its presets, nothing with state.
 ENGINE_CORE_ALLOWED = ("core.spec", "core.presets")
+
+# The test and benchmark trees (folders, the longest match wins) and the packages each may use.
+EVERYTHING = frozenset(PACKAGES)
+TREES: dict[str, frozenset[str]] = {
+    # The root's conftest.py is shared by every tree: it may use only what all of them may.
+    "tests": frozenset({"core"}),
+    "tests/core": frozenset({"core"}),
+    "tests/worker": frozenset({"core", "worker"}),
+    "tests/api": frozenset({"core", "api"}),
+    "tests/cli": EVERYTHING,
+    "tests/deploy": EVERYTHING,
+    "tests/integration": EVERYTHING,
+    "bench": EVERYTHING,
+}
+# Tests whose point is to check one package against another, and what of the other they use.
+CROSS_CHECKS: dict[str, tuple[str, ...]] = {
+    # The cost model's parameter counts and checkpoint sizes against the engine's own.
+    "tests/core/test_cost.py": ("worker.engine",),
+    # The API's numpy inference against the weights the engine trains.
+    "tests/api/services/test_inference.py": ("worker.artifacts", "worker.engine"),
+    "tests/api/trained_runs.py": ("worker.artifacts", "worker.engine"),
+    # Predictions served from a run trained by the engine (tests/api/trained_runs.py).
+    "tests/api/routes/test_models.py": ("worker.artifacts", "worker.engine"),
+}
 
 
 @dataclass(frozen=True)
@@ -132,7 +181,84 @@ def problems(root: Path) -> list[str]:
                 edges.setdefault(name, set()).add(imp.target)
     found += [f"package cycle: {' -> '.join(c)}" for c in _cycles(package_edges)]
     found += [f"module import cycle: {' -> '.join(c)}" for c in _cycles(edges)]
-    return found
+    return found + tree_problems(root)
+
+
+def _tree_of(root: Path, path: Path) -> str | None:
+    folders = path.relative_to(root).parent.parts
+    for depth in range(len(folders), 0, -1):
+        tree = "/".join(folders[:depth])
+        if tree in TREES:
+            return tree
+    return None
+
+
+def _helper(name: str, helpers: dict[str, Path]) -> str | None:
+    """The test or bench module `name` is (or is inside: `tests.conftest.make_settings`)."""
+    while name:
+        if name in helpers:
+            return name
+        name = name.rpartition(".")[0]
+    return None
+
+
+def tree_problems(root: Path) -> list[str]:
+    """Each test or bench file that uses a package its tree may not, directly or through a
+    helper it imports."""
+    files = {
+        module_name(root, path): path
+        for tree in ("tests", "bench")
+        if (root / tree).is_dir()
+        for path in sorted((root / tree).rglob("*.py"))
+    }
+    direct: dict[str, list[Import]] = {name: list(imports_of(root, p)) for name, p in files.items()}
+
+    def allowed(name: str, target: str) -> bool:
+        tree = _tree_of(root, files[name])
+        if tree is None or _package(target) in TREES[tree]:
+            return True
+        relative = files[name].relative_to(root).as_posix()
+        return any(_within(target, ok) for ok in CROSS_CHECKS.get(relative, ()))
+
+    reach_of: dict[str, dict[str, str]] = {}
+
+    def reach(name: str, seen: frozenset[str] = frozenset()) -> dict[str, str]:
+        """Project modules `name` uses, itself or through its helpers -> the import by which."""
+        if name in reach_of:
+            return reach_of[name]
+        found: dict[str, str] = {}
+        for imp in direct[name]:
+            if _package(imp.target) in PACKAGES:
+                found.setdefault(imp.target, name)
+            helper = _helper(imp.target, direct)
+            if helper and helper != name and helper not in seen:
+                for target, via in reach(helper, seen | {name}).items():
+                    found.setdefault(target, via)
+        if not seen:
+            reach_of[name] = found
+        return found
+
+    out: list[str] = []
+    for name, path in files.items():
+        tree = _tree_of(root, path)
+        if tree is None:
+            continue
+        may = sorted(TREES[tree])
+        for imp in direct[name]:
+            where = f"{path.relative_to(root)}:{imp.line}"
+            if _package(imp.target) in PACKAGES and not allowed(name, imp.target):
+                out.append(f"{where}: {name} imports {imp.target}, but {tree} may use only {may}")
+            helper = _helper(imp.target, direct)
+            if helper is None or helper == name:
+                continue
+            for target, via in sorted(reach(helper).items()):
+                if not allowed(name, target):
+                    out.append(
+                        f"{where}: {name} imports {helper}, which reaches {target} (in {via}), "
+                        f"but {tree} may use only {may}"
+                    )
+                    break
+    return sorted(set(out))
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -178,7 +304,7 @@ def main(argv: list[str]) -> int:
     if found:
         print(f"layering: {len(found)} forbidden import(s)", file=sys.stderr)
         return 1
-    print("layering: ok (core <- api, worker, migrations <- cli; no cycles)")
+    print("layering: ok (core <- api, worker, migrations <- cli; no cycles; tests and bench)")
     return 0
 
 

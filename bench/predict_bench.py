@@ -40,7 +40,7 @@ from core import store  # noqa: E402
 from core.presets import build_spec  # noqa: E402
 from core.store.migrate import upgrade_to_head  # noqa: E402
 from core.store.models import Status  # noqa: E402
-from tests.integration.stack import free_port  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
 
 
 def layernorm_file(experiment_id: str) -> bytes:

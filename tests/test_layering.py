@@ -50,6 +50,12 @@ def test_the_repository_is_layered() -> None:
         ({"worker/engine/loop.py": "from sqlalchemy import Engine\n"}, "must not"),
         ({"worker/engine/loop.py": "from core.store import models\n"}, "only the spec"),
         ({"api/a.py": "from . import b\n", "api/b.py": "from api import a\n"}, "cycle"),
+        # The benchmark-only peers stay out of every package.
+        ({"core/track.py": "import mlflow\n"}, "core must not"),
+        ({"api/track.py": "from ray import serve\n"}, "api must not"),
+        ({"worker/tune.py": "import ray.tune\n"}, "worker must not"),
+        ({"cli/track.py": "import mlflow.tracking\n"}, "cli must not"),
+        ({"migrations/env.py": "import ray\n"}, "migrations must not"),
     ],
 )
 def test_forbidden_imports_are_named(tmp_path: Path, files: dict[str, str], words: str) -> None:
@@ -64,5 +70,85 @@ def test_allowed_arrows_pass(tmp_path: Path) -> None:
         "api/routes.py": "from core import spec\n",
         "worker/engine/run.py": "import torch\nfrom core.spec import ExperimentSpec\n",
         "cli/main.py": "import api.routes\nimport worker.engine.run\n",
+    }
+    assert check.problems(_tree(tmp_path, files)) == []
+
+
+# Each thing the services must not reach, imported the ways code does.
+@pytest.mark.parametrize(
+    "line",
+    [
+        "from fastapi import HTTPException\n",
+        "from starlette.concurrency import run_in_threadpool\n",
+        "from api.errors import invalid\n",
+        "from api import schemas\n",
+        "from api.schemas import ExperimentCreate\n",
+        "from api.auth import Principal\n",
+        "from api.http.etags import conditional_json\n",
+        "from ..http import json_bytes\n",
+        "from api.routes.events import sse_event\n",
+        "import api.middleware\n",
+    ],
+)
+def test_services_are_free_of_http(tmp_path: Path, line: str) -> None:
+    found = check.problems(_tree(tmp_path, {"api/services/plan.py": line}))
+    assert any("api.services must not" in f and "api/services/plan.py:1" in f for f in found), found
+
+
+def test_services_may_use_core_and_each_other(tmp_path: Path) -> None:
+    files = {
+        "api/services/plan.py": "from core.errors import invalid\nfrom . import stats\n",
+        "api/services/stats.py": "import numpy\n",
+        "api/routes/plans.py": "from fastapi import APIRouter\nfrom api.services import plan\n",
+    }
+    assert check.problems(_tree(tmp_path, files)) == []
+
+
+@pytest.mark.parametrize(
+    ("files", "words"),
+    [
+        ({"tests/core/test_a.py": "from worker.job import run\n"}, "tests/core may use only"),
+        ({"tests/core/test_a.py": "import api.app\n"}, "tests/core may use only"),
+        ({"tests/worker/test_a.py": "from api.services import stats\n"}, "tests/worker may use"),
+        ({"tests/worker/test_a.py": "from cli import main\n"}, "tests/worker may use"),
+        ({"tests/api/routes/test_a.py": "from worker.engine import run\n"}, "tests/api may use"),
+        # A helper carries what it reaches: tests/api -> a helper -> worker.
+        (
+            {
+                "tests/api/test_a.py": "from tests.integration.stack import Stack\n",
+                "tests/integration/stack.py": "from worker.shutdown import kill_tree\n",
+            },
+            "reaches worker.shutdown",
+        ),
+        # The root conftest is shared by every tree: it may use only core.
+        ({"tests/conftest.py": "from api.app import create_app\n"}, "tests may use only"),
+        (
+            {
+                "tests/core/test_a.py": "from tests.helpers import x\n",
+                "tests/helpers.py": "from tests.api.client import y\n",
+                "tests/api/client.py": "import api.app\n",
+            },
+            "reaches api.app",
+        ),
+    ],
+)
+def test_tests_use_only_their_packages(tmp_path: Path, files: dict[str, str], words: str) -> None:
+    found = check.problems(_tree(tmp_path, files))
+    assert any(words in line for line in found), found
+
+
+def test_tests_that_may_use_more_pass(tmp_path: Path) -> None:
+    files = {
+        "tests/conftest.py": "from core.settings import Settings\n",
+        "tests/core/test_a.py": "from tests.conftest import Settings\n",
+        "tests/worker/test_a.py": "from tests.core.helpers import x\nimport worker.job\n",
+        "tests/core/helpers.py": "from core import store\n",
+        "tests/api/test_a.py": "from tests.integration.browser import chromium\nimport api.app\n",
+        "tests/integration/browser.py": "from tests.conftest import Settings\n",
+        "tests/integration/test_a.py": "import api.app, worker.job, cli\n",
+        "tests/cli/test_a.py": "import api.app, worker.job, cli\n",
+        "bench/run.py": "import ray, mlflow\nimport api.app, worker.engine\n",
+        # A named cross-check may use what it checks against.
+        "tests/core/test_cost.py": "from worker.engine.model import build_model\n",
     }
     assert check.problems(_tree(tmp_path, files)) == []

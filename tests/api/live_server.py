@@ -21,8 +21,7 @@ import httpx
 import uvicorn
 from starlette.types import ASGIApp
 
-from tests.conftest import REPO, TEST_DATA_DIR
-from tests.integration.stack import free_port
+from tests.conftest import REPO, TEST_DATA_DIR, free_port
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from core.settings import Settings
 from core.store import keys
 from tests.api.app_client import AppClient, app_client
 from tests.api.live_server import serving
-from tests.integration.stack import free_port
+from tests.conftest import free_port
 
 SMALL = {"preset": "seed-adam", "overrides": {"epochs": 1, "train_limit": 500, "test_limit": 100}}
 

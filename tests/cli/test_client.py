@@ -55,7 +55,7 @@ def test_summary_table_prints_every_arm_with_its_interval() -> None:
 
 def test_an_unreachable_server_is_exit_code_3(capsys: pytest.CaptureFixture[str]) -> None:
     from cli import main
-    from tests.integration.stack import free_port
+    from tests.conftest import free_port
 
     server = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     assert main(["submit", "--preset", "seed-adam", "--server", server]) == 3

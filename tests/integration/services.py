@@ -22,7 +22,7 @@ import psycopg
 import pytest
 import redis
 
-from tests.integration.stack import free_port
+from tests.conftest import free_port
 
 _PG_BINDIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 

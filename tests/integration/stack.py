@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from tests.conftest import (
     POSTGRES_URL,
     REPO,
     TEST_DATA_DIR,
+    free_port,
     lease_redis_database,
     release_redis_database,
 )
@@ -53,13 +53,6 @@ FAST_SETTINGS = {
     "TRAINLAB_SHUTDOWN_GRACE_S": "8",
     "TRAINLAB_LOG_LEVEL": "warning",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def clean_env(extra: dict[str, str]) -> dict[str, str]:

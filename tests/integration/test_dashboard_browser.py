@@ -28,7 +28,7 @@ from core.store.migrate import upgrade_to_head
 from core.store.session import make_engine
 from tests.api.live_server import serving
 from tests.api.recorded_runs import RecordedRuns
-from tests.conftest import make_settings
+from tests.conftest import free_port, make_settings
 from tests.integration.browser import (
     browser_errors,
     chromium,
@@ -45,7 +45,6 @@ from tests.integration.dashboard_page import (
     layout,
     pad_pixels,
 )
-from tests.integration.stack import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.slow]
 

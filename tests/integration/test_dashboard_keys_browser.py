@@ -20,9 +20,8 @@ from core.store.migrate import upgrade_to_head
 from core.store.session import make_engine
 from tests.api.live_server import serving
 from tests.api.recorded_runs import RecordedRuns
-from tests.conftest import make_settings
+from tests.conftest import free_port, make_settings
 from tests.integration.browser import browser_errors, chromium, screenshot, wait_until
-from tests.integration.stack import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

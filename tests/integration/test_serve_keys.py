@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.stack import FAST_SETTINGS, TRAINLAB, Stack, clean_env, free_port
+from tests.conftest import free_port
+from tests.integration.stack import FAST_SETTINGS, TRAINLAB, Stack, clean_env
 
 pytestmark = pytest.mark.integration
 
