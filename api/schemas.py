@@ -13,7 +13,8 @@ from core import store
 from core.cost import SpecCost, estimate
 from core.labels import Label
 from core.presets import PRESETS
-from core.spec import MAX_OVERRIDES, ExperimentSpec, SpecPath
+from core.spec import ExperimentSpec
+from core.spec_paths import MAX_OVERRIDES, SpecPath
 from core.store.clock import as_utc
 from core.store.models import Experiment
 

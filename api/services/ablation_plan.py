@@ -40,7 +40,8 @@ from core.cost import (
 )
 from core.labels import Label
 from core.presets import BOOK_CHAIN, PRESETS, UnknownPresetError, preset_dict
-from core.spec import MAX_OVERRIDES, ExperimentSpec, Int, SpecPath, apply_overrides
+from core.spec import ExperimentSpec, Int
+from core.spec_paths import MAX_OVERRIDES, SpecPath, apply_overrides
 from core.store.models import Ablation, Experiment
 
 # Grid size x seeds: enough for a 4x4 grid over 10 seeds or the book chain over 40 seeds,

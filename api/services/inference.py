@@ -38,7 +38,7 @@ import numpy.typing as npt
 from safetensors.numpy import load
 from scipy.special import erf, expit
 
-from core.spec import INPUT_FEATURES, NUM_CLASSES, ExperimentSpec
+from core.spec import INPUT_FEATURES, ExperimentSpec
 from core.store.cache import LRU
 
 Array = npt.NDArray[np.float32]
@@ -107,31 +107,25 @@ def _plan(spec: ExperimentSpec, tensors: dict[str, Any]) -> tuple[Callable[[Arra
         return np.ascontiguousarray(value, dtype=np.float32)
 
     layers: list[Callable[[Array], Array]] = []
-    index, width_in = 0, INPUT_FEATURES
-    for width in spec.model.hidden:
-        layers.append(
-            _linear(take(index, "weight", (width, width_in)), take(index, "bias", (width,)))
-        )
-        layers.append(_activation(spec))
+    index = 0  # the module's position in the engine's nn.Sequential: its tensors' prefix
+    for layer in spec.layers():
+        width = layer.fan_out
+        weight = take(index, "weight", (width, layer.fan_in))
+        layers.append(_linear(weight, take(index, "bias", (width,))))
+        layers.append(_output(spec) if layer.is_output else _activation(spec))
         index += 2
-        if spec.model.normalization == "layer_norm":
+        if layer.normalization == "layer_norm":
             layers.append(
                 _layer_norm(take(index, "weight", (width,)), take(index, "bias", (width,)))
             )
             index += 1
-        elif spec.model.normalization == "batch_norm":
+        elif layer.normalization == "batch_norm":
             scale, shift = take(index, "weight", (width,)), take(index, "bias", (width,))
             mean = take(index, "running_mean", (width,))
             var = take(index, "running_var", (width,))
             unused.discard(f"{index}.num_batches_tracked")  # a training counter; eval ignores it
             layers.append(_batch_norm(scale, shift, mean, var))
             index += 1
-        width_in = width
-    weight, bias = (
-        take(index, "weight", (NUM_CLASSES, width_in)),
-        take(index, "bias", (NUM_CLASSES,)),
-    )
-    layers += [_linear(weight, bias), _output(spec)]
     if unused:
         raise ModelFileError(f"model file has tensors its spec does not use: {sorted(unused)}")
     return tuple(layers)
