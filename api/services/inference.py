@@ -20,8 +20,8 @@ worker/engine/evaluate.py does, in eval mode):
   0..1; tests/api/services/test_inference.py trains one tiny network per knob with the real
   engine and checks every stored per-record output within 1e-6.
 
-Decoded networks are kept in a small LRU keyed by (database URL, experiment id, sha256), so a
-second prediction costs one indexed read of the hash, not a decode.
+This is the classifier's predictor; api/services/predictors.py picks it by the file's kind and
+keeps decoded networks cached.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from safetensors.numpy import load
 from scipy.special import erf, expit
 
 from core.spec import INPUT_FEATURES, ExperimentSpec
-from core.store.cache import LRU
 
 Array = npt.NDArray[np.float32]
 LAYER_NORM_EPS = 1e-5  # worker/engine/model.py: PyTorch's defaults, the same numbers
@@ -189,19 +188,6 @@ def _output(spec: ExperimentSpec) -> Callable[[Array], Array]:
         return _sigmoid
     # softmax, and `none` (logits), which the engine reports as softmax probabilities.
     return _softmax
-
-
-_networks: LRU[tuple[str, str, str], Network] = LRU(32)
-
-
-def cached_network(key: tuple[str, str, str], data: Callable[[], bytes]) -> Network:
-    """The decoded network for (database URL, experiment id, sha256); `data` reads the file's
-    bytes only on a miss."""
-    network = _networks.get(key)
-    if network is None:
-        network = decode(data())
-        _networks.put(key, network)
-    return network
 
 
 def predict(network: Network, pixels: Array) -> tuple[list[float], int]:
