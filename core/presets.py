@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.spec import ExperimentSpec, apply_overrides
+from core.spec import ExperimentSpec
+from core.spec_paths import apply_overrides
 
 _BASELINE: dict[str, Any] = {
     "dataset": "mnist",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -37,24 +37,6 @@ MAX_BATCH = 4096
 # 10 epochs of the book's batch-1 recipe; the broker's visibility timeout is sized above it.
 MAX_TOTAL_STEPS = 600_000
 MAX_LOSS_POINTS = 100_000
-
-# Overrides and ablation factors name spec fields by dotted paths ("model.activation"). The
-# spec is two levels deep and its longest path is 20 characters; these bounds refuse anything
-# else before any work is done on it (and keep error messages about it short).
-MAX_OVERRIDES = 32
-MAX_PATH_LENGTH = 64
-MAX_PATH_DEPTH = 3
-SPEC_PATH_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,31}(\.[A-Za-z_][A-Za-z0-9_]{0,31}){0,2}$"
-# A dotted spec path as a request field (the keys of overrides and factors).
-SpecPath = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=MAX_PATH_LENGTH,
-        pattern=SPEC_PATH_PATTERN,
-        description="A spec field, nested ones joined by dots: epochs, model.activation.",
-    ),
-]
 
 DEFAULT_LR: dict[str, float] = {"sgd": 0.01, "adam": 0.001, "adamw": 0.001, "rmsprop": 0.01}
 
@@ -84,6 +66,19 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+@dataclass(frozen=True)
+class Layer:
+    """One Linear layer of the network and what follows it: the walk every part that builds,
+    checks, prices or runs the network takes (ModelSpec.layers), so they cannot disagree."""
+
+    index: int  # among the Linear layers, 0 first
+    fan_in: int
+    fan_out: int
+    activation: str  # the hidden activation, or for the output layer the output activation
+    normalization: str  # after the activation; "none" for the output layer
+    is_output: bool
+
+
 class ModelSpec(_Strict):
     hidden: list[Int] = Field(
         default=[200],
@@ -108,6 +103,17 @@ class ModelSpec(_Strict):
             if not 1 <= width <= MAX_WIDTH:
                 raise ValueError(f"hidden[{i}]={width}: each width must be 1..{MAX_WIDTH}")
         return self
+
+    def layers(self, inputs: int, classes: int) -> tuple[Layer, ...]:
+        """For each hidden width a Linear, the activation, then the normalization; then
+        Linear(last, classes) and the output activation."""
+        out: list[Layer] = []
+        fan_in = inputs
+        for index, width in enumerate(self.hidden):
+            out.append(Layer(index, fan_in, width, self.activation, self.normalization, False))
+            fan_in = width
+        out.append(Layer(len(self.hidden), fan_in, classes, self.output, "none", True))
+        return tuple(out)
 
 
 class ExperimentSpec(_Strict):
@@ -157,6 +163,10 @@ class ExperimentSpec(_Strict):
                 f"raise log_every to at least {math.ceil(steps / MAX_LOSS_POINTS)}"
             )
         return self
+
+    def layers(self) -> tuple[Layer, ...]:
+        """The network's layers, from the dataset's pixels to its classes."""
+        return self.model.layers(INPUT_FEATURES, NUM_CLASSES)
 
     @property
     def train_records(self) -> int:
@@ -253,63 +263,3 @@ def spec_total_steps(raw: dict[str, Any]) -> int:
         return ExperimentSpec.model_validate(raw).total_steps
     except ValueError:
         return 0
-
-
-def shown(text: str, most: int = 40) -> str:
-    """`text` quoted for a message, cut to `most` characters: an error never echoes megabytes."""
-    return repr(text) if len(text) <= most else f"{text[:most]!r}... ({len(text):,} characters)"
-
-
-def path_problem(key: str) -> str | None:
-    """Why `key` cannot be a dotted spec path, or None."""
-    if not isinstance(key, str) or not key:
-        return "a spec path must be a non-empty string"
-    if len(key) > MAX_PATH_LENGTH:
-        return f"a spec path is at most {MAX_PATH_LENGTH} characters, this one is {len(key):,}"
-    if not re.match(SPEC_PATH_PATTERN, key):
-        return "a spec path is field names joined by dots, e.g. model.activation"
-    return None
-
-
-def _check_depth(value: Any, key: str, depth: int = 1) -> None:
-    if depth > MAX_PATH_DEPTH:
-        raise ValueError(f"override {key!r}: nested deeper than the spec ({MAX_PATH_DEPTH} levels)")
-    if isinstance(value, dict):
-        for child in value.values():
-            _check_depth(child, key, depth + 1)
-    elif isinstance(value, list):
-        for child in value:
-            _check_depth(child, key, depth + 1)
-
-
-def apply_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Merge overrides into a spec dict. Keys may be nested dicts or dotted paths
-    (`{"model.activation": "relu"}`); the result is validated by ExperimentSpec.
-
-    At most MAX_OVERRIDES paths of at most MAX_PATH_LENGTH characters and MAX_PATH_DEPTH
-    levels, with values no deeper than the spec: checked first, so a hostile override costs
-    nothing and its error message stays short."""
-    if len(overrides) > MAX_OVERRIDES:
-        raise ValueError(f"{len(overrides)} overrides; the bound is {MAX_OVERRIDES}")
-    for key, value in overrides.items():
-        problem = path_problem(key)
-        if problem:
-            raise ValueError(f"override {shown(key)}: {problem}")
-        _check_depth(value, key, key.count(".") + 1)
-    merged: dict[str, Any] = json.loads(json.dumps(base))  # deep copy of plain JSON data
-    for key, value in overrides.items():
-        parts = key.split(".")
-        target = merged
-        for part in parts[:-1]:
-            child = target.get(part)
-            if child is None:
-                child = target[part] = {}
-            if not isinstance(child, dict):
-                raise ValueError(f"override {key!r}: {part!r} is not a section of the spec")
-            target = child
-        leaf = parts[-1]
-        if isinstance(value, dict) and isinstance(target.get(leaf), dict):
-            target[leaf] = apply_overrides(target[leaf], value)
-        else:
-            target[leaf] = value
-    return merged

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validat
 
 from core.labels import Label
 from core.presets import PRESETS
-from core.spec import MAX_OVERRIDES, Int, SpecPath
+from core.spec import Int
+from core.spec_paths import MAX_OVERRIDES, SpecPath
 
 MAX_TAGS = 32
 # A str checked against the presets by the services (whose refusal lists the known ones); the

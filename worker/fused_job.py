@@ -137,8 +137,9 @@ def train_group(
     members: Sequence[ClaimedRun], heartbeats: Sequence[Heartbeat], settings: Settings
 ) -> list[Any]:
     """One run_training_group call for the members; their results in order."""
-    from worker.engine import RunCallbacks, run_training_group
+    from worker.engine import RunCallbacks
     from worker.engine.model import resolve_device
+    from worker.kinds import engine_for
 
     specs = [ExperimentSpec.model_validate(m.raw_spec) for m in members]
     # Members share their structure, device field included: one device for the group.
@@ -148,7 +149,7 @@ def train_group(
     for heartbeat in heartbeats:
         heartbeat.device = device_label(chosen)
         heartbeat.engine_started = started
-    return run_training_group(
+    return engine_for(specs[0]).run_group(
         specs,
         data_dir=settings.data_dir,
         allow_download=settings.allow_download,

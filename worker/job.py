@@ -144,8 +144,9 @@ def device_label(device: Any) -> str:
 def train(claimed: ClaimedRun, heartbeat: Heartbeat, settings: Settings) -> Any:
     """Run the engine for the claimed attempt, its progress going out through `heartbeat`;
     returns the engine's RunResult, raises what the run raised."""
-    from worker.engine import RunCallbacks, run_training
+    from worker.engine import RunCallbacks
     from worker.engine.model import resolve_device
+    from worker.kinds import engine_for
 
     spec = ExperimentSpec.model_validate(claimed.raw_spec)
     # The worker's device setting decides only where the spec leaves it to the worker.
@@ -153,7 +154,7 @@ def train(claimed: ClaimedRun, heartbeat: Heartbeat, settings: Settings) -> Any:
     chosen = resolve_device(device or spec.device)
     heartbeat.device = device_label(chosen)
     heartbeat.engine_started = time.monotonic()
-    return run_training(
+    return engine_for(spec).run(
         spec,
         data_dir=settings.data_dir,
         allow_download=settings.allow_download,

@@ -18,7 +18,7 @@ from api.deps import EngineDep, SessionDep
 from api.http.threads import run_in_threadpool
 from api.routes.params import ExperimentId
 from api.schemas import ERROR_RESPONSES
-from api.services import inference
+from api.services import inference, predictors
 from api.services.digits import PIXELS, Pixels, pixels_from_json, pixels_from_png
 from core import store
 from core.errors import invalid
@@ -211,5 +211,5 @@ def _answer(engine: Engine, experiment_id: str, pixels: Pixels) -> tuple[list[fl
                 raise store.ExperimentNotFound(experiment_id)
             return data
 
-        network = inference.cached_network(key, read)
-    return inference.predict(network, pixels)
+        loaded = predictors.cached_model(key, read)
+    return predictors.predict(loaded, pixels)

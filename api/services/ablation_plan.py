@@ -33,7 +33,8 @@ from core.cost import (
 )
 from core.errors import InvalidFields, field_error, field_path, from_spec_errors
 from core.presets import BOOK_CHAIN, PRESETS, UnknownPresetError, preset_dict
-from core.spec import ExperimentSpec, apply_overrides
+from core.spec import ExperimentSpec
+from core.spec_paths import apply_overrides
 from core.store.models import Ablation, Experiment
 from core.submissions import (
     MAX_EXPERIMENTS,

@@ -20,8 +20,8 @@ worker/engine/evaluate.py does, in eval mode):
   0..1; tests/api/services/test_inference.py trains one tiny network per knob with the real
   engine and checks every stored per-record output within 1e-6.
 
-Decoded networks are kept in a small LRU keyed by (database URL, experiment id, sha256), so a
-second prediction costs one indexed read of the hash, not a decode.
+This is the classifier's predictor; api/services/predictors.py picks it by the file's kind and
+keeps decoded networks cached.
 """
 
 from __future__ import annotations
@@ -38,8 +38,7 @@ import numpy.typing as npt
 from safetensors.numpy import load
 from scipy.special import erf, expit
 
-from core.spec import INPUT_FEATURES, NUM_CLASSES, ExperimentSpec
-from core.store.cache import LRU
+from core.spec import INPUT_FEATURES, ExperimentSpec
 
 Array = npt.NDArray[np.float32]
 LAYER_NORM_EPS = 1e-5  # worker/engine/model.py: PyTorch's defaults, the same numbers
@@ -107,31 +106,25 @@ def _plan(spec: ExperimentSpec, tensors: dict[str, Any]) -> tuple[Callable[[Arra
         return np.ascontiguousarray(value, dtype=np.float32)
 
     layers: list[Callable[[Array], Array]] = []
-    index, width_in = 0, INPUT_FEATURES
-    for width in spec.model.hidden:
-        layers.append(
-            _linear(take(index, "weight", (width, width_in)), take(index, "bias", (width,)))
-        )
-        layers.append(_activation(spec))
+    index = 0  # the module's position in the engine's nn.Sequential: its tensors' prefix
+    for layer in spec.layers():
+        width = layer.fan_out
+        weight = take(index, "weight", (width, layer.fan_in))
+        layers.append(_linear(weight, take(index, "bias", (width,))))
+        layers.append(_output(spec) if layer.is_output else _activation(spec))
         index += 2
-        if spec.model.normalization == "layer_norm":
+        if layer.normalization == "layer_norm":
             layers.append(
                 _layer_norm(take(index, "weight", (width,)), take(index, "bias", (width,)))
             )
             index += 1
-        elif spec.model.normalization == "batch_norm":
+        elif layer.normalization == "batch_norm":
             scale, shift = take(index, "weight", (width,)), take(index, "bias", (width,))
             mean = take(index, "running_mean", (width,))
             var = take(index, "running_var", (width,))
             unused.discard(f"{index}.num_batches_tracked")  # a training counter; eval ignores it
             layers.append(_batch_norm(scale, shift, mean, var))
             index += 1
-        width_in = width
-    weight, bias = (
-        take(index, "weight", (NUM_CLASSES, width_in)),
-        take(index, "bias", (NUM_CLASSES,)),
-    )
-    layers += [_linear(weight, bias), _output(spec)]
     if unused:
         raise ModelFileError(f"model file has tensors its spec does not use: {sorted(unused)}")
     return tuple(layers)
@@ -195,19 +188,6 @@ def _output(spec: ExperimentSpec) -> Callable[[Array], Array]:
         return _sigmoid
     # softmax, and `none` (logits), which the engine reports as softmax probabilities.
     return _softmax
-
-
-_networks: LRU[tuple[str, str, str], Network] = LRU(32)
-
-
-def cached_network(key: tuple[str, str, str], data: Callable[[], bytes]) -> Network:
-    """The decoded network for (database URL, experiment id, sha256); `data` reads the file's
-    bytes only on a miss."""
-    network = _networks.get(key)
-    if network is None:
-        network = decode(data())
-        _networks.put(key, network)
-    return network
 
 
 def predict(network: Network, pixels: Array) -> tuple[list[float], int]:

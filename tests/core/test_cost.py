@@ -12,13 +12,13 @@ import torch
 
 from core import store
 from core.cost import (
-    STEP_PARAMETERS_PER_CPU_SECOND,
     CostLimits,
     ablation_total,
     ablation_violations,
     estimate,
     violations,
 )
+from core.kinds.classifier_cost import STEP_PARAMETERS_PER_CPU_SECOND
 from core.presets import PRESETS, build_spec
 from core.spec import MAX_DEPTH, MAX_WIDTH, ExperimentSpec
 from core.store.migrate import upgrade_to_head

@@ -12,8 +12,8 @@ from core.spec import (
     MAX_LOSS_POINTS,
     MAX_TOTAL_STEPS,
     ExperimentSpec,
-    apply_overrides,
 )
+from core.spec_paths import apply_overrides
 
 
 def errors(data: dict[str, Any]) -> str:

@@ -15,19 +15,18 @@ from collections.abc import Sequence
 
 import torch
 
-from core.spec import INPUT_FEATURES, NUM_CLASSES, ExperimentSpec, group_key
+from core.spec import ExperimentSpec, group_key
 
 # Bytes a fused step may touch per step on the CPU (the book's Adam run: about 2.5 MB).
 CPU_FUSED_BYTES = 12 * 2**20
 
 
 def parameter_count(spec: ExperimentSpec) -> int:
-    count, width_in = 0, INPUT_FEATURES
-    norm = 2 if spec.model.normalization != "none" else 0
-    for width in spec.model.hidden:
-        count += width_in * width + width + norm * width
-        width_in = width
-    return count + width_in * NUM_CLASSES + NUM_CLASSES
+    count = 0
+    for layer in spec.layers():
+        norm = 2 if layer.normalization != "none" else 0  # scale and shift per unit
+        count += layer.fan_in * layer.fan_out + layer.fan_out + norm * layer.fan_out
+    return count
 
 
 def cpu_group_size(spec: ExperimentSpec) -> int:

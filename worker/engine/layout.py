@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 from torch import nn
 
-from core.spec import INPUT_FEATURES, NUM_CLASSES, ExperimentSpec
+from core.spec import ExperimentSpec
 from worker.engine.model import BATCH_NORM_EPS, BATCH_NORM_MOMENTUM, LAYER_NORM_EPS
 
 Norm = nn.LayerNorm | nn.BatchNorm1d
@@ -81,16 +81,15 @@ def _describe(kind: type[nn.Module], spec: ExperimentSpec) -> str:
 def _expected(spec: ExperimentSpec) -> list[_Expected]:
     """(module class, check of its settings) for each position of the spec's network."""
     out: list[_Expected] = []
-    width_in = INPUT_FEATURES
-    for width in spec.model.hidden:
-        out.append((nn.Linear, _linear(width_in, width)))
+    for layer in spec.layers():
+        out.append((nn.Linear, _linear(layer.fan_in, layer.fan_out)))
+        if layer.is_output:
+            out.append(_output(spec))
+            continue
         out.append(_activation(spec))
-        norm = _norm(spec, width)
+        norm = _norm(spec, layer.fan_out)
         if norm is not None:
             out.append(norm)
-        width_in = width
-    out.append((nn.Linear, _linear(width_in, NUM_CLASSES)))
-    out.append(_output(spec))
     return out
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from core.spec import INPUT_FEATURES, NUM_CLASSES, ExperimentSpec
+from core.spec import ExperimentSpec
 
 # PyTorch's own defaults, named so the fast path uses the very same numbers.
 LAYER_NORM_EPS = 1e-5
@@ -79,16 +79,17 @@ def build_model(spec: ExperimentSpec, device: torch.device) -> nn.Sequential:
     seed start from the same weights) without touching the caller's global RNG state."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.seed)
-        layers: list[nn.Module] = []
-        width_in = INPUT_FEATURES
-        for width in spec.model.hidden:
-            layers += [nn.Linear(width_in, width), hidden_activation(spec)]
-            norm = normalization(spec, width)
+        modules: list[nn.Module] = []
+        for layer in spec.layers():
+            modules.append(nn.Linear(layer.fan_in, layer.fan_out))
+            if layer.is_output:
+                modules.append(output_activation(spec))
+                continue
+            modules.append(hidden_activation(spec))
+            norm = normalization(spec, layer.fan_out)
             if norm is not None:
-                layers.append(norm)
-            width_in = width
-        layers += [nn.Linear(width_in, NUM_CLASSES), output_activation(spec)]
-        model = nn.Sequential(*layers)
+                modules.append(norm)
+        model = nn.Sequential(*modules)
     return model.to(device)
 
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.numpy import save
 
-from api.services import inference
+from api.services import inference, predictors
 from core.presets import build_spec
 from worker.artifacts import final_weights
 from worker.engine import run_training
@@ -104,8 +104,9 @@ def test_decoded_networks_are_cached_by_hash() -> None:
         return data
 
     key = ("sqlite://", "cache-test", "hash-1")
-    first = inference.cached_network(key, read)
-    assert inference.cached_network(key, read) is first and len(reads) == 1
+    first = predictors.cached_model(key, read)
+    assert predictors.cached_model(key, read) is first and len(reads) == 1
+    assert first.kind == "classifier"
     # New weights under the same id (another hash) are decoded afresh.
-    inference.cached_network((*key[:2], "hash-2"), read)
+    predictors.cached_model((*key[:2], "hash-2"), read)
     assert len(reads) == 2

@@ -1,0 +1,125 @@
+"""What a kind of job is, and the registry of kinds: torch-free, so the API and the worker
+agree on it and core declares every kind without importing either side.
+
+A kind names its spec model, its cost function and its outputs (series, per-record outputs,
+artifacts, dashboard views). The torch side (worker/kinds.py: kind -> engine entry) and the
+numpy side (api/services/predictors.py: kind -> /predict) register their halves by the same
+name; tests/core/test_kinds.py checks that every kind has both.
+
+A stored spec says its kind in a top-level `kind` field; a spec without one is a classifier,
+so every spec stored before kinds existed keeps its canonical JSON, fingerprint and group key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+# The kind of a spec with no `kind` field: every spec stored before there were other kinds.
+DEFAULT_KIND = "classifier"
+
+
+@dataclass(frozen=True)
+class SpecCost:
+    """What one run of a spec costs, from the spec alone: what every kind's cost function
+    answers (core.cost checks it against the bounds; GET /presets shows it)."""
+
+    parameters: int
+    buffers: int  # batch-norm running statistics: state, but not trained
+    optimizer_state: int  # values the optimizer keeps (momentum, Adam's moments)
+    checkpoint_bytes: int
+    memory_bytes: int
+    steps: int
+    samples: int  # records seen in training: epochs x train records
+    loss_points: int
+    step_parameters: float
+    cpu_seconds: float
+
+    @property
+    def cpu_hours(self) -> float:
+        return self.cpu_seconds / 3600
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "cpu_hours": self.cpu_hours}
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    spec_model: type[BaseModel]  # validates the stored/submitted spec dict
+    cost: Callable[[Any], SpecCost]  # takes a spec_model instance
+    series: tuple[str, ...]  # the series a run records, by name
+    record_outputs: str  # what the run stores for each test record
+    artifacts: tuple[str, ...]  # the files a finished run keeps
+    views: tuple[str, ...]  # the dashboard's views of one run (ids in api/static/index.html)
+
+    def parse(self, raw: Mapping[str, Any]) -> BaseModel:
+        return self.spec_model.model_validate(raw)
+
+
+class UnknownKindError(ValueError):
+    """A spec names a kind of job nobody registered."""
+
+
+_KINDS: dict[str, Kind] = {}
+
+
+def register(kind: Kind) -> Kind:
+    if kind.name in _KINDS:
+        raise ValueError(f"kind {kind.name!r} is registered already")
+    if any(known.spec_model is kind.spec_model for known in _KINDS.values()):
+        raise ValueError(f"kind {kind.name!r}: its spec model belongs to another kind")
+    _KINDS[kind.name] = kind
+    return kind
+
+
+@contextmanager
+def registered(kind: Kind) -> Iterator[Kind]:
+    """`kind` registered for the duration of a with-block (tests add fake kinds this way)."""
+    register(kind)
+    try:
+        yield kind
+    finally:
+        del _KINDS[kind.name]
+
+
+def names() -> tuple[str, ...]:
+    return tuple(_KINDS)
+
+
+def get(name: str) -> Kind:
+    kind = _KINDS.get(name)
+    if kind is None:
+        known = ", ".join(sorted(_KINDS)) or "none"
+        raise UnknownKindError(f"unknown kind of job {name!r}: the kinds are {known}")
+    return kind
+
+
+def kind_name(raw: Mapping[str, Any]) -> str:
+    """The kind a spec dict names; the classifier when it names none."""
+    name = raw.get("kind", DEFAULT_KIND)
+    if not isinstance(name, str):
+        raise UnknownKindError(f"a spec's kind is a name, not {type(name).__name__}")
+    return name
+
+
+def kind_of_raw(raw: Mapping[str, Any]) -> Kind:
+    return get(kind_name(raw))
+
+
+def kind_of(spec: BaseModel) -> Kind:
+    """The kind whose spec model `spec` is an instance of."""
+    for kind in _KINDS.values():
+        if type(spec) is kind.spec_model:
+            return kind
+    raise UnknownKindError(f"{type(spec).__name__} is the spec model of no registered kind")
+
+
+def parse(raw: Mapping[str, Any]) -> BaseModel:
+    """Validate a spec dict with its kind's model: UnknownKindError, or pydantic's
+    ValidationError (a ValueError too), naming what is wrong."""
+    return kind_of_raw(raw).parse(raw)

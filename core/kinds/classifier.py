@@ -1,0 +1,21 @@
+"""The classifier: the book's MLP on 28x28 images, trained to one of ten classes. The first
+kind of job, and the one a spec without a `kind` field is (every spec stored so far)."""
+
+from __future__ import annotations
+
+from core.kinds.base import Kind
+from core.kinds.classifier_cost import estimate
+from core.spec import ExperimentSpec
+
+CLASSIFIER = Kind(
+    name="classifier",
+    spec_model=ExperimentSpec,
+    cost=estimate,
+    series=("loss",),
+    # GET /predictions: per test record its label, the predicted class and the 10 outputs.
+    record_outputs="label, predicted class and the 10 class outputs of each test record",
+    # worker/artifacts.py: the final weights (safetensors, served by /model and /predict); the
+    # checkpoint, only for resuming, is kept while the run may resume.
+    artifacts=("model", "checkpoint"),
+    views=("curves", "confusion", "record", "pad"),
+)
