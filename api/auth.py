@@ -22,10 +22,10 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
+from cachetools import TTLCache
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
@@ -60,8 +60,9 @@ KEY_CACHE_SIZE = 1024
 
 
 class KeyCache:
-    """Valid keys seen lately: token digest -> (principal, until when). Bounded in size (the
-    least recently used goes) and in age (KEY_CACHE_S)."""
+    """Valid keys seen lately: token digest -> principal. Bounded in size (the least recently
+    used goes) and in age (KEY_CACHE_S): a cachetools TTLCache on the given clock, whose
+    reads reorder it, so every access holds the lock."""
 
     def __init__(
         self,
@@ -71,8 +72,7 @@ class KeyCache:
     ) -> None:
         self.ttl_s = ttl_s
         self.size = size
-        self._clock = clock
-        self._items: OrderedDict[bytes, tuple[Principal, float]] = OrderedDict()
+        self._items: TTLCache[bytes, Principal] = TTLCache(maxsize=size, ttl=ttl_s, timer=clock)
         self._lock = threading.Lock()
 
     @staticmethod
@@ -82,27 +82,19 @@ class KeyCache:
     def get(self, token: str) -> Principal | None:
         digest = self._digest(token)
         with self._lock:
-            entry = self._items.get(digest)
-            if entry is None:
-                return None
-            if entry[1] <= self._clock():
-                del self._items[digest]
-                return None
-            self._items.move_to_end(digest)
-            return entry[0]
+            return self._items.get(digest)  # none once its time is up; a hit is refreshed in order
 
     def put(self, token: str, principal: Principal) -> None:
         digest = self._digest(token)
         with self._lock:
-            self._items[digest] = (principal, self._clock() + self.ttl_s)
-            self._items.move_to_end(digest)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+            self._items[digest] = principal
 
     def forget(self, key_id: str) -> None:
         """Drop every entry of the key `key_id` (it was just revoked)."""
-        with self._lock:
-            for digest in [d for d, (p, _) in self._items.items() if p.key_id == key_id]:
+        # Time stands still inside (the cache's own timer context): an entry listed as live
+        # cannot expire before it is deleted, which would make the deletion raise KeyError.
+        with self._lock, self._items.timer:
+            for digest in [d for d, p in list(self._items.items()) if p.key_id == key_id]:
                 del self._items[digest]
 
 

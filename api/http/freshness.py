@@ -39,7 +39,11 @@ class FreshAnswers:
     `window_s` ago, with no write through this process since. A window of 0 keeps nothing."""
 
     def __init__(self, size: int = 1024) -> None:
-        # question -> (when its read began, the write generation then, the answer's bytes)
+        # question -> (when its read began, the write generation then, the answer's bytes).
+        # An LRU (cachetools' LRUCache behind a lock, core/store/cache.py), not a TTLCache:
+        # the window comes with each call (0..2 s, a setting) and a write ends it early, so
+        # freshness is checked here either way; a TTLCache with ttl=2 s would only add its
+        # expiry bookkeeping (measured: about 2.8 us per get against 1.4 us for the LRU).
         self._answers: LRU[Hashable, tuple[float, int, bytes]] = LRU(size)
 
     def get(self, question: Hashable, window_s: float) -> bytes | None:

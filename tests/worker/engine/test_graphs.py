@@ -22,7 +22,7 @@ import torch
 from core.spec import ExperimentSpec
 from tests.worker.conftest import Recorder, RunFn, small_spec
 from tests.worker.engine.test_fused import run_group, seeds
-from worker.engine import runner
+from worker.engine import group, runner
 from worker.engine.graphs import GraphSteps, chunk_size
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -51,7 +51,7 @@ class FailingCapture(EagerChunks):
 def emulated(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """Every run plans (emulated) graphs, as a CUDA run would."""
     chosen: dict[str, Any] = {"steps": EagerChunks}
-    original = runner._graph_plan
+    original = group._graph_plan
 
     def plan(spec: ExperimentSpec, dev: torch.device, data: Any, options: Any, mode: str) -> Any:
         chosen_plan = original(spec, dev, data, options, mode)
@@ -60,7 +60,7 @@ def emulated(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
             chosen_plan.steps = chosen["steps"]
         return chosen_plan
 
-    monkeypatch.setattr(runner, "_graph_plan", plan)
+    monkeypatch.setattr(group, "_graph_plan", plan)
     yield chosen
 
 
