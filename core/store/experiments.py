@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
-from core.spec import ExperimentSpec, spec_total_steps
+from core.spec import ExperimentSpec, group_key
 from core.store.clock import utcnow
 from core.store.cursor import decode_sort_cursor, encode_sort_cursor
 from core.store.errors import AlreadyFinished, ExperimentNotFound, IdempotencyConflict
@@ -59,6 +59,8 @@ def create_experiment(
         idempotency_key=stored_key,
         created_at=utcnow(),
         dataset=spec.dataset,
+        planned_steps=spec.total_steps,
+        group_key=group_key(spec),
         owner=owner,
         key_id=key_id,
         cost=cost,
@@ -242,10 +244,11 @@ def request_cancel(session: Session, experiment_id: str) -> Experiment:
 
 
 def expected_total_steps(experiment: Experiment) -> int:
-    """The run's length: what its worker reported, or before that what its spec asks for."""
+    """The run's length: what its worker reported, or before that what its spec asks for
+    (the `planned_steps` column, stored at submit: no stored spec is validated again here)."""
     if experiment.total_steps:
         return max(experiment.total_steps, experiment.step)
-    return spec_total_steps(experiment.spec) or experiment.step
+    return experiment.planned_steps or experiment.step
 
 
 def require_experiment(session: Session, experiment_id: str) -> Experiment:

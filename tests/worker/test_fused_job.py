@@ -59,12 +59,23 @@ def _alone(experiment_id: str, engine: Engine, mnist_dir: Path) -> list[float]:
 
 
 def test_an_arms_seeds_train_fused_and_each_ends_as_it_would_alone(
-    engine: Engine, worker_settings: Settings, mnist_dir: Path
+    engine: Engine, worker_settings: Settings, mnist_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seeds = [_queue(engine, "seed-baseline", seed=s) for s in range(3)]
     other = _queue(engine, "seed-adam", seed=9)  # another structure: not in this group
-    outcome = run_delivery(seeds[0], engine, worker_settings)
+    validated: list[object] = []
+    original = ExperimentSpec.model_validate
+    with monkeypatch.context() as patched:
+        patched.setattr(
+            ExperimentSpec,
+            "model_validate",
+            lambda *a, **k: validated.append(a) or original(*a, **k),
+        )
+        outcome = run_delivery(seeds[0], engine, worker_settings)
     assert outcome.count("succeeded") == 3, outcome
+    # Each member's stored spec is validated once, when it is claimed; candidates for the
+    # group are chosen by their stored group key, not by validating their specs.
+    assert len(validated) == 3, validated
     for experiment_id in seeds:
         done = read(engine, experiment_id)
         assert done.status == "succeeded" and done.attempt == 1

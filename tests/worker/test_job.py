@@ -22,14 +22,10 @@ from core.store.session import make_engine
 from tests.conftest import make_settings
 from tests.core.store.helpers import backdate, read
 from tests.worker.test_heartbeat import UNREACHABLE_URL
+from worker.claiming import claim_run
 from worker.fused_job import run_delivery
-from worker.job import (
-    NOT_TAKEN,
-    claim_run,
-    settle,
-    start_heartbeat,
-    train,
-)
+from worker.job import NOT_TAKEN, start_heartbeat, train
+from worker.settling import settle
 from worker.store_link import StoreLink
 
 TINY = {"epochs": 1, "train_limit": 300, "test_limit": 100, "device": "cpu"}
@@ -92,6 +88,20 @@ def test_a_spec_the_engine_cannot_run_fails_with_its_reason(
     assert run_delivery(experiment_id, engine, no_data) == "failed"
     failed = read(engine, experiment_id)
     assert failed.status == "failed" and "DatasetUnavailableError" in str(failed.error)
+
+
+def test_a_stored_spec_that_no_longer_validates_fails_with_its_reason(
+    engine: Engine, worker_settings: Settings
+) -> None:
+    experiment_id = _submit(engine)
+    with store.session_scope(engine) as session:
+        experiment = store.require_experiment(session, experiment_id)
+        experiment.spec = {**experiment.spec, "epochs": -1}
+        session.add(experiment)
+    assert run_delivery(experiment_id, engine, worker_settings) == "failed"
+    failed = read(engine, experiment_id)
+    assert failed.status == "failed" and failed.error is not None
+    assert failed.error.startswith("ValidationError:") and "epochs" in failed.error
 
 
 def test_a_lost_run_resumes_from_its_checkpoint_with_an_exact_series(

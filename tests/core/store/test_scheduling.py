@@ -3,14 +3,18 @@ alternately, whoever queued first, and a silent run still resumes through its ow
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
+import pytest
+from sqlalchemy import Engine, update
 
 from core import store
 from core.presets import build_spec
+from core.spec import ExperimentSpec
 from core.store.models import Status
 from core.store.scheduling import claim_next
+from core.store.tables import EXPERIMENTS
 from tests.core.store.helpers import backdate, read
 
+_C = EXPERIMENTS.c
 SPEC = build_spec("seed-adam", {"epochs": 1, "train_limit": 100, "test_limit": 10})
 
 
@@ -100,3 +104,41 @@ def test_siblings_are_the_same_accounts_runs_of_the_same_structure(engine: Engin
     assert [t[0] for t in more] == [lr]
     for untouched in (other_shape, bobs):
         assert read(engine, untouched).status == "queued"
+
+
+def test_siblings_are_chosen_by_the_stored_group_key_not_by_validating_specs(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The group_key column decides: a candidate whose key column differs is passed over
+    although its spec is the same structure, one whose key matches is taken although its
+    stored spec no longer validates, and no candidate's spec is validated."""
+    from core.store.scheduling import claim_siblings
+
+    head, same, rekeyed, broken = _queue(engine, "alice", 4)
+    with store.session_scope(engine) as session:
+        session.execute(update(EXPERIMENTS).where(_C.id == rekeyed).values(group_key="0" * 16))
+        session.execute(update(EXPERIMENTS).where(_C.id == broken).values(spec={"epochs": -1}))
+    assert _next(engine, head) == (head, 1)
+    validated: list[object] = []
+    original = ExperimentSpec.model_validate
+    monkeypatch.setattr(
+        ExperimentSpec,
+        "model_validate",
+        lambda *a, **k: validated.append(a) or original(*a, **k),
+    )
+    with store.session_scope(engine) as session:
+        taken = claim_siblings(session, head, worker="w:1", stale_after_s=60, most=5)
+    assert [t[0] for t in taken] == [same, broken]
+    assert validated == []
+    assert read(engine, rekeyed).status == "queued"
+
+
+def test_a_head_without_a_group_key_trains_alone(engine: Engine) -> None:
+    from core.store.scheduling import claim_siblings
+
+    head, other = _queue(engine, None, 2)
+    with store.session_scope(engine) as session:
+        session.execute(update(EXPERIMENTS).where(_C.id.in_([head, other])).values(group_key=None))
+    assert _next(engine, head) == (head, 1)
+    with store.session_scope(engine) as session:
+        assert claim_siblings(session, head, worker="w:1", stale_after_s=60, most=5) == []
