@@ -118,7 +118,9 @@ class ExperimentPublic(BaseModel):
     )
 
     @classmethod
-    def of(cls, experiment: Experiment) -> ExperimentPublic:
+    def of(cls, experiment: Experiment, cost: SpecCost | None = None) -> ExperimentPublic:
+        """`cost`: the spec's, when the caller has just priced it (a submit); else it is
+        estimated from the stored spec."""
         total = store.expected_total_steps(experiment)
         step = experiment.step
         return cls(
@@ -143,7 +145,7 @@ class ExperimentPublic(BaseModel):
             error=experiment.error,
             metrics=experiment.metrics,
             fingerprint=experiment.fingerprint,
-            cost=stored_cost(experiment.spec),
+            cost=CostPublic.of(cost) if cost is not None else stored_cost(experiment.spec),
             owner=experiment.owner,
         )
 

@@ -70,7 +70,7 @@ def create_ablation(
         request,
         plan,
         owner=principal.name,
-        owned=lambda spec: admission.owner_fields(principal, spec),
+        owned=lambda cpu_hours: admission.owner_fields(principal, cpu_hours),
     )
     admission.settle(session, principal, limits, [e.cost for e in created])
     session.commit()

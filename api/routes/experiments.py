@@ -100,7 +100,7 @@ def submit_experiment(
     quotas (429 over one). A retry with the same Idempotency-Key answers the same experiment
     and counts nothing again."""
     submission = parse_submission(body, CostLimits.from_settings(settings))
-    owned = admission.owner_fields(principal, submission.spec)
+    owned = admission.owner_fields(principal, submission.cost.cpu_hours)
     with write_lock, admission.transaction(session):
         admission.open_admission(session, principal)
         experiment, created = store.create_experiment(
@@ -126,7 +126,7 @@ def submit_experiment(
     # The answer's bytes straight from its model: returned as the model, FastAPI would check
     # it against the same model once more before encoding it, work done twice for nothing.
     return Response(
-        ExperimentPublic.of(experiment).model_dump_json(),
+        ExperimentPublic.of(experiment, submission.cost).model_dump_json(),
         status_code=201,
         media_type="application/json",
         headers=headers,
