@@ -34,8 +34,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from core.keys import Role
-from core.store import keys, session_scope
+from core.store import keys
 from core.store.quotas import Quotas
+from core.store.session import session_scope
 
 _BEARER = HTTPBearer(
     auto_error=False,

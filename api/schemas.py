@@ -9,11 +9,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core import store
 from core.cost import SpecCost, estimate
 from core.labels import Label
 from core.presets import PRESETS
 from core.spec import MAX_OVERRIDES, ExperimentSpec, SpecPath
+from core.store import experiments
 from core.store.clock import as_utc
 from core.store.models import Experiment
 
@@ -121,7 +121,7 @@ class ExperimentPublic(BaseModel):
     def of(cls, experiment: Experiment, cost: SpecCost | None = None) -> ExperimentPublic:
         """`cost`: the spec's, when the caller has just priced it (a submit); else it is
         estimated from the stored spec."""
-        total = store.expected_total_steps(experiment)
+        total = experiments.expected_total_steps(experiment)
         step = experiment.step
         return cls(
             id=experiment.id,

@@ -22,8 +22,8 @@ from typing import TypeVar
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from core import store
 from core.store.faults import describe, is_store_error, is_transient
+from core.store.session import session_scope
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class StoreLink:
         delay = FIRST_DELAY_S
         while True:
             try:
-                with store.session_scope(self.engine) as session:
+                with session_scope(self.engine) as session:
                     result = write(session)
             except Exception as exc:
                 if not is_transient(exc):

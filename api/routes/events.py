@@ -43,9 +43,11 @@ from api.ratelimit import StreamSlots, client_address
 from api.routes.params import MAX_INT, ExperimentId
 from api.schemas import ERROR_RESPONSES
 from api.services.curves import json_floats
-from core import store
 from core.settings import is_loopback
+from core.store import series
+from core.store.errors import ExperimentNotFound
 from core.store.models import TERMINAL
+from core.store.session import session_scope
 
 router = APIRouter(tags=["experiments"])
 
@@ -97,21 +99,11 @@ class Snapshot:
 
 
 def _poll(engine: Engine, experiment_id: str, cursor: int) -> Snapshot | None:
-    with store.session_scope(engine) as session:
-        # Status first, then points: a status read as terminal guarantees that the points
-        # read after it are complete (the worker writes the last points before finishing).
-        experiment = store.get_experiment(session, experiment_id)
-        if experiment is None:
-            return None
-        steps, values = store.read_series(session, experiment_id, since_step=cursor)
-        return Snapshot(
-            experiment.status,
-            experiment.error,
-            experiment.step,
-            experiment.total_steps,
-            steps,
-            values,
-        )
+    with session_scope(engine) as session:
+        run = series.read_run_series(session, experiment_id, since_step=cursor)
+    if run is None:
+        return None
+    return Snapshot(run.status, run.error, run.step, run.total_steps, run.steps, run.values)
 
 
 def sse_event(kind: str, data: dict[str, Any], event_id: int | None = None) -> str:
@@ -227,7 +219,7 @@ async def experiment_events(
     cursor = _cursor(last_event_id, since_step)
     first = await run_in_threadpool(_poll, engine, experiment_id, cursor)
     if first is None:
-        raise store.ExperimentNotFound(experiment_id)
+        raise ExperimentNotFound(experiment_id)
     stream = _stream(request, engine, experiment_id, cursor, first, settings.max_stream_s)
     return event_stream(request, principal, request.app.state.stream_slots, stream)
 

@@ -29,7 +29,6 @@ from sqlmodel import Session
 
 from api.errors import InvalidFields, field_error, field_path, from_spec_errors
 from api.schemas import PresetName
-from core import store
 from core.cost import (
     AblationCost,
     CostLimits,
@@ -41,6 +40,7 @@ from core.cost import (
 from core.labels import Label
 from core.presets import BOOK_CHAIN, PRESETS, UnknownPresetError, preset_dict
 from core.spec import MAX_OVERRIDES, ExperimentSpec, Int, SpecPath, apply_overrides
+from core.store import ablations, experiments
 from core.store.models import Ablation, Experiment
 
 # Grid size x seeds: enough for a 4x4 grid over 10 seeds or the book chain over 40 seeds,
@@ -287,10 +287,10 @@ def store_plan(
     created: list[Experiment] = []
     cells: list[tuple[int, int, str]] = []
     for cell in plan.cells:
-        experiment = store.find_reusable(session, cell.spec)
+        experiment = ablations.find_reusable(session, cell.spec)
         if experiment is None:
             tags = ["ablation", *([request.name] if request.name else [])]
-            experiment, _ = store.create_experiment(
+            experiment, _ = experiments.create_experiment(
                 session,
                 cell.spec,
                 name=None,
@@ -300,7 +300,7 @@ def store_plan(
             )
             created.append(experiment)
         cells.append((cell.arm, cell.seed, experiment.id))
-    ablation = store.add_ablation(
+    ablation = ablations.add_ablation(
         session,
         name=request.name,
         design=plan.design,

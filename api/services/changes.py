@@ -21,8 +21,8 @@ from sqlalchemy import ColumnElement, Engine, case, func, select
 from sqlmodel import col
 from starlette.concurrency import run_in_threadpool
 
-from core import store
 from core.store.models import TERMINAL_VALUES, Ablation, Status
+from core.store.session import session_scope
 from core.store.tables import EXPERIMENTS
 
 # How often the store is read for changes (and so the most often a client hears of them).
@@ -58,7 +58,7 @@ def read_mark(engine: Engine) -> ChangeMark:
         _count_where(c.delete_requested),
     ).select_from(EXPERIMENTS)
     ablations = select(func.count(), func.max(col(Ablation.created_at)))
-    with store.session_scope(engine) as session:
+    with session_scope(engine) as session:
         seen = tuple(session.execute(experiments).one())
         made = tuple(session.execute(ablations).one())
     digest = hashlib.blake2b(repr((seen, made)).encode(), digest_size=12).hexdigest()
