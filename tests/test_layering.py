@@ -50,6 +50,10 @@ def test_the_repository_is_layered() -> None:
         ({"worker/engine/loop.py": "from sqlalchemy import Engine\n"}, "must not"),
         ({"worker/engine/loop.py": "from core.store import models\n"}, "only the spec"),
         ({"api/a.py": "from . import b\n", "api/b.py": "from api import a\n"}, "cycle"),
+        ({"api/routes/x.py": "from sqlalchemy import Engine, select\n"}, "no SQL outside"),
+        ({"worker/job.py": "import sqlmodel\n"}, "no SQL outside"),
+        ({"cli/x.py": "def f():\n    from sqlalchemy.orm import Query\n"}, "no SQL outside"),
+        ({"api/x.py": "from core.store.tables import EXPERIMENTS\n"}, "no SQL outside"),
     ],
 )
 def test_forbidden_imports_are_named(tmp_path: Path, files: dict[str, str], words: str) -> None:
@@ -66,3 +70,12 @@ def test_allowed_arrows_pass(tmp_path: Path) -> None:
         "cli/main.py": "import api.routes\nimport worker.engine.run\n",
     }
     assert check.problems(_tree(tmp_path, files)) == []
+
+
+def test_engine_and_session_types_and_database_errors_are_not_sql(tmp_path: Path) -> None:
+    allowed = (
+        "from sqlalchemy import Engine\n"
+        "from sqlalchemy.exc import IntegrityError, OperationalError\n"
+        "from sqlmodel import Session\n"
+    )
+    assert check.problems(_tree(tmp_path, {"api/routes/x.py": allowed})) == []

@@ -22,7 +22,7 @@ from typing import Annotated
 import numpy as np
 import orjson
 from fastapi import APIRouter, Header, Query, Response
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -37,7 +37,6 @@ from core.spec import MAX_LOSS_POINTS
 from core.store import experiments, series
 from core.store.cache import LRU
 from core.store.errors import ExperimentNotFound
-from core.store.tables import EXPERIMENTS
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
 
@@ -59,11 +58,6 @@ def status_of(session: Session, experiment_id: str) -> str:
     return status
 
 
-# Every column but the spec: the row's version, compared whole (a column that does not show,
-# such as dispatched_at, only makes the answer be built again).
-_VERSION = select(*(c for c in EXPERIMENTS.c if c.name != "spec")).where(
-    EXPERIMENTS.c.id == bindparam("experiment_id")
-)
 _BODIES: LRU[tuple[str, str], tuple[tuple[object, ...], bytes]] = LRU(1024)
 # Keyed (engine URL, id) for the state, (engine URL, id, since_step, max_points) for /loss.
 _FRESH_STATE = FreshAnswers()
@@ -79,12 +73,12 @@ def _experiment_body(engine: Engine, experiment_id: str, window_s: float) -> byt
 
 
 def _body_at_version(engine: Engine, experiment_id: str, key: tuple[str, str]) -> bytes:
-    with engine.connect() as connection:
-        row = connection.execute(_VERSION, {"experiment_id": experiment_id}).first()
-    if row is None:
+    # The row's version: a column that does not show (such as dispatched_at) only makes the
+    # answer be built again.
+    version = experiments.state_version(engine, experiment_id)
+    if version is None:
         _FRESH_STATE.forget(key)
         raise ExperimentNotFound(experiment_id)
-    version = tuple(row)
     cached = _BODIES.get(key)
     if cached is not None and cached[0] == version:
         return cached[1]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, literal, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, exists, func, literal, or_, select, update
 from sqlalchemy import cast as sa_cast
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
@@ -111,6 +111,21 @@ def _same_request(existing: Experiment, new: Experiment, key: str) -> Experiment
 
 def get_experiment(session: Session, experiment_id: str) -> Experiment | None:
     return session.get(Experiment, experiment_id, populate_existing=True)
+
+
+# Every column but the spec (which never changes): compared whole, a row's version.
+_VERSION = select(*(c for c in EXPERIMENTS.c if c.name != "spec")).where(
+    _C.id == bindparam("experiment_id")
+)
+
+
+def state_version(engine: Engine, experiment_id: str) -> tuple[object, ...] | None:
+    """The experiment's row but its spec, as one tuple (None: no such experiment): equal
+    while nothing about the experiment has changed, so an answer built from it can be reused.
+    One Core read on a connection of its own, no ORM."""
+    with engine.connect() as connection:
+        row = connection.execute(_VERSION, {"experiment_id": experiment_id}).first()
+    return None if row is None else tuple(row)
 
 
 def get_status(session: Session, experiment_id: str) -> str | None:

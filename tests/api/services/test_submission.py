@@ -8,17 +8,19 @@ import sys
 import pytest
 from sqlalchemy import Engine
 
-from core import cost, store
+from core import cost
 from core.cost import SpecCost
 from core.spec import ExperimentSpec
+from core.store import experiments
+from core.store.session import session_scope
 from tests.api.app_client import AppClient
 
 SIX_WIDE_ADAM = {"model": {"hidden": [4096] * 6}, "optimizer": "adam"}
 
 
 def _count(engine: Engine) -> int:
-    with store.session_scope(engine) as session:
-        return len(store.list_experiments(session, limit=200)[0])
+    with session_scope(engine) as session:
+        return len(experiments.list_experiments(session, limit=200)[0])
 
 
 def test_a_spec_whose_checkpoint_could_not_be_stored_is_refused(
@@ -83,6 +85,6 @@ def test_a_submit_prices_its_spec_once(
     response = client.post("/experiments", json={"preset": "seed-adam"})
     assert response.status_code == 201, response.text
     assert len(calls) == 1
-    with store.session_scope(engine) as session:
-        stored = store.require_experiment(session, response.json()["id"])
+    with session_scope(engine) as session:
+        stored = experiments.require_experiment(session, response.json()["id"])
     assert stored.cost == response.json()["cost"]["cpu_hours"] > 0
