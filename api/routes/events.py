@@ -26,11 +26,9 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 import anyio
-import numpy as np
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import Engine
@@ -88,22 +86,13 @@ class Pace:
         return NEAR_END_POLL_S if now - self.near_end_since < NEAR_END_S else POLL_S
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    status: str
-    error: str | None
-    step: int
-    total_steps: int
-    steps: np.ndarray[Any, Any]
-    values: np.ndarray[Any, Any]
+# One poll: the run's state, then its points after the cursor (the store's one reader).
+Snapshot = series.RunSeries
 
 
 def _poll(engine: Engine, experiment_id: str, cursor: int) -> Snapshot | None:
     with session_scope(engine) as session:
-        run = series.read_run_series(session, experiment_id, since_step=cursor)
-    if run is None:
-        return None
-    return Snapshot(run.status, run.error, run.step, run.total_steps, run.steps, run.values)
+        return series.read_run_series(session, experiment_id, since_step=cursor)
 
 
 def sse_event(kind: str, data: dict[str, Any], event_id: int | None = None) -> str:
