@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 from api.services import inference  # noqa: E402
 from api.services.digits import pixels_from_json, pixels_from_png  # noqa: E402
 from core.presets import build_spec  # noqa: E402
-from core.store import artifacts, experiments, runs
+from core.store import artifacts, experiments, runs  # noqa: E402
 from core.store.migrate import upgrade_to_head  # noqa: E402
 from core.store.models import Status  # noqa: E402
 from core.store.session import make_engine, session_scope  # noqa: E402

@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from core.presets import build_spec  # noqa: E402
-from core.store import artifacts, experiments, pruning, retention, runs, series
+from core.store import artifacts, experiments, pruning, retention, runs, series  # noqa: E402
 from core.store.migrate import upgrade_to_head  # noqa: E402
 from core.store.models import Status  # noqa: E402
 from core.store.session import make_engine, session_scope  # noqa: E402
