@@ -19,6 +19,13 @@ tests/integration and bench/ may use everything. A test helper it imports (tests
 counts with everything that helper reaches, so a helper cannot carry a test across. The few
 tests that check one package against another (CROSS_CHECKS) say so by name.
 
+No SQL outside core/store: api, worker and cli read and write the database only through
+core.store's functions. Of sqlalchemy and sqlmodel they may import the type of an engine and
+of a session (`sqlalchemy.Engine`, `sqlmodel.Session` / `sqlalchemy.orm.Session`: routes are
+handed one, a job opens one), and the database's exceptions (`sqlalchemy.exc`, to catch);
+nothing that builds a query (select, update, func, text, col, bindparam, the modules
+themselves) and not core.store.tables, the Core tables queries are built on.
+
 Every import counts, also those inside functions or under TYPE_CHECKING: a lazy import is
 still a dependency. Exits 1 and names each offending import (file:line) on a forbidden arrow or
 a cycle between packages or between modules (module-level imports); 0 when the graph is clean.
@@ -66,6 +73,14 @@ FORBIDDEN_EXTERNAL: dict[str, tuple[str, ...]] = {
 }
 # What of core the engine may use: the spec and its presets, nothing with state.
 ENGINE_CORE_ALLOWED = ("core.spec", "core.presets")
+# No SQL outside core/store (see the docstring): what these packages may take from the
+# query libraries.
+SQL_FREE = ("api", "worker", "cli")
+SQL_BUILDERS = ("sqlalchemy", "sqlmodel", "core.store.tables")
+SQL_NAMES_ALLOWED = frozenset(
+    {"sqlalchemy.Engine", "sqlalchemy.engine.Engine", "sqlmodel.Session", "sqlalchemy.orm.Session"}
+)
+SQL_MODULES_ALLOWED = ("sqlalchemy.exc",)
 
 # The test and benchmark trees (folders, the longest match wins) and the packages each may use.
 EVERYTHING = frozenset(PACKAGES)
@@ -154,6 +169,7 @@ def problems(root: Path) -> list[str]:
     edges: dict[str, set[str]] = {}
     package_edges: dict[str, set[str]] = {p: set() for p in PACKAGES}
     for name, path in modules.items():
+        found += query_builders(root, path)
         for imp in imports_of(root, path):
             where = f"{path.relative_to(root)}:{imp.line}"
             source_pkg, target_pkg = _package(imp.source), _package(imp.target)
@@ -259,6 +275,26 @@ def tree_problems(root: Path) -> list[str]:
                     )
                     break
     return sorted(set(out))
+
+
+def query_builders(root: Path, path: Path) -> list[str]:
+    """Imports of query builders by a module of SQL_FREE (see the docstring)."""
+    imports = [
+        imp
+        for imp in imports_of(root, path)
+        if any(_within(imp.source, p) for p in SQL_FREE)
+        and any(_within(imp.target, b) for b in SQL_BUILDERS)
+    ]
+    # `from M import name` also yields M itself: that record is judged by its names.
+    named = {(imp.line, imp.target.rsplit(".", 1)[0]) for imp in imports if "." in imp.target}
+    return [
+        f"{path.relative_to(root)}:{imp.line}: {imp.source} imports {imp.target} "
+        "(no SQL outside core/store: call a core.store function)"
+        for imp in imports
+        if imp.target not in SQL_NAMES_ALLOWED
+        and not any(_within(imp.target, ok) for ok in SQL_MODULES_ALLOWED)
+        and (imp.line, imp.target) not in named
+    ]
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:

@@ -34,8 +34,9 @@ from starlette.exceptions import HTTPException
 from api.http.threads import run_in_threadpool
 from core.identity import ANYONE, Principal
 from core.keys import Role
-from core.store import keys, session_scope
+from core.store import keys
 from core.store.quotas import Quotas
+from core.store.session import session_scope
 
 _BEARER = HTTPBearer(
     auto_error=False,

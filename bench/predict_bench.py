@@ -36,10 +36,11 @@ sys.path.insert(0, str(REPO))
 
 from api.services import inference  # noqa: E402
 from api.services.digits import pixels_from_json, pixels_from_png  # noqa: E402
-from core import store  # noqa: E402
 from core.presets import build_spec  # noqa: E402
+from core.store import artifacts, experiments, runs  # noqa: E402
 from core.store.migrate import upgrade_to_head  # noqa: E402
 from core.store.models import Status  # noqa: E402
+from core.store.session import make_engine, session_scope  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 
 
@@ -60,16 +61,18 @@ def layernorm_file(experiment_id: str) -> bytes:
 
 
 def stored_experiment(url: str) -> str:
-    engine = store.make_engine(url)
+    engine = make_engine(url)
     spec = build_spec("seed-layernorm")
-    with store.session_scope(engine) as session:
-        experiment, _ = store.create_experiment(session, spec, name="predict bench")
-    with store.session_scope(engine) as session:
-        attempt = store.claim(session, experiment.id, worker="bench", stale_after_s=3600)
+    with session_scope(engine) as session:
+        experiment, _ = experiments.create_experiment(session, spec, name="predict bench")
+    with session_scope(engine) as session:
+        attempt = runs.claim(session, experiment.id, worker="bench", stale_after_s=3600)
         assert attempt is not None
         data = layernorm_file(experiment.id)
-        store.save_model(session, experiment.id, attempt, step=1, data=data, keep_checkpoint=False)
-        store.finish(session, experiment.id, attempt, status=Status.succeeded, step=1)
+        artifacts.save_model(
+            session, experiment.id, attempt, step=1, data=data, keep_checkpoint=False
+        )
+        runs.finish(session, experiment.id, attempt, status=Status.succeeded, step=1)
     engine.dispose()
     return experiment.id
 

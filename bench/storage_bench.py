@@ -33,10 +33,11 @@ from sqlalchemy import Engine, text
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from core import store  # noqa: E402
 from core.presets import build_spec  # noqa: E402
+from core.store import artifacts, experiments, pruning, retention, runs, series  # noqa: E402
 from core.store.migrate import upgrade_to_head  # noqa: E402
 from core.store.models import Status  # noqa: E402
+from core.store.session import make_engine, session_scope  # noqa: E402
 
 TABLES = (
     "experiments",
@@ -64,28 +65,28 @@ def real_blobs(data_dir: Path) -> tuple[bytes, bytes]:
 def write_run(engine: Engine, checkpoint: bytes, weights: bytes | None, *, keep: bool) -> str:
     spec = build_spec("seed-layernorm")
     rng = np.random.default_rng(0)
-    with store.session_scope(engine) as session:
-        experiment, _ = store.create_experiment(session, spec, name="storage bench")
-    with store.session_scope(engine) as session:
-        attempt = store.claim(session, experiment.id, worker="bench", stale_after_s=3600)
+    with session_scope(engine) as session:
+        experiment, _ = experiments.create_experiment(session, spec, name="storage bench")
+    with session_scope(engine) as session:
+        attempt = runs.claim(session, experiment.id, worker="bench", stale_after_s=3600)
         assert attempt is not None
     steps = list(range(10, spec.total_steps + 1, spec.log_every))
     values = rng.random(len(steps)).tolist()
     for start in range(0, len(steps), 200):  # a flush a second, as a worker writes them
-        with store.session_scope(engine) as session:
-            store.append_loss(
+        with session_scope(engine) as session:
+            series.append_loss(
                 session, experiment.id, attempt, steps[start : start + 200],
                 values[start : start + 200],
             )  # fmt: skip
     outputs = rng.random((10_000, 10)).astype(np.float32)
-    with store.session_scope(engine) as session:
-        store.save_checkpoint(session, experiment.id, attempt, spec.total_steps, checkpoint)
+    with session_scope(engine) as session:
+        artifacts.save_checkpoint(session, experiment.id, attempt, spec.total_steps, checkpoint)
         if weights is not None:
-            store.save_model(
+            artifacts.save_model(
                 session, experiment.id, attempt, step=spec.total_steps, data=weights,
                 keep_checkpoint=keep,
             )  # fmt: skip
-        store.finish(
+        runs.finish(
             session, experiment.id, attempt, status=Status.succeeded,
             metrics={"test_accuracy": 0.97}, outputs=outputs,
             labels=rng.integers(0, 10, 10_000), predicted=outputs.argmax(axis=1),
@@ -120,22 +121,22 @@ def on_disk(engine: Engine, url: str) -> int:
 
 def measure(url: str, checkpoint: bytes, weights: bytes) -> None:
     upgrade_to_head(url)
-    engine = store.make_engine(url)
+    engine = make_engine(url)
     try:
         empty = on_disk(engine, url)
         rows: list[tuple[str, int, int]] = []
         states = (("before: checkpoint, no weights", None), ("finished now", weights))
         for label, model in states:
             experiment_id = write_run(engine, checkpoint, model, keep=model is None)
-            with store.session_scope(engine) as session:
-                payload = store.footprints(session, [experiment_id])[experiment_id]
+            with session_scope(engine) as session:
+                payload = retention.footprints(session, [experiment_id])[experiment_id]
             rows.append((label, payload.bytes, on_disk(engine, url) - empty))
-            with store.session_scope(engine) as session:
-                store.remove_experiments(session, [experiment_id])
+            with session_scope(engine) as session:
+                retention.remove_experiments(session, [experiment_id])
         experiment_id = write_run(engine, checkpoint, weights, keep=False)
-        store.sweep_until_done(engine, keep_checkpoints=False)
-        with store.session_scope(engine) as session:
-            payload = store.footprints(session, [experiment_id])[experiment_id]
+        pruning.sweep_until_done(engine, keep_checkpoints=False)
+        with session_scope(engine) as session:
+            payload = retention.footprints(session, [experiment_id])[experiment_id]
         rows.append(("after the retention pass", payload.bytes, on_disk(engine, url) - empty))
         print(f"{engine.dialect.name}:")
         for label, payload_bytes, disk in rows:

@@ -15,7 +15,8 @@ from typing import Any
 
 from core.keys import Role
 from core.settings import get_settings
-from core.store import keys, make_engine, session_scope
+from core.store import keys
+from core.store.session import make_engine, session_scope
 
 # Account names are what experiments record as their owner: short, printable, no spaces.
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")

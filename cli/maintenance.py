@@ -79,27 +79,28 @@ def human_bytes(amount: int) -> str:
 
 
 def prune_command(args: argparse.Namespace) -> int:
-    from core import store
+    from core.store import pruning, retention
     from core.store.clock import utcnow
+    from core.store.session import make_engine, session_scope
 
     settings = get_settings()
-    engine = store.make_engine(settings.effective_database_url)
+    engine = make_engine(settings.effective_database_url)
     verb = "would remove" if args.dry_run else "removed"
     try:
         cutoff = utcnow() - args.older_than
-        with store.session_scope(engine) as session:
-            candidates, kept = store.prune_candidates(
+        with session_scope(engine) as session:
+            candidates, kept = pruning.prune_candidates(
                 session, finished_before=cutoff, statuses=args.status
             )
         freed = 0
         for start in range(0, len(candidates), BATCH):
             chunk = candidates[start : start + BATCH]
-            with store.session_scope(engine) as session:
+            with session_scope(engine) as session:
                 ids = [c.experiment_id for c in chunk]
                 sizes = (
-                    store.footprints(session, ids)
+                    retention.footprints(session, ids)
                     if args.dry_run
-                    else store.remove_experiments(session, ids)
+                    else retention.remove_experiments(session, ids)
                 )
             for candidate in chunk:
                 size = sizes.get(candidate.experiment_id)
@@ -112,7 +113,7 @@ def prune_command(args: argparse.Namespace) -> int:
                     f"{verb} {candidate.experiment_id}  {candidate.status:<9} finished "
                     f"{finished}  {human_bytes(size.bytes)}{label}"
                 )
-        sweep = store.sweep_until_done(
+        sweep = pruning.sweep_until_done(
             engine, keep_checkpoints=settings.keep_checkpoints, dry_run=args.dry_run
         )
     finally:

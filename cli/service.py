@@ -130,8 +130,9 @@ def _check_keys(settings: Settings) -> str | None:
     without any would only answer 401 to everyone, so it refuses and says how to make one. On
     loopback it starts (an operator can add keys while it runs)."""
     from core.settings import is_loopback
-    from core.store import keys, make_engine, session_scope
+    from core.store import keys
     from core.store.faults import describe
+    from core.store.session import make_engine, session_scope
 
     if not settings.auth_required or is_loopback(settings.host):
         return None

@@ -56,6 +56,10 @@ def test_the_repository_is_layered() -> None:
         ({"worker/tune.py": "import ray.tune\n"}, "worker must not"),
         ({"cli/track.py": "import mlflow.tracking\n"}, "cli must not"),
         ({"migrations/env.py": "import ray\n"}, "migrations must not"),
+        ({"api/routes/x.py": "from sqlalchemy import Engine, select\n"}, "no SQL outside"),
+        ({"worker/job.py": "import sqlmodel\n"}, "no SQL outside"),
+        ({"cli/x.py": "def f():\n    from sqlalchemy.orm import Query\n"}, "no SQL outside"),
+        ({"api/x.py": "from core.store.tables import EXPERIMENTS\n"}, "no SQL outside"),
     ],
 )
 def test_forbidden_imports_are_named(tmp_path: Path, files: dict[str, str], words: str) -> None:
@@ -152,3 +156,12 @@ def test_tests_that_may_use_more_pass(tmp_path: Path) -> None:
         "tests/core/test_cost.py": "from worker.engine.model import build_model\n",
     }
     assert check.problems(_tree(tmp_path, files)) == []
+
+
+def test_engine_and_session_types_and_database_errors_are_not_sql(tmp_path: Path) -> None:
+    allowed = (
+        "from sqlalchemy import Engine\n"
+        "from sqlalchemy.exc import IntegrityError, OperationalError\n"
+        "from sqlmodel import Session\n"
+    )
+    assert check.problems(_tree(tmp_path, {"api/routes/x.py": allowed})) == []

@@ -23,20 +23,10 @@ from sqlmodel import Session
 from core.settings import Settings
 from core.spec import ExperimentSpec
 from core.store.scheduling import claim_siblings
+from worker.claiming import ClaimedRun, claim_run, prepare_run, worker_name
 from worker.heartbeat import Heartbeat
-from worker.job import (
-    NOT_TAKEN,
-    ClaimedRun,
-    claim_run,
-    device_label,
-    never,
-    prepare_run,
-    settle,
-    settle_error,
-    start_heartbeat,
-    train,
-    worker_name,
-)
+from worker.job import NOT_TAKEN, device_label, never, start_heartbeat, train
+from worker.settling import settle, settle_error
 from worker.store_link import StoreGone, StoreLink
 
 logger = logging.getLogger(__name__)
@@ -84,11 +74,9 @@ def group_limit(spec: ExperimentSpec, settings: Settings) -> int:
 
 def claim_group(link: StoreLink, head: ClaimedRun, settings: Settings) -> list[ClaimedRun]:
     """The queued runs that train fused with `head`, claimed in one transaction."""
-    try:
-        spec = ExperimentSpec.model_validate(head.raw_spec)
-    except ValueError:
+    if head.spec is None:
         return []  # the head fails on its own; nothing to fuse it with
-    most = group_limit(spec, settings) - 1
+    most = group_limit(head.spec, settings) - 1
     if most <= 0:
         return []
     me = worker_name()
@@ -141,7 +129,7 @@ def train_group(
     from worker.engine.model import resolve_device
     from worker.kinds import engine_for
 
-    specs = [ExperimentSpec.model_validate(m.raw_spec) for m in members]
+    specs = [m.valid_spec() for m in members]
     # Members share their structure, device field included: one device for the group.
     device = settings.device if specs[0].device == "auto" else None
     chosen = resolve_device(device or specs[0].device)

@@ -28,8 +28,9 @@ from enum import Enum
 
 from sqlmodel import Session
 
-from core import store
+from core.store import artifacts, runs, series
 from core.store.faults import describe, is_transient
+from core.store.session import session_scope
 from worker.store_link import StoreGone, StoreLink, StoreRefused
 from worker.writer import (
     DEFAULT_CAPACITY,
@@ -189,7 +190,7 @@ class Heartbeat:
         elif isinstance(item, Checkpoint):
             owner = self._try(
                 f"the checkpoint at step {item.step}",
-                lambda session: store.save_checkpoint(
+                lambda session: artifacts.save_checkpoint(
                     session, self.experiment_id, self.attempt, item.step, item.data
                 ),
             )
@@ -199,7 +200,7 @@ class Heartbeat:
     def _write_points(
         self, session: Session, item: LossBatch, beat: bool
     ) -> tuple[bool, bool] | None:
-        store.append_loss(session, self.experiment_id, self.attempt, item.steps, item.values)
+        series.append_loss(session, self.experiment_id, self.attempt, item.steps, item.values)
         # The owner's row is locked already (append_loss checks the attempt under that lock),
         # so a beat due now costs one UPDATE more, not a transaction of its own.
         return self._beat_in(session) if beat else None
@@ -227,14 +228,14 @@ class Heartbeat:
         self._beat_failing = True
 
     def _beat(self) -> None:
-        with store.session_scope(self.link.engine) as session:
+        with session_scope(self.link.engine) as session:
             answer = self._beat_in(session)
         self._beat_answered(*answer)
 
     def _beat_in(self, session: Session) -> tuple[bool, bool]:
         # The next one is due an interval from now, whether this one succeeds or not.
         self._next_beat = time.monotonic() + self.interval_s
-        return store.heartbeat(
+        return runs.heartbeat(
             session,
             self.experiment_id,
             self.attempt,

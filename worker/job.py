@@ -18,33 +18,22 @@ Whose fault ends a run decides how it ends:
 - the worker shutting down: the run stops at the next flush, its checkpoint is saved and the
   experiment goes back to `queued` for another worker to resume.
 
-The pieces (claim_run, train, settle) work on one ClaimedRun each; worker/fused_job.py puts
-them together for a delivery, which trains one run or a fused group of them.
+The pieces work on one ClaimedRun each: worker/claiming.py starts an attempt (the claim, the
+spec validated once, the checkpoint), this module trains it (its heartbeat and the engine),
+worker/settling.py writes how it ended; worker/fused_job.py puts them together for a
+delivery, which trains one run or a fused group of them.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from sqlmodel import Session
-
-from core import store
 from core.settings import Settings
-from core.spec import ExperimentSpec, spec_total_steps
-from core.store.clock import utcnow
-from core.store.faults import is_transient
-from core.store.models import Status
-from core.store.scheduling import claim_next
-from worker.heartbeat import Heartbeat, Interruption
-from worker.store_link import StoreGone, StoreLink, StoreRefused
-
-logger = logging.getLogger(__name__)
+from worker.claiming import ClaimedRun
+from worker.heartbeat import Heartbeat
+from worker.store_link import StoreLink
 
 # What run_experiment_by_id answers when it would not take a run (the caller requeues the
 # message): the worker is shutting down.
@@ -53,64 +42,6 @@ NOT_TAKEN = "not taken: the worker is shutting down"
 
 def never() -> bool:
     return False
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-@dataclass(frozen=True)
-class ClaimedRun:
-    """One attempt of one experiment, owned by this process, and what it resumes from."""
-
-    experiment_id: str
-    attempt: int
-    raw_spec: dict[str, Any]
-    checkpoint: tuple[int, bytes] | None
-    # time.monotonic() when the claim was read back, for the run's claim_s phase.
-    claimed_at: float = field(default_factory=time.monotonic, compare=False)
-
-    @property
-    def resume_step(self) -> int:
-        return self.checkpoint[0] if self.checkpoint else 0
-
-
-def claim_run(link: StoreLink, experiment_id: str, settings: Settings) -> ClaimedRun | None:
-    """Claim a run for a message naming `experiment_id` (its silent run to resume, or the
-    queued run fairest to take: core/store/scheduling.py) and read what it resumes from; None
-    when there is nothing to run. Raises StoreGone when the store stays away past the patience."""
-    me = worker_name()
-    tries = 0
-    started = utcnow()
-
-    def take(session: Session) -> tuple[str, int] | None:
-        nonlocal tries
-        tries += 1
-        picked = claim_next(
-            session, experiment_id, worker=me, stale_after_s=settings.heartbeat_timeout_s
-        )
-        if picked is None and tries > 1:
-            # The previous try may have committed before its connection dropped.
-            picked = store.claimed_by_since(session, me, started)
-        return picked
-
-    picked = link.run(f"a claim for {experiment_id}", take)
-    if picked is None:
-        return None
-    return prepare_run(link, *picked)
-
-
-def prepare_run(link: StoreLink, experiment_id: str, attempt: int) -> ClaimedRun:
-    """Read what a claimed attempt resumes from, and drop the points a lost attempt wrote
-    after that checkpoint (this attempt writes them again)."""
-
-    def prepare(session: Session) -> ClaimedRun:
-        experiment = store.require_experiment(session, experiment_id)
-        checkpoint = store.get_checkpoint(session, experiment_id)
-        store.truncate_loss_after(session, experiment_id, checkpoint[0] if checkpoint else 0)
-        return ClaimedRun(experiment_id, attempt, dict(experiment.spec), checkpoint)
-
-    return link.run(f"the start of attempt {attempt} of {experiment_id}", prepare)
 
 
 def start_heartbeat(
@@ -125,7 +56,7 @@ def start_heartbeat(
         claimed.attempt,
         settings.flush_interval_s,
         step=claimed.resume_step,
-        total_steps=spec_total_steps(claimed.raw_spec),
+        total_steps=claimed.spec.total_steps if claimed.spec else 0,
         shutting_down=shutting_down,
     )
     heartbeat.start()
@@ -148,7 +79,7 @@ def train(claimed: ClaimedRun, heartbeat: Heartbeat, settings: Settings) -> Any:
     from worker.engine.model import resolve_device
     from worker.kinds import engine_for
 
-    spec = ExperimentSpec.model_validate(claimed.raw_spec)
+    spec = claimed.valid_spec()
     # The worker's device setting decides only where the spec leaves it to the worker.
     device = settings.device if spec.device == "auto" else None
     chosen = resolve_device(device or spec.device)
@@ -170,147 +101,3 @@ def train(claimed: ClaimedRun, heartbeat: Heartbeat, settings: Settings) -> Any:
         flush_interval_s=settings.flush_interval_s,
         checkpoint_interval_s=settings.checkpoint_interval_s,
     )
-
-
-# Settling the attempt ----------------------------------------------------------------------
-
-
-def settle_error(link: StoreLink, claimed: ClaimedRun, heartbeat: Heartbeat, exc: Exception) -> str:
-    """The run raised: the store's fault leaves it to the reaper; its own fault fails it."""
-    heartbeat.drain()  # the queued writes first: their fate decides how the run ends
-    if heartbeat.lost:
-        return f"abandoned: {Interruption.lost.value}"
-    if heartbeat.interruption is Interruption.store_gone or is_transient(exc):
-        logger.warning(
-            "experiment %s: store unavailable; left to the reaper", claimed.experiment_id
-        )
-        return "left to the reaper: the store is unavailable"
-    if isinstance(exc, StoreRefused):
-        return fail(link, claimed, str(exc))
-    logger.exception("experiment %s failed", claimed.experiment_id)
-    return fail(link, claimed, f"{type(exc).__name__}: {exc}"[:2000])
-
-
-def settle(
-    link: StoreLink,
-    claimed: ClaimedRun,
-    heartbeat: Heartbeat,
-    result: Any,
-    settings: Settings,
-) -> str:
-    """Write the outcome of a run that returned: finished, cancelled, or handed back."""
-    settling = time.monotonic()
-    heartbeat.drain()  # every queued point and checkpoint before the outcome
-    interruption = heartbeat.interruption
-    if interruption is Interruption.lost:
-        return f"abandoned: {interruption.value}"
-    if interruption is Interruption.store_gone:
-        return f"left to the reaper: {heartbeat.store_error}"
-    if interruption is Interruption.refused:
-        return fail(link, claimed, str(heartbeat.store_error))
-    if result.status == "stopped" and interruption is Interruption.handed_back:
-        return hand_back(link, claimed, result)
-    from worker.artifacts import final_weights  # torch: only where a run has trained
-
-    status = Status.succeeded if result.status == "completed" else Status.cancelled
-    weights = final_weights(
-        ExperimentSpec.model_validate(claimed.raw_spec), result, experiment_id=claimed.experiment_id
-    )
-
-    def write(session: Session) -> bool:
-        metrics = dict(result.metrics)
-        eid, attempt = claimed.experiment_id, claimed.attempt
-        if not store.save_checkpoint(session, eid, attempt, result.steps, result.checkpoint):
-            return False
-        # The final weights (safetensors) beside the outcome; drops the checkpoint unless kept.
-        store.save_model(
-            session,
-            eid,
-            attempt,
-            step=result.steps,
-            data=weights,
-            keep_checkpoint=settings.keep_checkpoints,
-        )
-        # Up to here: what the outcome's own transaction (outputs, metrics, commit) adds is
-        # the one part of writing these figures can't include.
-        metrics["phases"] = phases(claimed, heartbeat, result, settling)
-        return store.finish(
-            session,
-            eid,
-            attempt,
-            status=status,
-            metrics=metrics,
-            fingerprint=result.fingerprint,
-            outputs=result.predictions.outputs,
-            labels=result.predictions.labels,
-            predicted=result.predictions.predicted,
-            step=result.steps,
-        )
-
-    try:
-        written = link.run(f"the outcome of attempt {claimed.attempt}", write)
-    except StoreGone as exc:
-        return f"left to the reaper: {exc}"
-    except StoreRefused as exc:  # the result can't be stored: trying again changes nothing
-        logger.error("experiment %s: %s", claimed.experiment_id, exc)
-        return fail(link, claimed, str(exc))
-    return status.value if written else "abandoned: the attempt was superseded"
-
-
-def phases(
-    claimed: ClaimedRun, heartbeat: Heartbeat, result: Any, settling: float
-) -> dict[str, float]:
-    """Where this attempt's time went, in seconds (GET /experiments/{id} shows them in
-    metrics["phases"]): claim_s from the claim to the engine's start, load_s preparing data
-    and model, train_s the training loop (a fused group's), evaluate_s the test set and its
-    outputs, write_s the final checkpoint's bytes, the queued writes still to drain, the
-    weights file and the outcome's transaction up to its last statement."""
-    timings = result.timings
-    started = heartbeat.engine_started
-    figures = {
-        "load_s": timings.get("load_s", 0.0),
-        "train_s": timings.get("train_s", 0.0),
-        "evaluate_s": timings.get("evaluate_s", 0.0),
-        "write_s": timings.get("save_s", 0.0) + time.monotonic() - settling,
-        "claim_s": started - claimed.claimed_at if started is not None else 0.0,
-    }
-    return {name: round(max(value, 0.0), 4) for name, value in figures.items()}
-
-
-def hand_back(link: StoreLink, claimed: ClaimedRun, result: Any) -> str:
-    """Save the checkpoint at the step the run stopped and put the experiment back in the
-    queue (its loss points stay: the next attempt resumes right after them)."""
-
-    def write(session: Session) -> str:
-        eid, attempt = claimed.experiment_id, claimed.attempt
-        if not store.save_checkpoint(session, eid, attempt, result.steps, result.checkpoint):
-            return "abandoned: the attempt was superseded"
-        if store.requeue(session, eid, expected_attempt=attempt, handed_back=True):
-            return f"handed back at step {result.steps}"
-        # A cancel arrived meanwhile: the run ends here, cancelled, with what it has.
-        store.finish(session, eid, attempt, status=Status.cancelled, step=result.steps)
-        return Status.cancelled.value
-
-    try:
-        return link.run(f"the hand-back of attempt {claimed.attempt}", write)
-    except (StoreGone, StoreRefused) as exc:
-        return f"left to the reaper: {exc}"
-
-
-def fail(link: StoreLink, claimed: ClaimedRun, error: str) -> str:
-    """Mark the attempt's run failed with `error`."""
-    try:
-        link.run(
-            f"the failure of attempt {claimed.attempt}",
-            lambda session: store.finish(
-                session,
-                claimed.experiment_id,
-                claimed.attempt,
-                status=Status.failed,
-                error=error,
-            ),
-        )
-    except (StoreGone, StoreRefused) as exc:
-        logger.error("experiment %s: could not record its failure: %s", claimed.experiment_id, exc)
-        return f"left to the reaper: {exc}"
-    return "failed"

@@ -27,8 +27,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential
 
-from core import store
 from core.store.faults import describe, is_store_error, is_transient
+from core.store.session import session_scope
 
 logger = logging.getLogger(__name__)
 
@@ -144,5 +144,5 @@ class StoreLink:
         return result
 
     def _write(self, write: Callable[[Session], T]) -> T:
-        with store.session_scope(self.engine) as session:
+        with session_scope(self.engine) as session:
             return write(session)

@@ -19,8 +19,9 @@ from contextlib import AbstractContextManager, nullcontext
 
 from sqlalchemy import Engine
 
-from core import store
 from core.broker import Broker
+from core.store import runs
+from core.store.session import session_scope
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +56,9 @@ class Dispatcher:
                 continue
             sent.append(experiment_id)
         if sent:
-            with self.write_lock, store.session_scope(self.engine) as session:
+            with self.write_lock, session_scope(self.engine) as session:
                 for experiment_id in sent:
-                    store.mark_dispatched(session, experiment_id)
+                    runs.mark_dispatched(session, experiment_id)
         return sent
 
     def dispatch_coalesced(self, experiment_id: str) -> None:

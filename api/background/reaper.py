@@ -30,10 +30,11 @@ from dataclasses import dataclass, field
 
 from api.background.dispatch import Dispatcher
 from api.background.periodic import running_every
-from core import store
 from core.settings import Settings
+from core.store import runs
 from core.store.faults import describe, is_store_error
 from core.store.models import Status
+from core.store.session import session_scope
 
 logger = logging.getLogger(__name__)
 
@@ -90,8 +91,8 @@ class Reaper:
         if now - self._store_up_since >= self.settings.heartbeat_timeout_s:
             self._reap_silent(report)
         engine = self.dispatcher.engine
-        with store.session_scope(engine) as session:
-            pending = store.undispatched(session, older_than_s=DISPATCH_GRACE_S)
+        with session_scope(engine) as session:
+            pending = runs.undispatched(session, older_than_s=DISPATCH_GRACE_S)
         # A requeued run goes out at once; the grace is for messages still being sent.
         report.sent = self.dispatcher.dispatch_all(dict.fromkeys([*report.requeued, *pending]))
         if now >= self._next_audit:
@@ -104,11 +105,11 @@ class Reaper:
 
     def _reap_silent(self, report: ReapReport) -> None:
         timeout = self.settings.heartbeat_timeout_s
-        with store.session_scope(self.dispatcher.engine) as session:
-            for exp in store.stale_running(session, stale_after_s=timeout):
+        with session_scope(self.dispatcher.engine) as session:
+            for exp in runs.stale_running(session, stale_after_s=timeout):
                 silent = f"worker {exp.worker or '?'} stopped sending heartbeats"
                 if exp.cancel_requested:
-                    if store.finish(
+                    if runs.finish(
                         session,
                         exp.id,
                         exp.attempt,
@@ -117,9 +118,9 @@ class Reaper:
                     ):
                         report.cancelled.append(exp.id)
                 elif (lost := exp.attempt - exp.handbacks) >= self.settings.max_attempts:
-                    if store.fail(session, exp.id, f"{silent}; gave up after {lost} lost attempts"):
+                    if runs.fail(session, exp.id, f"{silent}; gave up after {lost} lost attempts"):
                         report.failed.append(exp.id)
-                elif store.requeue(
+                elif runs.requeue(
                     session, exp.id, expected_attempt=exp.attempt, stale_after_s=timeout
                 ):
                     report.requeued.append(exp.id)
@@ -128,8 +129,8 @@ class Reaper:
         """Send again the queued experiments whose message the broker no longer holds."""
         bound = self.settings.resend_lost_after_s
         engine = self.dispatcher.engine
-        with store.session_scope(engine) as session:
-            if not store.waiting_since(session, sent_before_s=bound, limit=1):
+        with session_scope(engine) as session:
+            if not runs.waiting_since(session, sent_before_s=bound, limit=1):
                 return []
         # The broker first, then the store: a message taken (and its run claimed) between the
         # two reads was seen on the broker, so only a message really gone counts as lost.
@@ -140,8 +141,8 @@ class Reaper:
             return []
         if held is None:
             return []
-        with store.session_scope(engine) as session:
-            waiting = store.waiting_since(session, sent_before_s=bound)
+        with session_scope(engine) as session:
+            waiting = runs.waiting_since(session, sent_before_s=bound)
         lost = [experiment_id for experiment_id in waiting if experiment_id not in held]
         if lost:
             logger.warning("reaper: the broker holds no message for queued %s; sending", lost)

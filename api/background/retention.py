@@ -12,14 +12,14 @@ from contextlib import AbstractAsyncContextManager
 from sqlalchemy import Engine
 
 from api.background.periodic import running_every
-from core import store
 from core.settings import Settings
+from core.store import pruning
 
 logger = logging.getLogger(__name__)
 
 
-def sweep_once(engine: Engine, settings: Settings) -> store.SweepReport:
-    report = store.sweep_until_done(engine, keep_checkpoints=settings.keep_checkpoints)
+def sweep_once(engine: Engine, settings: Settings) -> pruning.SweepReport:
+    report = pruning.sweep_until_done(engine, keep_checkpoints=settings.keep_checkpoints)
     if report:
         logger.info(
             "retention: deleted %d experiments, compacted %d series, dropped %d checkpoints, "

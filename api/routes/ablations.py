@@ -25,10 +25,10 @@ from api.schemas import (
 from api.services import ablation_views, admission, csv_export
 from api.services.ablation_plan import build_plan, store_plan
 from api.services.ablation_summary import CompareMode
-from core import store
 from core.cost import CostLimits
 from core.errors import invalid
-from core.store import quotas
+from core.store import ablations, experiments, quotas
+from core.store.errors import AlreadyFinished
 from core.store.models import TERMINAL, Ablation
 from core.submissions import MAX_EXPERIMENTS, AblationRequest
 
@@ -39,8 +39,8 @@ MAX_ARMS = MAX_EXPERIMENTS
 
 
 def _load(session: Session, ablation_id: str) -> tuple[Ablation, ablation_views.Members]:
-    ablation = store.require_ablation(session, ablation_id)
-    members = store.members_with_experiments(session, [ablation_id])[ablation_id]
+    ablation = ablations.require_ablation(session, ablation_id)
+    members = ablations.members_with_experiments(session, [ablation_id])[ablation_id]
     return ablation, members
 
 
@@ -72,7 +72,7 @@ def create_ablation(
         request,
         plan,
         owner=principal.name,
-        owned=lambda spec: admission.owner_fields(principal, spec),
+        owned=lambda cpu_hours: admission.owner_fields(principal, cpu_hours),
     )
     admission.settle(session, principal, limits, [e.cost for e in created])
     session.commit()
@@ -96,8 +96,8 @@ def list_ablations(
     cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Newest first, with status counts and progress per ablation."""
-    page, next_cursor = store.list_ablations(session, limit=limit, cursor=cursor)
-    members = store.members_with_experiments(session, [a.id for a in page])
+    page, next_cursor = ablations.list_ablations(session, limit=limit, cursor=cursor)
+    members = ablations.members_with_experiments(session, [a.id for a in page])
     items = [ablation_views.ablation_view(a, members[a.id], full=False) for a in page]
     return {"items": items, "next_cursor": next_cursor}
 
@@ -126,15 +126,15 @@ def cancel_ablation(
     ablation, members = _load(session, ablation_id)
     ensure_can_change(principal, ablation.owner, f"ablation {ablation_id}")
     unfinished = {e.id for _, e in members if e.status not in TERMINAL}
-    shared = store.shared_elsewhere(session, ablation_id, unfinished) | {
+    shared = ablations.shared_elsewhere(session, ablation_id, unfinished) | {
         e.id for _, e in members if e.id in unfinished and e.owner != ablation.owner
     }
     cancelled = 0
     for experiment_id in sorted(unfinished - shared):
         try:
-            store.request_cancel(session, experiment_id)
+            experiments.request_cancel(session, experiment_id)
             cancelled += 1
-        except store.AlreadyFinished:
+        except AlreadyFinished:
             pass  # it finished between the read and the cancel: nothing to stop
     session.commit()
     ablation, members = _load(session, ablation_id)

@@ -14,7 +14,7 @@ from api.auth import Member, ensure_can_change
 from api.deps import SessionDep
 from api.routes.params import AblationId, ExperimentId
 from api.schemas import ERROR_RESPONSES
-from core import store
+from core.store import ablations, experiments, retention
 
 router = APIRouter(tags=["retention"])
 
@@ -70,12 +70,12 @@ def delete_experiment(
     """Remove a finished experiment with its curve, predictions, checkpoint and model (200).
     Members of an ablation are refused (409) so that no ablation loses a run silently. Only
     its owner, or an admin, may delete it (403)."""
-    owner = store.require_experiment(session, experiment_id).owner
+    owner = experiments.require_experiment(session, experiment_id).owner
     ensure_can_change(principal, owner, f"experiment {experiment_id}")
     try:
-        outcome = store.delete_experiment(session, experiment_id, cancel=cancel)
+        outcome = retention.delete_experiment(session, experiment_id, cancel=cancel)
         session.commit()
-    except (store.StillRunning, store.InAblations) as exc:
+    except (retention.StillRunning, retention.InAblations) as exc:
         raise _conflict(exc) from exc
     except IntegrityError as exc:  # an ablation took it up as a member meanwhile
         session.rollback()
@@ -109,12 +109,12 @@ def delete_ablation(
     or another account made (they stay, listed in `kept_shared`). Only its owner, or an
     admin, may delete it (403)."""
     ensure_can_change(
-        principal, store.require_ablation(session, ablation_id).owner, f"ablation {ablation_id}"
+        principal, ablations.require_ablation(session, ablation_id).owner, f"ablation {ablation_id}"
     )
     try:
-        outcome = store.delete_ablation(session, ablation_id, cancel=cancel)
+        outcome = retention.delete_ablation(session, ablation_id, cancel=cancel)
         session.commit()
-    except store.StillRunning as exc:
+    except retention.StillRunning as exc:
         raise _conflict(exc) from exc
     except IntegrityError as exc:
         session.rollback()

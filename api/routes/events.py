@@ -25,11 +25,9 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio
-import numpy as np
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import Engine
@@ -42,11 +40,13 @@ from api.ratelimit import StreamSlots, client_address
 from api.routes.params import MAX_INT, ExperimentId
 from api.schemas import ERROR_RESPONSES
 from api.services.curves import json_floats
-from core import store
 from core.errors import invalid
 from core.identity import Principal
 from core.settings import is_loopback
+from core.store import series
+from core.store.errors import ExperimentNotFound
 from core.store.models import TERMINAL
+from core.store.session import session_scope
 
 router = APIRouter(tags=["experiments"])
 
@@ -87,32 +87,13 @@ class Pace:
         return NEAR_END_POLL_S if now - self.near_end_since < NEAR_END_S else POLL_S
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    status: str
-    error: str | None
-    step: int
-    total_steps: int
-    steps: np.ndarray[Any, Any]
-    values: np.ndarray[Any, Any]
+# One poll: the run's state, then its points after the cursor (the store's one reader).
+Snapshot = series.RunSeries
 
 
 def _poll(engine: Engine, experiment_id: str, cursor: int) -> Snapshot | None:
-    with store.session_scope(engine) as session:
-        # Status first, then points: a status read as terminal guarantees that the points
-        # read after it are complete (the worker writes the last points before finishing).
-        experiment = store.get_experiment(session, experiment_id)
-        if experiment is None:
-            return None
-        steps, values = store.read_series(session, experiment_id, since_step=cursor)
-        return Snapshot(
-            experiment.status,
-            experiment.error,
-            experiment.step,
-            experiment.total_steps,
-            steps,
-            values,
-        )
+    with session_scope(engine) as session:
+        return series.read_run_series(session, experiment_id, since_step=cursor)
 
 
 async def _stream(
@@ -220,7 +201,7 @@ async def experiment_events(
     cursor = _cursor(last_event_id, since_step)
     first = await run_in_threadpool(_poll, engine, experiment_id, cursor)
     if first is None:
-        raise store.ExperimentNotFound(experiment_id)
+        raise ExperimentNotFound(experiment_id)
     stream = _stream(request, engine, experiment_id, cursor, first, settings.max_stream_s)
     return event_stream(request, principal, request.app.state.stream_slots, stream)
 

@@ -22,7 +22,7 @@ from typing import Annotated
 import numpy as np
 import orjson
 from fastapi import APIRouter, Header, Query, Response
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from api.deps import EngineDep, SessionDep, SettingsDep
@@ -34,11 +34,10 @@ from api.routes.params import MAX_INT, ExperimentId
 from api.schemas import ERROR_RESPONSES, ExperimentPublic, LossSeries
 from api.services import csv_export
 from api.services.downsample import Steps, Values, downsample
-from core import store
 from core.spec import MAX_LOSS_POINTS
+from core.store import experiments, series
 from core.store.cache import LRU
-from core.store.models import TERMINAL
-from core.store.tables import EXPERIMENTS
+from core.store.errors import ExperimentNotFound
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
 
@@ -54,17 +53,12 @@ IfNoneMatch = Annotated[
 
 
 def status_of(session: Session, experiment_id: str) -> str:
-    status = store.get_status(session, experiment_id)
+    status = experiments.get_status(session, experiment_id)
     if status is None:
-        raise store.ExperimentNotFound(experiment_id)
+        raise ExperimentNotFound(experiment_id)
     return status
 
 
-# Every column but the spec: the row's version, compared whole (a column that does not show,
-# such as dispatched_at, only makes the answer be built again).
-_VERSION = select(*(c for c in EXPERIMENTS.c if c.name != "spec")).where(
-    EXPERIMENTS.c.id == bindparam("experiment_id")
-)
 _BODIES: LRU[tuple[str, str], tuple[tuple[object, ...], bytes]] = LRU(1024)
 # Keyed (engine URL, id) for the state, (engine URL, id, since_step, max_points) for /loss.
 _FRESH_STATE = FreshAnswers()
@@ -80,17 +74,17 @@ def _experiment_body(engine: Engine, experiment_id: str, window_s: float) -> byt
 
 
 def _body_at_version(engine: Engine, experiment_id: str, key: tuple[str, str]) -> bytes:
-    with engine.connect() as connection:
-        row = connection.execute(_VERSION, {"experiment_id": experiment_id}).first()
-    if row is None:
+    # The row's version: a column that does not show (such as dispatched_at) only makes the
+    # answer be built again.
+    version = experiments.state_version(engine, experiment_id)
+    if version is None:
         _FRESH_STATE.forget(key)
-        raise store.ExperimentNotFound(experiment_id)
-    version = tuple(row)
+        raise ExperimentNotFound(experiment_id)
     cached = _BODIES.get(key)
     if cached is not None and cached[0] == version:
         return cached[1]
     with Session(engine) as session:
-        experiment = store.require_experiment(session, experiment_id)
+        experiment = experiments.require_experiment(session, experiment_id)
         body = ExperimentPublic.of(experiment).model_dump_json().encode()
     # Stored under the version read first: if the row moved in between, the next read sees
     # a newer version and builds the answer again.
@@ -158,7 +152,7 @@ async def get_loss(
     began = FreshAnswers.read_begins()
     # A finished series this process has read before is answered without the database
     # (and without a thread hop); anything else is one short read in the thread pool.
-    finished = store.cached_finished_series(engine, experiment_id)
+    finished = series.cached_finished_series(engine, experiment_id)
     if finished is not None:
         status, steps, values = finished.status, finished.steps, finished.values
     else:
@@ -204,15 +198,10 @@ def _load_series(
     engine: Engine, experiment_id: str, since_step: int | None
 ) -> tuple[str, Steps, Values]:
     with Session(engine) as session:
-        # Status before points: a status read as terminal means the points read after it
-        # are complete (the worker writes its last points before it finishes).
-        status = status_of(session, experiment_id)
-        if status in TERMINAL:
-            finished = store.read_finished_series(session, experiment_id)
-            if finished is not None:  # cached from now on: later polls skip the database
-                return finished.status, finished.steps, finished.values
-        steps, values = store.read_series(session, experiment_id, since_step=since_step)
-        return status, steps, values
+        run = series.read_run_series(session, experiment_id, since_step=since_step)
+    if run is None:
+        raise ExperimentNotFound(experiment_id)
+    return run.status, run.steps, run.values
 
 
 @router.get(
@@ -229,8 +218,9 @@ def get_loss_csv(
     ] = None,
 ) -> Response:
     """The loss series as a CSV download (step,loss), the points stored so far."""
-    status_of(session, experiment_id)
-    steps, values = store.read_series(session, experiment_id)
-    shown_steps, shown_values = downsample(steps, values, max_points)
+    run = series.read_run_series(session, experiment_id)
+    if run is None:
+        raise ExperimentNotFound(experiment_id)
+    shown_steps, shown_values = downsample(run.steps, run.values, max_points)
     text = csv_export.loss_csv(shown_steps, shown_values)
     return csv_response.attachment(text, f"loss-{experiment_id}.csv")

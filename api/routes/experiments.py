@@ -28,10 +28,10 @@ from api.schemas import (
 )
 from api.services import admission
 from api.services.submission import parse_submission
-from core import store
 from core.cost import CostLimits
 from core.errors import invalid
 from core.spec import Dataset
+from core.store import experiments
 from core.store.models import Status
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
@@ -100,10 +100,10 @@ def submit_experiment(
     quotas (429 over one). A retry with the same Idempotency-Key answers the same experiment
     and counts nothing again."""
     submission = parse_submission(body, CostLimits.from_settings(settings))
-    owned = admission.owner_fields(principal, submission.spec)
+    owned = admission.owner_fields(principal, submission.cost.cpu_hours)
     with write_lock, admission.transaction(session):
         admission.open_admission(session, principal)
-        experiment, created = store.create_experiment(
+        experiment, created = experiments.create_experiment(
             session,
             submission.spec,
             name=submission.name,
@@ -126,7 +126,7 @@ def submit_experiment(
     # The answer's bytes straight from its model: returned as the model, FastAPI would check
     # it against the same model once more before encoding it, work done twice for nothing.
     return Response(
-        ExperimentPublic.of(experiment).model_dump_json(),
+        ExperimentPublic.of(experiment, submission.cost).model_dump_json(),
         status_code=201,
         media_type="application/json",
         headers=headers,
@@ -160,25 +160,25 @@ def list_experiments(
             description="`created_at`, or a metric (`test_accuracy`, `final_loss`, "
             "`test_loss`); a leading `-` sorts descending. Experiments without the metric "
             "come last; ties are newest first.",
-            json_schema_extra={"enum": list(store.SORTS)},
+            json_schema_extra={"enum": list(experiments.SORTS)},
         ),
-    ] = store.DEFAULT_SORT,
+    ] = experiments.DEFAULT_SORT,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Cursor = None,
 ) -> ExperimentPage:
     """Newest first by default. A cursor belongs to its sort: another sort's is refused."""
-    if sort not in store.SORTS:
-        invalid("sort", f"{sort[:40]!r} is not a sort; one of {', '.join(store.SORTS)}")
+    if sort not in experiments.SORTS:
+        invalid("sort", f"{sort[:40]!r} is not a sort; one of {', '.join(experiments.SORTS)}")
     if q is not None and name is not None and q != name:
         invalid("name", "give the name filter once, as `q` or as `name`")
-    filters = store.ExperimentFilters(
+    filters = experiments.ExperimentFilters(
         status=status.value if status else None,
         tag=tag,
         preset=preset,
         dataset=dataset,
         name=q if q is not None else name,
     )
-    items, next_cursor = store.list_experiments(
+    items, next_cursor = experiments.list_experiments(
         session, filters=filters, sort=sort, limit=limit, cursor=cursor
     )
     return ExperimentPage(items=[ExperimentPublic.of(e) for e in items], next_cursor=next_cursor)
@@ -204,9 +204,9 @@ def cancel_experiment(
     """A queued experiment is cancelled at once (200); a running one is asked to stop (202)
     and keeps the curve it has so far; a finished one can't be cancelled (409). Only its
     owner, or an admin, may cancel it (403)."""
-    owner = store.require_experiment(session, experiment_id).owner
+    owner = experiments.require_experiment(session, experiment_id).owner
     ensure_can_change(principal, owner, f"experiment {experiment_id}")
-    experiment = store.request_cancel(session, experiment_id)
+    experiment = experiments.request_cancel(session, experiment_id)
     session.commit()
     response.status_code = 200 if experiment.status == Status.cancelled else 202
     return ExperimentPublic.of(experiment)

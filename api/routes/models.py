@@ -20,9 +20,10 @@ from api.routes.params import ExperimentId
 from api.schemas import ERROR_RESPONSES
 from api.services import inference, predictors
 from api.services.digits import PIXELS, Pixels, pixels_from_json, pixels_from_png
-from core import store
 from core.errors import invalid
+from core.store import artifacts, experiments
 from core.store.cache import cache_key
+from core.store.errors import ExperimentNotFound
 from core.store.models import TERMINAL
 
 router = APIRouter(prefix="/experiments", tags=["models"])
@@ -52,11 +53,11 @@ _NO_MODEL: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _require_model(session: Session, experiment_id: str) -> store.ModelInfo:
-    status = store.get_status(session, experiment_id)
+def _require_model(session: Session, experiment_id: str) -> artifacts.ModelInfo:
+    status = experiments.get_status(session, experiment_id)
     if status is None:
-        raise store.ExperimentNotFound(experiment_id)
-    info = store.model_info(session, experiment_id)
+        raise ExperimentNotFound(experiment_id)
+    info = artifacts.model_info(session, experiment_id)
     if info is not None:
         return info
     if status in TERMINAL:
@@ -99,12 +100,12 @@ def download_model(
     ] = "safetensors",
 ) -> Response:
     info = _require_model(session, experiment_id)
-    data = store.read_model(session, experiment_id)
+    data = artifacts.read_model(session, experiment_id)
     if data is None:  # deleted between the two reads
-        raise store.ExperimentNotFound(experiment_id)
+        raise ExperimentNotFound(experiment_id)
     if format == "json":
         return Response(orjson.dumps(_describe(info, data)), media_type="application/json")
-    experiment = store.require_experiment(session, experiment_id)
+    experiment = experiments.require_experiment(session, experiment_id)
     filename = _filename(experiment.name, experiment_id)
     headers = {
         "Content-Disposition": f'attachment; filename="{filename}"',
@@ -114,7 +115,7 @@ def download_model(
     return Response(data, media_type=_SAFETENSORS, headers=headers)
 
 
-def _describe(info: store.ModelInfo, data: bytes) -> dict[str, Any]:
+def _describe(info: artifacts.ModelInfo, data: bytes) -> dict[str, Any]:
     metadata = inference.read_metadata(data)
     header_length = int.from_bytes(data[:8], "little")
     header = json.loads(data[8 : 8 + header_length])
@@ -206,9 +207,9 @@ def _answer(engine: Engine, experiment_id: str, pixels: Pixels) -> tuple[list[fl
         key = (*cache_key(session, experiment_id), info.sha256)
 
         def read() -> bytes:
-            data = store.read_model(session, experiment_id)
+            data = artifacts.read_model(session, experiment_id)
             if data is None:
-                raise store.ExperimentNotFound(experiment_id)
+                raise ExperimentNotFound(experiment_id)
             return data
 
         loaded = predictors.cached_model(key, read)

@@ -17,7 +17,7 @@ from api.http.json_bytes import JSON, json_response
 from api.routes.experiment_reads import status_of
 from api.routes.params import MAX_INT, ExperimentId, record_list, record_list_pattern
 from api.schemas import CONFLICT, ERROR_RESPONSES, PredictionsPage
-from core import store
+from core.store import artifacts
 from core.store.models import TERMINAL
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
@@ -53,7 +53,7 @@ def get_predictions(
     limit: Annotated[int, Query(ge=1, le=MAX_RECORDS_PER_REQUEST)] = 100,
 ) -> Response:
     status = status_of(session, experiment_id)
-    blob = store.read_predictions(session, experiment_id)
+    blob = artifacts.read_predictions(session, experiment_id)
     if blob is None:
         if status in TERMINAL:
             detail = f"experiment {experiment_id} has no predictions: it ended {status} "

@@ -9,10 +9,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core import store
 from core.cost import SpecCost, estimate
 from core.labels import Label
 from core.spec import ExperimentSpec
+from core.store import experiments
 from core.store.clock import as_utc
 from core.store.models import Experiment
 from core.submissions import MAX_TAGS
@@ -91,8 +91,10 @@ class ExperimentPublic(BaseModel):
     )
 
     @classmethod
-    def of(cls, experiment: Experiment) -> ExperimentPublic:
-        total = store.expected_total_steps(experiment)
+    def of(cls, experiment: Experiment, cost: SpecCost | None = None) -> ExperimentPublic:
+        """`cost`: the spec's, when the caller has just priced it (a submit); else it is
+        estimated from the stored spec."""
+        total = experiments.expected_total_steps(experiment)
         step = experiment.step
         return cls(
             id=experiment.id,
@@ -116,7 +118,7 @@ class ExperimentPublic(BaseModel):
             error=experiment.error,
             metrics=experiment.metrics,
             fingerprint=experiment.fingerprint,
-            cost=stored_cost(experiment.spec),
+            cost=CostPublic.of(cost) if cost is not None else stored_cost(experiment.spec),
             owner=experiment.owner,
         )
 

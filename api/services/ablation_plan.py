@@ -22,7 +22,6 @@ from typing import Any
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from core import store
 from core.cost import (
     AblationCost,
     CostLimits,
@@ -35,6 +34,7 @@ from core.errors import InvalidFields, field_error, field_path, from_spec_errors
 from core.presets import BOOK_CHAIN, PRESETS, UnknownPresetError, preset_dict
 from core.spec import ExperimentSpec
 from core.spec_paths import apply_overrides
+from core.store import ablations, experiments
 from core.store.models import Ablation, Experiment
 from core.submissions import (
     MAX_EXPERIMENTS,
@@ -72,6 +72,7 @@ class Cell:
     seed: int
     spec: ExperimentSpec
     preset: str | None
+    cpu_hours: float  # the arm's price per run (a seed changes neither network nor steps)
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ def build_plan(request: AblationRequest, limits: CostLimits) -> Plan:
         arms.append(Arm(index, label, preset, changes, spec_dict))
         for seed in seeds:
             cell_spec = _validate({**spec_dict, "seed": seed}, ("seeds",), f"seed {seed}")
-            cells.append(Cell(index, seed, cell_spec, preset))
+            cells.append(Cell(index, seed, cell_spec, preset, cost.cpu_hours))
     priced = ablation_total(costs)
     for problem in ablation_violations(priced, limits):
         raise PlanError(("seeds",), f"the ablation is too big: {problem}")
@@ -193,25 +194,30 @@ def store_plan(
     plan: Plan,
     *,
     owner: str | None = None,
-    owned: Callable[[ExperimentSpec], dict[str, Any]] = lambda _: {},
+    owned: Callable[[float], dict[str, Any]] = lambda _: {},
 ) -> tuple[Ablation, list[Experiment]]:
     """Reuse or create every cell's experiment, then the ablation (owned by `owner`); nothing
-    is committed here. `owned(spec)` gives the owner fields of a new experiment
+    is committed here. `owned(cpu_hours)` gives the owner fields of a new experiment
     (api/services/admission.py). Reused runs keep their owner: a run is one experiment,
     whoever's ablations count it.
     Returns the ablation and the experiments created (to be sent to the broker)."""
     created: list[Experiment] = []
     cells: list[tuple[int, int, str]] = []
     for cell in plan.cells:
-        experiment = store.find_reusable(session, cell.spec)
+        experiment = ablations.find_reusable(session, cell.spec)
         if experiment is None:
             tags = ["ablation", *([request.name] if request.name else [])]
-            experiment, _ = store.create_experiment(
-                session, cell.spec, name=None, tags=tags, preset=cell.preset, **owned(cell.spec)
+            experiment, _ = experiments.create_experiment(
+                session,
+                cell.spec,
+                name=None,
+                tags=tags,
+                preset=cell.preset,
+                **owned(cell.cpu_hours),
             )
             created.append(experiment)
         cells.append((cell.arm, cell.seed, experiment.id))
-    ablation = store.add_ablation(
+    ablation = ablations.add_ablation(
         session,
         name=request.name,
         design=plan.design,

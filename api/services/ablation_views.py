@@ -11,7 +11,7 @@ from sqlmodel import Session
 from api.services import curves
 from api.services.ablation_summary import ArmResults, CompareMode, RecordsLookup, summarize
 from api.services.paired_records import DifferentRecords, compare_runs
-from core import store
+from core.store import artifacts, experiments, series
 from core.store.clock import as_utc
 from core.store.models import TERMINAL, Ablation, AblationMember, Experiment, Status
 
@@ -26,7 +26,7 @@ def member_view(member: AblationMember, experiment: Experiment) -> dict[str, Any
         "experiment_id": experiment.id,
         "status": experiment.status,
         "step": experiment.step,
-        "total_steps": store.expected_total_steps(experiment),
+        "total_steps": experiments.expected_total_steps(experiment),
         "test_accuracy": metrics.get("test_accuracy"),
         "final_loss": metrics.get("final_loss"),
     }
@@ -45,7 +45,7 @@ def overall_status(counts: Counter[str], total: int) -> str:
 def progress(members: Members) -> tuple[dict[str, int], dict[str, Any], str]:
     """(status counts, progress, overall status) over the members."""
     counts: Counter[str] = Counter(e.status for _, e in members)
-    totals = [store.expected_total_steps(e) for _, e in members]
+    totals = [experiments.expected_total_steps(e) for _, e in members]
     total = sum(totals)
     # A finished run counts as done even when it stopped early (cancelled, failed).
     done = sum(
@@ -109,11 +109,11 @@ def records_lookup(session: Session, members: Members) -> RecordsLookup:
     """The per-record analysis of one seed's runs in two arms, reading each run's stored
     predictions once per request."""
     succeeded = {(m.arm, m.seed): e.id for m, e in members if e.status == Status.succeeded.value}
-    blobs: dict[str, store.PredictionsBlob | None] = {}
+    blobs: dict[str, artifacts.PredictionsBlob | None] = {}
 
-    def blob(experiment_id: str) -> store.PredictionsBlob | None:
+    def blob(experiment_id: str) -> artifacts.PredictionsBlob | None:
         if experiment_id not in blobs:
-            blobs[experiment_id] = store.read_predictions(session, experiment_id)
+            blobs[experiment_id] = artifacts.read_predictions(session, experiment_id)
         return blobs[experiment_id]
 
     def lookup(arm: int, baseline: int, seed: int) -> dict[str, Any] | None:
@@ -162,7 +162,7 @@ def mean_curves(
     rows: list[tuple[Any, Any]] = []
     groups: list[list[int]] = [[] for _ in ablation.arms]
     for member, experiment in members:
-        steps, values = store.read_series(session, experiment.id)
+        steps, values = series.read_series(session, experiment.id)
         groups[member.arm].append(len(rows))
         rows.append((steps, curves.tensorboard_ema(values, smoothing)))
     aligned = curves.align(rows)

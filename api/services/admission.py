@@ -15,9 +15,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from core.cost import estimate
 from core.identity import Principal
-from core.spec import ExperimentSpec
 from core.store import quotas
 
 
@@ -38,13 +36,10 @@ def open_admission(session: Session, principal: Principal) -> None:
         quotas.lock_key(session, principal.key_id)
 
 
-def owner_fields(principal: Principal, spec: ExperimentSpec) -> dict[str, Any]:
-    """What create_experiment records about who submitted `spec`, and its estimated cost."""
-    return {
-        "owner": principal.name,
-        "key_id": principal.key_id,
-        "cost": estimate(spec).cpu_hours,
-    }
+def owner_fields(principal: Principal, cpu_hours: float) -> dict[str, Any]:
+    """What create_experiment records about who submitted a run, and its estimated cost (the
+    CPU-hours its submission was priced at: core/cost.py, once per spec)."""
+    return {"owner": principal.name, "key_id": principal.key_id, "cost": cpu_hours}
 
 
 def settle(

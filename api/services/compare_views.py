@@ -13,15 +13,15 @@ from sqlmodel import Session
 from api.services import curves
 from api.services.paired_records import METHOD, compare_runs
 from api.services.stats import holm
-from core import store
 from core.errors import Conflict, invalid
+from core.store import artifacts, experiments, series
 from core.store.models import Experiment
 
 PAIRING_RULE = "each experiment against the first one listed (second - first)"
 
 
 def load(session: Session, ids: list[str]) -> list[Experiment]:
-    return [store.require_experiment(session, experiment_id) for experiment_id in ids]
+    return [experiments.require_experiment(session, experiment_id) for experiment_id in ids]
 
 
 def who(experiment: Experiment) -> dict[str, Any]:
@@ -38,11 +38,11 @@ def loss_comparison(
 ) -> dict[str, Any]:
     """Loss curves on one shared step axis (NaN where a run has no point), smoothed, then
     downsampled keeping each bucket's min and max (max_points None: every point)."""
-    series = []
+    smoothed = []
     for experiment in found:
-        steps, values = store.read_series(session, experiment.id)
-        series.append((steps, curves.tensorboard_ema(values, smoothing)))
-    aligned = curves.align(series)
+        steps, values = series.read_series(session, experiment.id)
+        smoothed.append((steps, curves.tensorboard_ema(values, smoothing)))
+    aligned = curves.align(smoothed)
     small = curves.downsample_aligned(aligned, max_points)[0] if max_points else aligned
     return {
         "steps": small.steps.tolist(),
@@ -50,7 +50,7 @@ def loss_comparison(
         "max_points": max_points,
         "curves": [
             {**who(e), "points": int(s.size), "values": curves.json_floats(small.values[i])}
-            for i, (e, (s, _)) in enumerate(zip(found, series, strict=True))
+            for i, (e, (s, _)) in enumerate(zip(found, smoothed, strict=True))
         ],
     }
 
@@ -60,7 +60,7 @@ class Scored:
     """The stored predictions of experiments compared side by side, on their shared records."""
 
     experiments: list[Experiment]
-    blobs: list[store.PredictionsBlob]
+    blobs: list[artifacts.PredictionsBlob]
     shared: int  # test records every one of them evaluated (a prefix of the split)
 
 
@@ -69,7 +69,7 @@ def scored(session: Session, found: list[Experiment]) -> Scored:
     evaluated on different test records."""
     blobs = []
     for experiment in found:
-        blob = store.read_predictions(session, experiment.id)
+        blob = artifacts.read_predictions(session, experiment.id)
         if blob is None:
             raise Conflict(
                 f"experiment {experiment.id} has no predictions ({experiment.status}); "
@@ -86,7 +86,7 @@ def scored(session: Session, found: list[Experiment]) -> Scored:
     return Scored(found, blobs, shared)
 
 
-def paired_analysis(found: list[Experiment], blobs: list[store.PredictionsBlob]) -> list[Any]:
+def paired_analysis(found: list[Experiment], blobs: list[artifacts.PredictionsBlob]) -> list[Any]:
     """Every experiment after the first against the first, Holm-adjusted across the pairs."""
     pairs = [
         compare_runs(found[0].id, blobs[0], e.id, b)
@@ -136,7 +136,7 @@ def _record(
     labels: Any,
     predicted: Any,
     found: list[Experiment],
-    blobs: list[store.PredictionsBlob],
+    blobs: list[artifacts.PredictionsBlob],
 ) -> dict[str, Any]:
     return {
         "index": r,

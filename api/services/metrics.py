@@ -29,8 +29,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from core import store
 from core.broker import TRAINING_QUEUE, Broker
+from core.store import census, retention
 from core.store.models import TERMINAL_VALUES, Status
 
 logger = logging.getLogger(__name__)
@@ -66,9 +66,9 @@ class StoreCollector(Collector):
         up = GaugeMetricFamily("trainlab_store_up", "1 when the store answered this scrape.")
         try:
             with Session(self.engine) as session:
-                totals = store.status_totals(session)
-                deleted = store.deleted_totals(session)
-                running = store.running_progress(session)
+                totals = census.status_totals(session)
+                deleted = retention.deleted_totals(session)
+                running = census.running_progress(session)
         except Exception:  # the scrape must answer even when the database does not
             logger.exception("metrics: the store did not answer")
             up.add_metric([], 0)
@@ -88,7 +88,7 @@ class StoreCollector(Collector):
             yield broker
 
     def _experiments(
-        self, totals: dict[str, store.StatusTotal], deleted: dict[str, int]
+        self, totals: dict[str, census.StatusTotal], deleted: dict[str, int]
     ) -> Iterator[Metric]:
         by_status = GaugeMetricFamily(
             "trainlab_experiments", "Experiments in the store by status.", labels=["status"]
@@ -115,7 +115,7 @@ class StoreCollector(Collector):
             finished.add_metric([outcome], totals[outcome].experiments + gone)
         yield finished
 
-    def _speeds(self, running: list[store.RunningProgress]) -> Metric:
+    def _speeds(self, running: list[census.RunningProgress]) -> Metric:
         """Steps per second per worker: the step gained between this scrape's heartbeat and
         the one seen at the previous scrape; on the first sight of a run, its average since
         it started."""
@@ -141,7 +141,7 @@ class StoreCollector(Collector):
         return speeds
 
     @staticmethod
-    def _rate(before: _Seen | None, now: store.RunningProgress) -> float:
+    def _rate(before: _Seen | None, now: census.RunningProgress) -> float:
         assert now.heartbeat_at is not None
         if before is not None:
             elapsed = (now.heartbeat_at - before.heartbeat_at).total_seconds()

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
-from core.store import PredictionsBlob
+from core.store.artifacts import PredictionsBlob
 
 RESAMPLES = 10_000
 CONFIDENCE = 0.95

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from core.cost import CostLimits, estimate, violations
+from core.cost import CostLimits, SpecCost, estimate, violations
 from core.errors import InvalidFields, field_error, from_request_errors, from_spec_errors
 from core.presets import PRESETS, UnknownPresetError, build_spec
 from core.spec import ExperimentSpec
@@ -30,6 +30,8 @@ class Submission:
     name: str | None
     tags: list[str]
     preset: str | None
+    # Priced once, here: the bounds check and the cost the experiment records share it.
+    cost: SpecCost
 
 
 def parse_submission(body: dict[str, Any], limits: CostLimits) -> Submission:
@@ -41,13 +43,15 @@ def parse_submission(body: dict[str, Any], limits: CostLimits) -> Submission:
     rest = {k: v for k, v in body.items() if k not in _META}
     preset_form = bool(_PRESET_FORM & rest.keys())
     preset, spec = _preset_form(rest) if preset_form else (None, _spec_form(rest))
-    check_cost(spec, limits, "overrides" if preset_form else "spec")
-    return Submission(spec=spec, name=meta.name, tags=list(meta.tags), preset=preset)
+    cost = estimate(spec)
+    check_cost(cost, limits, "overrides" if preset_form else "spec")
+    return Submission(spec=spec, name=meta.name, tags=list(meta.tags), preset=preset, cost=cost)
 
 
-def check_cost(spec: ExperimentSpec, limits: CostLimits, field: str) -> None:
-    """Refuse (InvalidFields) naming each bound one run of `spec` would pass, and by how much."""
-    found = violations(estimate(spec), limits)
+def check_cost(cost: SpecCost, limits: CostLimits, field: str) -> None:
+    """Refuse (InvalidFields) naming each bound one run (priced at `cost`) would pass, and by
+    how much."""
+    found = violations(cost, limits)
     if found:
         raise InvalidFields([field_error(field, f"one run is too big: {v}") for v in found])
 

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, literal, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, exists, func, literal, or_, select, update
 from sqlalchemy import cast as sa_cast
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
-from core.spec import ExperimentSpec, spec_total_steps
+from core.spec import ExperimentSpec, group_key
 from core.store.clock import utcnow
 from core.store.cursor import decode_sort_cursor, encode_sort_cursor
 from core.store.errors import AlreadyFinished, ExperimentNotFound, IdempotencyConflict
@@ -59,6 +59,8 @@ def create_experiment(
         idempotency_key=stored_key,
         created_at=utcnow(),
         dataset=spec.dataset,
+        planned_steps=spec.total_steps,
+        group_key=group_key(spec),
         owner=owner,
         key_id=key_id,
         cost=cost,
@@ -109,6 +111,21 @@ def _same_request(existing: Experiment, new: Experiment, key: str) -> Experiment
 
 def get_experiment(session: Session, experiment_id: str) -> Experiment | None:
     return session.get(Experiment, experiment_id, populate_existing=True)
+
+
+# Every column but the spec (which never changes): compared whole, a row's version.
+_VERSION = select(*(c for c in EXPERIMENTS.c if c.name != "spec")).where(
+    _C.id == bindparam("experiment_id")
+)
+
+
+def state_version(engine: Engine, experiment_id: str) -> tuple[object, ...] | None:
+    """The experiment's row but its spec, as one tuple (None: no such experiment): equal
+    while nothing about the experiment has changed, so an answer built from it can be reused.
+    One Core read on a connection of its own, no ORM."""
+    with engine.connect() as connection:
+        row = connection.execute(_VERSION, {"experiment_id": experiment_id}).first()
+    return None if row is None else tuple(row)
 
 
 def get_status(session: Session, experiment_id: str) -> str | None:
@@ -242,10 +259,11 @@ def request_cancel(session: Session, experiment_id: str) -> Experiment:
 
 
 def expected_total_steps(experiment: Experiment) -> int:
-    """The run's length: what its worker reported, or before that what its spec asks for."""
+    """The run's length: what its worker reported, or before that what its spec asks for
+    (the `planned_steps` column, stored at submit: no stored spec is validated again here)."""
     if experiment.total_steps:
         return max(experiment.total_steps, experiment.step)
-    return spec_total_steps(experiment.spec) or experiment.step
+    return experiment.planned_steps or experiment.step
 
 
 def require_experiment(session: Session, experiment_id: str) -> Experiment:

@@ -72,6 +72,7 @@ class Experiment(SQLModel, table=True):
         Index("ix_experiments_test_accuracy", "test_accuracy"),
         Index("ix_experiments_final_loss", "final_loss"),
         Index("ix_experiments_test_loss", "test_loss"),
+        Index("ix_experiments_group_key", "group_key"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
@@ -94,7 +95,14 @@ class Experiment(SQLModel, table=True):
     # lost nothing, so TRAINLAB_MAX_ATTEMPTS counts only `attempt - handbacks`, the lost ones.
     handbacks: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     step: int = 0
+    # What the worker reported as the run's length (0 until it first beats).
     total_steps: int = 0
+    # Copies of what the spec says, computed once when it was validated at submit, so readers
+    # and the scheduler never validate a stored spec again: the steps it asks for (0 for a spec
+    # that no longer validates) and core.spec.group_key, which runs train fused (NULL for a
+    # spec that no longer validates: NULL equals nothing in SQL, so such a run joins no group).
+    planned_steps: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    group_key: str | None = Field(default=None, max_length=16)
 
     created_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None

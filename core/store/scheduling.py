@@ -14,12 +14,9 @@ server (no owner) count as one account.
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import Integer, case, func, select
 from sqlmodel import Session
 
-from core.spec import ExperimentSpec, group_key
 from core.store.models import Status
 from core.store.runs import claim
 from core.store.tables import EXPERIMENTS
@@ -80,16 +77,8 @@ def claim_next(
     return None
 
 
-# Queued experiments looked at for a group: enough for an ablation's seeds of one arm.
-_SIBLING_SCAN = 500
-
-
-def structure_key(raw_spec: dict[str, Any]) -> str | None:
-    """core.spec.group_key of a stored spec; None when it no longer validates."""
-    try:
-        return group_key(ExperimentSpec.model_validate(raw_spec))
-    except ValueError:
-        return None
+# Candidates read beyond `most`: members another worker claims first are passed over.
+_RACE_SLACK = 16
 
 
 def claim_siblings(
@@ -101,23 +90,23 @@ def claim_siblings(
     claim, so none is taken twice. Returns (experiment id, attempt) of each member taken."""
     if most <= 0:
         return []
-    row = session.execute(select(_C.owner, _C.spec).where(_C.id == head)).first()
-    if row is None or (wanted := structure_key(row.spec)) is None:
-        return []
+    row = session.execute(select(_C.owner, _C.group_key).where(_C.id == head)).first()
+    if row is None or row.group_key is None:
+        return []  # a spec that no longer validates stored no key: it trains alone
     same_owner = _C.owner.is_(None) if row.owner is None else _C.owner == row.owner
+    # The key was computed when the spec was validated at submit (or by migration 0006), so
+    # the structure is compared in SQL, without validating any candidate's spec again.
     candidates = session.execute(
-        select(_C.id, _C.spec)
+        select(_C.id)
         .where(_C.status == Status.queued.value, _C.cancel_requested.is_(False), same_owner)
-        .where(_C.id != head)
+        .where(_C.group_key == row.group_key, _C.id != head)
         .order_by(_C.created_at, _C.id)
-        .limit(_SIBLING_SCAN)
-    ).all()
+        .limit(most + _RACE_SLACK)
+    ).scalars()
     taken: list[tuple[str, int]] = []
-    for candidate_id, spec in candidates:
+    for candidate_id in candidates:
         if len(taken) >= most:
             break
-        if structure_key(spec) != wanted:
-            continue
         attempt = claim(session, candidate_id, worker=worker, stale_after_s=stale_after_s)
         if attempt is not None:
             taken.append((str(candidate_id), attempt))

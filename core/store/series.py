@@ -29,6 +29,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import Session
 
 from core.store.cache import LRU, cache_key
+from core.store.models import TERMINAL_VALUES
 from core.store.tables import EXPERIMENTS, LOSS, SERIES, lock_if_owner
 
 Steps = npt.NDArray[np.int64]
@@ -151,6 +152,43 @@ def read_series(
     if finished is None:
         return _rows_series(session, experiment_id, since_step)
     return _after(finished.steps, finished.values, since_step)
+
+
+@dataclass(frozen=True)
+class RunSeries:
+    """A run's state and its loss points, read in that order (read_run_series)."""
+
+    status: str
+    error: str | None
+    step: int
+    total_steps: int  # what the worker reported (0 before it first beats)
+    steps: Steps
+    values: Values
+
+
+_STATE = select(
+    EXPERIMENTS.c.status, EXPERIMENTS.c.error, EXPERIMENTS.c.step, EXPERIMENTS.c.total_steps
+).where(EXPERIMENTS.c.id == bindparam("experiment_id"))
+
+
+def read_run_series(
+    session: Session, experiment_id: str, *, since_step: int | None = None
+) -> RunSeries | None:
+    """The run's state, then its points after `since_step` (all without it); None when there is
+    no such experiment. The one reader of "status, then points" (GET /loss, /loss.csv and the
+    event stream): the status is read first, so a status read as terminal guarantees that the
+    points read after it are complete (the worker writes its last points before it finishes).
+    A finished run's packed series is cached from then on (read_finished_series)."""
+    row = session.execute(_STATE, {"experiment_id": experiment_id}).first()
+    if row is None:
+        return None
+    status, error, step, total_steps = str(row[0]), row[1], int(row[2]), int(row[3])
+    finished = read_finished_series(session, experiment_id) if status in TERMINAL_VALUES else None
+    if finished is not None:
+        steps, values = _after(finished.steps, finished.values, since_step)
+    else:
+        steps, values = _rows_series(session, experiment_id, since_step)
+    return RunSeries(status, error, step, total_steps, steps, values)
 
 
 def read_finished_series(session: Session, experiment_id: str) -> FinishedSeries | None:

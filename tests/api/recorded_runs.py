@@ -10,10 +10,11 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine
 
-from core import store
 from core.presets import build_spec
 from core.spec import ExperimentSpec
+from core.store import experiments, runs, series
 from core.store.models import Status
+from core.store.session import session_scope
 
 
 @dataclass(frozen=True)
@@ -45,22 +46,22 @@ class RecordedRuns:
         owner: str | None = None,
     ) -> tuple[str, int]:
         """A created and claimed (running) experiment: returns (id, attempt)."""
-        with store.session_scope(self.engine) as session:
-            experiment, _ = store.create_experiment(
+        with session_scope(self.engine) as session:
+            experiment, _ = experiments.create_experiment(
                 session, spec, name=name, preset=preset, owner=owner
             )
             experiment_id = experiment.id
-        with store.session_scope(self.engine) as session:
-            attempt = store.claim(session, experiment_id, worker="test", stale_after_s=3600)
+        with session_scope(self.engine) as session:
+            attempt = runs.claim(session, experiment_id, worker="test", stale_after_s=3600)
         assert attempt is not None
         return experiment_id, attempt
 
     def write_points(
         self, experiment_id: str, attempt: int, steps: list[int], values: list[float], total: int
     ) -> None:
-        with store.session_scope(self.engine) as session:
-            store.append_loss(session, experiment_id, attempt, steps, values)
-            store.heartbeat(session, experiment_id, attempt, step=steps[-1], total_steps=total)
+        with session_scope(self.engine) as session:
+            series.append_loss(session, experiment_id, attempt, steps, values)
+            runs.heartbeat(session, experiment_id, attempt, step=steps[-1], total_steps=total)
 
     def finished_run(
         self,
@@ -88,8 +89,8 @@ class RecordedRuns:
         guess = labels.copy() if predicted is None else predicted.astype(np.uint8)
         outputs = np.full((records, 10), 0.05, dtype=np.float32)
         outputs[np.arange(records), guess] = 0.9
-        with store.session_scope(self.engine) as session:
-            done = store.finish(
+        with session_scope(self.engine) as session:
+            done = runs.finish(
                 session,
                 experiment_id,
                 attempt,

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import Engine
 
-from core import store
 from core.keys import Role
 from core.store import keys
+from core.store.session import session_scope
 from tests.api.app_client import AppClient
 
 SMALL = {"preset": "seed-adam", "overrides": {"epochs": 1, "train_limit": 500, "test_limit": 100}}
@@ -30,7 +30,7 @@ class Keys:
 
 @pytest.fixture
 def issued(engine: Engine) -> Keys:
-    with store.session_scope(engine) as session:
+    with session_scope(engine) as session:
         made = {
             name: keys.create_key(session, name, role)[1]
             for name, role in [
@@ -60,7 +60,7 @@ def test_without_a_valid_key_only_probes_page_and_docs_answer(
         assert guarded.get(path).status_code == 200, path
     assert guarded.get("/readyz").json()["auth"] == "required"
     # A revoked key is refused from the next request on.
-    with store.session_scope(engine) as session:
+    with session_scope(engine) as session:
         (carol,) = [k for k in keys.list_keys(session) if k.name == "carol"]
         keys.revoke_key(session, carol.prefix)
     assert guarded.get("/experiments", headers=Keys.header(issued.viewer)).status_code == 401

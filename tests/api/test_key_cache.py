@@ -11,11 +11,11 @@ from sqlalchemy import Engine
 
 from api.app import create_app
 from api.auth import KEY_CACHE_S, KeyCache
-from core import store
 from core.identity import Principal
 from core.keys import Role
 from core.settings import Settings
 from core.store import keys
+from core.store.session import session_scope
 from tests.api.app_client import AppClient, app_client
 
 
@@ -64,11 +64,11 @@ def test_the_bound_is_five_seconds_and_entries_expire_and_are_bounded(clock: Clo
 def test_a_key_revoked_elsewhere_is_refused_within_the_bound(
     guarded: AppClient, engine: Engine, clock: Clock
 ) -> None:
-    with store.session_scope(engine) as session:
+    with session_scope(engine) as session:
         key, token = keys.create_key(session, "carol", Role.viewer)
         prefix = key.prefix
     assert guarded.get("/me", headers=_bearer(token)).json()["name"] == "carol"
-    with store.session_scope(engine) as session:  # as `trainlab keys revoke` does
+    with session_scope(engine) as session:  # as `trainlab keys revoke` does
         keys.revoke_key(session, prefix)
     clock.now += KEY_CACHE_S - 1
     assert guarded.get("/me", headers=_bearer(token)).status_code == 200  # still remembered
@@ -78,7 +78,7 @@ def test_a_key_revoked_elsewhere_is_refused_within_the_bound(
 
 
 def test_a_key_revoked_over_http_is_refused_at_once(guarded: AppClient, engine: Engine) -> None:
-    with store.session_scope(engine) as session:
+    with session_scope(engine) as session:
         _, admin = keys.create_key(session, "root", Role.admin)
         dave, token = keys.create_key(session, "dave", Role.member)
         prefix = dave.prefix

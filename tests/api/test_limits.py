@@ -16,12 +16,12 @@ from sqlalchemy import Engine
 
 from api.app import create_app
 from api.ratelimit import MovingWindow
-from core import store
 from core.cost import estimate
 from core.keys import Role
 from core.presets import build_spec
 from core.settings import Settings
-from core.store import keys
+from core.store import ablations, experiments, keys
+from core.store.session import session_scope
 from tests.api.app_client import AppClient, app_client
 from tests.api.live_server import serving
 from tests.conftest import free_port
@@ -30,7 +30,7 @@ SMALL = {"preset": "seed-adam", "overrides": {"epochs": 1, "train_limit": 500, "
 
 
 def _key(engine: Engine, name: str) -> dict[str, str]:
-    with store.session_scope(engine) as session:
+    with session_scope(engine) as session:
         _, token = keys.create_key(session, name, Role.member)
     return {"Authorization": f"Bearer {token}"}
 
@@ -67,8 +67,8 @@ def test_twenty_concurrent_posts_against_a_quota_of_five_admit_five(
     assert {(a.json()["quota"], a.json()["limit"], a.json()["current"]) for a in refused} == {
         ("active_experiments", 5, 5)
     }
-    with store.session_scope(engine) as session:
-        page, _ = store.list_experiments(session, limit=100)
+    with session_scope(engine) as session:
+        page, _ = experiments.list_experiments(session, limit=100)
     assert len(page) == 5 and {e.owner for e in page} == {"alice"}
 
 
@@ -109,8 +109,8 @@ def test_daily_cpu_hours_and_ablation_size_quotas(settings: Settings, engine: En
         )
         assert big.status_code == 429 and big.json()["quota"] == "ablation_cells"
         assert big.json()["current"] == 5 and big.json()["limit"] == 4
-    with store.session_scope(engine) as session:
-        assert store.list_ablations(session)[0] == []  # nothing of a refused ablation is kept
+    with session_scope(engine) as session:
+        assert ablations.list_ablations(session)[0] == []  # nothing of a refused ablation is kept
 
 
 def test_rate_limits_per_key_and_per_address(settings: Settings, engine: Engine) -> None:

@@ -13,8 +13,9 @@ from sqlalchemy import Engine
 from api.app import create_app
 from api.http.headers import REDOC_CSP, STRICT_CSP
 from api.middleware import host_allowed, host_name
-from core import store
 from core.settings import Settings
+from core.store import experiments
+from core.store.session import session_scope
 from tests.api.app_client import AppClient, app_client
 from tests.conftest import make_settings
 from tests.core.store.helpers import queued
@@ -136,10 +137,10 @@ def test_posts_without_a_json_content_type_are_415_and_change_nothing(
         spec = b'{"preset": "seed-baseline"}'
         submit = client.post("/experiments", content=spec, headers=request.get("headers", {}))
         assert submit.status_code == 415
-    with store.session_scope(engine) as session:
-        found = store.get_experiment(session, experiment_id)
+    with session_scope(engine) as session:
+        found = experiments.get_experiment(session, experiment_id)
         assert found is not None and found.status == "queued" and not found.cancel_requested
-        assert store.list_experiments(session, limit=10)[0] == [found]
+        assert experiments.list_experiments(session, limit=10)[0] == [found]
     # With the JSON content type (which a cross-site page cannot send unasked), body or not.
     cancelled = client.post(
         f"/experiments/{experiment_id}/cancel", headers={"content-type": "application/json"}

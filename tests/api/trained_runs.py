@@ -13,10 +13,11 @@ import numpy as np
 import torch
 from sqlalchemy import Engine
 
-from core import store
 from core.presets import build_spec
 from core.spec import ExperimentSpec
+from core.store import artifacts, experiments, runs
 from core.store.models import Status
+from core.store.session import session_scope
 from tests.conftest import require_mnist
 from worker.artifacts import final_weights
 from worker.engine import RunResult, run_training
@@ -42,17 +43,17 @@ def _train(spec_json: str) -> RunResult:
 def trained_run(engine: Engine, name: str | None = None, **overrides: Any) -> TrainedRun:
     spec = build_spec("seed-adam", TINY | overrides)
     result = _train(spec.canonical_json())
-    with store.session_scope(engine) as session:
-        experiment, _ = store.create_experiment(session, spec, name=name)
-    with store.session_scope(engine) as session:
-        attempt = store.claim(session, experiment.id, worker="test", stale_after_s=3600)
+    with session_scope(engine) as session:
+        experiment, _ = experiments.create_experiment(session, spec, name=name)
+    with session_scope(engine) as session:
+        attempt = runs.claim(session, experiment.id, worker="test", stale_after_s=3600)
         assert attempt is not None
-    with store.session_scope(engine) as session:
+    with session_scope(engine) as session:
         weights = final_weights(spec, result, experiment_id=experiment.id)
-        assert store.save_model(
+        assert artifacts.save_model(
             session, experiment.id, attempt, step=result.steps, data=weights, keep_checkpoint=False
         )
-        assert store.finish(
+        assert runs.finish(
             session,
             experiment.id,
             attempt,

@@ -9,7 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core.store import keys, make_engine, session_scope
+from core.store import keys
+from core.store.session import make_engine, session_scope
 
 
 def _trainlab(*argv: str, db: Path) -> subprocess.CompletedProcess[str]:

@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import Engine
 
 from cli.maintenance import duration, statuses
-from core import store
+from core.store import ablations
 from core.store.models import Status
+from core.store.session import session_scope
 from tests.cli.test_local import trainlab
 from tests.core.store.helpers import backdate, finish, running
 from tests.core.store.test_retention import full_run, rows_of
@@ -27,8 +28,8 @@ def test_prune_old_runs(engine: Engine, database_url: str, tmp_path: Path) -> No
     member = full_run(engine, seed=3)
     for experiment_id in (old_ok, old_failed, member):
         backdate(engine, experiment_id, finished_s=45 * 86_400)
-    with store.session_scope(engine) as session:
-        store.add_ablation(
+    with session_scope(engine) as session:
+        ablations.add_ablation(
             session, name=None, design="grid", request={}, arms=[{}], seeds=[0],
             members=[(0, 0, member)],
         )  # fmt: skip

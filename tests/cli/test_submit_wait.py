@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core import store
+from core.store import runs
 from core.store.models import Status
-from core.store.session import make_engine
+from core.store.session import make_engine, session_scope
 from tests.api.live_server import LiveServer, live_server
 
 PLAY_S = 3.0
@@ -36,15 +36,15 @@ def _play(server: LiveServer, experiment_id: str) -> None:
     """Claim the run, beat a few times over PLAY_S, finish it, as a worker would."""
     engine = make_engine(f"sqlite:///{server.workdir / 'state' / 'trainlab.db'}")
     try:
-        with store.session_scope(engine) as session:
-            attempt = store.claim(session, experiment_id, worker="test", stale_after_s=60)
+        with session_scope(engine) as session:
+            attempt = runs.claim(session, experiment_id, worker="test", stale_after_s=60)
         assert attempt is not None
         for step in (10, 20, 30):
             time.sleep(PLAY_S / 3)
-            with store.session_scope(engine) as session:
-                store.heartbeat(session, experiment_id, attempt, step=step, total_steps=30)
-        with store.session_scope(engine) as session:
-            store.finish(
+            with session_scope(engine) as session:
+                runs.heartbeat(session, experiment_id, attempt, step=step, total_steps=30)
+        with session_scope(engine) as session:
+            runs.finish(
                 session, experiment_id, attempt, status=Status.succeeded,
                 metrics={"test_accuracy": 0.9}, fingerprint={}, step=30,
             )  # fmt: skip

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from core import store
 from core.cost import (
     CostLimits,
     ablation_total,
@@ -21,8 +20,9 @@ from core.cost import (
 from core.kinds.classifier_cost import STEP_PARAMETERS_PER_CPU_SECOND
 from core.presets import PRESETS, build_spec
 from core.spec import MAX_DEPTH, MAX_WIDTH, ExperimentSpec
+from core.store import artifacts, experiments, runs
 from core.store.migrate import upgrade_to_head
-from core.store.session import make_engine
+from core.store.session import make_engine, session_scope
 from tests.conftest import make_settings
 from worker.engine.checkpoint import save_checkpoint
 from worker.engine.model import build_loss, build_model, build_optimizer
@@ -130,15 +130,15 @@ def test_the_largest_accepted_spec_checkpoints_under_the_bound_and_sqlite_stores
     upgrade_to_head(url)
     engine = make_engine(url)
     try:
-        with store.session_scope(engine) as session:
-            experiment, _ = store.create_experiment(session, spec)
+        with session_scope(engine) as session:
+            experiment, _ = experiments.create_experiment(session, spec)
             experiment_id = experiment.id
-        with store.session_scope(engine) as session:
-            attempt = store.claim(session, experiment_id, worker="test:1", stale_after_s=60)
+        with session_scope(engine) as session:
+            attempt = runs.claim(session, experiment_id, worker="test:1", stale_after_s=60)
             assert attempt is not None
-            assert store.save_checkpoint(session, experiment_id, attempt, 1, data)
-        with store.session_scope(engine) as session:
-            stored = store.get_checkpoint(session, experiment_id)
+            assert artifacts.save_checkpoint(session, experiment_id, attempt, 1, data)
+        with session_scope(engine) as session:
+            stored = artifacts.get_checkpoint(session, experiment_id)
         assert stored is not None and stored[0] == 1 and stored[1] == data
     finally:
         engine.dispose()

@@ -12,12 +12,11 @@ from pathlib import Path
 import pytest
 
 from api.app import create_app
-from core import store
 from core.keys import Role
 from core.presets import build_spec
 from core.store import keys
 from core.store.migrate import upgrade_to_head
-from core.store.session import make_engine
+from core.store.session import make_engine, session_scope
 from tests.api.live_server import serving
 from tests.api.recorded_runs import RecordedRuns
 from tests.conftest import free_port, make_settings
@@ -47,7 +46,7 @@ def served(tmp_path: Path, mnist_dir: Path) -> Iterator[Served]:
     )
     upgrade_to_head(settings.effective_database_url)
     engine = make_engine(settings.effective_database_url)
-    with store.session_scope(engine) as session:
+    with session_scope(engine) as session:
         alice = keys.create_key(session, "alice", Role.member)[1]
     runs = RecordedRuns(engine)
     spec = build_spec("seed-adam", {"epochs": 1, "train_limit": 5000, "seed": 4})

@@ -14,8 +14,9 @@ import torch
 from safetensors.torch import load
 from sqlalchemy import Engine
 
-from core import store
 from core.settings import Settings
+from core.store import artifacts
+from core.store.session import session_scope
 from tests.worker.conftest import RunFn, small_spec
 from tests.worker.test_job import _submit
 from worker.artifacts import FORMAT, final_weights
@@ -76,12 +77,12 @@ def test_the_job_stores_the_weights_when_the_run_ends(
     )
     experiment_id = _submit(engine)
     assert run_delivery(experiment_id, engine, worker_settings) == "succeeded"
-    with store.session_scope(engine) as session:
-        info = store.model_info(session, experiment_id)
+    with session_scope(engine) as session:
+        info = artifacts.model_info(session, experiment_id)
         assert info is not None and info.step == 300
-        data = store.read_model(session, experiment_id)
+        data = artifacts.read_model(session, experiment_id)
         assert data is not None and len(data) == info.size
-        assert (store.get_checkpoint(session, experiment_id) is not None) == keep
+        assert (artifacts.get_checkpoint(session, experiment_id) is not None) == keep
     metadata_length = int.from_bytes(data[:8], "little")
     metadata = json.loads(data[8 : 8 + metadata_length])["__metadata__"]
     assert metadata["experiment_id"] == experiment_id

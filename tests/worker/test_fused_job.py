@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from core import store
 from core.presets import build_spec
 from core.settings import Settings
 from core.spec import ExperimentSpec
+from core.store import artifacts, experiments, runs, series
+from core.store.session import session_scope
 from tests.core.store.helpers import read
 from worker.fused_job import run_delivery
 
@@ -33,21 +34,23 @@ def worker_settings(settings: Settings, mnist_dir: Path) -> Settings:
 
 
 def _queue(engine: Engine, preset: str, **overrides: object) -> str:
-    with store.session_scope(engine) as session:
+    with session_scope(engine) as session:
         spec = build_spec(preset, {**TINY, **overrides})
-        return store.create_experiment(session, spec)[0].id
+        return experiments.create_experiment(session, spec)[0].id
 
 
 def _series(engine: Engine, experiment_id: str) -> list[float]:
-    with store.session_scope(engine) as session:
-        return store.read_series(session, experiment_id)[1].tolist()
+    with session_scope(engine) as session:
+        return series.read_series(session, experiment_id)[1].tolist()
 
 
 def _alone(experiment_id: str, engine: Engine, mnist_dir: Path) -> list[float]:
     from worker.engine import RunCallbacks, run_training
 
-    with store.session_scope(engine) as session:
-        spec = ExperimentSpec.model_validate(store.require_experiment(session, experiment_id).spec)
+    with session_scope(engine) as session:
+        spec = ExperimentSpec.model_validate(
+            experiments.require_experiment(session, experiment_id).spec
+        )
     values: list[float] = []
     run_training(
         spec,
@@ -59,12 +62,23 @@ def _alone(experiment_id: str, engine: Engine, mnist_dir: Path) -> list[float]:
 
 
 def test_an_arms_seeds_train_fused_and_each_ends_as_it_would_alone(
-    engine: Engine, worker_settings: Settings, mnist_dir: Path
+    engine: Engine, worker_settings: Settings, mnist_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seeds = [_queue(engine, "seed-baseline", seed=s) for s in range(3)]
     other = _queue(engine, "seed-adam", seed=9)  # another structure: not in this group
-    outcome = run_delivery(seeds[0], engine, worker_settings)
+    validated: list[object] = []
+    original = ExperimentSpec.model_validate
+    with monkeypatch.context() as patched:
+        patched.setattr(
+            ExperimentSpec,
+            "model_validate",
+            lambda *a, **k: validated.append(a) or original(*a, **k),
+        )
+        outcome = run_delivery(seeds[0], engine, worker_settings)
     assert outcome.count("succeeded") == 3, outcome
+    # Each member's stored spec is validated once, when it is claimed; candidates for the
+    # group are chosen by their stored group key, not by validating their specs.
+    assert len(validated) == 3, validated
     for experiment_id in seeds:
         done = read(engine, experiment_id)
         assert done.status == "succeeded" and done.attempt == 1
@@ -80,11 +94,11 @@ def test_a_fault_of_one_member_fails_that_member_only(
 ) -> None:
     good, broken = (_queue(engine, "seed-baseline", seed=s) for s in (1, 2))
     # A checkpoint that isn't one: the engine refuses it when the group is prepared.
-    with store.session_scope(engine) as session:
-        attempt = store.claim(session, broken, worker="w", stale_after_s=60)
+    with session_scope(engine) as session:
+        attempt = runs.claim(session, broken, worker="w", stale_after_s=60)
         assert attempt is not None
-        store.save_checkpoint(session, broken, attempt, 10, b"not a checkpoint")
-        assert store.requeue(session, broken, expected_attempt=attempt)
+        artifacts.save_checkpoint(session, broken, attempt, 10, b"not a checkpoint")
+        assert runs.requeue(session, broken, expected_attempt=attempt)
     outcome = run_delivery(good, engine, worker_settings)
     assert read(engine, good).status == "succeeded", outcome
     failed = read(engine, broken)

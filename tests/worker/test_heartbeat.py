@@ -12,8 +12,8 @@ from typing import TypeVar
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from core import store
-from core.store.session import make_engine
+from core.store import artifacts, experiments, runs, series
+from core.store.session import make_engine, session_scope
 from tests.core.store.helpers import backdate, read, running
 from worker.heartbeat import Heartbeat, Interruption
 from worker.store_link import StoreLink
@@ -40,15 +40,15 @@ def test_a_beat_records_progress_and_reads_the_cancel_flag(engine: Engine) -> No
         stored = read(engine, experiment_id)
         assert (stored.step, stored.total_steps, stored.device) == (40, 100, "cpu")
         assert not beat.should_stop()
-        with store.session_scope(engine) as session:
-            store.request_cancel(session, experiment_id)
+        with session_scope(engine) as session:
+            experiments.request_cancel(session, experiment_id)
         beat._beat()
         assert beat.cancel_requested and beat.should_stop() and not beat.lost
         assert beat.interruption is Interruption.cancelled
     finally:
         beat.stop()
-    with store.session_scope(engine) as session:
-        steps, _ = store.read_series(session, experiment_id)
+    with session_scope(engine) as session:
+        steps, _ = series.read_series(session, experiment_id)
     assert steps.tolist() == [10, 20, 30, 40]
 
 
@@ -58,18 +58,18 @@ def test_a_superseded_attempt_stops_and_writes_nothing(engine: Engine) -> None:
     beat.start()
     try:
         backdate(engine, experiment_id, heartbeat_s=600)
-        with store.session_scope(engine) as session:  # the reaper's twin claims it
-            assert store.claim(session, experiment_id, worker="other", stale_after_s=60)
+        with session_scope(engine) as session:  # the reaper's twin claims it
+            assert runs.claim(session, experiment_id, worker="other", stale_after_s=60)
         beat._beat()
         assert beat.lost and beat.should_stop() and beat.interruption is Interruption.lost
         beat.write_loss([10], [1.0])
         beat.write_checkpoint(b"not written", 10)
     finally:
         beat.stop()
-    with store.session_scope(engine) as session:
-        steps, _ = store.read_series(session, experiment_id)
+    with session_scope(engine) as session:
+        steps, _ = series.read_series(session, experiment_id)
         assert steps.size == 0
-        assert store.get_checkpoint(session, experiment_id) is None
+        assert artifacts.get_checkpoint(session, experiment_id) is None
     assert read(engine, experiment_id).worker == "other"
 
 
@@ -138,8 +138,8 @@ class GatedLink(StoreLink):
 
 
 def _series(engine: Engine, experiment_id: str) -> tuple[list[int], list[float]]:
-    with store.session_scope(engine) as session:
-        steps, values = store.read_series(session, experiment_id)
+    with session_scope(engine) as session:
+        steps, values = series.read_series(session, experiment_id)
     return steps.tolist(), values.tolist()
 
 
@@ -166,8 +166,8 @@ def test_queued_points_are_written_exactly_in_order_and_batched(engine: Engine) 
     assert values[:20] == [1.0 / k for k in range(1, 21)] and values[20:] == [0.04, 0.03]
     # 20 flushes in one transaction, the checkpoint, then the last two flushes in one.
     assert len(link.writes) == 3 and link.writes[1] == "the checkpoint at step 200"
-    with store.session_scope(engine) as session:
-        assert store.get_checkpoint(session, experiment_id) == (200, b"at 200")
+    with session_scope(engine) as session:
+        assert artifacts.get_checkpoint(session, experiment_id) == (200, b"at 200")
 
 
 def test_drain_waits_for_queued_writes(engine: Engine) -> None:
@@ -231,8 +231,8 @@ def test_a_refused_write_stops_the_run_and_drops_what_follows(engine: Engine) ->
     finally:
         beat.stop()
     assert _series(engine, experiment_id)[0] == [10]
-    with store.session_scope(engine) as session:
-        assert store.get_checkpoint(session, experiment_id) is None
+    with session_scope(engine) as session:
+        assert artifacts.get_checkpoint(session, experiment_id) is None
 
 
 def test_points_queued_before_a_takeover_are_not_written(engine: Engine) -> None:
@@ -244,13 +244,13 @@ def test_points_queued_before_a_takeover_are_not_written(engine: Engine) -> None
         beat.write_loss([10], [1.0])
         beat.write_checkpoint(b"stale", 10)
         backdate(engine, experiment_id, heartbeat_s=600)
-        with store.session_scope(engine) as session:
-            assert store.claim(session, experiment_id, worker="other", stale_after_s=60)
+        with session_scope(engine) as session:
+            assert runs.claim(session, experiment_id, worker="other", stale_after_s=60)
         link.gate.set()
         beat.drain()
         assert beat.lost and beat.interruption is Interruption.lost
     finally:
         beat.stop()
     assert _series(engine, experiment_id)[0] == []
-    with store.session_scope(engine) as session:
-        assert store.get_checkpoint(session, experiment_id) is None
+    with session_scope(engine) as session:
+        assert artifacts.get_checkpoint(session, experiment_id) is None

@@ -13,23 +13,19 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event
 
-from core import store
 from core.presets import build_spec
 from core.settings import Settings
 from core.spec import ExperimentSpec
+from core.store import artifacts, experiments, runs, series
 from core.store.migrate import upgrade_to_head
-from core.store.session import make_engine
+from core.store.session import make_engine, session_scope
 from tests.conftest import make_settings
 from tests.core.store.helpers import backdate, read
 from tests.worker.test_heartbeat import UNREACHABLE_URL
+from worker.claiming import claim_run
 from worker.fused_job import run_delivery
-from worker.job import (
-    NOT_TAKEN,
-    claim_run,
-    settle,
-    start_heartbeat,
-    train,
-)
+from worker.job import NOT_TAKEN, start_heartbeat, train
+from worker.settling import settle
 from worker.store_link import StoreLink
 
 TINY = {"epochs": 1, "train_limit": 300, "test_limit": 100, "device": "cpu"}
@@ -49,14 +45,16 @@ def worker_settings(settings: Settings, mnist_dir: Path) -> Settings:
 
 
 def _submit(engine: Engine, **overrides: object) -> str:
-    with store.session_scope(engine) as session:
-        experiment, _ = store.create_experiment(session, build_spec("seed-adam", TINY | overrides))
+    with session_scope(engine) as session:
+        experiment, _ = experiments.create_experiment(
+            session, build_spec("seed-adam", TINY | overrides)
+        )
         return experiment.id
 
 
 def _series(engine: Engine, experiment_id: str) -> tuple[list[int], list[float]]:
-    with store.session_scope(engine) as session:
-        steps, values = store.read_series(session, experiment_id)
+    with session_scope(engine) as session:
+        steps, values = series.read_series(session, experiment_id)
     return steps.tolist(), values.tolist()
 
 
@@ -76,8 +74,8 @@ def test_a_delivery_trains_and_stores_the_outcome(
     assert phases["train_s"] > 0 and phases["write_s"] > 0
     steps, _ = _series(engine, experiment_id)
     assert steps == list(range(10, 301, 10))
-    with store.session_scope(engine) as session:
-        blob = store.read_predictions(session, experiment_id)
+    with session_scope(engine) as session:
+        blob = artifacts.read_predictions(session, experiment_id)
     assert blob is not None and blob.records == 100
     # A duplicate delivery (a redelivered message) finds nothing to claim.
     assert run_delivery(experiment_id, engine, worker_settings).startswith("skipped")
@@ -94,6 +92,20 @@ def test_a_spec_the_engine_cannot_run_fails_with_its_reason(
     assert failed.status == "failed" and "DatasetUnavailableError" in str(failed.error)
 
 
+def test_a_stored_spec_that_no_longer_validates_fails_with_its_reason(
+    engine: Engine, worker_settings: Settings
+) -> None:
+    experiment_id = _submit(engine)
+    with session_scope(engine) as session:
+        experiment = experiments.require_experiment(session, experiment_id)
+        experiment.spec = {**experiment.spec, "epochs": -1}
+        session.add(experiment)
+    assert run_delivery(experiment_id, engine, worker_settings) == "failed"
+    failed = read(engine, experiment_id)
+    assert failed.status == "failed" and failed.error is not None
+    assert failed.error.startswith("ValidationError:") and "epochs" in failed.error
+
+
 def test_a_lost_run_resumes_from_its_checkpoint_with_an_exact_series(
     engine: Engine, worker_settings: Settings
 ) -> None:
@@ -105,11 +117,11 @@ def test_a_lost_run_resumes_from_its_checkpoint_with_an_exact_series(
     # A first attempt that died after its checkpoint at step 150, having written points up
     # to step 200 (made up here, to tell them apart), the experiment left `running`.
     lost_id = _submit(engine, seed=3)
-    with store.session_scope(engine) as session:
-        attempt = store.claim(session, lost_id, worker="dead:1", stale_after_s=60)
+    with session_scope(engine) as session:
+        attempt = runs.claim(session, lost_id, worker="dead:1", stale_after_s=60)
         assert attempt == 1
-        store.save_checkpoint(session, lost_id, attempt, 150, checkpoint)
-        store.append_loss(session, lost_id, attempt, expected_steps[:20], [9.0] * 20)
+        artifacts.save_checkpoint(session, lost_id, attempt, 150, checkpoint)
+        series.append_loss(session, lost_id, attempt, expected_steps[:20], [9.0] * 20)
     backdate(engine, lost_id, heartbeat_s=worker_settings.heartbeat_timeout_s + 5)
 
     assert run_delivery(lost_id, engine, worker_settings) == "succeeded"
@@ -125,8 +137,10 @@ def _checkpoint_at(engine: Engine, experiment_id: str, settings: Settings, *, st
     """The checkpoint an uninterrupted run of the same spec takes at `step`."""
     from worker.engine import RunCallbacks, run_training
 
-    with store.session_scope(engine) as session:
-        spec = ExperimentSpec.model_validate(store.require_experiment(session, experiment_id).spec)
+    with session_scope(engine) as session:
+        spec = ExperimentSpec.model_validate(
+            experiments.require_experiment(session, experiment_id).spec
+        )
     reached = [0]
     callbacks = RunCallbacks(
         on_progress=lambda done, _total: reached.__setitem__(0, done),
@@ -172,8 +186,8 @@ def test_a_run_handed_back_at_shutdown_resumes_exactly(
     handed = read(engine, experiment_id)
     assert (handed.status, handed.attempt, handed.dispatched_at) == ("queued", 1, None)
     assert handed.handbacks == 1  # not an attempt lost: TRAINLAB_MAX_ATTEMPTS leaves it be
-    with store.session_scope(engine) as session:
-        checkpoint = store.get_checkpoint(session, experiment_id)
+    with session_scope(engine) as session:
+        checkpoint = artifacts.get_checkpoint(session, experiment_id)
     assert checkpoint is not None and checkpoint[0] == stopped_at
     steps, _ = _series(engine, experiment_id)
     assert steps == list(range(10, stopped_at - stopped_at % 10 + 1, 10))

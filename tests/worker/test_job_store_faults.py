@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from core import store
 from core.presets import build_spec
+from core.store import experiments, series
 from core.store.migrate import upgrade_to_head
-from core.store.session import make_engine
+from core.store.session import make_engine, session_scope
 from tests.conftest import (
     ADMIN_URL,
     create_schema,
@@ -41,8 +41,8 @@ def schema() -> Iterator[str]:
 
 
 def _series(engine: Engine, experiment_id: str) -> tuple[list[int], list[float]]:
-    with store.session_scope(engine) as session:
-        steps, values = store.read_series(session, experiment_id)
+    with session_scope(engine) as session:
+        steps, values = series.read_series(session, experiment_id)
     return steps.tolist(), values.tolist()
 
 
@@ -59,8 +59,10 @@ def test_one_connection_killed_mid_insert_costs_nothing(schema: str, mnist_dir: 
     try:
         ids = []
         for _ in range(2):
-            with store.session_scope(engine) as session:
-                ids.append(store.create_experiment(session, build_spec("seed-adam", SPEC))[0].id)
+            with session_scope(engine) as session:
+                ids.append(
+                    experiments.create_experiment(session, build_spec("seed-adam", SPEC))[0].id
+                )
         reference, victim = ids
         assert run_delivery(reference, engine, settings) == "succeeded"
 
@@ -75,8 +77,8 @@ def test_one_connection_killed_mid_insert_costs_nothing(schema: str, mnist_dir: 
         killer.join(timeout=60)
         assert killed, "the INSERT was never caught in flight"
         assert outcome == "succeeded"
-        with store.session_scope(engine) as session:
-            done = store.require_experiment(session, victim)
+        with session_scope(engine) as session:
+            done = experiments.require_experiment(session, victim)
         assert (done.status, done.attempt, done.error) == ("succeeded", 1, None)
         assert _series(engine, victim) == _series(engine, reference)
     finally:

@@ -12,9 +12,10 @@ import pytest
 import torch
 from sqlalchemy import Engine
 
-from core import store
 from core.presets import build_spec
 from core.settings import Settings
+from core.store import artifacts, experiments
+from core.store.session import session_scope
 from tests.conftest import REPO
 from worker.engine.data import load_dataset
 from worker.fused_job import run_delivery
@@ -55,14 +56,14 @@ def test_the_readme_snippet_reproduces_the_stored_predictions(
     worker_settings = settings.model_copy(
         update={"data_dir": mnist_dir, "allow_download": False, "torch_threads": 1}
     )
-    with store.session_scope(engine) as session:
-        experiment, _ = store.create_experiment(
+    with session_scope(engine) as session:
+        experiment, _ = experiments.create_experiment(
             session, build_spec("seed-adam", TINY | overrides), name="readme"
         )
     assert run_delivery(experiment.id, engine, worker_settings) == "succeeded"
-    with store.session_scope(engine) as session:
-        data = store.read_model(session, experiment.id)
-        stored = store.read_predictions(session, experiment.id)
+    with session_scope(engine) as session:
+        data = artifacts.read_model(session, experiment.id)
+        stored = artifacts.read_predictions(session, experiment.id)
     assert data is not None and stored is not None
     path = tmp_path / "model.safetensors"
     path.write_bytes(data)

@@ -12,9 +12,10 @@ from typing import cast
 from sqlalchemy import Engine
 
 from api.background.dispatch import Dispatcher
-from core import store
 from core.broker import Broker
 from core.settings import Settings
+from core.store import runs
+from core.store.session import session_scope
 from tests.api.conftest import BrokerMessageReader
 from tests.core.store.helpers import queued, read
 
@@ -65,5 +66,5 @@ def test_a_burst_is_sent_once_each_by_few_senders_and_a_refused_one_waits(
             assert len(sent) == 1 and stamped is not None
     # Callers that found a sender busy left their ids to it: fewer threads sent than asked.
     assert len(slow.senders) == len(ids) and len(set(slow.senders)) < len(ids)
-    with store.session_scope(engine) as session:
-        assert store.undispatched(session, older_than_s=0) == [ids[5]]
+    with session_scope(engine) as session:
+        assert runs.undispatched(session, older_than_s=0) == [ids[5]]

@@ -12,10 +12,10 @@ from sqlalchemy import Engine
 
 from api.background.dispatch import Dispatcher
 from api.background.reaper import DISPATCH_GRACE_S, Reaper
-from core import store
 from core.broker import Broker
 from core.settings import Settings
-from core.store.session import make_engine
+from core.store import experiments, runs
+from core.store.session import make_engine, session_scope
 from tests.api.conftest import BrokerMessageReader
 from tests.conftest import lease_redis_database, release_redis_database, require_redis
 from tests.core.store.helpers import backdate, queued, read, running
@@ -60,11 +60,11 @@ def test_out_of_attempts_fails_and_a_cancelled_one_ends_cancelled(
     exhausted, _ = running(engine)
     for _ in range(settings.max_attempts - 1):
         backdate(engine, exhausted, heartbeat_s=settings.heartbeat_timeout_s + 5)
-        with store.session_scope(engine) as session:
-            assert store.claim(session, exhausted, worker="w", stale_after_s=1)
+        with session_scope(engine) as session:
+            assert runs.claim(session, exhausted, worker="w", stale_after_s=1)
     asked_to_stop, _ = running(engine)
-    with store.session_scope(engine) as session:
-        store.request_cancel(session, asked_to_stop)
+    with session_scope(engine) as session:
+        experiments.request_cancel(session, asked_to_stop)
     for experiment_id in (exhausted, asked_to_stop):
         backdate(engine, experiment_id, heartbeat_s=settings.heartbeat_timeout_s + 5)
     report = reaper(dispatcher, settings).reap_once()
@@ -83,9 +83,9 @@ def test_handed_back_attempts_are_not_lost_ones(
     leaves the run its full TRAINLAB_MAX_ATTEMPTS for real losses."""
     restarted, attempt = running(engine)
     for _ in range(settings.max_attempts + 1):  # deploys, each handing the run back
-        with store.session_scope(engine) as session:
-            assert store.requeue(session, restarted, expected_attempt=attempt, handed_back=True)
-            attempt = store.claim(session, restarted, worker="w", stale_after_s=1)
+        with session_scope(engine) as session:
+            assert runs.requeue(session, restarted, expected_attempt=attempt, handed_back=True)
+            attempt = runs.claim(session, restarted, worker="w", stale_after_s=1)
             assert attempt is not None
     assert read(engine, restarted).handbacks == settings.max_attempts + 1
     backdate(engine, restarted, heartbeat_s=settings.heartbeat_timeout_s + 5)

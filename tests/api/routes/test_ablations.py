@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine
 
-from core import store
 from core.presets import BOOK_CHAIN, build_spec
+from core.store import experiments
 from core.store.models import Status
+from core.store.session import session_scope
 from tests.api.app_client import AppClient
 from tests.api.conftest import BrokerMessageReader
 from tests.api.recorded_runs import RecordedRuns, small_spec
@@ -276,8 +277,8 @@ def test_an_ablation_name_is_a_valid_tag_and_nothing_stored_breaks_a_listing(
 
 def test_rows_stored_under_older_rules_still_list(client: AppClient, engine: Engine) -> None:
     # What the old rule let in: a 200-character ablation name copied into every member's tags.
-    with store.session_scope(engine) as session:
-        store.create_experiment(
+    with session_scope(engine) as session:
+        experiments.create_experiment(
             session, small_spec(), name="x" * 200, tags=["ablation", "y" * 200, "z\x00"]
         )
     listed = client.get("/experiments")

@@ -17,11 +17,11 @@ from sqlalchemy import Engine
 
 from api.app import create_app
 from api.services.changes import ChangeWatch, read_mark
-from core import store
 from core.keys import Role
 from core.settings import Settings
-from core.store import keys
+from core.store import experiments, keys, retention, runs
 from core.store.models import Status
+from core.store.session import session_scope
 from tests.api.app_client import AppClient, app_client
 from tests.core.store.helpers import finish, queued, running
 
@@ -48,18 +48,18 @@ def test_every_kind_of_change_moves_the_fingerprint(engine: Engine) -> None:
     assert read_mark(engine).version == seen[-1]  # nothing changed, same version
     experiment_id, attempt = running(engine)
     moved("a new, claimed experiment")
-    with store.session_scope(engine) as session:
-        store.heartbeat(session, experiment_id, attempt, step=10, total_steps=100)
+    with session_scope(engine) as session:
+        runs.heartbeat(session, experiment_id, attempt, step=10, total_steps=100)
     moved("progress")
-    with store.session_scope(engine) as session:
-        store.request_cancel(session, experiment_id)
+    with session_scope(engine) as session:
+        experiments.request_cancel(session, experiment_id)
     moved("a cancel request")
     before = read_mark(engine).ended
     assert finish(engine, experiment_id, attempt, Status.cancelled)
     moved("an end")
     assert read_mark(engine).ended == before + 1
-    with store.session_scope(engine) as session:
-        store.delete_experiment(session, experiment_id, cancel=False)
+    with session_scope(engine) as session:
+        retention.delete_experiment(session, experiment_id, cancel=False)
     moved("a deletion")
 
 
@@ -108,7 +108,7 @@ def test_the_feed_sends_the_version_then_each_change_and_closes_in_time(
 def test_the_feed_needs_a_key_and_counts_against_the_stream_cap(
     settings: Settings, engine: Engine
 ) -> None:
-    with store.session_scope(engine) as session:
+    with session_scope(engine) as session:
         _, token = keys.create_key(session, "carol", Role.viewer)
     app = _app(settings, engine, auth="required", max_stream_s=0.5, max_event_streams=1)
     with app_client(app) as api:
@@ -127,5 +127,5 @@ def test_the_feed_needs_a_key_and_counts_against_the_stream_cap(
 
 
 def _key_ids(engine: Engine) -> list[str]:
-    with store.session_scope(engine) as session:
+    with session_scope(engine) as session:
         return [k.id for k in keys.list_keys(session)]

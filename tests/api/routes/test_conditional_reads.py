@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import Engine
 
 from api.schemas import ExperimentPublic
-from core import store
 from core.keys import Role
-from core.store import keys
+from core.store import experiments, keys, runs
 from core.store.models import Experiment, Status
+from core.store.session import session_scope
 from tests.api.app_client import AppClient
 from tests.core.store.helpers import finish, running, write_loss
 
@@ -46,21 +46,21 @@ def test_each_kind_of_change_gives_a_new_experiment_etag(client: AppClient, engi
         stale = client.get(path, headers={"If-None-Match": seen[-2]})
         assert stale.status_code == 200 and stale.headers["etag"] == etag
 
-    with store.session_scope(engine) as session:
-        store.heartbeat(session, experiment_id, attempt, step=100, total_steps=2000)
+    with session_scope(engine) as session:
+        runs.heartbeat(session, experiment_id, attempt, step=100, total_steps=2000)
     changed("a step")
-    with store.session_scope(engine) as session:  # same step, a fresh heartbeat and device
-        store.heartbeat(session, experiment_id, attempt, step=100, total_steps=2000, device="cpu")
+    with session_scope(engine) as session:  # same step, a fresh heartbeat and device
+        runs.heartbeat(session, experiment_id, attempt, step=100, total_steps=2000, device="cpu")
     changed("a heartbeat")
-    with store.session_scope(engine) as session:
-        assert store.requeue(session, experiment_id, expected_attempt=attempt)
+    with session_scope(engine) as session:
+        assert runs.requeue(session, experiment_id, expected_attempt=attempt)
     changed("a requeue")
-    with store.session_scope(engine) as session:
-        second = store.claim(session, experiment_id, worker="test:2", stale_after_s=60)
+    with session_scope(engine) as session:
+        second = runs.claim(session, experiment_id, worker="test:2", stale_after_s=60)
     assert second == attempt + 1
     changed("a new attempt")
-    with store.session_scope(engine) as session:
-        store.request_cancel(session, experiment_id)
+    with session_scope(engine) as session:
+        experiments.request_cancel(session, experiment_id)
     changed("a cancel request")
     assert finish(engine, experiment_id, second, Status.cancelled, metrics={"final_loss": 0.5})
     changed("the end with metrics")
@@ -107,7 +107,7 @@ def test_loss_polls_get_304_until_new_points_or_a_new_status(
 
 
 def test_a_matching_etag_never_stands_in_for_a_key(guarded: AppClient, engine: Engine) -> None:
-    with store.session_scope(engine) as session:
+    with session_scope(engine) as session:
         _, viewer = keys.create_key(session, "carol", Role.viewer)
     experiment_id, attempt = running(engine)
     write_loss(engine, experiment_id, attempt, [10], [0.9])
@@ -138,7 +138,7 @@ def test_an_unchanged_row_reuses_the_answer_and_a_changed_one_rebuilds_it(
         again = client.get(path)
         assert again.content == first.content
     assert built == [experiment_id]  # built once, then reused
-    with store.session_scope(engine) as session:
-        store.heartbeat(session, experiment_id, attempt, step=7, total_steps=2000)
+    with session_scope(engine) as session:
+        runs.heartbeat(session, experiment_id, attempt, step=7, total_steps=2000)
     moved = client.get(path).json()
     assert moved["progress"]["step"] == 7 and built == [experiment_id] * 2

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from core import store
+from core.store import pruning, runs
 from core.store.models import Status
+from core.store.session import session_scope
 from tests.api.app_client import AppClient
 from tests.core.store.helpers import finish, queued, read, running
 from tests.core.store.test_retention import full_run, rows_of
@@ -39,7 +40,7 @@ def test_an_unfinished_experiment_needs_cancel(client: AppClient, engine: Engine
     assert status == 202 and body["deleted"] is False
     assert read(engine, busy).cancel_requested
     assert finish(engine, busy, attempt, status=Status.cancelled)
-    assert store.sweep_until_done(engine, keep_checkpoints=False).deleted == [busy]
+    assert pruning.sweep_until_done(engine, keep_checkpoints=False).deleted == [busy]
     assert client.get(f"/experiments/{busy}").status_code == 404
 
     waiting = queued(engine)
@@ -114,13 +115,13 @@ def test_a_running_member_makes_the_ablation_deletion_pending(
         },
     ).json()
     member = created["members"][0]["experiment_id"]
-    with store.session_scope(engine) as session:
-        attempt = store.claim(session, member, worker="w", stale_after_s=60)
+    with session_scope(engine) as session:
+        attempt = runs.claim(session, member, worker="w", stale_after_s=60)
     assert attempt is not None
     status, body = delete(client, f"/ablations/{created['id']}", cancel="true")
     assert status == 202 and body["pending_experiments"] == [member]
     assert finish(engine, member, attempt, status=Status.cancelled)
-    assert store.sweep_until_done(engine, keep_checkpoints=False).deleted == [member]
+    assert pruning.sweep_until_done(engine, keep_checkpoints=False).deleted == [member]
 
 
 def test_openapi_documents_the_deletions(client: AppClient) -> None:

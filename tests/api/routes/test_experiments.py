@@ -7,11 +7,12 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from core import store
 from core.broker import TRAINING_QUEUE
 from core.presets import build_spec
 from core.spec import ExperimentSpec
+from core.store import experiments, runs
 from core.store.models import Status
+from core.store.session import session_scope
 from tests.api.app_client import AppClient
 from tests.api.conftest import BrokerMessageReader
 from tests.core.store.helpers import SMALL, finish, running
@@ -44,8 +45,8 @@ def test_submit_preset_with_overrides_stores_queues_and_sends(
     # One run message for it really sits in the broker's training queue.
     sent = broker_messages.runs_for(created["id"])
     assert len(sent) == 1 and sent[0].queue == TRAINING_QUEUE
-    with store.session_scope(engine) as session:
-        stored = store.get_experiment(session, created["id"])
+    with session_scope(engine) as session:
+        stored = experiments.get_experiment(session, created["id"])
         assert stored is not None and stored.dispatched_at is not None
 
 
@@ -110,8 +111,8 @@ def test_list_is_newest_first_with_filters_and_cursor_paging(
     assert [e["id"] for e in tagged_a] == [ids[4], ids[1], ids[0]]
     assert [e["id"] for e in client.get("/experiments?tag=nope").json()["items"]] == []
 
-    with store.session_scope(engine) as session:
-        store.request_cancel(session, ids[2])
+    with session_scope(engine) as session:
+        experiments.request_cancel(session, ids[2])
     cancelled = client.get("/experiments", params={"status": "cancelled"}).json()["items"]
     assert [e["id"] for e in cancelled] == [ids[2]]
     queued_b = client.get("/experiments", params={"status": "queued", "tag": "b"}).json()
@@ -199,8 +200,8 @@ def test_oversized_bodies_are_413(client: AppClient, engine: Engine) -> None:
     )
     assert streamed.status_code == 413
     assert "content-length" not in streamed.request.headers
-    with store.session_scope(engine) as session:
-        assert store.list_experiments(session, limit=10)[0] == []  # nothing was stored
+    with session_scope(engine) as session:
+        assert experiments.list_experiments(session, limit=10)[0] == []  # nothing was stored
 
 
 def test_unknown_ids_are_404(client: AppClient) -> None:
@@ -217,8 +218,8 @@ def test_unknown_ids_are_404(client: AppClient) -> None:
 
 def test_get_shows_progress_worker_and_outcome(client: AppClient, engine: Engine) -> None:
     experiment_id, attempt = running(engine)
-    with store.session_scope(engine) as session:
-        store.heartbeat(session, experiment_id, attempt, step=500, total_steps=2000, device="cpu")
+    with session_scope(engine) as session:
+        runs.heartbeat(session, experiment_id, attempt, step=500, total_steps=2000, device="cpu")
     live = client.get(f"/experiments/{experiment_id}").json()
     assert live["status"] == "running" and live["worker"] == "test:1" and live["device"] == "cpu"
     assert live["progress"] == {"step": 500, "total": 2000, "fraction": 0.25}
@@ -240,15 +241,15 @@ def test_cancel_semantics(client: AppClient, engine: Engine) -> None:
     assert response.json()["status"] == "cancelled"
     assert response.json()["finished_at"] is not None
     # A worker that gets the message later finds nothing to run.
-    with store.session_scope(engine) as session:
-        assert store.claim(session, queued["id"], worker="late", stale_after_s=60) is None
+    with session_scope(engine) as session:
+        assert runs.claim(session, queued["id"], worker="late", stale_after_s=60) is None
 
     experiment_id, attempt = running(engine)
     asked = client.post(f"/experiments/{experiment_id}/cancel", json={})
     assert asked.status_code == 202
     assert asked.json()["status"] == "running" and asked.json()["cancel_requested"] is True
-    with store.session_scope(engine) as session:  # the worker learns it at its next beat
-        assert store.heartbeat(session, experiment_id, attempt, step=10, total_steps=2000) == (
+    with session_scope(engine) as session:  # the worker learns it at its next beat
+        assert runs.heartbeat(session, experiment_id, attempt, step=10, total_steps=2000) == (
             True,
             True,
         )

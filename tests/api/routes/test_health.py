@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import Engine
 
 from api.app import create_app
-from core import store
 from core.settings import Settings
+from core.store import experiments
+from core.store.session import session_scope
 from tests.api.app_client import AppClient, app_client
 from tests.core.store.helpers import SMALL
 
@@ -59,8 +60,8 @@ def test_submit_with_the_broker_down_keeps_the_experiment(
     with app_client(create_app(_broker_down(settings), lifespan_hooks=[])) as api:
         response = api.post("/experiments", json={"preset": "seed-adam", "overrides": SMALL})
     assert response.status_code == 201, response.text
-    with store.session_scope(engine) as session:
-        stored = store.get_experiment(session, response.json()["id"])
+    with session_scope(engine) as session:
+        stored = experiments.get_experiment(session, response.json()["id"])
         assert stored is not None and stored.status == "queued"
         # Never handed to the broker: the reaper finds it by this and sends it later.
         assert stored.dispatched_at is None

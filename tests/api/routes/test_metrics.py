@@ -14,10 +14,10 @@ from sqlalchemy import Engine, create_engine, update
 
 from api.app import create_app, reaper_hook
 from api.services.metrics import StoreCollector
-from core import store
 from core.settings import Settings
 from core.store.clock import utcnow
 from core.store.models import Status
+from core.store.session import session_scope
 from core.store.tables import EXPERIMENTS
 from tests.api.app_client import AppClient, app_client
 from tests.api.conftest import BrokerMessageReader
@@ -81,7 +81,7 @@ def test_broker_depth_counts_the_messages_waiting(
 
 
 def _beat(engine: Engine, experiment_id: str, step: int, at: datetime) -> None:
-    with store.session_scope(engine) as session:
+    with session_scope(engine) as session:
         session.execute(
             update(EXPERIMENTS)
             .where(EXPERIMENTS.c.id == experiment_id)

@@ -12,8 +12,9 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, event
 
 from api.app import create_app
-from core import store
 from core.settings import Settings
+from core.store import runs
+from core.store.session import session_scope
 from tests.api.app_client import AppClient, app_client
 from tests.core.store.helpers import running, write_loss
 
@@ -65,8 +66,8 @@ def test_polls_within_the_window_read_the_store_once(
         assert counter.count == 0
     assert all(answer == answers[0] for answer in answers)
 
-    with store.session_scope(engine) as session:  # as a worker does, from another process
-        store.heartbeat(session, experiment_id, attempt, step=123, total_steps=1000)
+    with session_scope(engine) as session:  # as a worker does, from another process
+        runs.heartbeat(session, experiment_id, attempt, step=123, total_steps=1000)
     time.sleep(WINDOW_S + 0.05)
     assert _step(windowed, experiment_id) == 123
     assert counter.count > 0
@@ -103,6 +104,6 @@ def test_a_change_through_this_process_shows_at_once(windowed: AppClient, engine
 def test_a_window_of_zero_reads_every_time(client: AppClient, engine: Engine) -> None:
     experiment_id, attempt = running(engine)
     _state(client, experiment_id)
-    with store.session_scope(engine) as session:
-        store.heartbeat(session, experiment_id, attempt, step=7, total_steps=1000)
+    with session_scope(engine) as session:
+        runs.heartbeat(session, experiment_id, attempt, step=7, total_steps=1000)
     assert _step(client, experiment_id) == 7

@@ -3,17 +3,24 @@ at submit with the bound and how far over, so every accepted spec can run and be
 
 from __future__ import annotations
 
+import sys
+
+import pytest
 from sqlalchemy import Engine
 
-from core import store
+from core import cost
+from core.cost import SpecCost
+from core.spec import ExperimentSpec
+from core.store import experiments
+from core.store.session import session_scope
 from tests.api.app_client import AppClient
 
 SIX_WIDE_ADAM = {"model": {"hidden": [4096] * 6}, "optimizer": "adam"}
 
 
 def _count(engine: Engine) -> int:
-    with store.session_scope(engine) as session:
-        return len(store.list_experiments(session, limit=200)[0])
+    with session_scope(engine) as session:
+        return len(experiments.list_experiments(session, limit=200)[0])
 
 
 def test_a_spec_whose_checkpoint_could_not_be_stored_is_refused(
@@ -57,3 +64,27 @@ def test_an_accepted_ablation_reports_its_total_cost(client: AppClient) -> None:
     assert created.status_code == 201, created.text
     cost = created.json()["cost"]
     assert cost["runs"] == 2 and 0 < cost["cpu_hours"] < 1
+
+
+def test_a_submit_prices_its_spec_once(
+    client: AppClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bounds check, the cost the experiment records (its quotas sum it) and the answer's
+    `cost` share one estimate."""
+    calls: list[ExperimentSpec] = []
+    original = cost.estimate
+
+    def counted(spec: ExperimentSpec) -> SpecCost:
+        calls.append(spec)
+        return original(spec)
+
+    # core.cost and every module that holds its estimate under its own name.
+    for module in list(sys.modules.values()):
+        if getattr(module, "estimate", None) is original:
+            monkeypatch.setattr(module, "estimate", counted)
+    response = client.post("/experiments", json={"preset": "seed-adam"})
+    assert response.status_code == 201, response.text
+    assert len(calls) == 1
+    with session_scope(engine) as session:
+        stored = experiments.require_experiment(session, response.json()["id"])
+    assert stored.cost == response.json()["cost"]["cpu_hours"] > 0

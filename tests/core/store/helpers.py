@@ -8,32 +8,35 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine, update
 
-from core import store
 from core.presets import build_spec
+from core.store import experiments, runs, series
 from core.store.clock import utcnow
 from core.store.models import Experiment, Status
+from core.store.session import session_scope
 from core.store.tables import EXPERIMENTS
 
 SMALL = {"epochs": 1, "train_limit": 2000, "test_limit": 500}
 
 
 def queued(engine: Engine, **overrides: Any) -> str:
-    with store.session_scope(engine) as session:
-        experiment, _ = store.create_experiment(session, build_spec("seed-adam", SMALL | overrides))
+    with session_scope(engine) as session:
+        experiment, _ = experiments.create_experiment(
+            session, build_spec("seed-adam", SMALL | overrides)
+        )
         return experiment.id
 
 
 def running(engine: Engine, **overrides: Any) -> tuple[str, int]:
     experiment_id = queued(engine, **overrides)
-    with store.session_scope(engine) as session:
-        attempt = store.claim(session, experiment_id, worker="test:1", stale_after_s=60)
+    with session_scope(engine) as session:
+        attempt = runs.claim(session, experiment_id, worker="test:1", stale_after_s=60)
     assert attempt is not None
     return experiment_id, attempt
 
 
 def write_loss(engine: Engine, experiment_id: str, attempt: int, steps: Any, values: Any) -> int:
-    with store.session_scope(engine) as session:
-        return store.append_loss(session, experiment_id, attempt, list(steps), list(values))
+    with session_scope(engine) as session:
+        return series.append_loss(session, experiment_id, attempt, list(steps), list(values))
 
 
 def predictions(records: int, seed: int = 0) -> dict[str, np.ndarray[Any, Any]]:
@@ -56,8 +59,8 @@ def finish(
     **kwargs: Any,
 ) -> bool:
     arrays = with_predictions or {"outputs": None, "labels": None, "predicted": None}
-    with store.session_scope(engine) as session:
-        return store.finish(
+    with session_scope(engine) as session:
+        return runs.finish(
             session,
             experiment_id,
             attempt,
@@ -90,10 +93,10 @@ def backdate(
         values["dispatched_at"] = utcnow() - timedelta(seconds=dispatched_s)
     if finished_s:
         values["finished_at"] = utcnow() - timedelta(seconds=finished_s)
-    with store.session_scope(engine) as session:
+    with session_scope(engine) as session:
         session.execute(update(EXPERIMENTS).where(EXPERIMENTS.c.id == experiment_id).values(values))
 
 
 def read(engine: Engine, experiment_id: str) -> Experiment:
-    with store.session_scope(engine) as session:
-        return store.require_experiment(session, experiment_id)
+    with session_scope(engine) as session:
+        return experiments.require_experiment(session, experiment_id)

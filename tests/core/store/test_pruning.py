@@ -9,43 +9,44 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
-from core import store
+from core.store import ablations, artifacts, pruning, runs, series
 from core.store.clock import utcnow
 from core.store.models import Status
+from core.store.session import session_scope
 from tests.core.store.helpers import backdate, finish, running, write_loss
 from tests.core.store.test_retention import full_run, rows_of
 
 
 def test_final_weights_are_stored_by_the_current_attempt_only(engine: Engine) -> None:
     experiment_id, attempt = running(engine)
-    with store.session_scope(engine) as session:
-        store.save_checkpoint(session, experiment_id, attempt, 5, b"ckpt")
-        assert not store.save_model(
+    with session_scope(engine) as session:
+        artifacts.save_checkpoint(session, experiment_id, attempt, 5, b"ckpt")
+        assert not artifacts.save_model(
             session, experiment_id, attempt + 1, step=5, data=b"w", keep_checkpoint=False
         )
     assert rows_of(engine, experiment_id)["experiment_models"] == 0
-    with store.session_scope(engine) as session:
-        assert store.save_model(
+    with session_scope(engine) as session:
+        assert artifacts.save_model(
             session, experiment_id, attempt, step=5, data=b"weights", keep_checkpoint=False
         )
-    with store.session_scope(engine) as session:
-        info = store.model_info(session, experiment_id)
+    with session_scope(engine) as session:
+        info = artifacts.model_info(session, experiment_id)
         assert info is not None and (info.step, info.size) == (5, 7)
         assert info.sha256 == hashlib.sha256(b"weights").hexdigest()
-        assert store.read_model(session, experiment_id) == b"weights"
-        assert store.get_checkpoint(session, experiment_id) is None  # dropped with it
+        assert artifacts.read_model(session, experiment_id) == b"weights"
+        assert artifacts.get_checkpoint(session, experiment_id) is None  # dropped with it
 
 
 def test_a_run_without_a_usable_model_stores_none(engine: Engine) -> None:
     experiment_id, attempt = running(engine)
-    with store.session_scope(engine) as session:
-        store.save_checkpoint(session, experiment_id, attempt, 0, b"ckpt")
-        assert store.save_model(
+    with session_scope(engine) as session:
+        artifacts.save_checkpoint(session, experiment_id, attempt, 0, b"ckpt")
+        assert artifacts.save_model(
             session, experiment_id, attempt, step=0, data=None, keep_checkpoint=True
         )
-    with store.session_scope(engine) as session:
-        assert store.model_info(session, experiment_id) is None
-        assert store.get_checkpoint(session, experiment_id) is not None  # kept, as asked
+    with session_scope(engine) as session:
+        assert artifacts.model_info(session, experiment_id) is None
+        assert artifacts.get_checkpoint(session, experiment_id) is not None  # kept, as asked
 
 
 def test_the_sweep_compacts_ended_runs_and_their_curves_still_read(engine: Engine) -> None:
@@ -54,11 +55,11 @@ def test_the_sweep_compacts_ended_runs_and_their_curves_still_read(engine: Engin
     write_loss(engine, live, live_attempt, [10, 20], [0.3, 0.2])
     lost, lost_attempt = running(engine, seed=2)
     write_loss(engine, lost, lost_attempt, [10, 20, 30], [0.9, 0.8, 0.7])
-    with store.session_scope(engine) as session:
-        store.save_checkpoint(session, lost, lost_attempt, 30, b"x" * 100)
-        assert store.fail(session, lost, "gave up")  # as the reaper does: no packing
-    with store.session_scope(engine) as session:
-        report = store.sweep(session, keep_checkpoints=False)
+    with session_scope(engine) as session:
+        artifacts.save_checkpoint(session, lost, lost_attempt, 30, b"x" * 100)
+        assert runs.fail(session, lost, "gave up")  # as the reaper does: no packing
+    with session_scope(engine) as session:
+        report = pruning.sweep(session, keep_checkpoints=False)
     assert sorted(report.compacted) == sorted([done, lost])
     assert sorted(report.checkpoints_dropped) == sorted([done, lost])
     assert report.freed_bytes == (10 + 3) * 12 + 5000 + 100
@@ -67,19 +68,19 @@ def test_the_sweep_compacts_ended_runs_and_their_curves_still_read(engine: Engin
         assert counts["loss_points"] == 0 and counts["experiment_checkpoints"] == 0
         assert counts["experiment_series"] == 1
     assert rows_of(engine, done)["experiment_models"] == 1  # the weights stay
-    with store.session_scope(engine) as session:
-        steps, values = store.read_series(session, lost)
+    with session_scope(engine) as session:
+        steps, values = series.read_series(session, lost)
         assert steps.tolist() == [10, 20, 30]
         assert values.tolist() == [0.8999999761581421, 0.800000011920929, 0.699999988079071]
-        live_steps, _ = store.read_series(session, live)
+        live_steps, _ = series.read_series(session, live)
         assert live_steps.tolist() == [10, 20]  # a running run keeps its rows
-    with store.session_scope(engine) as session:
-        assert not store.sweep(session, keep_checkpoints=False)  # nothing left to do
+    with session_scope(engine) as session:
+        assert not pruning.sweep(session, keep_checkpoints=False)  # nothing left to do
 
 
 def test_checkpoints_stay_when_kept(engine: Engine) -> None:
     done = full_run(engine)
-    report = store.sweep_until_done(engine, keep_checkpoints=True)
+    report = pruning.sweep_until_done(engine, keep_checkpoints=True)
     assert report.compacted == [done] and report.checkpoints_dropped == []
     assert rows_of(engine, done)["experiment_checkpoints"] == 1
 
@@ -87,7 +88,7 @@ def test_checkpoints_stay_when_kept(engine: Engine) -> None:
 def test_a_dry_run_reports_and_changes_nothing(engine: Engine) -> None:
     done = full_run(engine)
     before = rows_of(engine, done)
-    report = store.sweep_until_done(engine, keep_checkpoints=False, dry_run=True)
+    report = pruning.sweep_until_done(engine, keep_checkpoints=False, dry_run=True)
     assert report.compacted == [done] and report.checkpoints_dropped == [done]
     assert rows_of(engine, done) == before
 
@@ -101,8 +102,8 @@ def test_prune_candidates_by_age_outcome_and_membership(engine: Engine) -> None:
     for experiment_id in (old_ok, old_failed, member):
         backdate(engine, experiment_id, finished_s=40 * 86_400)
     backdate(engine, recent, finished_s=3 * 86_400)
-    with store.session_scope(engine) as session:
-        store.add_ablation(
+    with session_scope(engine) as session:
+        ablations.add_ablation(
             session,
             name=None,
             design="grid",
@@ -112,12 +113,12 @@ def test_prune_candidates_by_age_outcome_and_membership(engine: Engine) -> None:
             members=[(0, 0, member)],
         )
     cutoff = utcnow() - timedelta(days=30)
-    with store.session_scope(engine) as session:
-        found, kept = store.prune_candidates(
+    with session_scope(engine) as session:
+        found, kept = pruning.prune_candidates(
             session, finished_before=cutoff, statuses=["succeeded", "failed", "cancelled"]
         )
         assert {c.experiment_id for c in found} == {old_ok, old_failed} and kept == 1
-        only_failed, _ = store.prune_candidates(
+        only_failed, _ = pruning.prune_candidates(
             session, finished_before=cutoff, statuses=["failed"]
         )
         assert [c.experiment_id for c in only_failed] == [old_failed]

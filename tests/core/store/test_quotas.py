@@ -9,11 +9,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine, update
 
-from core import store
 from core.keys import Role
 from core.presets import build_spec
-from core.store import keys, quotas
+from core.store import experiments, keys, quotas
 from core.store.clock import utcnow
+from core.store.session import session_scope
 from core.store.tables import EXPERIMENTS
 
 SMALL = build_spec("seed-adam", {"epochs": 1, "train_limit": 1000, "test_limit": 100})
@@ -21,15 +21,15 @@ ROOMY = quotas.Quotas(active_experiments=1000, daily_cpu_hours=1e12, ablation_ce
 
 
 def _key(engine: Engine, name: str = "alice") -> str:
-    with store.session_scope(engine) as session:
+    with session_scope(engine) as session:
         key, _ = keys.create_key(session, name, Role.member)
         return key.id
 
 
 def _admit(engine: Engine, key_id: str, limits: quotas.Quotas, cost: float = 1.0) -> str:
-    with store.session_scope(engine) as session:
+    with session_scope(engine) as session:
         quotas.lock_key(session, key_id)
-        experiment, _ = store.create_experiment(session, SMALL, key_id=key_id, cost=cost)
+        experiment, _ = experiments.create_experiment(session, SMALL, key_id=key_id, cost=cost)
         quotas.check(session, key_id, limits, new_experiments=1, new_cost=cost)
         return experiment.id
 
@@ -65,8 +65,8 @@ def test_finished_runs_free_the_active_quota(engine: Engine) -> None:
     first = _admit(engine, key_id, limits)
     with pytest.raises(quotas.QuotaExceeded):
         _admit(engine, key_id, limits)
-    with store.session_scope(engine) as session:
-        store.request_cancel(session, first)
+    with session_scope(engine) as session:
+        experiments.request_cancel(session, first)
     _admit(engine, key_id, limits)
 
 
@@ -83,7 +83,7 @@ def test_daily_cpu_hours_counts_a_rolling_day_and_says_when_to_retry(engine: Eng
         9.0,
     )
     # The 6-unit run was made 23 h ago: the request fits once it ages out, in about an hour.
-    with store.session_scope(engine) as session:
+    with session_scope(engine) as session:
         session.execute(
             update(EXPERIMENTS)
             .where(EXPERIMENTS.c.id == old)
@@ -92,7 +92,7 @@ def test_daily_cpu_hours_counts_a_rolling_day_and_says_when_to_retry(engine: Eng
     with pytest.raises(quotas.QuotaExceeded) as later:
         _admit(engine, key_id, limits, cost=2.0)
     assert 3500 <= later.value.retry_after_s <= 3600
-    with store.session_scope(engine) as session:
+    with session_scope(engine) as session:
         session.execute(
             update(EXPERIMENTS)
             .where(EXPERIMENTS.c.id == old)

@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlmodel import SQLModel
 
-from core import store
 from core.presets import build_spec
+from core.store import ablations, artifacts, pruning, retention, runs, series
 from core.store.models import Status
+from core.store.session import session_scope
 from tests.core.store.helpers import SMALL, finish, predictions, queued, read, running, write_loss
 
 PER_EXPERIMENT_TABLES = (
@@ -41,9 +42,9 @@ def full_run(engine: Engine, *, keep_checkpoint: bool = True, **overrides: objec
     """A succeeded run with every kind of row: points, series, predictions, checkpoint, model."""
     experiment_id, attempt = running(engine, **overrides)
     write_loss(engine, experiment_id, attempt, range(10, 110, 10), [0.5] * 10)
-    with store.session_scope(engine) as session:
-        assert store.save_checkpoint(session, experiment_id, attempt, 100, b"c" * 5000)
-        assert store.save_model(
+    with session_scope(engine) as session:
+        assert artifacts.save_checkpoint(session, experiment_id, attempt, 100, b"c" * 5000)
+        assert artifacts.save_model(
             session,
             experiment_id,
             attempt,
@@ -66,8 +67,8 @@ def test_a_finished_experiment_goes_with_every_row_and_blob(engine: Engine) -> N
         "experiment_models": 1,
         "experiments": 1,
     }
-    with store.session_scope(engine) as session:
-        outcome = store.delete_experiment(session, experiment_id, cancel=False)
+    with session_scope(engine) as session:
+        outcome = retention.delete_experiment(session, experiment_id, cancel=False)
     # 10 points * 12 + series 10 * 8 + predictions 50 * 42 + checkpoint + model.
     assert outcome.deleted and outcome.freed_bytes == 120 + 80 + 50 * 42 + 5000 + 700
     assert set(rows_of(engine, experiment_id).values()) == {0}
@@ -79,31 +80,31 @@ def test_an_unfinished_experiment_is_refused_unless_cancel_is_asked(engine: Engi
     busy, _ = running(engine, seed=1)
     for experiment_id in (waiting, busy):
         with (
-            store.session_scope(engine) as session,
-            pytest.raises(store.StillRunning, match="cancel=true"),
+            session_scope(engine) as session,
+            pytest.raises(retention.StillRunning, match="cancel=true"),
         ):
-            store.delete_experiment(session, experiment_id, cancel=False)
+            retention.delete_experiment(session, experiment_id, cancel=False)
     # Queued: cancelled and removed at once.
-    with store.session_scope(engine) as session:
-        assert store.delete_experiment(session, waiting, cancel=True).deleted
+    with session_scope(engine) as session:
+        assert retention.delete_experiment(session, waiting, cancel=True).deleted
     assert rows_of(engine, waiting)["experiments"] == 0
     # Running: asked to stop, removed once it has ended (the retention pass).
-    with store.session_scope(engine) as session:
-        outcome = store.delete_experiment(session, busy, cancel=True)
+    with session_scope(engine) as session:
+        outcome = retention.delete_experiment(session, busy, cancel=True)
     assert not outcome.deleted
     flagged = read(engine, busy)
     assert flagged.cancel_requested and flagged.delete_requested and flagged.status == "running"
-    with store.session_scope(engine) as session:
-        assert not store.sweep(session, keep_checkpoints=False).deleted  # not ended yet
+    with session_scope(engine) as session:
+        assert not pruning.sweep(session, keep_checkpoints=False).deleted  # not ended yet
     assert finish(engine, busy, flagged.attempt, status=Status.cancelled)
-    with store.session_scope(engine) as session:
-        assert store.sweep(session, keep_checkpoints=False).deleted == [busy]
+    with session_scope(engine) as session:
+        assert pruning.sweep(session, keep_checkpoints=False).deleted == [busy]
     assert rows_of(engine, busy)["experiments"] == 0
 
 
 def _ablation(engine: Engine, experiment_ids: list[str], name: str = "a") -> str:
-    with store.session_scope(engine) as session:
-        ablation = store.add_ablation(
+    with session_scope(engine) as session:
+        ablation = ablations.add_ablation(
             session,
             name=name,
             design="grid",
@@ -119,10 +120,10 @@ def test_a_member_of_an_ablation_is_refused_naming_it(engine: Engine) -> None:
     experiment_id = full_run(engine)
     ablation_id = _ablation(engine, [experiment_id])
     with (
-        store.session_scope(engine) as session,
-        pytest.raises(store.InAblations, match=ablation_id) as refused,
+        session_scope(engine) as session,
+        pytest.raises(retention.InAblations, match=ablation_id) as refused,
     ):
-        store.delete_experiment(session, experiment_id, cancel=False)
+        retention.delete_experiment(session, experiment_id, cancel=False)
     assert refused.value.ablation_ids == [ablation_id]
     assert rows_of(engine, experiment_id)["experiments"] == 1
 
@@ -136,55 +137,55 @@ def test_deleting_an_ablation_keeps_shared_members_and_cancels_when_asked(
     ablation_id = _ablation(engine, [own_done, shared, own_running])
     other_ablation = _ablation(engine, [shared], name="b")
     with (
-        store.session_scope(engine) as session,
-        pytest.raises(store.StillRunning, match="1 unfinished"),
+        session_scope(engine) as session,
+        pytest.raises(retention.StillRunning, match="1 unfinished"),
     ):
-        store.delete_ablation(session, ablation_id, cancel=False)
-    with store.session_scope(engine) as session:
-        outcome = store.delete_ablation(session, ablation_id, cancel=True)
+        retention.delete_ablation(session, ablation_id, cancel=False)
+    with session_scope(engine) as session:
+        outcome = retention.delete_ablation(session, ablation_id, cancel=True)
     assert outcome.deleted == [own_done]
     assert outcome.pending == [own_running]
     assert outcome.kept_shared == [shared]
     assert outcome.freed_bytes > 0
-    with store.session_scope(engine) as session:
-        assert store.get_ablation(session, ablation_id) is None
-        assert store.get_ablation(session, other_ablation) is not None
+    with session_scope(engine) as session:
+        assert ablations.get_ablation(session, ablation_id) is None
+        assert ablations.get_ablation(session, other_ablation) is not None
     assert rows_of(engine, shared)["experiments"] == 1
     assert read(engine, own_running).cancel_requested
     # A new ablation asking for the same spec does not take up the run being cancelled.
-    with store.session_scope(engine) as session:
+    with session_scope(engine) as session:
         spec = build_spec("seed-adam", SMALL | {"seed": 2})
-        assert store.find_reusable(session, spec) is None
+        assert ablations.find_reusable(session, spec) is None
     assert finish(engine, own_running, attempt, status=Status.cancelled)
-    with store.session_scope(engine) as session:
-        assert store.sweep(session, keep_checkpoints=False).deleted == [own_running]
+    with session_scope(engine) as session:
+        assert pruning.sweep(session, keep_checkpoints=False).deleted == [own_running]
 
 
 def test_counters_of_deleted_runs_are_kept(engine: Engine) -> None:
     done = full_run(engine)
     failed_id, _ = running(engine, seed=1)
-    with store.session_scope(engine) as session:
-        assert store.fail(session, failed_id, "boom")
-        store.remove_experiments(session, [done, failed_id])
-    with store.session_scope(engine) as session:
-        totals = store.deleted_totals(session)
+    with session_scope(engine) as session:
+        assert runs.fail(session, failed_id, "boom")
+        retention.remove_experiments(session, [done, failed_id])
+    with session_scope(engine) as session:
+        totals = retention.deleted_totals(session)
     assert totals == {"runs_started": 2, "runs_finished_succeeded": 1, "runs_finished_failed": 1}
     # A second deletion adds to the same rows.
     again = full_run(engine, seed=3)
-    with store.session_scope(engine) as session:
-        store.remove_experiments(session, [again])
-    with store.session_scope(engine) as session:
-        assert store.deleted_totals(session)["runs_finished_succeeded"] == 2
+    with session_scope(engine) as session:
+        retention.remove_experiments(session, [again])
+    with session_scope(engine) as session:
+        assert retention.deleted_totals(session)["runs_finished_succeeded"] == 2
 
 
 def test_the_deleted_series_is_no_longer_served_from_this_process_cache(engine: Engine) -> None:
     experiment_id = full_run(engine)
-    with store.session_scope(engine) as session:
-        assert store.read_finished_series(session, experiment_id) is not None
-        assert store.read_predictions(session, experiment_id) is not None
-    assert store.cached_finished_series(engine, experiment_id) is not None
-    with store.session_scope(engine) as session:
-        store.delete_experiment(session, experiment_id, cancel=False)
-    assert store.cached_finished_series(engine, experiment_id) is None
-    with store.session_scope(engine) as session:
-        assert store.read_predictions(session, experiment_id) is None
+    with session_scope(engine) as session:
+        assert series.read_finished_series(session, experiment_id) is not None
+        assert artifacts.read_predictions(session, experiment_id) is not None
+    assert series.cached_finished_series(engine, experiment_id) is not None
+    with session_scope(engine) as session:
+        retention.delete_experiment(session, experiment_id, cancel=False)
+    assert series.cached_finished_series(engine, experiment_id) is None
+    with session_scope(engine) as session:
+        assert artifacts.read_predictions(session, experiment_id) is None

@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, func, select
 
-from core import store
 from core.presets import build_spec
+from core.store import artifacts, experiments, runs, series
+from core.store.errors import IdempotencyConflict
 from core.store.models import Status
+from core.store.session import session_scope
 from core.store.tables import LOSS
 from tests.core.store.helpers import (
     SMALL,
@@ -30,7 +32,7 @@ T = TypeVar("T")
 
 
 def _in_session(engine: Engine, work: Callable[[Any], T]) -> T:
-    with store.session_scope(engine) as session:
+    with session_scope(engine) as session:
         return work(session)
 
 
@@ -49,7 +51,7 @@ def test_points_written_twice_are_stored_once(engine: Engine) -> None:
     # A redelivered chunk overlapping the stored one adds only the new point.
     assert write_loss(engine, experiment_id, attempt, [20, 30, 40], [9.0, 9.0, 0.5]) == 1
     assert _point_count(engine, experiment_id) == 4
-    steps, values = _in_session(engine, lambda s: store.read_series(s, experiment_id))
+    steps, values = _in_session(engine, lambda s: series.read_series(s, experiment_id))
     assert steps.tolist() == [10, 20, 30, 40]
     assert values.tolist() == [3.0, 2.0, 1.0, 0.5]  # the first write of a step stands
 
@@ -60,7 +62,7 @@ def test_non_finite_losses_round_trip(engine: Engine) -> None:
     for phase in ("rows", "packed"):
         if phase == "packed":
             assert finish(engine, experiment_id, attempt)
-        _, values = _in_session(engine, lambda s: store.read_series(s, experiment_id))
+        _, values = _in_session(engine, lambda s: series.read_series(s, experiment_id))
         assert math.isnan(values[0]) and values[1] == math.inf and values[2] == 1.0, phase
 
 
@@ -70,12 +72,12 @@ def test_large_chunks_and_packing(engine: Engine) -> None:
     values = np.linspace(2.0, 0.1, steps.size)
     assert write_loss(engine, experiment_id, attempt, steps.tolist(), values.tolist()) == 18_000
     assert finish(engine, experiment_id, attempt, step=180_000)
-    got_steps, got_values = _in_session(engine, lambda s: store.read_series(s, experiment_id))
+    got_steps, got_values = _in_session(engine, lambda s: series.read_series(s, experiment_id))
     assert got_steps.dtype == np.int64 and got_values.dtype == np.float64
     assert np.array_equal(got_steps, steps)
     assert np.array_equal(got_values, values.astype(np.float32))  # packed as float32
     tail_steps, _ = _in_session(
-        engine, lambda s: store.read_series(s, experiment_id, since_step=179_970)
+        engine, lambda s: series.read_series(s, experiment_id, since_step=179_970)
     )
     assert tail_steps.tolist() == [179_980, 179_990, 180_000]
 
@@ -85,33 +87,33 @@ def test_a_superseded_attempt_writes_nothing(engine: Engine) -> None:
     write_loss(engine, experiment_id, first, [10, 20], [1.0, 0.9])
     _silence(engine, experiment_id, 120)
     second = _in_session(
-        engine, lambda s: store.claim(s, experiment_id, worker="w2", stale_after_s=60)
+        engine, lambda s: runs.claim(s, experiment_id, worker="w2", stale_after_s=60)
     )
     assert second == first + 1
 
     # The first worker wakes up: every write it tries is refused.
     assert write_loss(engine, experiment_id, first, [30], [0.8]) == 0
     owner, _ = _in_session(
-        engine, lambda s: store.heartbeat(s, experiment_id, first, step=30, total_steps=2000)
+        engine, lambda s: runs.heartbeat(s, experiment_id, first, step=30, total_steps=2000)
     )
     assert owner is False
     assert not _in_session(
-        engine, lambda s: store.save_checkpoint(s, experiment_id, first, 30, b"old")
+        engine, lambda s: artifacts.save_checkpoint(s, experiment_id, first, 30, b"old")
     )
     assert not finish(engine, experiment_id, first)
 
     assert write_loss(engine, experiment_id, second, [30], [0.7]) == 1
     assert finish(engine, experiment_id, second)
-    experiment = _in_session(engine, lambda s: store.get_experiment(s, experiment_id))
+    experiment = _in_session(engine, lambda s: experiments.get_experiment(s, experiment_id))
     assert experiment is not None
     assert experiment.status == Status.succeeded and experiment.worker == "w2"
-    _, values = _in_session(engine, lambda s: store.read_series(s, experiment_id))
+    _, values = _in_session(engine, lambda s: series.read_series(s, experiment_id))
     assert values.tolist() == pytest.approx([1.0, 0.9, 0.7])
 
 
 def test_claim_is_won_once(engine: Engine) -> None:
     experiment_id = queued(engine)
-    claim = lambda s: store.claim(s, experiment_id, worker="w", stale_after_s=60)  # noqa: E731
+    claim = lambda s: runs.claim(s, experiment_id, worker="w", stale_after_s=60)  # noqa: E731
     assert _in_session(engine, claim) == 1
     assert _in_session(engine, claim) is None  # running with a fresh heartbeat
 
@@ -122,8 +124,8 @@ def test_claim_is_won_once(engine: Engine) -> None:
 
     def deliver(n: int) -> None:
         barrier.wait()
-        with store.session_scope(engine) as session:
-            results.append(store.claim(session, racing, worker=f"w{n}", stale_after_s=60))
+        with session_scope(engine) as session:
+            results.append(runs.claim(session, racing, worker=f"w{n}", stale_after_s=60))
 
     threads = [threading.Thread(target=deliver, args=(n,)) for n in range(8)]
     for thread in threads:
@@ -137,20 +139,24 @@ def test_claim_refuses_finished_and_cancelled(engine: Engine) -> None:
     experiment_id, attempt = running(engine)
     assert finish(engine, experiment_id, attempt)
     cancelled = queued(engine)
-    _in_session(engine, lambda s: store.request_cancel(s, cancelled))
+    _in_session(engine, lambda s: experiments.request_cancel(s, cancelled))
     for target in (experiment_id, cancelled):
-        with store.session_scope(engine) as session:
-            assert store.claim(session, target, worker="w", stale_after_s=0) is None
+        with session_scope(engine) as session:
+            assert runs.claim(session, target, worker="w", stale_after_s=0) is None
 
 
 def test_checkpoints_and_truncation_for_resume(engine: Engine) -> None:
     experiment_id, attempt = running(engine)
     write_loss(engine, experiment_id, attempt, range(10, 101, 10), [1.0] * 10)
-    assert _in_session(engine, lambda s: store.save_checkpoint(s, experiment_id, attempt, 50, b"a"))
-    assert _in_session(engine, lambda s: store.save_checkpoint(s, experiment_id, attempt, 60, b"b"))
-    assert _in_session(engine, lambda s: store.get_checkpoint(s, experiment_id)) == (60, b"b")
-    _in_session(engine, lambda s: store.truncate_loss_after(s, experiment_id, 60))
-    steps, _ = _in_session(engine, lambda s: store.read_series(s, experiment_id))
+    assert _in_session(
+        engine, lambda s: artifacts.save_checkpoint(s, experiment_id, attempt, 50, b"a")
+    )
+    assert _in_session(
+        engine, lambda s: artifacts.save_checkpoint(s, experiment_id, attempt, 60, b"b")
+    )
+    assert _in_session(engine, lambda s: artifacts.get_checkpoint(s, experiment_id)) == (60, b"b")
+    _in_session(engine, lambda s: series.truncate_loss_after(s, experiment_id, 60))
+    steps, _ = _in_session(engine, lambda s: series.read_series(s, experiment_id))
     assert steps.tolist() == [10, 20, 30, 40, 50, 60]
 
 
@@ -158,35 +164,35 @@ def test_reaper_operations(engine: Engine) -> None:
     silent, attempt = running(engine)
     alive, _ = running(engine)
     _silence(engine, silent, 300)
-    stale = _in_session(engine, lambda s: store.stale_running(s, stale_after_s=60))
+    stale = _in_session(engine, lambda s: runs.stale_running(s, stale_after_s=60))
     assert [e.id for e in stale] == [silent]
 
-    assert not _in_session(engine, lambda s: store.requeue(s, silent, expected_attempt=attempt + 1))
+    assert not _in_session(engine, lambda s: runs.requeue(s, silent, expected_attempt=attempt + 1))
     assert not _in_session(
-        engine, lambda s: store.requeue(s, alive, expected_attempt=1, stale_after_s=60)
+        engine, lambda s: runs.requeue(s, alive, expected_attempt=1, stale_after_s=60)
     )
-    assert _in_session(engine, lambda s: store.requeue(s, silent, expected_attempt=attempt))
-    requeued = _in_session(engine, lambda s: store.get_experiment(s, silent))
+    assert _in_session(engine, lambda s: runs.requeue(s, silent, expected_attempt=attempt))
+    requeued = _in_session(engine, lambda s: experiments.get_experiment(s, silent))
     assert requeued is not None and requeued.status == "queued" and requeued.attempt == attempt
-    again = _in_session(engine, lambda s: store.claim(s, silent, worker="w", stale_after_s=60))
+    again = _in_session(engine, lambda s: runs.claim(s, silent, worker="w", stale_after_s=60))
     assert again == attempt + 1
 
     # A cancel asked of a worker that then died is not requeued.
-    _in_session(engine, lambda s: store.request_cancel(s, alive))
+    _in_session(engine, lambda s: experiments.request_cancel(s, alive))
     _silence(engine, alive, 300)
-    assert not _in_session(engine, lambda s: store.requeue(s, alive, expected_attempt=1))
+    assert not _in_session(engine, lambda s: runs.requeue(s, alive, expected_attempt=1))
 
-    assert _in_session(engine, lambda s: store.fail(s, silent, "gave up"))
-    assert not _in_session(engine, lambda s: store.fail(s, silent, "twice"))
-    failed = _in_session(engine, lambda s: store.get_experiment(s, silent))
+    assert _in_session(engine, lambda s: runs.fail(s, silent, "gave up"))
+    assert not _in_session(engine, lambda s: runs.fail(s, silent, "twice"))
+    failed = _in_session(engine, lambda s: experiments.get_experiment(s, silent))
     assert failed is not None and failed.status == "failed" and failed.error == "gave up"
 
     # A queued experiment is sent by the reaper until the broker has taken its message.
     waiting = queued(engine)
-    assert _in_session(engine, lambda s: store.undispatched(s, older_than_s=0)) == [waiting]
-    assert _in_session(engine, lambda s: store.undispatched(s, older_than_s=3600)) == []
-    _in_session(engine, lambda s: store.mark_dispatched(s, waiting))
-    assert _in_session(engine, lambda s: store.undispatched(s, older_than_s=0)) == []
+    assert _in_session(engine, lambda s: runs.undispatched(s, older_than_s=0)) == [waiting]
+    assert _in_session(engine, lambda s: runs.undispatched(s, older_than_s=3600)) == []
+    _in_session(engine, lambda s: runs.mark_dispatched(s, waiting))
+    assert _in_session(engine, lambda s: runs.undispatched(s, older_than_s=0)) == []
 
 
 def test_idempotent_create_under_concurrency(engine: Engine) -> None:
@@ -196,8 +202,8 @@ def test_idempotent_create_under_concurrency(engine: Engine) -> None:
 
     def submit() -> None:
         barrier.wait()
-        with store.session_scope(engine) as session:
-            experiment, _ = store.create_experiment(session, spec, idempotency_key="same")
+        with session_scope(engine) as session:
+            experiment, _ = experiments.create_experiment(session, spec, idempotency_key="same")
             ids.append(experiment.id)
 
     threads = [threading.Thread(target=submit) for _ in range(6)]
@@ -206,10 +212,10 @@ def test_idempotent_create_under_concurrency(engine: Engine) -> None:
     for thread in threads:
         thread.join()
     assert len(ids) == 6 and len(set(ids)) == 1
-    with pytest.raises(store.IdempotencyConflict):
+    with pytest.raises(IdempotencyConflict):
         _in_session(
             engine,
-            lambda s: store.create_experiment(
+            lambda s: experiments.create_experiment(
                 s, build_spec("seed-bce", SMALL), idempotency_key="same"
             ),
         )
@@ -219,7 +225,7 @@ def test_predictions_blob_round_trip(engine: Engine) -> None:
     experiment_id, attempt = running(engine)
     arrays = predictions(10_000)
     assert finish(engine, experiment_id, attempt, with_predictions=arrays)
-    blob = _in_session(engine, lambda s: store.read_predictions(s, experiment_id))
+    blob = _in_session(engine, lambda s: artifacts.read_predictions(s, experiment_id))
     assert blob is not None and blob.records == 10_000
     assert blob.outputs.dtype == np.float32 and blob.outputs.shape == (10_000, 10)
     assert np.array_equal(blob.outputs, arrays["outputs"])
