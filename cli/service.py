@@ -93,9 +93,10 @@ def worker_command(args: argparse.Namespace) -> int:
         f"--concurrency={settings.worker_concurrency}",
         f"--queues={TRAINING_QUEUE}",
     ]
-    if settings.broker_is_sqlalchemy:
-        # The SQLAlchemy transport has no fan-out, which these cluster features need.
-        argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    # Gossip, mingle and worker heartbeats serve Celery's own events and elections, which
+    # nothing here uses (the store keeps each run's heartbeat); the SQLAlchemy transport can't
+    # carry them at all, and on Redis gossip failed with a traceback at every reconnect.
+    argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
     celery_app.worker_main(argv=argv)
     return 0
 

@@ -31,6 +31,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -72,9 +73,23 @@ def make_celery(settings: Settings, include: Sequence[str] = ()) -> Celery:
         # The SQLAlchemy transport has no fan-out exchanges, which remote control needs.
         worker_enable_remote_control=not sqla,
         worker_send_task_events=False,
+        # On a lost broker connection a running training goes on (it reports to the store,
+        # not the broker) rather than being killed to have its message redelivered: the
+        # reaper resends what the broker lost. Said here, since Celery 6 turns it on.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         worker_hijack_root_logger=False,
     )
     return app
+
+
+@dataclass(frozen=True)
+class Audit:
+    """What the broker holds: `held`, the runs with a live message; `stale_taken`, delivery
+    tag -> run of each message a worker took longer ago than the bound and never acknowledged
+    (its worker died, hangs, or is busy with another run that message let it claim)."""
+
+    held: set[str]
+    stale_taken: dict[str, str] = field(default_factory=dict)
 
 
 class Broker:
@@ -101,12 +116,39 @@ class Broker:
         ago than that, for an experiment still queued, belongs to a worker that died or hangs:
         it doesn't count. None when this kind of broker can't be read (AMQP redelivers a dead
         consumer's messages itself)."""
+        found = self.audit(delivered_within_s=delivered_within_s)
+        return None if found is None else found.held
+
+    def audit(self, *, delivered_within_s: float) -> Audit | None:
+        """`held_runs`, plus the messages taken longer ago than that and still unacknowledged
+        (Redis only: the SQLAlchemy transport never hands a taken message out again)."""
         url = self.settings.effective_broker_url
         if url.startswith("sqla+"):
-            return _sqla_held(self._sqla(), TRAINING_QUEUE)
+            return Audit(held=_sqla_held(self._sqla(), TRAINING_QUEUE))
         if url.startswith(("redis://", "rediss://")):
-            return _redis_held(url, TRAINING_QUEUE, delivered_within_s)
+            return _redis_audit(url, TRAINING_QUEUE, delivered_within_s)
         return None
+
+    def drop_taken(self, tags: Iterable[str]) -> int:
+        """Remove these unacknowledged deliveries (Redis), so that they are never handed out
+        again after the visibility timeout; how many were there. A worker that is in fact
+        still busy with one loses nothing: its acknowledgement, or its rejection with requeue,
+        then finds no entry and does nothing (kombu), and the store decides what runs."""
+        tags = list(tags)
+        url = self.settings.effective_broker_url
+        if not tags or not url.startswith(("redis://", "rediss://")):
+            return 0
+        from kombu.transport.redis import Channel
+
+        client: Any = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=3)
+        try:
+            pipe = client.pipeline()
+            pipe.hdel(Channel.unacked_key, *tags)
+            pipe.zrem(Channel.unacked_index_key, *tags)
+            removed, _ = pipe.execute()
+            return int(removed)
+        finally:
+            client.close()
 
     def _sqla(self) -> Engine:
         if self._sqla_engine is None:
@@ -182,7 +224,7 @@ def _sqla_held(engine: Engine, queue: str) -> set[str]:
         raise
 
 
-def _redis_held(url: str, queue: str, delivered_within_s: float) -> set[str]:
+def _redis_audit(url: str, queue: str, delivered_within_s: float) -> Audit:
     """kombu's Redis transport: waiting messages are list items (one list per priority step);
     a taken message sits in the `unacked` hash until acknowledged, with its time of delivery
     in the `unacked_index` sorted set."""
@@ -204,10 +246,19 @@ def _redis_held(url: str, queue: str, delivered_within_s: float) -> set[str]:
                 start += _PAGE
         # Read after the lists: a message taken meanwhile is found here, freshly delivered.
         cutoff = time.time() - delivered_within_s
-        tags = client.zrangebyscore(Channel.unacked_index_key, cutoff, "+inf")
+        stale: dict[str, str] = {}
+        tags = client.zrangebyscore(Channel.unacked_index_key, "-inf", "+inf", withscores=True)
         for start in range(0, len(tags), _PAGE):
-            entries = client.hmget(Channel.unacked_key, tags[start : start + _PAGE])
-            held |= _ids(_unacked_envelope(entry) for entry in entries if entry is not None)
-        return held
+            page = tags[start : start + _PAGE]
+            entries = client.hmget(Channel.unacked_key, [tag for tag, _ in page])
+            for (tag, delivered), entry in zip(page, entries, strict=True):
+                run = None if entry is None else _run_id(_unacked_envelope(entry))
+                if run is None:
+                    continue
+                if delivered >= cutoff:
+                    held.add(run)
+                else:
+                    stale[tag.decode() if isinstance(tag, bytes) else str(tag)] = run
+        return Audit(held=held, stale_taken=stale)
     finally:
         client.close()

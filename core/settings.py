@@ -61,9 +61,14 @@ class Settings(BaseSettings):
     max_fused_runs: int = Field(default=8, ge=1, le=64)
     # Loss points, progress, heartbeat and the cancel check go to the store this often.
     flush_interval_s: float = Field(default=1.0, gt=0, le=60)
-    # A running experiment whose worker has been silent this long is taken as lost.
-    heartbeat_timeout_s: float = Field(default=60.0, gt=0, le=86_400)
-    reaper_interval_s: float = Field(default=10.0, gt=0, le=3_600)
+    # A running experiment whose worker has been silent this long is taken as lost, and
+    # requeued to resume from its checkpoint. Lower: a dead worker's run moves again sooner;
+    # too low: a worker paused that long (swapping, a stalled disk) loses its run to a twin.
+    # The beat comes from a thread of its own every flush interval, so 15 s is 15 missed beats.
+    heartbeat_timeout_s: float = Field(default=15.0, gt=0, le=86_400)
+    # How often the API's reaper looks for silent runs, unsent and lost messages: a few
+    # indexed reads of the store per pass, and a read of the broker's queue when runs wait.
+    reaper_interval_s: float = Field(default=5.0, gt=0, le=3_600)
     # A checkpoint is saved this often so a run lost with its worker resumes, not restarts.
     checkpoint_interval_s: float = Field(default=60.0, gt=0, le=86_400)
     # How many times an experiment may be started before a lost worker makes it `failed`.
@@ -74,8 +79,11 @@ class Settings(BaseSettings):
     keep_checkpoints: bool = False
     # A queued experiment whose broker message is gone (broker restarted without persistence
     # or flushed, worker died between taking the message and claiming the run) is sent again
-    # once its last message is this old and the broker no longer holds it.
-    resend_lost_after_s: float = Field(default=180.0, gt=0, le=86_400)
+    # once its last message is this old and the broker no longer holds it (a message a worker
+    # took this long ago without claiming a run counts as gone). Sending one again that was
+    # not lost is harmless (claims are conditional); the cost of a low bound is reading the
+    # broker's queue more often (README: settings).
+    resend_lost_after_s: float = Field(default=10.0, gt=0, le=86_400)
     # Datasets a worker process loads into its cache when it starts, before its first claim,
     # so that run does not pay for reading them. In the environment: a comma-separated list;
     # empty turns it off (each takes about 220 MB of memory on the training device).

@@ -3,6 +3,10 @@ package's task modules. `trainlab worker` runs it; the API never imports it."""
 
 from __future__ import annotations
 
+import warnings
+
+from celery.utils.deprecated import CPendingDeprecationWarning
+
 from core.broker import make_celery
 from core.settings import get_settings
 
@@ -21,3 +25,9 @@ if _settings.broker_is_sqlalchemy:
     # A transport option would do this, but that transport hands every option on to
     # create_engine(), which refuses unknown ones; the class attribute is its default.
     sqlalchemy.Transport.polling_interval = EMBEDDED_POLL_S
+
+# The setting is decided in core/broker.py (worker_cancel_long_running_tasks_on_connection_loss
+# is False on purpose); Celery warns at every lost connection all the same.
+warnings.filterwarnings(
+    "ignore", message=r"\s*In Celery 5\.1 we introduced", category=CPendingDeprecationWarning
+)

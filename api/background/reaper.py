@@ -15,6 +15,8 @@ message can be lost. Each pass:
    `TRAINLAB_RESEND_LOST_AFTER_S` is sent again if the broker no longer holds a live message
    for it (`Broker.held_runs`): neither waiting in the queue nor taken by a worker within that
    time. An experiment in a long queue still has its message there and is left alone.
+   The same read finds the deliveries that workers took longer ago than that bound and never
+   acknowledged; those whose run is not running (a dead worker's) are removed from the broker.
 
 Passes are safe to run from several API processes at once: each change is a conditional UPDATE
 naming the attempt seen, and a message sent twice finds nothing to claim the second time.
@@ -34,6 +36,7 @@ from core.settings import Settings
 from core.store import runs
 from core.store.faults import describe, is_store_error
 from core.store.models import Status
+from core.store.recovery import running_among
 from core.store.session import session_scope
 
 logger = logging.getLogger(__name__)
@@ -41,6 +44,13 @@ logger = logging.getLogger(__name__)
 # A message is sent right after the experiment is committed; give that a moment before
 # treating a queued experiment without one as lost. (Requeued ones are older than this.)
 DISPATCH_GRACE_S = 5.0
+# An audit reads the broker's whole queue: the next one waits at least this many times as long
+# as the last one took, so a huge queue costs the broker about 5% of one connection's time
+# (a lost message then waits longer than the bound: the README's settings table says how much).
+AUDIT_COST_FACTOR = 20.0
+# With nothing waiting, the broker is still swept this often (in resend bounds) for the stale
+# deliveries of dead workers.
+SWEEP_EVERY_BOUNDS = 6
 
 
 @dataclass
@@ -51,9 +61,18 @@ class ReapReport:
     sent: list[str] = field(default_factory=list)
     # Queued experiments whose message the broker had lost, sent again.
     resent: list[str] = field(default_factory=list)
+    # Runs whose stale unacknowledged delivery (a dead worker's) was taken off the broker.
+    dropped: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.requeued or self.failed or self.cancelled or self.sent or self.resent)
+        return bool(
+            self.requeued
+            or self.failed
+            or self.cancelled
+            or self.sent
+            or self.resent
+            or self.dropped
+        )
 
 
 class Reaper:
@@ -73,6 +92,7 @@ class Reaper:
         self._clock = clock
         self._store_up_since = store_up_since
         self._next_audit = float("-inf")
+        self._next_sweep = float("-inf")
 
     def reap_once(self) -> ReapReport:
         now = self._clock()
@@ -96,9 +116,7 @@ class Reaper:
         # A requeued run goes out at once; the grace is for messages still being sent.
         report.sent = self.dispatcher.dispatch_all(dict.fromkeys([*report.requeued, *pending]))
         if now >= self._next_audit:
-            # Reading the whole queue costs more than a pass: a few times per resend bound.
-            self._next_audit = now + self.settings.resend_lost_after_s / 4
-            report.resent = self._resend_lost()
+            report.resent, report.dropped = self._audit(now)
         if report:
             logger.warning("reaper: %s", report)
         return report
@@ -125,28 +143,46 @@ class Reaper:
                 ):
                     report.requeued.append(exp.id)
 
-    def _resend_lost(self) -> list[str]:
-        """Send again the queued experiments whose message the broker no longer holds."""
+    def _audit(self, now: float) -> tuple[list[str], list[str]]:
+        """Compare the queue with the broker: send again the queued experiments whose message
+        the broker no longer holds, and drop the stale deliveries of dead workers."""
         bound = self.settings.resend_lost_after_s
         engine = self.dispatcher.engine
         with session_scope(engine) as session:
-            if not runs.waiting_since(session, sent_before_s=bound, limit=1):
-                return []
+            anything_waits = bool(runs.waiting_since(session, sent_before_s=bound, limit=1))
+        if not anything_waits and now < self._next_sweep:
+            return [], []
         # The broker first, then the store: a message taken (and its run claimed) between the
         # two reads was seen on the broker, so only a message really gone counts as lost.
+        started = self._clock()
         try:
-            held = self.dispatcher.broker.held_runs(delivered_within_s=bound)
+            found = self.dispatcher.broker.audit(delivered_within_s=bound)
         except Exception as exc:  # a broker that is down can't be compared; next time
             logger.warning("reaper: could not read the broker: %s: %s", type(exc).__name__, exc)
-            return []
-        if held is None:
-            return []
+            return [], []
+        # Reading the whole queue is what a pass costs most: spent at most ~5% of the time.
+        spacing = max(bound / 4, AUDIT_COST_FACTOR * (self._clock() - started))
+        self._next_audit = now + spacing
+        self._next_sweep = now + SWEEP_EVERY_BOUNDS * bound
+        if found is None:
+            return [], []
         with session_scope(engine) as session:
             waiting = runs.waiting_since(session, sent_before_s=bound)
-        lost = [experiment_id for experiment_id in waiting if experiment_id not in held]
+            busy = running_among(session, set(found.stale_taken.values()))
+        lost = [experiment_id for experiment_id in waiting if experiment_id not in found.held]
         if lost:
             logger.warning("reaper: the broker holds no message for queued %s; sending", lost)
-        return self.dispatcher.dispatch_all(lost)
+        resent = self.dispatcher.dispatch_all(lost)
+        # A stale delivery whose run is not running is never needed again: its run is queued
+        # (and has a live message, sent just now if need be), ended, or gone. Left there, Redis
+        # would hand it out once more after the visibility timeout (two days).
+        stale = {tag: run for tag, run in found.stale_taken.items() if run not in busy}
+        try:
+            self.dispatcher.broker.drop_taken(stale)
+        except Exception as exc:  # left for the next audit
+            logger.warning("reaper: could not drop stale deliveries: %s", exc)
+            return resent, []
+        return resent, sorted(set(stale.values()))
 
 
 def reaper_running(

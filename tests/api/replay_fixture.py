@@ -37,12 +37,13 @@ from sqlalchemy import Engine
 import core.keys
 import core.store.clock
 import core.store.models
-from core import store
 from core.keys import Role
 from core.presets import BOOK_CHAIN, build_spec
 from core.spec import ExperimentSpec
+from core.store import ablations, artifacts, experiments, runs, series
 from core.store import keys as store_keys
 from core.store.models import Status
+from core.store.session import session_scope
 from tests.api.app_client import AppClient
 from tests.api.replay_weights import BANDS_OVERRIDES, band_network
 
@@ -139,22 +140,22 @@ class Builder:
 
     def key(self, account: str, role: Role, *, revoked: bool = False) -> None:
         self.clock.tick()
-        with store.session_scope(self.engine) as session:
+        with session_scope(self.engine) as session:
             key, token = store_keys.create_key(session, account, role)
             self.made.tokens[account] = token
             self.made.key_ids[account] = key.id
             self.made.prefixes[account] = key.prefix
         if revoked:
             self.clock.tick()
-            with store.session_scope(self.engine) as session:
+            with session_scope(self.engine) as session:
                 store_keys.revoke_key(session, self.made.prefixes[account])
 
     def create(
         self, label: str, spec: ExperimentSpec, *, preset: str | None, tags: Sequence[str] = ()
     ) -> str:
         self.clock.tick()
-        with store.session_scope(self.engine) as session:
-            experiment, _ = store.create_experiment(
+        with session_scope(self.engine) as session:
+            experiment, _ = experiments.create_experiment(
                 session, spec, name=label, tags=list(tags), preset=preset, owner="alice",
                 key_id=self.made.key_ids["alice"], cost=0.01,
             )  # fmt: skip
@@ -163,8 +164,8 @@ class Builder:
 
     def claim(self, experiment_id: str) -> int:
         self.clock.tick()
-        with store.session_scope(self.engine) as session:
-            attempt = store.claim(session, experiment_id, worker="replay-worker", stale_after_s=60)
+        with session_scope(self.engine) as session:
+            attempt = runs.claim(session, experiment_id, worker="replay-worker", stale_after_s=60)
         assert attempt is not None
         return attempt
 
@@ -174,10 +175,10 @@ class Builder:
         values = [round(2.0 / (1 + 0.004 * s) + 0.01 * (s % 7), 6) for s in steps]
         for start in range(0, upto, 4):
             self.clock.tick()
-            with store.session_scope(self.engine) as session:
+            with session_scope(self.engine) as session:
                 chunk = slice(start, start + 4)
-                store.append_loss(session, experiment_id, attempt, steps[chunk], values[chunk])
-                store.heartbeat(
+                series.append_loss(session, experiment_id, attempt, steps[chunk], values[chunk])
+                runs.heartbeat(
                     session, experiment_id, attempt, step=steps[chunk][-1],
                     total_steps=spec.total_steps, device="cpu",
                 )  # fmt: skip
@@ -208,13 +209,13 @@ class Builder:
             "phases": {"load": 0.25, "train": 3.5, "evaluate": 0.125},
         }
         self.clock.tick()
-        with store.session_scope(self.engine) as session:
+        with session_scope(self.engine) as session:
             if weights is not None:
-                assert store.save_model(
+                assert artifacts.save_model(
                     session, experiment_id, attempt, step=spec.total_steps, data=weights,
                     keep_checkpoint=False,
                 )  # fmt: skip
-            assert store.finish(
+            assert runs.finish(
                 session, experiment_id, attempt, status=Status.succeeded, metrics=metrics,
                 fingerprint={"torch": "replayed", "device": "cpu"}, outputs=outputs,
                 labels=labels, predicted=predicted, step=spec.total_steps,
@@ -273,8 +274,8 @@ def build(engine: Engine, clock: PinnedClock, client: AppClient) -> ReplayStore:
         "seeds": [4],
     }
     made.ids["grid"] = _post_ablation(client, clock, made, grid_request)
-    with store.session_scope(engine) as session:
-        members = store.members_with_experiments(session, [made.ids["grid"]])[made.ids["grid"]]
+    with session_scope(engine) as session:
+        members = ablations.members_with_experiments(session, [made.ids["grid"]])[made.ids["grid"]]
         cells = [(m.arm, e.id, ExperimentSpec.model_validate(e.spec)) for m, e in members]
     for arm, experiment_id, spec in cells:
         made.ids[f"grid-{arm}"] = experiment_id
@@ -290,12 +291,12 @@ def build(engine: Engine, clock: PinnedClock, client: AppClient) -> ReplayStore:
     broken = runs.create("broken", small_spec("seed-leakyrelu", seed=5), preset="seed-leakyrelu")
     runs.claim(broken)
     clock.tick()
-    with store.session_scope(engine) as session:
-        assert store.fail(session, broken, "the worker ran out of memory (replayed)")
+    with session_scope(engine) as session:
+        assert runs.fail(session, broken, "the worker ran out of memory (replayed)")
     dropped = runs.create("dropped", small_spec("seed-bce", seed=6), preset=None)
     clock.tick()
-    with store.session_scope(engine) as session:
-        store.request_cancel(session, dropped)
+    with session_scope(engine) as session:
+        experiments.request_cancel(session, dropped)
     clock.now = ASKED_AT
     return made
 

@@ -78,3 +78,25 @@ def test_redis_holds_waiting_and_freshly_taken_messages(redis_broker: Broker) ->
 def test_a_broker_it_cannot_read_says_so() -> None:
     amqp = Broker(make_settings(broker_url="amqp://127.0.0.1:1//"))
     assert amqp.held_runs(delivered_within_s=60) is None
+
+
+def test_a_stale_delivery_is_reported_and_dropped_for_good(redis_broker: Broker) -> None:
+    from kombu.transport.redis import Channel
+
+    for experiment_id in ("first", "second"):
+        redis_broker.send_run(experiment_id)
+    take_as_a_dying_worker(redis_broker)  # "first": taken, never acknowledged
+    fresh = redis_broker.audit(delivered_within_s=60)
+    assert fresh is not None and fresh.stale_taken == {}
+    stale = redis_broker.audit(delivered_within_s=0)
+    assert stale is not None and stale.held == {"second"}
+    assert list(stale.stale_taken.values()) == ["first"]
+    assert redis_broker.drop_taken(stale.stale_taken) == 1
+    # Gone from the unacknowledged set and its index: never handed out again.
+    with redis_broker.celery.connection_for_write() as connection:
+        client = connection.default_channel.client
+        assert client.hlen(Channel.unacked_key) == 0
+        assert client.zcard(Channel.unacked_index_key) == 0
+    after = redis_broker.audit(delivered_within_s=0)
+    assert after is not None and after.stale_taken == {} and after.held == {"second"}
+    assert redis_broker.drop_taken(stale.stale_taken) == 0  # twice is harmless

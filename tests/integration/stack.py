@@ -38,12 +38,17 @@ from worker.shutdown import descendants, kill_tree
 TRAINLAB = [sys.executable, "-m", "cli"]
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
-# Short intervals so that cancellation, live curves and the reaper act within seconds.
-FAST_SETTINGS = {
+# What every stack runs with: the test data, one CPU thread, quiet logs.
+BASE_SETTINGS = {
     "TRAINLAB_DATA_DIR": str(TEST_DATA_DIR),
     "TRAINLAB_ALLOW_DOWNLOAD": "false",
     "TRAINLAB_DEVICE": "cpu",
     "TRAINLAB_TORCH_THREADS": "1",
+    "TRAINLAB_LOG_LEVEL": "warning",
+}
+# Short intervals so that cancellation, live curves and the reaper act within seconds. The
+# fault drills also run without these (timings="defaults"), as an operator would.
+TUNED_TIMINGS = {
     "TRAINLAB_FLUSH_INTERVAL_S": "0.5",
     "TRAINLAB_HEARTBEAT_TIMEOUT_S": "4",
     "TRAINLAB_REAPER_INTERVAL_S": "1",
@@ -51,8 +56,8 @@ FAST_SETTINGS = {
     "TRAINLAB_RESEND_LOST_AFTER_S": "3",
     "TRAINLAB_STORE_PATIENCE_S": "60",
     "TRAINLAB_SHUTDOWN_GRACE_S": "8",
-    "TRAINLAB_LOG_LEVEL": "warning",
 }
+FAST_SETTINGS = {**BASE_SETTINGS, **TUNED_TIMINGS}
 
 
 def clean_env(extra: dict[str, str]) -> dict[str, str]:
@@ -238,13 +243,14 @@ def start_services_stack(
     workers: int = 1,
     settings: dict[str, str] | None = None,
     cleanups: list[Callable[[], None]] | None = None,
+    tuned: bool = True,
 ) -> Stack:
     """`trainlab migrate`, then `serve --no-worker` and `workers` workers on the given store
-    and broker."""
+    and broker; with `tuned=False` every timing setting is left at its shipped default."""
     port = free_port()
     env = clean_env(
         {
-            **FAST_SETTINGS,
+            **(FAST_SETTINGS if tuned else BASE_SETTINGS),
             **(settings or {}),
             "TRAINLAB_DATABASE_URL": database_url,
             "TRAINLAB_BROKER_URL": broker_url,
@@ -273,12 +279,15 @@ def start_services_stack(
     return stack
 
 
-def start_embedded(workdir: Path, settings: dict[str, str] | None = None) -> Stack:
-    """`trainlab serve` with no database or broker configured: SQLite and the SQLite broker."""
+def start_embedded(
+    workdir: Path, settings: dict[str, str] | None = None, *, tuned: bool = True
+) -> Stack:
+    """`trainlab serve` with no database or broker configured: SQLite and the SQLite broker
+    (`tuned=False`: every timing setting at its shipped default)."""
     port = free_port()
     env = clean_env(
         {
-            **FAST_SETTINGS,
+            **(FAST_SETTINGS if tuned else BASE_SETTINGS),
             **(settings or {}),
             "TRAINLAB_PORT": str(port),
             "TRAINLAB_STATE_DIR": str(workdir / "state"),

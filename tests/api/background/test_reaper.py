@@ -236,3 +236,31 @@ def _age_unacked(broker: Broker, seconds: float) -> None:
         client = connection.default_channel.client
         for tag, score in client.zrange(Channel.unacked_index_key, 0, -1, withscores=True):
             client.zadd(Channel.unacked_index_key, {tag: score - seconds})
+
+
+@pytest.mark.parametrize("own_broker", ["redis"], indirect=True)
+def test_a_dead_worker_s_stale_deliveries_are_dropped_unless_their_run_runs(
+    own_broker: Dispatcher, settings: Settings, engine: Engine
+) -> None:
+    """A delivery older than the bound, never acknowledged: Redis would hand it out again
+    after two days. Dropped when its run is queued (sent again instead) or ended; kept while
+    its run is running (its worker may be alive and acknowledge it at the end)."""
+    bound = settings.resend_lost_after_s
+    ids = [queued(engine) for _ in range(3)]
+    own_broker.dispatch_all(ids)
+    for _ in ids:
+        take_as_a_dying_worker(own_broker.broker)
+    for experiment_id in ids:
+        backdate(engine, experiment_id, dispatched_s=bound + 1)
+    _age_unacked(own_broker.broker, bound + 1)
+    lost_queued, now_running, ended = ids
+    with session_scope(engine) as session:
+        assert runs.claim(session, now_running, worker="alive:1", stale_after_s=60) == 1
+        assert runs.fail(session, ended, "ended elsewhere")
+    report = reaper(own_broker, settings).reap_once()
+    assert report.resent == [lost_queued]
+    assert report.dropped == sorted([lost_queued, ended])
+    found = own_broker.broker.audit(delivered_within_s=bound)
+    assert found is not None
+    assert list(found.stale_taken.values()) == [now_running]
+    assert found.held == {lost_queued}  # its new message, waiting
