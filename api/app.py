@@ -26,10 +26,12 @@ from api.background.reaper import reaper_running
 from api.background.retention import retention_running
 from api.deps import store_write_lock
 from api.errors import install_error_handlers
+from api.input_guard import InputGuard
 from api.instrumentation import RequestLatency
 from api.log_safety import install_log_escaping
 from api.middleware import (
     BodySizeLimit,
+    HeadAsGet,
     JsonPostsOnly,
     RequestGuard,
     SecurityHeaders,
@@ -41,6 +43,7 @@ from api.routes import PUBLIC_ROUTERS, ROUTERS
 from api.routes.dashboard import STATIC_DIR
 from api.routes.docs import DOCS_ASSETS_DIR, DOCS_ASSETS_URL
 from api.routes.models import UPLOAD_PATHS
+from api.routes.params import CANONICAL_INTEGERS
 from api.services.changes import ChangeWatch
 from api.services.metrics import AppMetrics
 from core.broker import Broker
@@ -114,24 +117,34 @@ def create_app(
     app.state.change_slots = StreamSlots(settings.max_event_streams)
     install_error_handlers(app)
     # Added innermost first: a request meets RequestLatency, SecurityHeaders, RateLimit,
-    # RequestGuard, JsonPostsOnly, BodySizeLimit, then WritesSeen; every answer, theirs
-    # included, gets the security headers, and the latency counts every answer, refusals too.
+    # RequestGuard, JsonPostsOnly, BodySizeLimit, InputGuard, WritesSeen, then HeadAsGet;
+    # every answer, theirs included, gets the security headers, and the latency counts every
+    # answer, refusals too.
+    app.add_middleware(HeadAsGet, routes=lambda: app.routes)
     app.add_middleware(WritesSeen)
+    app.add_middleware(InputGuard, max_items=settings.max_json_items)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(JsonPostsOnly, routes=lambda: app.routes, uploads=UPLOAD_PATHS)
-    app.add_middleware(RequestGuard, allowed_hosts=settings.allowed_hosts)
     app.add_middleware(
-        RateLimit, per_key=settings.rate_limit_key, per_address=settings.rate_limit_address
+        RequestGuard, allowed_hosts=settings.allowed_hosts, max_headers=settings.max_header_count
+    )
+    app.add_middleware(
+        RateLimit,
+        per_key=settings.rate_limit_key,
+        per_address=settings.rate_limit_address,
+        key_cache=app.state.key_cache,
     )
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestLatency, histogram=app.state.metrics.request_seconds)
     for router in ROUTERS:
         if router in PUBLIC_ROUTERS:
-            app.include_router(router)
+            app.include_router(router, dependencies=[CANONICAL_INTEGERS])
         else:
             # Reading anything needs a key when the server requires keys (api/auth.py);
             # routes that change things ask for more themselves.
-            app.include_router(router, dependencies=[VIEWER], responses=AUTH_RESPONSES)
+            app.include_router(
+                router, dependencies=[VIEWER, CANONICAL_INTEGERS], responses=AUTH_RESPONSES
+            )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount(DOCS_ASSETS_URL, StaticFiles(directory=DOCS_ASSETS_DIR), name="docs-assets")
     install_openapi(app)

@@ -4,7 +4,10 @@ streaming answers pass through untouched).
 Requests are labelled by route template (`/experiments/{experiment_id}/loss`), read from the
 route the router matched (`scope["route"]`, set by Starlette and FastAPI on the scope this
 middleware passed down), never by the raw path: one label value per endpoint, however many
-experiments there are. A path no route matches is `<unmatched>`.
+experiments there are. A path no route matches is `<unmatched>`, and a method outside the
+standard ones is `OTHER`: no label takes a value the caller chooses, so the number of series
+(and the size of a scrape) is bounded by the routes, the methods and the statuses the app
+answers with, however a caller fuzzes it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 UNMATCHED = "<unmatched>"
+OTHER_METHOD = "OTHER"
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def route_template(scope: Scope) -> str:
@@ -46,5 +51,7 @@ class RequestLatency:
             await self.app(scope, receive, recording_send)
         finally:
             elapsed = time.perf_counter() - started
-            labels = (scope.get("method", "GET"), route_template(scope), str(status))
+            method = scope.get("method", "GET")
+            method = method if method in _METHODS else OTHER_METHOD
+            labels = (method, route_template(scope), str(status))
             self.histogram.labels(*labels).observe(elapsed)

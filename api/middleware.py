@@ -4,8 +4,11 @@ so streaming responses pass through untouched.
 - SecurityHeaders: every answer carries a Content-Security-Policy, X-Content-Type-Options,
   X-Frame-Options, Referrer-Policy and the cross-origin isolation headers.
 - RequestGuard: a Host this server is not known by gets 400 (DNS rebinding: a page whose name
-  was re-pointed at 127.0.0.1 would otherwise talk to the API as if it were the dashboard); a
-  path with control characters gets 400 before any route or file lookup sees it.
+  was re-pointed at 127.0.0.1 would otherwise talk to the API as if it were the dashboard), and
+  so does a request with more than one Host (the check and the URLs the app builds, such as a
+  redirect's, would read different ones); more than `max_headers` headers get 431; a path with
+  control characters gets 400 before any route or file lookup sees it.
+- HeadAsGet: HEAD is answered wherever GET is, with GET's status and headers and no body.
 - JsonPostsOnly: a POST to an endpoint must say `Content-Type: application/json`, body or not
   (415 otherwise). Browsers send a cross-site form or `text/plain` request without asking, but
   ask the server first (CORS preflight, which this API never grants) before a cross-site
@@ -104,16 +107,24 @@ def _has_control_characters(text: str) -> bool:
 
 
 class RequestGuard:
-    def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str]) -> None:
+    def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str], max_headers: int = 100) -> None:
         self.app = app
         self.allowed_hosts = list(allowed_hosts)
+        self.max_headers = max_headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        name = host_name(headers.get(b"host", b"").decode("latin-1"))
+        if len(scope["headers"]) > self.max_headers:
+            detail = f"too many request headers: the limit is {self.max_headers}"
+            await send_json(send, 431, {"detail": detail})
+            return
+        hosts = [value for name, value in scope["headers"] if name == b"host"]
+        if len(hosts) > 1:
+            await send_json(send, 400, {"detail": "the request has more than one Host header"})
+            return
+        name = host_name(hosts[0].decode("latin-1") if hosts else "")
         if not host_allowed(name, self.allowed_hosts):
             # Not the name given back: a Host header is the client's text, not ours to echo.
             detail = "this server does not answer to that host name (see TRAINLAB_TRUSTED_HOSTS)"
@@ -221,3 +232,46 @@ class WritesSeen:
         if scope["type"] == "http" and scope["method"] not in freshness.SAFE_METHODS:
             freshness.note_write()
         await self.app(scope, receive, send)
+
+
+class HeadAsGet:
+    """HEAD where a GET route answers (FastAPI's routes take only the methods they name):
+    the request runs as GET, the status and headers go out, the body does not. Once the
+    answer has started, receive() says the client left, so an event stream stops at once."""
+
+    def __init__(self, app: ASGIApp, routes: Callable[[], Sequence[BaseRoute]]) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD" or not self._get_answers(scope):
+            await self.app(scope, receive, send)
+            return
+        done = False
+
+        async def headers_only(message: Message) -> None:
+            nonlocal done
+            if done:
+                return
+            if message["type"] == "http.response.start":
+                await send(message)
+                return
+            if message["type"] == "http.response.body":
+                done = True
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        async def until_answered() -> Message:
+            if done:
+                return {"type": "http.disconnect"}
+            return await receive()
+
+        await self.app({**scope, "method": "GET"}, until_answered, headers_only)
+
+    def _get_answers(self, scope: Scope) -> bool:
+        as_get = {**scope, "method": "GET"}
+        for route in self.routes():
+            if route.matches(scope)[0] == Match.FULL:
+                return False  # the route takes HEAD itself (static files)
+            if route.matches(as_get)[0] == Match.FULL:
+                return True
+        return False

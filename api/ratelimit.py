@@ -2,15 +2,19 @@
 
 Rates are written as the `limits` library parses them ("600/minute") and counted in a moving
 window in this process's memory (`MovingWindow`: one API process serves a deployment; behind a
-proxy, run uvicorn with --proxy-headers so the client address is the real one). The library's
-own in-memory storage starts a timer thread to expire entries after every hit, which cost
-about 0.4 ms of CPU per request at a hundred requests a second: more than a cached poll.
+proxy, list it in TRAINLAB_TRUSTED_PROXIES so the client address is the real one). The
+library's own in-memory storage starts a timer thread to expire entries after every hit, which
+cost about 0.4 ms of CPU per request at a hundred requests a second: more than a cached poll.
 
-A request over either limit gets 429 with Retry-After and a body naming the limit, before any
-route or database work. The per-key count uses the key's public prefix, so it needs no lookup;
-the per-address count bounds anyone who invents keys. Loopback addresses are this machine (the
-operator, its tools, `make run`'s single user) and are not counted per address; their keys
-still are.
+A request over a limit gets 429 with Retry-After and a body naming the limit, before any route
+or database work. A key is counted against its own limit only once it is known to be valid
+(found in the key cache, api/auth.KeyCache, which holds only keys that passed the lookup):
+a key's prefix is not secret, so counting by prefix let anyone who saw one lock its owner out
+with bad requests. A token not known valid yet is counted against the address it came from,
+at the per-key rate, loopback included (each one may cost a lookup). The per-address count
+bounds everyone behind an address, keys or not; loopback addresses are this machine (the
+operator, its tools, `make run`'s single user) and are not counted there. /metrics is limited
+like any read: a scrape reads the store.
 """
 
 from __future__ import annotations
@@ -25,11 +29,12 @@ from collections.abc import Callable
 from limits import RateLimitItem, parse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from core.keys import split_token
+from api.auth import KeyCache
 from core.settings import is_loopback
 
 # Probes and the dashboard's own files are never limited: a monitor must not lock itself out.
-EXEMPT_PATHS = ("/healthz", "/readyz", "/metrics")
+# (They read no store and cost microseconds; /metrics reads the store, so it is counted.)
+EXEMPT_PATHS = ("/healthz", "/readyz")
 _EXEMPT_PREFIXES = ("/static/",)
 
 
@@ -82,8 +87,11 @@ class MovingWindow:
 class RateLimit:
     """Pure ASGI middleware."""
 
-    def __init__(self, app: ASGIApp, *, per_key: str, per_address: str) -> None:
+    def __init__(
+        self, app: ASGIApp, *, per_key: str, per_address: str, key_cache: KeyCache
+    ) -> None:
         self.app = app
+        self.key_cache = key_cache
         self.window = MovingWindow()
         self.per_key: RateLimitItem = parse(per_key)
         self.per_address: RateLimitItem = parse(per_address)
@@ -94,9 +102,13 @@ class RateLimit:
             return
         address = client_address(scope)
         checks = [] if is_loopback(address) else [("address", self.per_address, address)]
-        prefix = _key_prefix(scope)
-        if prefix is not None:
-            checks.append(("key", self.per_key, prefix))
+        token = _bearer_token(scope)
+        if token is not None:
+            known = self.key_cache.get(token)
+            if known is not None and known.key_id is not None:
+                checks.append(("key", self.per_key, known.key_id))
+            else:
+                checks.append(("address", self.per_key, f"unverified {address}"))
         for what, item, identity in checks:
             wait = self.window.hit(item, what, identity)
             if wait:
@@ -114,12 +126,11 @@ def _exempt(path: str) -> bool:
     return path in EXEMPT_PATHS or path == "/" or path.startswith(_EXEMPT_PREFIXES)
 
 
-def _key_prefix(scope: Scope) -> str | None:
+def _bearer_token(scope: Scope) -> str | None:
     for name, value in scope["headers"]:
         if name == b"authorization":
             scheme, _, token = value.decode("latin-1").partition(" ")
-            parts = split_token(token.strip()) if scheme.lower() == "bearer" else None
-            return parts[0] if parts else None
+            return token.strip() if scheme.lower() == "bearer" and token.strip() else None
     return None
 
 

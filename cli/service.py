@@ -123,7 +123,24 @@ def serve_command(args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         grace_s=settings.shutdown_grace_s,
         embedded_worker=settings.run_embedded_worker,
+        **http_options(settings),
     )
+
+
+def http_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for the request's edges. h11, not httptools (uvicorn's pick when it
+    is installed): httptools buffers a header however long it grows, so two connections
+    sending an endless header took hundreds of megabytes; h11 refuses the request once its
+    line and headers pass the bound while still arriving. Forwarded headers are believed only
+    from the configured proxies: uvicorn's default trusts them from 127.0.0.1, which let any
+    local process pick the address it is counted as."""
+    proxies = list(settings.trusted_proxies)
+    return {
+        "http": "h11",
+        "h11_max_incomplete_event_size": settings.max_header_bytes,
+        "proxy_headers": bool(proxies),
+        "forwarded_allow_ips": proxies or [],
+    }
 
 
 def _check_keys(settings: Settings) -> str | None:

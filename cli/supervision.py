@@ -154,9 +154,17 @@ class StoppableServer(uvicorn.Server):
 
 
 def serve_app(
-    app: Any, *, host: str, port: int, log_level: str, grace_s: float, embedded_worker: bool
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    log_level: str,
+    grace_s: float,
+    embedded_worker: bool,
+    **server_options: Any,
 ) -> int:
-    """Serve `app` until a signal; returns the process's exit code."""
+    """Serve `app` until a signal; returns the process's exit code. `server_options` go to
+    uvicorn.Config as they are (cli/service.http_options)."""
     worker = EmbeddedWorker(grace_s) if embedded_worker else None
     shutdown = ServeShutdown(grace_s, worker)
     config = uvicorn.Config(
@@ -165,6 +173,7 @@ def serve_app(
         port=port,
         log_level=log_level,
         timeout_graceful_shutdown=max(1, int(grace_s)),
+        **server_options,
     )
     server = StoppableServer(config, shutdown)
     shutdown.install(server)

@@ -235,6 +235,26 @@ class Settings(BaseSettings):
             return self.uses_embedded_broker
         return self.embedded_worker
 
+    # The request's edges, bounded before anything else runs. The server (h11) refuses a
+    # request whose line and headers together pass max_header_bytes while they arrive, so an
+    # unfinished header holds at most that much memory; more than max_header_count headers get
+    # 431. A JSON body with more than max_json_items items (commas and brackets, counted before
+    # it is parsed) gets 413: parsing and validating it would hold the event loop.
+    max_header_bytes: int = Field(default=16_384, ge=1024, le=1_048_576)
+    max_header_count: int = Field(default=100, ge=8, le=1000)
+    max_json_items: int = Field(default=4096, ge=64, le=1_000_000)
+    # The proxies (addresses, or `*`) whose X-Forwarded-For / X-Forwarded-Proto are believed;
+    # empty: none, so the client address is always the connection's own (a local process
+    # cannot pick the address it is counted as). In the environment: a comma-separated list.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
 
 def is_loopback(host: str) -> bool:
     """Whether only this machine can reach an address (127.0.0.0/8, ::1, localhost)."""

@@ -172,6 +172,9 @@ async def predict(experiment_id: ExperimentId, request: Request, engine: EngineD
     0..1]}` (or 28 rows of 28), a PNG as the multipart field `image`, or a raw image/png body.
     The PNG must be 28x28; colour becomes gray (ITU-R 601-2 luma) and transparency black.
     Outputs read as GET /predictions' do (softmax probabilities for a logits network)."""
+    # The cheap check first, and decoding off the event loop: a body costs nothing until the
+    # experiment is known to have a model.
+    await run_in_threadpool(_check_model, engine, experiment_id)
     pixels = await _read_pixels(request)
     outputs, predicted = await run_in_threadpool(_answer, engine, experiment_id, pixels)
     return Prediction(experiment_id=experiment_id, outputs=outputs, predicted=predicted)
@@ -180,25 +183,33 @@ async def predict(experiment_id: ExperimentId, request: Request, engine: EngineD
 async def _read_pixels(request: Request) -> Pixels:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "application/json":
-        body = await request.body()
-        try:
-            parsed = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            invalid("body", f"the body is not valid JSON ({exc})", "body")
-        return pixels_from_json(parsed)
+        return await run_in_threadpool(_pixels_from_json_body, await request.body())
     if kind == "multipart/form-data":
         async with request.form(max_files=1, max_fields=4) as form:
             upload = form.get("image")
             if upload is None or isinstance(upload, str):
                 invalid("image", "required: a PNG file in the multipart field `image`", "body")
-            return pixels_from_png(await upload.read())
+            return await run_in_threadpool(pixels_from_png, await upload.read())
     if kind == "image/png":
-        return pixels_from_png(await request.body(), field="body")
+        return await run_in_threadpool(pixels_from_png, await request.body(), "body")
     raise HTTPException(
         415,
         f"unsupported content type {kind or '(none)'!r}: send application/json "
         '{"pixels": [...]}, a multipart/form-data field `image`, or an image/png body',
     )
+
+
+def _pixels_from_json_body(body: bytes) -> Pixels:
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        invalid("body", f"the body is not valid JSON ({exc})", "body")
+    return pixels_from_json(parsed)
+
+
+def _check_model(engine: Engine, experiment_id: str) -> None:
+    with Session(engine) as session:
+        _require_model(session, experiment_id)
 
 
 def _answer(engine: Engine, experiment_id: str, pixels: Pixels) -> tuple[list[float], int]:

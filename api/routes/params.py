@@ -10,9 +10,10 @@ numpy), checked before anything is read from the store.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, get_args
 
-from fastapi import Path, Query
+from fastapi import Depends, Path, Query, Request
+from fastapi.dependencies.models import Dependant
 
 from core.errors import invalid
 from core.labels import MAX_LABEL_LENGTH
@@ -95,3 +96,51 @@ def record_list(
             invalid(field, f"record {index} is out of range: {scope} 0..{available - 1}")
         indices.append(index)
     return indices
+
+
+# What pydantic reads as an int from text also includes "1_0", "+10", " 10" and "10.0"; a
+# parameter is refused unless written the one plain way, so a value has a single spelling.
+_CANONICAL_INT = re.compile(r"^-?(0|[1-9][0-9]*)$")
+
+
+def _int_params(route: object) -> tuple[tuple[str, str], ...]:
+    """(where, name) of the route's integer query and path parameters, its dependencies'
+    included; worked out once per route."""
+    found = getattr(route, "_int_params", None)
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    dependant: Dependant | None = getattr(route, "dependant", None)
+    params: list[tuple[str, str]] = []
+    stack = [dependant] if dependant is not None else []
+    while stack:
+        current = stack.pop()
+        for where, fields in (("query", current.query_params), ("path", current.path_params)):
+            params += [(where, f.alias) for f in fields if _is_int(f.field_info.annotation)]
+        stack.extend(current.dependencies)
+    found = tuple(params)
+    route._int_params = found  # type: ignore[attr-defined]
+    return found
+
+
+def _is_int(annotation: object) -> bool:
+    if annotation is int:
+        return True
+    return int in get_args(annotation) and all(
+        arg in (int, type(None)) for arg in get_args(annotation)
+    )
+
+
+async def canonical_integers(request: Request) -> None:
+    """422 for an integer parameter not written as plain digits (see _CANONICAL_INT)."""
+    for where, name in _int_params(request.scope.get("route")):
+        if where == "query":
+            values = request.query_params.getlist(name)
+        else:
+            values = [str(request.path_params.get(name, "0"))]
+        for value in values:
+            if not _CANONICAL_INT.match(value):
+                reason = f"{value[:40]!r} is not a whole number written in plain digits"
+                invalid(name, reason, where)
+
+
+CANONICAL_INTEGERS = Depends(canonical_integers)

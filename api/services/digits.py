@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -73,20 +74,31 @@ def _flatten(rows: list[Any]) -> list[tuple[str, Any]]:
 def pixels_from_png(data: bytes, field: str = "image") -> Pixels:
     if not data.startswith(b"\x89PNG\r\n\x1a\n"):
         raise _refuse(field, "not a PNG file (it lacks the PNG signature)")
+    # The size, read from the header (IHDR, first after the signature) before Pillow sees the
+    # file: Pillow refuses a huge one with its own exception or a warning, not with our 422.
+    if data[12:16] == b"IHDR" and len(data) >= 24:
+        width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        if (width, height) != (SIDE, SIDE):
+            raise _refuse(field, _wrong_size(width, height))
     try:
         image = Image.open(io.BytesIO(data), formats=["PNG"])
         # The size comes from the header: refuse before decoding anything larger.
         if image.size != (SIDE, SIDE):
-            width, height = image.size
-            raise _refuse(
-                field,
-                f"must be {SIDE}x{SIDE} pixels, got {width}x{height}; scale the digit to fit a "
-                "20x20 box centred in 28x28, as MNIST is",
-            )
+            raise _refuse(field, _wrong_size(*image.size))
         image.load()
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise _refuse(field, f"not a readable PNG ({exc})") from exc
+        # Pillow's messages may carry reprs (`<_io.BytesIO object at 0x...>`): a heap address
+        # is not the client's business, so they are cut out.
+        reason = re.sub(r"\s*<[^<>]* at 0x[0-9a-fA-F]+>", "", str(exc)).strip()
+        raise _refuse(field, f"not a readable PNG ({reason or type(exc).__name__})") from exc
     return _gray(image)
+
+
+def _wrong_size(width: int, height: int) -> str:
+    return (
+        f"must be {SIDE}x{SIDE} pixels, got {width}x{height}; scale the digit to fit a 20x20 "
+        "box centred in 28x28, as MNIST is"
+    )
 
 
 def _gray(image: Image.Image) -> Pixels:
