@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import Engine
 
 from api.app import create_app
-from core import store
 from core.keys import Role
 from core.settings import Settings
-from core.store import keys
+from core.store import experiments, keys
+from core.store.session import session_scope
 from tests.api.app_client import AppClient, app_client
 from tests.api.trained_runs import trained_run
 from tests.core.store.helpers import queued
@@ -59,8 +59,8 @@ def test_nul_in_a_body_string_is_422_naming_it(client: AppClient, engine: Engine
     assert answer.json()["errors"][0]["field"] == "name"
     tags = client.post("/experiments", json={"preset": "seed-adam", "tags": ["ok", "x\x00"]})
     assert tags.status_code == 422 and tags.json()["errors"][0]["field"] == "tags[1]"
-    with store.session_scope(engine) as session:
-        assert store.list_experiments(session, limit=10)[0] == []
+    with session_scope(engine) as session:
+        assert experiments.list_experiments(session, limit=10)[0] == []
 
 
 @pytest.mark.parametrize(
@@ -128,7 +128,7 @@ def test_predict_refuses_bombs_and_corrupt_files_without_reprs(
 
 
 def _token(engine: Engine, name: str, role: Role = Role.member) -> str:
-    with store.session_scope(engine) as session:
+    with session_scope(engine) as session:
         _, token = keys.create_key(session, name, role)
     return token
 
