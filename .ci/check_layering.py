@@ -104,6 +104,8 @@ CROSS_CHECKS: dict[str, tuple[str, ...]] = {
     "tests/api/trained_runs.py": ("worker.artifacts", "worker.engine"),
     # Predictions served from a run trained by the engine (tests/api/trained_runs.py).
     "tests/api/routes/test_models.py": ("worker.artifacts", "worker.engine"),
+    # /predict's request edges (decoding off the loop, bombs) against a trained run's model.
+    "tests/api/test_request_edges.py": ("worker.artifacts", "worker.engine"),
 }
 
 
