@@ -7,6 +7,7 @@ state they expect, so concurrent callers (API processes, the reaper, workers) ca
 """
 
 from core.store.ablations import (
+    ablation_by_idempotency_key,
     add_ablation,
     find_reusable,
     get_ablation,
@@ -110,6 +111,7 @@ __all__ = [
     "StillRunning",
     "StoreError",
     "SweepReport",
+    "ablation_by_idempotency_key",
     "add_ablation",
     "append_loss",
     "attempt_held_by",
