@@ -4,6 +4,7 @@ request body, the stream's timeouts, and where a downloaded model goes."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,8 +64,22 @@ def ablation_body(
     return body
 
 
-def stream_timeout(timeout: float) -> httpx.Timeout:
-    return httpx.Timeout(timeout, read=STREAM_READ_TIMEOUT_S)
+def remaining(deadline: float | None) -> float | None:
+    """Seconds left until a time.monotonic() deadline (0 once past); None: no deadline."""
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+def stream_timeout(timeout: float, left: float | None) -> httpx.Timeout:
+    """A stream's read timeout: what the keep-alives allow, cut to the time left."""
+    read = STREAM_READ_TIMEOUT_S if left is None else min(STREAM_READ_TIMEOUT_S, left)
+    return httpx.Timeout(timeout, read=max(read, 0.01))
+
+
+def stream_headers(last: int | None) -> dict[str, str]:
+    headers = {"Accept": "text/event-stream"}
+    if last is not None:
+        headers["Last-Event-ID"] = str(last)
+    return headers
 
 
 def download_target(path: str | Path, response: httpx.Response) -> Path:

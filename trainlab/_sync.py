@@ -20,6 +20,8 @@ from trainlab._policy import (
     RetryPolicy,
     ablation_body,
     download_target,
+    remaining,
+    stream_headers,
     stream_timeout,
 )
 from trainlab._sse import EventParser
@@ -146,23 +148,27 @@ class Experiments:
         return self._c.send(call)
 
     def follow(
-        self, experiment_id: str, *, since_step: int | None = None, points: bool = True
+        self,
+        experiment_id: str,
+        *,
+        since_step: int | None = None,
+        points: bool = True,
+        timeout: float | None = None,
     ) -> Iterator[models.Event]:
-        """The run's events (status, progress, loss, end) until `end`. A stream that drops,
-        or that the server closes after its time, is resumed with Last-Event-ID: no loss
-        point is missed or repeated. points=False: status and progress only."""
+        """The run's events (status, progress, loss, end) until `end`, or until `timeout`
+        seconds have passed. A stream that drops, or that the server closes after its time,
+        is resumed with Last-Event-ID: no loss point is missed or repeated. points=False:
+        status and progress only."""
         last: int | None = since_step if points else NO_POINTS
+        deadline = None if timeout is None else time.monotonic() + timeout
         failures = 0
-        while True:
+        while (left := remaining(deadline)) is None or left > 0:
             parser = EventParser()
-            headers = {"Accept": "text/event-stream"}
-            if last is not None:
-                headers["Last-Event-ID"] = str(last)
             got = False
             try:
                 with self._c.http.stream(
-                    "GET", _calls.events_path(experiment_id), headers=headers,
-                    timeout=stream_timeout(self._c.timeout),
+                    "GET", _calls.events_path(experiment_id), headers=stream_headers(last),
+                    timeout=stream_timeout(self._c.timeout, left),
                 ) as response:  # fmt: skip
                     if response.status_code >= 400:
                         response.read()
@@ -173,13 +179,15 @@ class Experiments:
                         if event is not None:
                             got = True
                             yield event
-                            if event.kind == "end":
+                            if event.kind == "end" or remaining(deadline) == 0:
                                 return
             except httpx.TransportError as exc:
+                if remaining(deadline) == 0:
+                    return
                 if failures >= RECONNECTS:
                     raise ConnectionFailed(f"event stream of {experiment_id}: {exc}") from exc
             failures = 0 if got else failures + 1
-            time.sleep(parser.retry_s or POLL_S)
+            time.sleep(min(parser.retry_s or POLL_S, remaining(deadline) or POLL_S))
 
     def wait(
         self,
@@ -217,12 +225,12 @@ class Experiments:
         deadline: float | None,
         on_progress: OnProgress | None,
     ) -> None:
-        for event in self.follow(experiment_id, points=False):
+        for event in self.follow(experiment_id, points=False, timeout=remaining(deadline)):
             if event.kind in ("status", "end"):
                 status = str(event.data.get("status", status))
             elif event.kind == "progress" and on_progress is not None:
                 on_progress(int(event.data["step"]), int(event.data["total_steps"]), status)
-            if event.kind == "end" or (deadline is not None and time.monotonic() > deadline):
+            if event.kind == "end":
                 return
 
     def cancel(self, experiment_id: str) -> models.Experiment:

@@ -95,8 +95,9 @@ def test_download_model_streams_the_file(
 def test_unreachable_server_is_connection_failed() -> None:
     from trainlab import ConnectionFailed
 
-    with Client(base_url="http://127.0.0.1:9", timeout=2) as client, pytest.raises(
-        ConnectionFailed
-    ) as failed:
+    with (
+        Client(base_url="http://127.0.0.1:9", timeout=2) as client,
+        pytest.raises(ConnectionFailed) as failed,
+    ):
         client.me()
     assert isinstance(failed.value.__cause__, httpx.HTTPError)
