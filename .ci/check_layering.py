@@ -4,9 +4,13 @@
     api         HTTP service                                    imports core
     worker      Celery side and the training engine             imports core
     migrations  Alembic scripts                                 imports core
-    cli         the composition root: starts all of the above   imports core, api, worker
+    cli         the composition root: starts all of the above   imports core, api, worker,
+                                                                trainlab
+    trainlab    the Python client (the wheel without extras)    imports no other package
 
-and, inside that: the API side (core, api) never imports torch, so the API process runs without
+and, inside that: the client (trainlab) imports none of the server's third-party stack either
+(torch, fastapi, sqlalchemy, celery, ...), as `pip install trainlab` has only httpx and
+pydantic; the API side (core, api) never imports torch, so the API process runs without
 the training stack; the engine (worker/engine) stays pure PyTorch: no database, Celery or HTTP,
 and of core only the spec and presets.
 
@@ -25,19 +29,37 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-PACKAGES = ("core", "api", "worker", "migrations", "cli")
+PACKAGES = ("core", "api", "worker", "migrations", "cli", "trainlab")
 ALLOWED: dict[str, frozenset[str]] = {
     "core": frozenset(),
     "api": frozenset({"core"}),
     "worker": frozenset({"core"}),
     "migrations": frozenset({"core"}),
-    "cli": frozenset({"core", "api", "worker"}),
+    "cli": frozenset({"core", "api", "worker", "trainlab"}),
+    "trainlab": frozenset(),
 }
 # Third-party names a package must never import (prefix match on the dotted name).
 FORBIDDEN_EXTERNAL: dict[str, tuple[str, ...]] = {
     "core": ("torch", "torchvision"),
     "api": ("torch", "torchvision"),
     "worker.engine": ("sqlalchemy", "sqlmodel", "celery", "kombu", "fastapi", "httpx", "redis"),
+    # The client: httpx and pydantic only (pandas and matplotlib lazily, for their extras).
+    "trainlab": (
+        "torch",
+        "torchvision",
+        "fastapi",
+        "starlette",
+        "sqlalchemy",
+        "sqlmodel",
+        "alembic",
+        "celery",
+        "kombu",
+        "redis",
+        "numpy",
+        "scipy",
+        "uvicorn",
+        "pydantic_settings",
+    ),
 }
 # What of core the engine may use: the spec and its presets, nothing with state.
 ENGINE_CORE_ALLOWED = ("core.spec", "core.presets")
@@ -178,7 +200,7 @@ def main(argv: list[str]) -> int:
     if found:
         print(f"layering: {len(found)} forbidden import(s)", file=sys.stderr)
         return 1
-    print("layering: ok (core <- api, worker, migrations <- cli; no cycles)")
+    print("layering: ok (core <- api, worker, migrations <- cli -> trainlab; no cycles)")
     return 0
 
 

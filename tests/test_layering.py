@@ -50,6 +50,13 @@ def test_the_repository_is_layered() -> None:
         ({"worker/engine/loop.py": "from sqlalchemy import Engine\n"}, "must not"),
         ({"worker/engine/loop.py": "from core.store import models\n"}, "only the spec"),
         ({"api/a.py": "from . import b\n", "api/b.py": "from api import a\n"}, "cycle"),
+        # The client ships alone (`pip install trainlab`): none of the server, nor its stack.
+        ({"trainlab/c.py": "from core.settings import Settings\n"}, "trainlab may import"),
+        ({"trainlab/c.py": "def f():\n    import api.schemas\n"}, "trainlab may import"),
+        ({"trainlab/c.py": "import fastapi\n"}, "trainlab must not"),
+        ({"trainlab/c.py": "from sqlalchemy import Engine\n"}, "trainlab must not"),
+        ({"trainlab/c.py": "import celery\n"}, "trainlab must not"),
+        ({"trainlab/c.py": "def f():\n    import torch\n"}, "trainlab must not"),
     ],
 )
 def test_forbidden_imports_are_named(tmp_path: Path, files: dict[str, str], words: str) -> None:
@@ -63,6 +70,7 @@ def test_allowed_arrows_pass(tmp_path: Path) -> None:
         "core/spec.py": "import pydantic\n",
         "api/routes.py": "from core import spec\n",
         "worker/engine/run.py": "import torch\nfrom core.spec import ExperimentSpec\n",
-        "cli/main.py": "import api.routes\nimport worker.engine.run\n",
+        "cli/main.py": "import api.routes\nimport worker.engine.run\nfrom trainlab import Client\n",
+        "trainlab/__init__.py": "import httpx\nimport pydantic\n",
     }
     assert check.problems(_tree(tmp_path, files)) == []

@@ -13,7 +13,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
-from trainlab import models
+import trainlab.models as models
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)

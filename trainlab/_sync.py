@@ -10,7 +10,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from trainlab import _calls, models
+import trainlab._calls as _calls
+import trainlab.models as models
 from trainlab._calls import NO_POINTS, Call, Compare
 from trainlab._config import ClientConfig
 from trainlab._policy import (

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from trainlab import frames
+import trainlab.frames as frames
 
 Role = Literal["viewer", "member", "admin"]
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
