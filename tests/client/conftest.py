@@ -1,5 +1,6 @@
 """Client tests: trainlab.Client against the real app under a real uvicorn (in a thread) on
-a real SQLite store; finished runs are written as a worker writes them (RecordedRuns)."""
+a real store (SQLite and PostgreSQL, as tests/api); finished runs are written as a worker
+writes them (RecordedRuns)."""
 
 from __future__ import annotations
 
@@ -16,17 +17,8 @@ from core.settings import Settings
 from core.store import keys
 from tests.api.live_server import serving
 from tests.api.recorded_runs import RecordedRuns
-from tests.conftest import upgrade_to_head
 from tests.integration.stack import free_port
 from trainlab import Client
-
-
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """SQLite only: these tests are about the client, not the database (tests/api runs both)."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('client') / 'trainlab.db'}"
-    upgrade_to_head(url)
-    return url
 
 
 def serve(settings: Settings, **updates: object) -> Iterator[str]:

@@ -15,14 +15,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
 
 from api.app import create_app
 from core.presets import BOOK_CHAIN, build_spec
-from core.settings import Settings
+from core.store import make_engine
 from tests.api.live_server import serving
 from tests.api.recorded_runs import RecordedRuns
-from tests.conftest import REPO, upgrade_to_head
+from tests.conftest import REPO, make_settings, upgrade_to_head
 from tests.integration.stack import free_port
 
 pytestmark = pytest.mark.slow
@@ -87,23 +86,13 @@ def test_trainlab_migrate_from_a_wheel_install(wheel: Path, tmp_path: Path) -> N
     assert {"experiments", "loss_points", "ablations", "alembic_version"} <= tables
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """SQLite only here: the store is the live server's, not what this test is about."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('wheel-db') / 'trainlab.db'}"
-    upgrade_to_head(url)
-    return url
-
-
 def _readme_python() -> str:
     text = (REPO / "README.md").read_text()
     section = text[text.index("## Python") :]
     return section.split("```python\n", 1)[1].split("```", 1)[0]
 
 
-def test_the_wheel_without_extras_is_the_client_alone(
-    wheel: Path, tmp_path: Path, settings: Settings, engine: Engine
-) -> None:
+def test_the_wheel_without_extras_is_the_client_alone(wheel: Path, tmp_path: Path) -> None:
     """`pip install trainlab`: httpx and pydantic, none of the server's stack; and the README's
     notebook example runs from that install against a live server (its runs recorded, so the
     book's ablation reuses them and nothing trains)."""
@@ -120,6 +109,10 @@ def test_the_wheel_without_extras_is_the_client_alone(
     _run(python, "-m", "pip", "install", "-q", "pandas", "matplotlib", cwd=tmp_path, env=env)
     server = [m for m in heavy if m != "numpy"]
     assert _run(python, "-c", absent.format(server), cwd=tmp_path, env=env).strip() == "[]"
+    # A SQLite store of its own (the session's database fixtures would run this twice).
+    database_url = f"sqlite:///{tmp_path / 'store.db'}"
+    upgrade_to_head(database_url)
+    engine = make_engine(database_url)
     runs = RecordedRuns(engine)
     for arm, preset in enumerate(BOOK_CHAIN):
         for seed in range(5):
@@ -128,10 +121,15 @@ def test_the_wheel_without_extras_is_the_client_alone(
     script = tmp_path / "example.py"
     script.write_text(_readme_python() + "print(summary.to_pandas().shape)\n")
     env["MPLBACKEND"] = "Agg"
-    app = create_app(
-        settings.model_copy(update={"trusted_hosts": ["127.0.0.1"]}), lifespan_hooks=[]
+    settings = make_settings(
+        database_url=database_url,
+        broker_url=f"sqla+sqlite:///{tmp_path / 'broker.db'}",
+        state_dir=tmp_path / "state",
+        trusted_hosts=["127.0.0.1"],
     )
+    app = create_app(settings, lifespan_hooks=[])
     with serving(app, free_port()) as url:
         env["TRAINLAB_URL"] = url
         printed = _run(python, script, cwd=tmp_path, env=env)
+    engine.dispose()
     assert printed.strip().splitlines()[-1].startswith("(5, ")
