@@ -20,14 +20,14 @@ RUN pip install "torch==${TORCH_VERSION}" "torchvision==${TORCHVISION_VERSION}"
 # trainlab itself, installed as a package (its migrations and dashboard files ship inside it),
 # so the runtime stage needs the virtual environment and nothing of the source tree.
 COPY . /src
-RUN pip install "/src[worker]" \
+RUN pip install "/src[server,worker]" \
     && python -c "import torch, torchvision; \
 assert torch.__version__.split('+')[0] == '${TORCH_VERSION}', torch.__version__; \
 assert torchvision.__version__.split('+')[0] == '${TORCHVISION_VERSION}', torchvision.__version__"
 # Fail the build, not the first container, when the clean install misses a module that the
 # services import: the API, the worker's task, the Redis transport, the PostgreSQL driver.
 RUN TRAINLAB_BROKER_URL=redis://build-check:6379/0 python -c \
-    "import api.app, worker.tasks, cli, migrations, kombu.transport.redis, psycopg"
+    "import api.app, worker.tasks, cli, migrations, trainlab, kombu.transport.redis, psycopg"
 
 # --- runtime: the environment, run as an unprivileged user ---------------------
 FROM ${PYTHON_IMAGE} AS runtime

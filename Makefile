@@ -3,7 +3,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Two stamps: `make run` installs the service alone, the dev targets add the dev tools (so
+# `make test` after `make run` still installs them).
+RUN_STAMP := $(VENV)/.installed-run
+STAMP := $(VENV)/.installed-dev
 # Tests and benchmarks read MNIST from here; the service itself uses TRAINLAB_DATA_DIR.
 TEST_DATA_DIR ?= $(abspath ../shared/data)
 PYTEST_ARGS ?=
@@ -11,24 +14,30 @@ PYTEST_ARGS ?=
 .PHONY: run test drills lint typecheck layering unit integration fuzz clean
 .PHONY: bench bench-api bench-api-embedded bench-fused bench-sparse
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	# Plain pip on purpose: it takes torch from the local wheel cache where one exists.
-	$(BIN)/pip install --quiet -e '.[worker,dev]'
+
+# Plain pip on purpose: it takes torch from the local wheel cache where one exists.
+$(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -e '.[server,worker]'
+	touch $(RUN_STAMP)
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -e '.[server,worker,dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/trainlab serve --migrate
 
 lint: $(STAMP)
-	$(BIN)/ruff check core api worker cli tests bench migrations
-	$(BIN)/ruff format --check core api worker cli tests bench migrations
+	$(BIN)/ruff check core api worker cli trainlab tests bench migrations
+	$(BIN)/ruff format --check core api worker cli trainlab tests bench migrations
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# Dependencies point one way: core <- api, worker, migrations <- cli (see docs/architecture.md).
+# Dependencies point one way: core <- api, worker, migrations <- cli -> trainlab (the client).
 layering: $(STAMP)
 	$(BIN)/python .ci/check_layering.py
 

@@ -4,9 +4,13 @@
     api         HTTP service                                    imports core
     worker      Celery side and the training engine             imports core
     migrations  Alembic scripts                                 imports core
-    cli         the composition root: starts all of the above   imports core, api, worker
+    cli         the composition root: starts all of the above   imports core, api, worker,
+                                                                trainlab
+    trainlab    the Python client (the wheel without extras)    imports no other package
 
-and, inside that: the API side (core, api) never imports torch, so the API process runs without
+and, inside that: the client (trainlab) imports none of the server's third-party stack either
+(torch, fastapi, sqlalchemy, celery, ...), as `pip install trainlab` has only httpx and
+pydantic; the API side (core, api) never imports torch, so the API process runs without
 the training stack; the engine (worker/engine) stays pure PyTorch: no database, Celery or HTTP,
 and of core only the spec and presets; no package imports the benchmark-only peers (ray,
 mlflow). Inside api, the services (api/services) are free of HTTP: no fastapi or starlette,
@@ -14,7 +18,8 @@ and none of the HTTP side of api (errors, schemas, auth, http, routes, middlewar
 core's domain errors and return plain data, and the routes translate.
 
 The tests and benchmarks are held to the packages they test (TREES): tests/core uses core,
-tests/worker core and worker, tests/api core and api; tests/cli, tests/deploy,
+tests/worker core and worker, tests/api core and api, tests/client the client, core and api;
+tests/cli, tests/deploy,
 tests/integration and bench/ may use everything. A test helper it imports (tests.*, bench.*)
 counts with everything that helper reaches, so a helper cannot carry a test across. The few
 tests that check one package against another (CROSS_CHECKS) say so by name.
@@ -41,13 +46,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-PACKAGES = ("core", "api", "worker", "migrations", "cli")
+PACKAGES = ("core", "api", "worker", "migrations", "cli", "trainlab")
 ALLOWED: dict[str, frozenset[str]] = {
     "core": frozenset(),
     "api": frozenset({"core"}),
     "worker": frozenset({"core"}),
     "migrations": frozenset({"core"}),
-    "cli": frozenset({"core", "api", "worker"}),
+    "cli": frozenset({"core", "api", "worker", "trainlab"}),
+    "trainlab": frozenset(),
 }
 # Third-party names a package must never import (prefix match on the dotted name).
 # Third-party names a package must never import (prefix match on the dotted name), and inside
@@ -70,6 +76,23 @@ FORBIDDEN_EXTERNAL: dict[str, tuple[str, ...]] = {
         "api.routes",
         "api.middleware",
     ),
+    # The client: httpx and pydantic only (pandas and matplotlib lazily, for their extras).
+    "trainlab": (
+        "torch",
+        "torchvision",
+        "fastapi",
+        "starlette",
+        "sqlalchemy",
+        "sqlmodel",
+        "alembic",
+        "celery",
+        "kombu",
+        "redis",
+        "numpy",
+        "scipy",
+        "uvicorn",
+        "pydantic_settings",
+    ),
 }
 # What of core the engine may use: the spec and its presets, nothing with state.
 ENGINE_CORE_ALLOWED = ("core.spec", "core.presets")
@@ -90,6 +113,8 @@ TREES: dict[str, frozenset[str]] = {
     "tests/core": frozenset({"core"}),
     "tests/worker": frozenset({"core", "worker"}),
     "tests/api": frozenset({"core", "api"}),
+    # The client against a live API on a real store.
+    "tests/client": frozenset({"core", "api", "trainlab"}),
     "tests/cli": EVERYTHING,
     "tests/deploy": EVERYTHING,
     "tests/integration": EVERYTHING,
@@ -342,7 +367,7 @@ def main(argv: list[str]) -> int:
     if found:
         print(f"layering: {len(found)} forbidden import(s)", file=sys.stderr)
         return 1
-    print("layering: ok (core <- api, worker, migrations <- cli; no cycles; tests and bench)")
+    print("layering: ok (core <- api, worker, migrations <- cli -> trainlab; no cycles; tests and bench)")
     return 0
 
 

@@ -60,6 +60,13 @@ def test_the_repository_is_layered() -> None:
         ({"worker/job.py": "import sqlmodel\n"}, "no SQL outside"),
         ({"cli/x.py": "def f():\n    from sqlalchemy.orm import Query\n"}, "no SQL outside"),
         ({"api/x.py": "from core.store.tables import EXPERIMENTS\n"}, "no SQL outside"),
+        # The client ships alone (`pip install trainlab`): none of the server, nor its stack.
+        ({"trainlab/c.py": "from core.settings import Settings\n"}, "trainlab may import"),
+        ({"trainlab/c.py": "def f():\n    import api.schemas\n"}, "trainlab may import"),
+        ({"trainlab/c.py": "import fastapi\n"}, "trainlab must not"),
+        ({"trainlab/c.py": "from sqlalchemy import Engine\n"}, "trainlab must not"),
+        ({"trainlab/c.py": "import celery\n"}, "trainlab must not"),
+        ({"trainlab/c.py": "def f():\n    import torch\n"}, "trainlab must not"),
     ],
 )
 def test_forbidden_imports_are_named(tmp_path: Path, files: dict[str, str], words: str) -> None:
@@ -73,7 +80,8 @@ def test_allowed_arrows_pass(tmp_path: Path) -> None:
         "core/spec.py": "import pydantic\n",
         "api/routes.py": "from core import spec\n",
         "worker/engine/run.py": "import torch\nfrom core.spec import ExperimentSpec\n",
-        "cli/main.py": "import api.routes\nimport worker.engine.run\n",
+        "cli/main.py": "import api.routes\nimport worker.engine.run\nfrom trainlab import Client\n",
+        "trainlab/__init__.py": "import httpx\nimport pydantic\n",
     }
     assert check.problems(_tree(tmp_path, files)) == []
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import APIRouter, Body, Header, Query, Response
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from api.auth import Member, QuotasDep, ensure_can_change
@@ -16,6 +17,7 @@ from api.http import csv_response
 from api.routes.params import AblationId, Cursor
 from api.schemas import (
     BODY_REQUIRED,
+    CONFLICT,
     DATABASE_DOWN,
     ERROR_RESPONSES,
     INVALID,
@@ -34,6 +36,18 @@ from core.submissions import MAX_EXPERIMENTS, AblationRequest
 
 router = APIRouter(tags=["ablations"])
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[!-~]([ -~]*[!-~])?$",
+        description="A retried POST with the same key returns the same ablation; "
+        "a different body with a used key is 409.",
+    ),
+]
+
 # An ablation has at most as many arms as it has runs (at least one seed each).
 MAX_ARMS = MAX_EXPERIMENTS
 
@@ -47,7 +61,7 @@ def _load(session: Session, ablation_id: str) -> tuple[Ablation, ablation_views.
 @router.post(
     "/ablations",
     status_code=201,
-    responses={201: {"model": AblationPublic}, **INVALID, **DATABASE_DOWN},
+    responses={201: {"model": AblationPublic}, **INVALID, **DATABASE_DOWN, **CONFLICT},
 )
 def create_ablation(
     request: AblationRequest,
@@ -57,23 +71,40 @@ def create_ablation(
     principal: Member,
     limits: QuotasDep,
     response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """A grid of factors on a base (or the book's five-recipe chain) times seeds. Identical
     spec+seed runs already stored (and not failed or cancelled) are reused, not rerun. Refused
     (422) when a run, or all the runs together, would pass the server's cost bounds; `cost`
     in the answer is the estimate for all its runs. The new runs are the caller's, counted
-    against its key's quotas (429 over one, or over the largest ablation it may start)."""
+    against its key's quotas (429 over one, or over the largest ablation it may start). A retry
+    with the same Idempotency-Key answers the same ablation and makes and counts nothing."""
     plan = build_plan(request, CostLimits.from_settings(settings))
+    if idempotency_key is not None:
+        replayed = _replay(session, idempotency_key, principal.name, request, response)
+        if replayed is not None:
+            return {**replayed, "cost": plan.cost.as_dict()}
     if principal.key_id is not None:
         quotas.check_ablation_size(limits, len(plan.cells))
     admission.open_admission(session, principal)
-    ablation, created = store_plan(
-        session,
-        request,
-        plan,
-        owner=principal.name,
-        owned=lambda cpu_hours: admission.owner_fields(principal, cpu_hours),
-    )
+    try:
+        ablation, created = store_plan(
+            session,
+            request,
+            plan,
+            owner=principal.name,
+            owned=lambda cpu_hours: admission.owner_fields(principal, cpu_hours),
+            idempotency_key=idempotency_key,
+        )
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        # A retry with the same key committed first: this one's runs go, its answer is that one.
+        session.rollback()
+        replayed = _replay(session, idempotency_key, principal.name, request, response)
+        if replayed is None:
+            raise
+        return {**replayed, "cost": plan.cost.as_dict()}
     admission.settle(session, principal, limits, [e.cost for e in created])
     session.commit()
     # After the commit: a worker that picks a message up must find its experiment. A send
@@ -86,6 +117,27 @@ def create_ablation(
     view["created_experiments"] = len(created_ids)
     view["reused_experiments"] = len({e.id for _, e in members} - set(created_ids))
     view["cost"] = plan.cost.as_dict()
+    return view
+
+
+def _replay(
+    session: Session,
+    key: str,
+    owner: str | None,
+    request: AblationRequest,
+    response: Response,
+) -> dict[str, Any] | None:
+    """The answer for a POST whose Idempotency-Key made an ablation before: that ablation,
+    nothing created; None when the key is new."""
+    found = ablations.ablation_by_idempotency_key(session, key, owner, request.model_dump(mode="json"))
+    if found is None:
+        return None
+    ablation, members = _load(session, found.id)
+    response.headers["Location"] = f"/ablations/{ablation.id}"
+    response.headers["Idempotent-Replayed"] = "true"
+    view = ablation_views.ablation_view(ablation, members, full=True)
+    view["created_experiments"] = 0
+    view["reused_experiments"] = len({e.id for _, e in members})
     return view
 
 

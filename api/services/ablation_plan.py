@@ -195,6 +195,7 @@ def store_plan(
     *,
     owner: str | None = None,
     owned: Callable[[float], dict[str, Any]] = lambda _: {},
+    idempotency_key: str | None = None,
 ) -> tuple[Ablation, list[Experiment]]:
     """Reuse or create every cell's experiment, then the ablation (owned by `owner`); nothing
     is committed here. `owned(cpu_hours)` gives the owner fields of a new experiment
@@ -226,5 +227,6 @@ def store_plan(
         seeds=plan.seeds,
         members=cells,
         owner=owner,
+        idempotency_key=idempotency_key,
     )
     return ablation, created

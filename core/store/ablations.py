@@ -14,7 +14,8 @@ from sqlmodel import Session, col, select
 from core.spec import ExperimentSpec
 from core.store.clock import utcnow
 from core.store.cursor import decode_cursor, encode_cursor
-from core.store.errors import AblationNotFound
+from core.store.errors import AblationNotFound, IdempotencyConflict
+from core.store.experiments import scoped_key
 from core.store.models import Ablation, AblationMember, Experiment, Status
 
 # A failed or cancelled run is not an answer: an ablation asking for the same spec reruns it.
@@ -55,8 +56,10 @@ def add_ablation(
     seeds: list[int],
     members: Sequence[tuple[int, int, str]],
     owner: str | None = None,
+    idempotency_key: str | None = None,
 ) -> Ablation:
-    """Store an ablation and its (arm, seed, experiment_id) cells."""
+    """Store an ablation and its (arm, seed, experiment_id) cells. A key already stored (a
+    racing retry committed first) fails the flush with an IntegrityError."""
     ablation = Ablation(
         name=name,
         design=design,
@@ -65,6 +68,7 @@ def add_ablation(
         seeds=seeds,
         created_at=utcnow(),
         owner=owner,
+        idempotency_key=scoped_key(idempotency_key, owner),
     )
     session.add(ablation)
     session.flush()
@@ -78,6 +82,18 @@ def add_ablation(
 
 def get_ablation(session: Session, ablation_id: str) -> Ablation | None:
     return session.get(Ablation, ablation_id)
+
+
+def ablation_by_idempotency_key(
+    session: Session, key: str, owner: str | None, request: dict[str, Any]
+) -> Ablation | None:
+    """The ablation an earlier POST with this Idempotency-Key (of this owner) made, or None;
+    IdempotencyConflict when that POST asked for something else."""
+    stored = scoped_key(key, owner)
+    found = session.exec(select(Ablation).where(col(Ablation.idempotency_key) == stored)).first()
+    if found is not None and found.request != request:
+        raise IdempotencyConflict(key, found.id, "ablation")
+    return found
 
 
 def require_ablation(session: Session, ablation_id: str) -> Ablation:

@@ -32,10 +32,10 @@ class AlreadyFinished(StoreError, Conflict):
 
 
 class IdempotencyConflict(StoreError, Conflict):
-    def __init__(self, key: str, existing_id: str) -> None:
+    def __init__(self, key: str, existing_id: str, kind: str = "experiment") -> None:
         super().__init__(
-            f"Idempotency-Key {key!r} was already used for experiment {existing_id} with a "
-            "different request body; use a new key for a different experiment"
+            f"Idempotency-Key {key!r} was already used for {kind} {existing_id} with a "
+            f"different request body; use a new key for a different {kind}"
         )
         self.key = key
         self.existing_id = existing_id

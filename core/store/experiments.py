@@ -49,7 +49,7 @@ def create_experiment(
     the same request gives the existing experiment; with a different one, IdempotencyConflict.
     On a concurrent insert of the same key this rolls the session back (the other insert won).
     Keys are scoped to the owner: two accounts can't see or collide with each other's keys."""
-    stored_key = _scoped_key(idempotency_key, owner)
+    stored_key = scoped_key(idempotency_key, owner)
     experiment = Experiment(
         name=name,
         tags=list(tags or []),
@@ -84,7 +84,7 @@ def create_experiment(
     return experiment, True
 
 
-def _scoped_key(key: str | None, owner: str | None) -> str | None:
+def scoped_key(key: str | None, owner: str | None) -> str | None:
     """The stored form of an Idempotency-Key: as given when there are no accounts, else a
     digest of (owner, key), which fits the column whatever their lengths."""
     if key is None or owner is None:

@@ -211,6 +211,8 @@ class Ablation(SQLModel, table=True):
     seeds: list[int] = Field(sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
     owner: str | None = Field(default=None, max_length=64, index=True)
+    # Scoped to the owner as experiments' keys are (migration 0007).
+    idempotency_key: str | None = Field(default=None, unique=True, max_length=200)
 
 
 class AblationMember(SQLModel, table=True):

@@ -2,8 +2,9 @@
 
 A module that only happens to be installed (a test tool's dependency, a leftover in a
 developer's venv) passes every local check and then breaks a clean install: the rate limiter
-once imported `limits` without pyproject naming it. The API and core must run on the base
-dependencies alone; only the worker may use the `worker` extra (torch).
+once imported `limits` without pyproject naming it. The client (trainlab) must run on the base
+dependencies alone (httpx, pydantic); the API, core and migrations on the `server` extra; only
+the worker and the CLI may use the `worker` extra (torch).
 """
 
 from __future__ import annotations
@@ -21,13 +22,31 @@ import pytest
 from tests.conftest import REPO
 
 PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-FIRST_PARTY = {"core", "api", "worker", "cli", "migrations"}
-# What each package may import beyond the base dependencies.
-EXTRAS_ALLOWED = {"worker": ("worker",), "cli": ("worker",)}
+FIRST_PARTY = {"core", "api", "worker", "cli", "migrations", "trainlab"}
+# What each package may import beyond the base dependencies (httpx and pydantic: the client).
+# trainlab's pandas and matplotlib imports are lazy, for their extras.
+EXTRAS_ALLOWED = {
+    "core": ("server",),
+    "api": ("server",),
+    "migrations": ("server",),
+    "worker": ("server", "worker"),
+    "cli": ("server", "worker"),
+    "trainlab": ("pandas", "plot"),
+}
 
 
 def requirement_names(requirements: list[str]) -> set[str]:
-    return {normalize(re.split(r"[\s<>=!~\[;]", item, maxsplit=1)[0]) for item in requirements}
+    """The distributions named, with this project's own extras (`trainlab[server]`) expanded."""
+    names: set[str] = set()
+    for item in requirements:
+        name = normalize(re.split(r"[\s<>=!~\[;]", item, maxsplit=1)[0])
+        if name == normalize(PROJECT["name"]):
+            extras = re.search(r"\[([^\]]*)\]", item)
+            for extra in extras.group(1).split(",") if extras else []:
+                names |= requirement_names(PROJECT["optional-dependencies"][extra.strip()])
+        else:
+            names.add(name)
+    return names
 
 
 def normalize(name: str) -> str:
@@ -84,8 +103,8 @@ def test_the_check_sees_an_undeclared_import(tmp_path: Path) -> None:
     both import forms, and stdlib and first-party imports are not."""
     package = tmp_path / "api"
     package.mkdir()
-    (package / "a.py").write_text("import os\nimport core.settings\nimport yaml\n")
+    (package / "a.py").write_text("import os\nimport core.settings\nimport yaml\nimport httpx\n")
     (package / "b.py").write_text("from fastapi import FastAPI\nfrom selenium import webdriver\n")
-    declared = requirement_names(PROJECT["dependencies"])
+    declared = requirement_names([*PROJECT["dependencies"], "trainlab[server]"])
     found = undeclared_imports(package, declared)
     assert [item.split()[0] for item in found] == ["yaml", "selenium"]

@@ -1,7 +1,7 @@
-"""The image installs `pip install '.[worker]'` into a clean environment, with none of the dev
-tools that happen to bring extra packages into .venv. A module that the production path imports
-but that only a dev tool pulls in works in every test and fails in the container. These tests
-walk the declared requirements, as pip would resolve them, to catch that without Docker."""
+"""The image installs `pip install '.[server,worker]'` into a clean environment, with none of
+the dev tools that happen to bring extra packages into .venv. A module that the production path
+imports but that only a dev tool pulls in works in every test and fails in the container. These
+tests walk the declared requirements, as pip would resolve them, to catch that without Docker."""
 
 from __future__ import annotations
 
@@ -28,6 +28,12 @@ def declared_closure(extras: frozenset[str]) -> set[str]:
     roots = list(project["dependencies"])
     for extra in extras:
         roots += project["optional-dependencies"][extra]
+    # This project's own extras (`trainlab[server]`) from the file too, not the installed copy.
+    while own := [r for r in roots if canonicalize_name(Requirement(r).name) == project["name"]]:
+        for raw in own:
+            roots.remove(raw)
+            for extra in Requirement(raw).extras:
+                roots += project["optional-dependencies"][extra]
     pending = [(Requirement(raw), frozenset[str]()) for raw in roots]
     seen: set[tuple[str, frozenset[str]]] = set()
     names: set[str] = set()
@@ -61,9 +67,15 @@ def _extra_requirements(package: str, extra: str) -> set[str]:
 
 
 def test_walk_sees_the_worker_extra() -> None:
-    installed = declared_closure(frozenset({"worker"}))
+    installed = declared_closure(frozenset({"worker"}))  # worker brings the server extra
     assert {"torch", "torchvision", "celery", "kombu", "fastapi"} <= installed
     assert "pytest" not in installed  # the dev extra stays out of the image
+
+
+def test_the_client_alone_brings_no_server_stack() -> None:
+    installed = declared_closure(frozenset())
+    assert {"httpx", "pydantic"} <= installed
+    assert not installed & {"torch", "fastapi", "sqlalchemy", "celery", "numpy", "uvicorn"}
 
 
 def test_image_install_brings_what_the_redis_broker_needs() -> None:
@@ -71,10 +83,10 @@ def test_image_install_brings_what_the_redis_broker_needs() -> None:
     # (`redis`, `packaging`) that kombu declares only under its `redis` extra.
     needed = _extra_requirements("kombu", "redis")
     assert needed, "kombu declares a redis extra"
-    missing = needed - declared_closure(frozenset({"worker"}))
+    missing = needed - declared_closure(frozenset({"server", "worker"}))
     assert not missing, (
-        f"`pip install '.[worker]'` lacks {sorted(missing)}: the worker fails to start on Redis "
-        "in the image. Depend on kombu[redis] (or celery[redis]) in pyproject.toml."
+        f"`pip install '.[server,worker]'` lacks {sorted(missing)}: the worker fails to start on "
+        "Redis in the image. Depend on kombu[redis] (or celery[redis]) in pyproject.toml."
     )
 
 

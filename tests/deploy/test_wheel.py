@@ -16,7 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from api.app import create_app
+from core.presets import BOOK_CHAIN, build_spec
+from core.store import make_engine
+from tests.api.live_server import serving
+from tests.api.recorded_runs import RecordedRuns
+from tests.conftest import REPO, make_settings, upgrade_to_head
+from tests.integration.stack import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -78,3 +84,52 @@ def test_trainlab_migrate_from_a_wheel_install(wheel: Path, tmp_path: Path) -> N
     with sqlite3.connect(workdir / "fresh.db") as db:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"experiments", "loss_points", "ablations", "alembic_version"} <= tables
+
+
+def _readme_python() -> str:
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("## Python") :]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_wheel_without_extras_is_the_client_alone(wheel: Path, tmp_path: Path) -> None:
+    """`pip install trainlab`: httpx and pydantic, none of the server's stack; and the README's
+    notebook example runs from that install against a live server (its runs recorded, so the
+    book's ablation reuses them and nothing trains)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRAINLAB_", "PYTHON"))}
+    venv = tmp_path / "client-venv"
+    _run(sys.executable, "-m", "venv", venv, cwd=tmp_path, env=env)
+    python = venv / "bin" / "python"
+    _run(python, "-m", "pip", "install", "-q", wheel, cwd=tmp_path, env=env)
+    absent = "import importlib.util as u; print([m for m in {} if u.find_spec(m)])"
+    heavy = ["torch", "fastapi", "sqlalchemy", "celery", "numpy", "uvicorn"]
+    assert _run(python, "-c", absent.format(heavy), cwd=tmp_path, env=env).strip() == "[]"
+    # The example's frames and figure need the pandas and plot extras' packages (and numpy,
+    # pandas' own), none of the server's.
+    _run(python, "-m", "pip", "install", "-q", "pandas", "matplotlib", cwd=tmp_path, env=env)
+    server = [m for m in heavy if m != "numpy"]
+    assert _run(python, "-c", absent.format(server), cwd=tmp_path, env=env).strip() == "[]"
+    # A SQLite store of its own (the session's database fixtures would run this twice).
+    database_url = f"sqlite:///{tmp_path / 'store.db'}"
+    upgrade_to_head(database_url)
+    engine = make_engine(database_url)
+    runs = RecordedRuns(engine)
+    for arm, preset in enumerate(BOOK_CHAIN):
+        for seed in range(5):
+            spec = build_spec(preset, {"epochs": 1, "seed": seed})
+            runs.finished_run(spec, accuracy=0.8 + 0.02 * arm + 0.003 * seed, final_loss=0.3)
+    script = tmp_path / "example.py"
+    script.write_text(_readme_python() + "print(summary.to_pandas().shape)\n")
+    env["MPLBACKEND"] = "Agg"
+    settings = make_settings(
+        database_url=database_url,
+        broker_url=f"sqla+sqlite:///{tmp_path / 'broker.db'}",
+        state_dir=tmp_path / "state",
+        trusted_hosts=["127.0.0.1"],
+    )
+    app = create_app(settings, lifespan_hooks=[])
+    with serving(app, free_port()) as url:
+        env["TRAINLAB_URL"] = url
+        printed = _run(python, script, cwd=tmp_path, env=env)
+    engine.dispose()
+    assert printed.strip().splitlines()[-1].startswith("(5, ")

@@ -1,0 +1,361 @@
+"""trainlab.AsyncClient: trainlab.Client's surface with async methods and async iterators
+(httpx.AsyncClient underneath). Each method mirrors the one of the same name in _sync.py."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+import trainlab._calls as _calls
+import trainlab.models as models
+from trainlab._calls import NO_POINTS, Call, Compare
+from trainlab._config import ClientConfig
+from trainlab._policy import (
+    POLL_S,
+    RECONNECTS,
+    STREAM_RETRY_S,
+    RetryPolicy,
+    ablation_body,
+    download_target,
+    remaining,
+    stream_headers,
+    stream_timeout,
+)
+from trainlab._sse import EventParser
+from trainlab.errors import (
+    ConnectionFailed,
+    RateLimited,
+    ServerUnavailable,
+    error_for,
+)
+
+T = TypeVar("T")
+OnProgress = Callable[[int, int, str], None]
+
+
+class AsyncClient:
+    """`AsyncClient(base_url=..., api_key=...)`; both default to TRAINLAB_URL and
+    TRAINLAB_API_KEY. Use it as an async context manager, or await aclose()."""
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        max_retries: int = 3,
+        max_retry_wait_s: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        config = ClientConfig.resolve(base_url, api_key)
+        self.base_url = config.base_url
+        self.timeout = timeout
+        self.retry = RetryPolicy(max_retries, max_retry_wait_s)
+        headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
+        self.http = httpx.AsyncClient(
+            base_url=config.base_url, headers=headers, timeout=timeout, transport=transport
+        )
+        self.experiments = Experiments(self)
+        self.ablations = Ablations(self)
+        self.keys = Keys(self)
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def me(self) -> models.Caller:
+        """Whose key this client sends (name null on an open server)."""
+        return await self.send(_calls.me())
+
+    async def send(self, call: Call[T]) -> T:
+        """One call: retried after a 429 as the RetryPolicy allows, else an ApiError."""
+        attempt = 0
+        while True:
+            try:
+                response = await self.http.request(call.method, call.path, **call.request_args())
+            except httpx.TransportError as exc:
+                raise ConnectionFailed(f"cannot reach {self.base_url}: {exc}") from exc
+            if response.status_code < 400:
+                return call.parse(response)
+            delay = self.retry.delay(response, attempt)
+            if delay is None:
+                raise error_for(response)
+            attempt += 1
+            await asyncio.sleep(delay)
+
+
+class Experiments:
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    async def create(
+        self,
+        *,
+        preset: str | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        spec: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        tags: Sequence[str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> models.Experiment:
+        """Queue one run: a preset with overrides, or a full spec. A retry with the same
+        `idempotency_key` (one is made when not given) answers the same run."""
+        return await self._c.send(
+            _calls.create_experiment(
+                preset=preset, overrides=overrides, spec=spec, name=name, tags=tags,
+                idempotency_key=idempotency_key,
+            )
+        )  # fmt: skip
+
+    async def get(self, experiment_id: str) -> models.Experiment:
+        return await self._c.send(_calls.get_experiment(experiment_id))
+
+    async def list(
+        self, *, page_size: int = 50, **filters: Any
+    ) -> AsyncIterator[models.Experiment]:
+        """Every experiment that matches (status, tag, preset, dataset, q, sort), page after
+        page along the API's cursor."""
+        cursor: str | None = None
+        while True:
+            call = _calls.list_experiments({**filters, "limit": page_size}, cursor)
+            page = await self._c.send(call)
+            for item in page.items:
+                yield item
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def loss(
+        self, experiment_id: str, *, max_points: int | None = None, since_step: int | None = None
+    ) -> models.LossSeries:
+        return await self._c.send(_calls.loss(experiment_id, max_points, since_step))
+
+    async def predictions(
+        self,
+        experiment_id: str,
+        *,
+        records: Sequence[int] | str | None = None,
+        misclassified: bool = False,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> models.PredictionsPage:
+        call = _calls.predictions(experiment_id, records, misclassified, offset, limit)
+        return await self._c.send(call)
+
+    async def follow(
+        self,
+        experiment_id: str,
+        *,
+        since_step: int | None = None,
+        points: bool = True,
+        timeout: float | None = None,
+    ) -> AsyncIterator[models.Event]:
+        """The run's events (status, progress, loss, end) until `end`, or until `timeout`
+        seconds have passed. A stream that drops, or that the server closes after its time,
+        is resumed with Last-Event-ID: no loss point is missed or repeated. points=False:
+        status and progress only."""
+        last: int | None = since_step if points else NO_POINTS
+        deadline = None if timeout is None else time.monotonic() + timeout
+        failures = 0
+        while (left := remaining(deadline)) is None or left > 0:
+            parser = EventParser()
+            got = False
+            try:
+                async with self._c.http.stream(
+                    "GET", _calls.events_path(experiment_id), headers=stream_headers(last),
+                    timeout=stream_timeout(self._c.timeout, left),
+                ) as response:  # fmt: skip
+                    if response.status_code >= 400:
+                        await response.aread()
+                        raise error_for(response)
+                    async for line in response.aiter_lines():
+                        event = parser.feed(line)
+                        last = parser.last_id if parser.last_id is not None else last
+                        if event is not None:
+                            got = True
+                            yield event
+                            if event.kind == "end" or remaining(deadline) == 0:
+                                return
+            except httpx.TransportError as exc:
+                if remaining(deadline) == 0:
+                    return
+                if failures >= RECONNECTS:
+                    raise ConnectionFailed(f"event stream of {experiment_id}: {exc}") from exc
+            failures = 0 if got else failures + 1
+            await asyncio.sleep(min(parser.retry_s or POLL_S, remaining(deadline) or POLL_S))
+
+    async def wait(
+        self,
+        experiment_id: str,
+        *,
+        timeout: float | None = None,
+        on_progress: OnProgress | None = None,
+    ) -> models.Experiment:
+        """The run once it has ended, noticed over its event stream (polling once a second
+        while the stream can't be had). `on_progress(step, total, status)` as it moves."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        state = await self.get(experiment_id)
+        stream_after = 0.0
+        while True:
+            if on_progress is not None:
+                on_progress(state.progress.step, state.progress.total, state.status)
+            if state.finished:
+                return state
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"experiment {experiment_id} is still {state.status}")
+            if time.monotonic() >= stream_after:
+                try:
+                    await self._watch(experiment_id, state.status, deadline, on_progress)
+                except (ConnectionFailed, RateLimited, ServerUnavailable):
+                    stream_after = time.monotonic() + STREAM_RETRY_S
+                    await asyncio.sleep(POLL_S)
+            else:
+                await asyncio.sleep(POLL_S)
+            state = await self.get(experiment_id)
+
+    async def _watch(
+        self,
+        experiment_id: str,
+        status: str,
+        deadline: float | None,
+        on_progress: OnProgress | None,
+    ) -> None:
+        async for event in self.follow(experiment_id, points=False, timeout=remaining(deadline)):
+            if event.kind in ("status", "end"):
+                status = str(event.data.get("status", status))
+            elif event.kind == "progress" and on_progress is not None:
+                on_progress(int(event.data["step"]), int(event.data["total_steps"]), status)
+            if event.kind == "end":
+                return
+
+    async def cancel(self, experiment_id: str) -> models.Experiment:
+        return await self._c.send(_calls.cancel_experiment(experiment_id))
+
+    async def delete(self, experiment_id: str, *, cancel: bool = False) -> models.ExperimentDeleted:
+        return await self._c.send(_calls.delete_experiment(experiment_id, cancel))
+
+    async def download_model(self, experiment_id: str, path: str | Path) -> Path:
+        """The final weights (.safetensors), streamed to `path` (or into it, a folder, under
+        the server's file name); returns the file written."""
+        async with self._c.http.stream("GET", _calls.model_path(experiment_id)) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                raise error_for(response)
+            target = download_target(path, response)
+            partial = target.with_name(target.name + ".part")
+            with partial.open("wb") as out:
+                async for chunk in response.aiter_bytes():
+                    out.write(chunk)
+        partial.replace(target)
+        return target
+
+    async def predict(
+        self,
+        experiment_id: str,
+        *,
+        pixels: Sequence[float] | Sequence[Sequence[float]] | None = None,
+        png: bytes | None = None,
+    ) -> models.Prediction:
+        return await self._c.send(_calls.predict(experiment_id, pixels, png))
+
+
+class Ablations:
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    async def create(
+        self,
+        *,
+        design: str = "grid",
+        preset: str | None = None,
+        factors: Mapping[str, Sequence[Any]] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        seeds: int | Sequence[int] | None = None,
+        name: str | None = None,
+        idempotency_key: str | None = None,
+        **extra: Any,
+    ) -> models.Ablation:
+        """A grid of `factors` on `preset` (design="grid") or the book's chain
+        (design="book"), times seeds. Same idempotency as experiments.create."""
+        body = ablation_body(
+            design=design, preset=preset, factors=factors, overrides=overrides, seeds=seeds,
+            name=name, extra=extra,
+        )  # fmt: skip
+        return await self._c.send(_calls.create_ablation(body, idempotency_key))
+
+    async def get(self, ablation_id: str) -> models.Ablation:
+        return await self._c.send(_calls.get_ablation(ablation_id))
+
+    async def list(self, *, page_size: int = 20) -> AsyncIterator[models.AblationListed]:
+        cursor: str | None = None
+        while True:
+            page = await self._c.send(_calls.list_ablations(page_size, cursor))
+            for item in page.items:
+                yield item
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def summary(
+        self, ablation_id: str, *, compare: Compare = "reference", reference: int | None = None
+    ) -> models.AblationSummary:
+        return await self._c.send(_calls.summary(ablation_id, compare, reference))
+
+    async def curves(
+        self, ablation_id: str, *, max_points: int = 500, smoothing: float = 0.0
+    ) -> models.AblationCurves:
+        return await self._c.send(_calls.curves(ablation_id, max_points, smoothing))
+
+    async def wait(
+        self,
+        ablation_id: str,
+        *,
+        timeout: float | None = None,
+        on_progress: OnProgress | None = None,
+        poll_s: float = POLL_S,
+    ) -> models.Ablation:
+        """The ablation once every member has ended, polled every `poll_s`."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            state = await self.get(ablation_id)
+            if on_progress is not None:
+                step, total = state.progress.get("step", 0), state.progress.get("total", 0)
+                on_progress(int(step), int(total), state.status)
+            if state.finished:
+                return state
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"ablation {ablation_id} is still {state.status}")
+            await asyncio.sleep(poll_s)
+
+    async def cancel(self, ablation_id: str) -> models.Ablation:
+        return await self._c.send(_calls.cancel_ablation(ablation_id))
+
+    async def delete(self, ablation_id: str, *, cancel: bool = False) -> models.AblationDeleted:
+        return await self._c.send(_calls.delete_ablation(ablation_id, cancel))
+
+
+class Keys:
+    """API keys, for an admin's key: issue (the secret is in this answer only), list, revoke."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    async def create(self, name: str, role: models.Role = "member") -> models.IssuedKey:
+        return await self._c.send(_calls.create_key(name, role))
+
+    async def list(self, *, include_revoked: bool = False) -> builtins.list[models.Key]:
+        return await self._c.send(_calls.list_keys(include_revoked))
+
+    async def revoke(self, prefix: str) -> models.Key:
+        return await self._c.send(_calls.revoke_key(prefix))
