@@ -39,6 +39,7 @@ from worker.engine.model import (
     uses_class_targets,
 )
 from worker.engine.update import update_mode
+from worker.engine.validation import ValidationSet, split_dataset
 
 # final_loss: the mean of the last this-many logged points (fewer when the run logged fewer).
 FINAL_LOSS_POINTS = 100
@@ -158,6 +159,7 @@ class _Run:
     tail: list[float]
     resumed: bool
     load_s: float = 0.0  # preparing this run: dataset (cached per process), model, resume
+    validation: ValidationSet | None = None  # the held-out records, if the spec has a split
 
 
 @dataclass(frozen=True)
@@ -178,9 +180,13 @@ def _prepare(
 ) -> _Run:
     dev = resolve_device(device or spec.device)
     data = load_dataset(spec.dataset, data_dir, dev, allow_download=allow_download)
+    validation = None
+    if spec.validation_records:
+        data, validation = split_dataset(data, spec.validation_records)
     model = build_model(spec, dev)
     optimizer = build_optimizer(spec, list(model.parameters()))
     run = _Run(spec, dev, data, model, optimizer, 0, 0.0, [], resume is not None)
+    run.validation = validation
     if resume is not None:
         checkpoint = restore(resume, spec, model, optimizer, dev)
         run.start_step, run.seconds_before = checkpoint.step, checkpoint.train_seconds
@@ -220,9 +226,18 @@ def _train(runs: list[_Run], calls: list[RunCallbacks], options: _Options) -> li
     states = [
         RunState(call, run.seconds_before, run.tail) for run, call in zip(runs, calls, strict=True)
     ]
+    rung_log: list[list[dict[str, float]]] = [[] for _ in runs]
+
+    def at_rung(active: list[int], step: int) -> None:
+        for j in active:
+            figures = _validate(runs[j], step)
+            rung_log[j].append(figures)
+            calls[j].on_rung(step, figures)
+
     loop = GroupLoop(
         states, build, batches, spec, first.start_step, options.flush_interval_s,
         options.checkpoint_interval_s, make_checkpoint, dev, plan,
+        rung_steps=spec.rung_steps, at_rung=at_rung,
     )  # fmt: skip
     for run in runs:
         run.model.train()
@@ -251,6 +266,16 @@ def _train(runs: list[_Run], calls: list[RunCallbacks], options: _Options) -> li
                 final_loss=sum(tail) / len(tail) if tail else None,
                 loss_points=state.step // run.spec.log_every,
             )
+            if run.validation is not None:
+                log = rung_log[j]
+                last = log[-1] if log and log[-1]["step"] == state.step else None
+                final = last or _validate(run, state.step)
+                metrics.update(
+                    validation_accuracy=final["validation_accuracy"],
+                    validation_loss=final["validation_loss"],
+                    validation_records=len(run.validation.labels),
+                    rungs=log,
+                )
             extra: dict[str, Any] = {
                 "resumed_from_step": run.start_step if run.resumed else None,
                 "fused_runs": len(runs),
@@ -286,6 +311,19 @@ def _train(runs: list[_Run], calls: list[RunCallbacks], options: _Options) -> li
     return results
 
 
+def _validate(run: _Run, step: int) -> dict[str, float]:
+    """The run's figures on its held-out records at `step`."""
+    assert run.validation is not None
+    metrics, _ = evaluate(run.model, run.spec, run.validation.x, run.validation.labels)
+    total = run.spec.total_steps
+    return {
+        "step": step,
+        "fraction": step / total if total else 1.0,
+        "validation_accuracy": metrics["test_accuracy"],
+        "validation_loss": metrics["test_loss"],
+    }
+
+
 def _graph_plan(
     spec: ExperimentSpec, dev: torch.device, data: DeviceDataset, options: _Options, mode: str
 ) -> GraphPlan:
@@ -293,6 +331,8 @@ def _graph_plan(
         return GraphPlan("turned off (cuda_graphs=False)")
     if dev.type != "cuda":
         return GraphPlan("not a CUDA device")
+    if spec.validation_rungs:
+        return GraphPlan("validation rungs stop the loop between replays")
     if not options.fast_path:
         return GraphPlan("the autograd step is not captured")
     if mode == "optimizer":
