@@ -37,6 +37,7 @@ from worker.job import (
     train,
     worker_name,
 )
+from worker.rungs import rung_writer
 from worker.store_link import StoreGone, StoreLink
 
 logger = logging.getLogger(__name__)
@@ -158,6 +159,7 @@ def train_group(
                 on_progress=h.set_progress,
                 should_stop=h.should_stop,
                 on_checkpoint=h.write_checkpoint,
+                on_rung=rung_writer(h.link, h.experiment_id),
             )
             for h in heartbeats
         ],

@@ -42,6 +42,7 @@ from core.store.faults import is_transient
 from core.store.models import Status
 from core.store.scheduling import claim_next
 from worker.heartbeat import Heartbeat, Interruption
+from worker.rungs import rung_writer
 from worker.store_link import StoreGone, StoreLink, StoreRefused
 
 logger = logging.getLogger(__name__)
@@ -162,6 +163,7 @@ def train(claimed: ClaimedRun, heartbeat: Heartbeat, settings: Settings) -> Any:
             on_progress=heartbeat.set_progress,
             should_stop=heartbeat.should_stop,
             on_checkpoint=heartbeat.write_checkpoint,
+            on_rung=rung_writer(heartbeat.link, claimed.experiment_id),
         ),
         resume_from=claimed.checkpoint[1] if claimed.checkpoint else None,
         device=device,

@@ -232,3 +232,7 @@ class ApiKey(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+
+
+# The sweep tables, registered on the same metadata (Alembic's target).
+from core.store import sweep_tables as _sweep_tables  # noqa: E402,F401

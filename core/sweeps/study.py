@@ -98,6 +98,11 @@ def check_sampler(name: str, space: dict[str, Param]) -> None:
 
 
 def make_sampler(name: str, space: dict[str, Param], seed: int, number: int) -> BaseSampler:
+    with _quiet():
+        return _sampler(name, space, seed, number)
+
+
+def _sampler(name: str, space: dict[str, Param], seed: int, number: int) -> BaseSampler:
     per_ask = (seed * 1_000_003 + number) % 2**32
     if name == "random":
         return optuna.samplers.RandomSampler(seed=per_ask)
