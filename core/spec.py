@@ -9,6 +9,7 @@ spec can ask for unbounded time or memory; each error names the field and the bo
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import re
@@ -234,7 +235,7 @@ def _check_validation(spec: ExperimentSpec) -> None:
         raise ValueError("validation_rungs needs validation_records > 0 (a split to evaluate)")
     if any(not 0.0 < f <= 1.0 for f in rungs):
         raise ValueError("validation_rungs are fractions of the steps: each within (0, 1]")
-    if any(b <= a for a, b in zip(rungs, rungs[1:], strict=False)):
+    if any(b <= a for a, b in itertools.pairwise(rungs)):
         raise ValueError("validation_rungs must be ascending and distinct")
     steps = spec.rung_steps
     if len(set(steps)) != len(steps):

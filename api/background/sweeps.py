@@ -15,6 +15,7 @@ Per sweep, under its lease (core/store/sweeps.py: one driver at a time across AP
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -183,10 +184,8 @@ class SweepDriver:
             self._end(session, trial, "pruned", str(note["reason"]))
             for _, experiment in runs.get(trial.number, []):
                 if experiment.status not in TERMINAL:
-                    try:
+                    with contextlib.suppress(store.AlreadyFinished):
                         store.request_cancel(session, experiment.id)
-                    except store.AlreadyFinished:
-                        pass
         return prune
 
     def _end(self, session: Session, trial: SweepTrial, state: str, reason: str | None) -> None:

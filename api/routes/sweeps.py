@@ -5,6 +5,7 @@ api/background/sweeps.py; what a sweep's numbers mean is in api/services/sweep_v
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Response
@@ -111,10 +112,8 @@ def cancel_sweep(
         for members in sweep_store.runs_with_experiments(session, sweep_id).values():
             for _, experiment in members:
                 if experiment.status not in TERMINAL:
-                    try:
+                    with contextlib.suppress(store.AlreadyFinished):
                         store.request_cancel(session, experiment.id)
-                    except store.AlreadyFinished:
-                        pass
         session.commit()
     return sweep_views.sweep_view(session, sweep, full=True)
 

@@ -181,7 +181,9 @@ def _price(base: dict[str, Any], values: dict[str, Any]) -> SpecCost:
         path = next(iter(values), None)
         reason = str(exc).splitlines()[-1 if isinstance(exc, ValidationError) else 0]
         text = ", ".join(f"{k}={v!r}" for k, v in values.items())
-        raise SpaceError(path, f"a corner of the space is not a valid spec ({text}): {reason}")
+        raise SpaceError(
+            path, f"a corner of the space is not a valid spec ({text}): {reason}"
+        ) from None
     return estimate(spec)
 
 
