@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import Session
 
 from api.errors import InvalidFields, field_error, from_spec_errors
@@ -82,10 +82,9 @@ def build_plan(request: SweepRequest, limits: CostLimits) -> SweepPlan:
     merged.pop("seed", None)
     try:
         ExperimentSpec.model_validate(merged)
-    except ValueError as exc:
-        first = from_spec_errors(exc)[0] if hasattr(exc, "errors") else None
-        reason = first["reason"] if first else str(exc)
-        raise _fail("spec" if first is None else first["field"], reason) from None
+    except ValidationError as exc:
+        first = from_spec_errors(exc)[0]
+        raise _fail(first["field"], first["reason"]) from None
     try:
         space = parse_space(dict(request.space))
         study.check_sampler(request.sampler, space)

@@ -46,7 +46,7 @@ def sweep_view(session: Session, sweep: Sweep, *, full: bool) -> dict[str, Any]:
     rungs = sweep_store.rungs_of(session, ids)
     steps_used = steps_full = 0
     cpu_used = cpu_full = 0.0
-    items = []
+    items: list[dict[str, Any]] = []
     for trial in trials:
         members = runs.get(trial.number, [])
         per_seed = []
@@ -66,16 +66,17 @@ def sweep_view(session: Session, sweep: Sweep, *, full: bool) -> dict[str, Any]:
                     for r in rungs.get(e.id, [])
                 ],
             })  # fmt: skip
-        items.append({
+        item: dict[str, Any] = {
             "number": trial.number, "params": trial.params, "state": trial.state,
             "value": trial.value, "pruned_at_rung": trial.rung, "reason": trial.reason,
             "decisions": trial.decisions, "runs": per_seed,
-        })  # fmt: skip
+        }  # fmt: skip
+        items.append(item)
     complete = [t for t in items if t["state"] == "complete" and t["value"] is not None]
     maximize = sweep.objective == "validation_accuracy"
     best = None
     if complete:
-        top = max(complete, key=lambda t: t["value"] if maximize else -t["value"])
+        top = max(complete, key=lambda t: float(t["value"]) * (1 if maximize else -1))
         values = [
             float((e.metrics or {}).get(sweep.objective, "nan"))
             for _, e in runs.get(top["number"], [])
@@ -131,7 +132,7 @@ def confirm_plan(
     chosen = complete[:top]
     fresh = list(range(max(sweep.seeds) + 1, max(sweep.seeds) + 1 + seeds))
     base = {k: v for k, v in sweep.base.items() if k != "validation_rungs"}
-    configs = [("base", {}, base)] + [
+    configs: list[tuple[str, dict[str, Any], dict[str, Any]]] = [("base", {}, base)] + [
         (f"trial {t.number}", t.params, apply_params(base, t.params)) for t in chosen
     ]
     arms, cells, costs = [], [], []

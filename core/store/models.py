@@ -235,4 +235,4 @@ class ApiKey(SQLModel, table=True):
 
 
 # The sweep tables, registered on the same metadata (Alembic's target).
-from core.store import sweep_tables as _sweep_tables  # noqa: E402,F401
+import core.store.sweep_tables  # noqa: E402,F401
