@@ -24,6 +24,7 @@ from api.auth import AUTH_RESPONSES, VIEWER, KeyCache
 from api.background.dispatch import Dispatcher
 from api.background.reaper import reaper_running
 from api.background.retention import retention_running
+from api.background.sweeps import sweeps_running
 from api.deps import store_write_lock
 from api.errors import install_error_handlers
 from api.input_guard import InputGuard
@@ -68,8 +69,13 @@ def retention_hook(app: FastAPI) -> AbstractAsyncContextManager[None]:
     return retention_running(app.state.engine, app.state.settings)
 
 
+def sweeps_hook(app: FastAPI) -> AbstractAsyncContextManager[None]:
+    """Drive active sweeps: judge rungs, ask new trials, send their runs."""
+    return sweeps_running(app.state.engine, app.state.dispatcher, app.state.settings)
+
+
 # What every served app runs beside the requests; tests pass their own (usually none).
-DEFAULT_LIFESPAN_HOOKS: tuple[LifespanHook, ...] = (reaper_hook, retention_hook)
+DEFAULT_LIFESPAN_HOOKS: tuple[LifespanHook, ...] = (reaper_hook, retention_hook, sweeps_hook)
 
 
 def create_app(

@@ -9,6 +9,7 @@ spec can ask for unbounded time or memory; each error names the field and the bo
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 from dataclasses import dataclass
@@ -37,6 +38,10 @@ MAX_BATCH = 4096
 # 10 epochs of the book's batch-1 recipe; the broker's visibility timeout is sized above it.
 MAX_TOTAL_STEPS = 600_000
 MAX_LOSS_POINTS = 100_000
+# A validation split holds out at most half the training set; a run reports at most this many
+# intermediate validation figures (rungs, as fractions of its steps).
+MAX_VALIDATION_RECORDS = 30_000
+MAX_VALIDATION_RUNGS = 8
 
 DEFAULT_LR: dict[str, float] = {"sgd": 0.01, "adam": 0.001, "adamw": 0.001, "rmsprop": 0.01}
 
@@ -142,6 +147,23 @@ class ExperimentSpec(_Strict):
         default=None, ge=1, le=10_000, description="First N test records."
     )
     device: DeviceName = "auto"
+    # Left out of every dump at their defaults, so a spec without a validation split keeps
+    # its canonical JSON, fingerprint and group key (core/validation.py has the split's rule).
+    validation_records: Int = Field(
+        default=0,
+        ge=0,
+        le=MAX_VALIDATION_RECORDS,
+        exclude_if=lambda v: v == 0,
+        description="Training records held out (never trained on) to report validation "
+        "figures; the rule is fixed and seed-independent (docs/sweeps.md).",
+    )
+    validation_rungs: list[Float] = Field(
+        default_factory=list,
+        max_length=MAX_VALIDATION_RUNGS,
+        exclude_if=lambda v: not v,
+        description="Fractions of the steps (0 < f <= 1, ascending) at which to report "
+        "validation figures while training; needs validation_records.",
+    )
 
     @model_validator(mode="after")
     def _fill_and_check(self) -> ExperimentSpec:
@@ -149,6 +171,7 @@ class ExperimentSpec(_Strict):
             # Frozen model: fill the default once so a stored spec says exactly what ran.
             object.__setattr__(self, "lr", DEFAULT_LR[self.optimizer])
         _check_combinations(self)
+        _check_validation(self)
         steps = self.total_steps
         if steps > MAX_TOTAL_STEPS:
             raise ValueError(
@@ -170,8 +193,14 @@ class ExperimentSpec(_Strict):
 
     @property
     def train_records(self) -> int:
-        full = TRAIN_RECORDS[self.dataset]
+        full = TRAIN_RECORDS[self.dataset] - self.validation_records
         return min(self.train_limit or full, full)
+
+    @property
+    def rung_steps(self) -> list[int]:
+        """The steps at which validation figures are reported, one per rung, ascending."""
+        total = self.total_steps
+        return [max(1, min(total, math.ceil(f * total))) for f in self.validation_rungs]
 
     @property
     def test_records(self) -> int:
@@ -201,6 +230,29 @@ class ExperimentSpec(_Strict):
 
     def fingerprint(self) -> str:
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
+
+
+def _check_validation(spec: ExperimentSpec) -> None:
+    full = TRAIN_RECORDS[spec.dataset]
+    held = spec.validation_records
+    if held and spec.train_limit is not None and spec.train_limit + held > full:
+        raise ValueError(
+            f"train_limit={spec.train_limit} plus validation_records={held} is more than the "
+            f"{full:,} training records: lower one of them"
+        )
+    rungs = spec.validation_rungs
+    if rungs and not held:
+        raise ValueError("validation_rungs needs validation_records > 0 (a split to evaluate)")
+    if any(not 0.0 < f <= 1.0 for f in rungs):
+        raise ValueError("validation_rungs are fractions of the steps: each within (0, 1]")
+    if any(b <= a for a, b in itertools.pairwise(rungs)):
+        raise ValueError("validation_rungs must be ascending and distinct")
+    steps = spec.rung_steps
+    if len(set(steps)) != len(steps):
+        raise ValueError(
+            f"validation_rungs fall on the same step ({spec.total_steps} steps in all): "
+            "use fewer rungs or more steps"
+        )
 
 
 def _check_combinations(spec: ExperimentSpec) -> None:

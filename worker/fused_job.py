@@ -26,6 +26,7 @@ from core.store.scheduling import claim_siblings
 from worker.claiming import ClaimedRun, claim_run, prepare_run, worker_name
 from worker.heartbeat import Heartbeat
 from worker.job import NOT_TAKEN, device_label, never, start_heartbeat, train
+from worker.rungs import rung_writer
 from worker.settling import settle, settle_error
 from worker.store_link import StoreGone, StoreLink
 
@@ -147,6 +148,7 @@ def train_group(
                 on_progress=h.set_progress,
                 should_stop=h.should_stop,
                 on_checkpoint=h.write_checkpoint,
+                on_rung=rung_writer(h.link, h.experiment_id),
             )
             for h in heartbeats
         ],

@@ -33,6 +33,7 @@ from typing import Any
 from core.settings import Settings
 from worker.claiming import ClaimedRun
 from worker.heartbeat import Heartbeat
+from worker.rungs import rung_writer
 from worker.store_link import StoreLink
 
 # What run_experiment_by_id answers when it would not take a run (the caller requeues the
@@ -94,6 +95,7 @@ def train(claimed: ClaimedRun, heartbeat: Heartbeat, settings: Settings) -> Any:
             on_progress=heartbeat.set_progress,
             should_stop=heartbeat.should_stop,
             on_checkpoint=heartbeat.write_checkpoint,
+            on_rung=rung_writer(heartbeat.link, claimed.experiment_id),
         ),
         resume_from=claimed.checkpoint[1] if claimed.checkpoint else None,
         device=device,

@@ -22,6 +22,7 @@ from api.routes import (
     models,
     predictions,
     presets,
+    sweeps,
 )
 
 # Open to anyone even when the server requires API keys: probes, the dashboard's page (it
@@ -39,6 +40,7 @@ ROUTERS: list[APIRouter] = [
     events.router,
     changes.router,
     ablations.router,
+    sweeps.router,
     compare.router,
     datasets.router,
     metrics.router,

@@ -242,3 +242,7 @@ class ApiKey(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+
+
+# The sweep tables, registered on the same metadata (Alembic's target).
+import core.store.sweep_tables  # noqa: E402,F401

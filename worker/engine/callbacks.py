@@ -32,6 +32,9 @@ class RunCallbacks:
     should_stop: Callable[[], bool] = _never
     # A checkpoint (bytes from worker.engine.checkpoint) and the step it was taken at.
     on_checkpoint: Callable[[bytes, int], None] = _noop
+    # At each of the spec's validation rungs: the step and {step, fraction,
+    # validation_accuracy, validation_loss} on the held-out records.
+    on_rung: Callable[[int, dict[str, float]], None] = _noop
 
 
 @dataclass

@@ -29,6 +29,7 @@ from worker.engine.graphs import GraphPlan
 from worker.engine.loop import AutogradStep, GroupLoop, GroupStep, RunState
 from worker.engine.model import build_loss, uses_class_targets
 from worker.engine.update import update_mode
+from worker.engine.validation import ValidationSet
 
 # final_loss: the mean of the last this-many logged points (fewer when the run logged fewer).
 FINAL_LOSS_POINTS = 100
@@ -48,6 +49,7 @@ class PreparedRun:
     tail: list[float]
     resumed: bool
     load_s: float = 0.0  # preparing this run: dataset (cached per process), model, resume
+    validation: ValidationSet | None = None  # the held-out records, if the spec has a split
 
 
 @dataclass(frozen=True)
@@ -96,9 +98,18 @@ def train_group(
     states = [
         RunState(call, run.seconds_before, run.tail) for run, call in zip(runs, calls, strict=True)
     ]
+    rung_log: list[list[dict[str, float]]] = [[] for _ in runs]
+
+    def at_rung(active: list[int], step: int) -> None:
+        for j in active:
+            figures = _validate(runs[j], step)
+            rung_log[j].append(figures)
+            calls[j].on_rung(step, figures)
+
     loop = GroupLoop(
         states, build, batches, spec, first.start_step, options.flush_interval_s,
         options.checkpoint_interval_s, make_checkpoint, dev, plan,
+        rung_steps=spec.rung_steps, at_rung=at_rung,
     )  # fmt: skip
     for run in runs:
         run.model.train()
@@ -127,6 +138,16 @@ def train_group(
                 final_loss=sum(tail) / len(tail) if tail else None,
                 loss_points=state.step // run.spec.log_every,
             )
+            if run.validation is not None:
+                log = rung_log[j]
+                last = log[-1] if log and log[-1]["step"] == state.step else None
+                final = last or _validate(run, state.step)
+                metrics.update(
+                    validation_accuracy=final["validation_accuracy"],
+                    validation_loss=final["validation_loss"],
+                    validation_records=len(run.validation.labels),
+                    rungs=log,
+                )
             extra: dict[str, Any] = {
                 "resumed_from_step": run.start_step if run.resumed else None,
                 "fused_runs": len(runs),
@@ -162,6 +183,19 @@ def train_group(
     return results
 
 
+def _validate(run: PreparedRun, step: int) -> dict[str, float]:
+    """The run's figures on its held-out records at `step`."""
+    assert run.validation is not None
+    metrics, _ = evaluate(run.model, run.spec, run.validation.x, run.validation.labels)
+    total = run.spec.total_steps
+    return {
+        "step": step,
+        "fraction": step / total if total else 1.0,
+        "validation_accuracy": metrics["test_accuracy"],
+        "validation_loss": metrics["test_loss"],
+    }
+
+
 def _graph_plan(
     spec: ExperimentSpec, dev: torch.device, data: DeviceDataset, options: GroupOptions, mode: str
 ) -> GraphPlan:
@@ -169,6 +203,8 @@ def _graph_plan(
         return GraphPlan("turned off (cuda_graphs=False)")
     if dev.type != "cuda":
         return GraphPlan("not a CUDA device")
+    if spec.validation_rungs:
+        return GraphPlan("validation rungs stop the loop between replays")
     if not options.fast_path:
         return GraphPlan("the autograd step is not captured")
     if mode == "optimizer":

@@ -98,6 +98,8 @@ class RunState:
 MakeCheckpoint = Callable[[int, int, float, list[float]], bytes]
 # The runs still training (indices into the group) -> their fused step
 BuildStep = Callable[[list[int]], GroupStep]
+# At a validation rung: (the runs still training, the step), their modules up to date
+AtRung = Callable[[list[int], int], None]
 
 
 @dataclass
@@ -113,6 +115,9 @@ class GroupLoop:
     device: torch.device
     graphs: GraphPlan = field(default_factory=GraphPlan)
     step: int = 0
+    # Steps at which to stop and call `at_rung` (validation figures); no CUDA graphs with them.
+    rung_steps: Sequence[int] = ()
+    at_rung: AtRung | None = None
 
     def run(self) -> None:
         spec = self.spec
@@ -125,9 +130,12 @@ class GroupLoop:
         self.next_flush = self.start + self.flush_interval_s
         interval = self.checkpoint_interval_s
         self.next_checkpoint = self.start + interval if interval else float("inf")
+        self.rungs = [s for s in self.rung_steps if s > self.step]  # a resume skips passed ones
         while self.step < self.total and self.active:
             if self._advance():
                 self._control()
+            if self.rungs and self.step >= self.rungs[0]:
+                self._rung()
         self._flush()
         self.stepper.sync()
         seconds = self._elapsed()
@@ -159,8 +167,15 @@ class GroupLoop:
                 return time.perf_counter() >= self.next_flush
             limit = min(total, (step // chunk + 1) * chunk)
         else:
-            limit = total
+            limit = min(total, self.rungs[0]) if self.rungs else total
         return self._eager(limit, stop_for_flush=True)
+
+    def _rung(self) -> None:
+        while self.rungs and self.rungs[0] <= self.step:
+            self.rungs.pop(0)
+        if self.at_rung is not None:
+            self.stepper.sync()
+            self.at_rung(list(self.active), self.step)
 
     def _eager(self, limit: int, *, stop_for_flush: bool) -> bool:
         run, batches, losses = self.stepper.step, self.batches, self.losses

@@ -24,6 +24,7 @@ from worker.engine.data import load_dataset
 from worker.engine.group import GroupOptions, PreparedRun, train_group
 from worker.engine.grouping import partition
 from worker.engine.model import build_model, build_optimizer, resolve_device
+from worker.engine.validation import split_dataset
 
 
 def run_training(
@@ -137,9 +138,16 @@ def _prepare(
 ) -> PreparedRun:
     dev = resolve_device(device or spec.device)
     data = load_dataset(spec.dataset, data_dir, dev, allow_download=allow_download)
+    validation = None
+    if spec.validation_records:
+        data, validation = split_dataset(data, spec.validation_records)
+    validation = None
+    if spec.validation_records:
+        data, validation = split_dataset(data, spec.validation_records)
     model = build_model(spec, dev)
     optimizer = build_optimizer(spec, list(model.parameters()))
     run = PreparedRun(spec, dev, data, model, optimizer, 0, 0.0, [], resume is not None)
+    run.validation = validation
     if resume is not None:
         checkpoint = restore(resume, spec, model, optimizer, dev)
         run.start_step, run.seconds_before = checkpoint.step, checkpoint.train_seconds

@@ -1,0 +1,161 @@
+"""What the sweep endpoints answer: the sweep with its trials, rungs, budget and best trial;
+the trials as CSV; and the confirmation ablation's plan (base + best trials, fresh seeds)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from typing import Any
+
+from scipy import stats as sps
+from sqlmodel import Session
+
+from api.background.sweeps import records
+from api.services.ablation_plan import Arm, Cell, Plan, PlanError
+from core.cost import CostLimits, ablation_total, ablation_violations, estimate
+from core.spec import ExperimentSpec
+from core.store import sweeps as sweep_store
+from core.store.sweep_tables import Sweep
+from core.submissions import AblationRequest
+from core.sweeps import study
+from core.sweeps.space import apply_params
+
+CONFIDENCE = 0.95
+
+
+def interval(values: list[float]) -> dict[str, Any]:
+    n = len(values)
+    mean = sum(values) / n if n else None
+    if n < 2 or mean is None:
+        return {"n": n, "mean": mean, "ci_low": None, "ci_high": None}
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = float(sps.t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * sd / math.sqrt(n)
+    return {"n": n, "mean": mean, "ci_low": mean - half, "ci_high": mean + half}
+
+
+def trial_records(session: Session, sweep: Sweep) -> list[study.TrialRecord]:
+    runs = sweep_store.runs_with_experiments(session, sweep.id)
+    rungs = sweep_store.rungs_of(session, [e.id for m in runs.values() for _, e in m])
+    return records(sweep_store.trials(session, sweep.id), runs, rungs, sweep)
+
+
+def sweep_view(session: Session, sweep: Sweep, *, full: bool) -> dict[str, Any]:
+    trials = sweep_store.trials(session, sweep.id)
+    runs = sweep_store.runs_with_experiments(session, sweep.id)
+    ids = [e.id for m in runs.values() for _, e in m]
+    rungs = sweep_store.rungs_of(session, ids)
+    steps_used = steps_full = 0
+    cpu_used = cpu_full = 0.0
+    items: list[dict[str, Any]] = []
+    for trial in trials:
+        members = runs.get(trial.number, [])
+        per_seed = []
+        for run, e in members:
+            steps_used += e.step
+            total = e.total_steps or ExperimentSpec.model_validate(e.spec).total_steps
+            steps_full += total
+            full_cpu = estimate(ExperimentSpec.model_validate(e.spec)).cpu_seconds
+            cpu_full += full_cpu
+            cpu_used += full_cpu * (e.step / total if total else 0.0)
+            per_seed.append({
+                "seed": run.seed, "experiment_id": e.id, "status": e.status, "step": e.step,
+                "rungs": [
+                    {"step": r.step, "fraction": r.fraction,
+                     "validation_accuracy": r.validation_accuracy,
+                     "validation_loss": r.validation_loss}
+                    for r in rungs.get(e.id, [])
+                ],
+            })  # fmt: skip
+        item: dict[str, Any] = {
+            "number": trial.number, "params": trial.params, "state": trial.state,
+            "value": trial.value, "pruned_at_rung": trial.rung, "reason": trial.reason,
+            "decisions": trial.decisions, "runs": per_seed,
+        }  # fmt: skip
+        items.append(item)
+    complete = [t for t in items if t["state"] == "complete" and t["value"] is not None]
+    maximize = sweep.objective == "validation_accuracy"
+    best = None
+    if complete:
+        top = max(complete, key=lambda t: float(t["value"]) * (1 if maximize else -1))
+        values = [
+            float((e.metrics or {}).get(sweep.objective, "nan"))
+            for _, e in runs.get(top["number"], [])
+        ]
+        best = {"number": top["number"], "params": top["params"], sweep.objective: interval(values)}
+    counts: dict[str, int] = {}
+    for t in items:
+        counts[t["state"]] = counts.get(t["state"], 0) + 1
+    view: dict[str, Any] = {
+        "id": sweep.id, "name": sweep.name, "status": sweep.status, "owner": sweep.owner,
+        "created_at": sweep.created_at, "finished_at": sweep.finished_at,
+        "sampler": sweep.sampler, "pruner": sweep.pruner, "objective": sweep.objective,
+        "figures": "validation", "max_trials": sweep.max_trials, "parallel": sweep.parallel,
+        "seeds": sweep.seeds, "rungs": study.rung_fractions(sweep.rungs), "note": sweep.note,
+        "trial_counts": counts, "best": best,
+        "confirm_ablation_id": sweep.confirm_ablation_id,
+        "budget": {
+            "trials": len(items), "steps": steps_used, "steps_if_full": steps_full,
+            "cpu_seconds": round(cpu_used, 3), "cpu_seconds_if_full": round(cpu_full, 3),
+        },
+    }  # fmt: skip
+    if full:
+        view["space"] = sweep.space
+        view["base"] = sweep.base
+        view["trials"] = items
+    return view
+
+
+def trials_csv(view: dict[str, Any]) -> str:
+    paths = list(view.get("space", {}))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["number", "state", "pruned_at_rung", view["objective"], *paths])
+    for t in view.get("trials", []):
+        row = [t["number"], t["state"], t["pruned_at_rung"], t["value"]]
+        writer.writerow(row + [_cell(t["params"].get(p)) for p in paths])
+    return out.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    return value if isinstance(value, int | float | str) or value is None else str(value)
+
+
+def confirm_plan(
+    session: Session, sweep: Sweep, top: int, seeds: int, limits: CostLimits
+) -> tuple[Plan, AblationRequest]:
+    """Arm 0 the base recipe, arms 1..k the best complete trials, on seeds after the sweep's."""
+    maximize = sweep.objective == "validation_accuracy"
+    complete = [t for t in sweep_store.trials(session, sweep.id) if t.state == "complete"]
+    if not complete:
+        raise PlanError(("top",), "no complete trial yet to confirm")
+    complete.sort(key=lambda t: -(t.value or 0.0) if maximize else (t.value or 0.0))
+    chosen = complete[:top]
+    fresh = list(range(max(sweep.seeds) + 1, max(sweep.seeds) + 1 + seeds))
+    base = {k: v for k, v in sweep.base.items() if k != "validation_rungs"}
+    configs: list[tuple[str, dict[str, Any], dict[str, Any]]] = [("base", {}, base)] + [
+        (f"trial {t.number}", t.params, apply_params(base, t.params)) for t in chosen
+    ]
+    arms, cells, costs = [], [], []
+    for index, (label, params, spec_dict) in enumerate(configs):
+        spec = ExperimentSpec.model_validate({**spec_dict, "seed": fresh[0]})
+        cost = estimate(spec)
+        costs.append((cost, len(fresh)))
+        clean = spec.model_dump(mode="json")
+        clean.pop("seed")
+        arms.append(Arm(index, label, sweep.preset, params, clean))
+        for seed in fresh:
+            cells.append(
+                Cell(
+                    index,
+                    seed,
+                    ExperimentSpec.model_validate({**clean, "seed": seed}),
+                    sweep.preset,
+                    cost.cpu_hours,
+                )
+            )
+    total = ablation_total(costs)
+    for problem in ablation_violations(total, limits):
+        raise PlanError(("seeds",), f"the confirmation is too big: {problem}")
+    request = AblationRequest(name=f"sweep-{sweep.id[:8]}-confirm", base=base, seeds=fresh)
+    return Plan("grid", arms, fresh, cells, total), request

@@ -1,0 +1,194 @@
+"""Reads and writes of sweeps (tables in core/store/sweep_tables.py). Nothing is committed here.
+
+The driver's lease: a sweep is driven by one API process at a time. `take_lease` is one
+conditional UPDATE that succeeds when the lease is free, expired, or already the caller's, so
+two processes looking at the same sweep at the same moment cannot both drive it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, update
+from sqlmodel import Session, col, select
+
+from core.store.clock import utcnow
+from core.store.cursor import decode_cursor, encode_cursor
+from core.store.errors import StoreError
+from core.store.models import Experiment
+from core.store.sweep_tables import ExperimentRung, Sweep, SweepRun, SweepTrial
+from core.store.tables import rowcount
+
+ACTIVE = ("running", "cancelling")
+
+
+class SweepNotFound(StoreError):
+    def __init__(self, sweep_id: str) -> None:
+        super().__init__(f"sweep {sweep_id} not found")
+        self.sweep_id = sweep_id
+
+
+def require_sweep(session: Session, sweep_id: str) -> Sweep:
+    sweep = session.get(Sweep, sweep_id)
+    if sweep is None:
+        raise SweepNotFound(sweep_id)
+    return sweep
+
+
+def list_sweeps(
+    session: Session,
+    *,
+    limit: int = 20,
+    cursor: str | None = None,
+    status: str | None = None,
+    owner: str | None = None,
+) -> tuple[list[Sweep], str | None]:
+    """Newest first, keyset paging on (created_at, id) as for experiments."""
+    query = select(Sweep)
+    if status is not None:
+        query = query.where(col(Sweep.status) == status)
+    if owner is not None:
+        query = query.where(col(Sweep.owner) == owner)
+    if cursor is not None:
+        created, last_id = decode_cursor(cursor)
+        query = query.where(
+            or_(
+                col(Sweep.created_at) < created,
+                and_(col(Sweep.created_at) == created, col(Sweep.id) < last_id),
+            )
+        )
+    query = query.order_by(col(Sweep.created_at).desc(), col(Sweep.id).desc())
+    rows = list(session.exec(query.limit(limit + 1)).all())
+    if len(rows) <= limit:
+        return rows, None
+    page = rows[:limit]
+    return page, encode_cursor(page[-1].created_at, page[-1].id)
+
+
+def active_sweep_ids(session: Session) -> list[str]:
+    query = select(Sweep.id).where(col(Sweep.status).in_(ACTIVE)).order_by(col(Sweep.created_at))
+    return [str(i) for i in session.exec(query).all()]
+
+
+def take_lease(session: Session, sweep_id: str, owner: str, seconds: float) -> bool:
+    now = utcnow()
+    taken = session.execute(
+        update(Sweep)
+        .where(
+            col(Sweep.id) == sweep_id,
+            col(Sweep.status).in_(ACTIVE),
+            or_(
+                col(Sweep.lease_owner).is_(None),
+                col(Sweep.lease_owner) == owner,
+                col(Sweep.lease_until) < now,
+            ),
+        )
+        .values(lease_owner=owner, lease_until=now + timedelta(seconds=seconds))
+    )
+    return rowcount(taken) == 1
+
+
+def trials(session: Session, sweep_id: str) -> list[SweepTrial]:
+    query = select(SweepTrial).where(col(SweepTrial.sweep_id) == sweep_id)
+    return list(session.exec(query.order_by(col(SweepTrial.number))).all())
+
+
+def runs_with_experiments(
+    session: Session, sweep_id: str
+) -> dict[int, list[tuple[SweepRun, Experiment]]]:
+    """Each trial's runs with their experiments, in seed order."""
+    rows = session.exec(
+        select(SweepRun, Experiment)
+        .join(Experiment, col(Experiment.id) == col(SweepRun.experiment_id))
+        .where(col(SweepRun.sweep_id) == sweep_id)
+        .order_by(col(SweepRun.number), col(SweepRun.seed))
+    ).all()
+    found: dict[int, list[tuple[SweepRun, Experiment]]] = {}
+    for run, experiment in rows:
+        found.setdefault(run.number, []).append((run, experiment))
+    return found
+
+
+def rungs_of(session: Session, experiment_ids: Sequence[str]) -> dict[str, list[ExperimentRung]]:
+    found: dict[str, list[ExperimentRung]] = {e: [] for e in experiment_ids}
+    if not experiment_ids:
+        return found
+    rows = session.exec(
+        select(ExperimentRung)
+        .where(col(ExperimentRung.experiment_id).in_(list(experiment_ids)))
+        .order_by(col(ExperimentRung.experiment_id), col(ExperimentRung.step))
+    ).all()
+    for row in rows:
+        found[row.experiment_id].append(row)
+    return found
+
+
+def save_rung(session: Session, experiment_id: str, figures: dict[str, Any]) -> None:
+    """Store a run's validation figures at a rung; a repeat of the same step (a retried
+    write, a resumed attempt) changes nothing."""
+    step = int(figures["step"])
+    if session.get(ExperimentRung, (experiment_id, step)) is not None:
+        return
+    session.add(
+        ExperimentRung(
+            experiment_id=experiment_id,
+            step=step,
+            fraction=float(figures["fraction"]),
+            validation_accuracy=float(figures["validation_accuracy"]),
+            validation_loss=float(figures["validation_loss"]),
+        )
+    )
+    session.flush()
+
+
+def add_trial(
+    session: Session,
+    sweep: Sweep,
+    number: int,
+    params: dict[str, Any],
+    optuna_params: dict[str, Any],
+    system_attrs: dict[str, Any],
+    runs: list[tuple[int, str]],
+) -> SweepTrial:
+    trial = SweepTrial(
+        sweep_id=sweep.id,
+        number=number,
+        params=params,
+        optuna_params=optuna_params,
+        system_attrs=system_attrs,
+        decisions=[],
+    )
+    session.add(trial)
+    session.flush()  # the (sweep, number) key: a number asked twice fails here
+    for seed, experiment_id in runs:
+        session.add(
+            SweepRun(sweep_id=sweep.id, number=number, seed=seed, experiment_id=experiment_id)
+        )
+    session.flush()
+    return trial
+
+
+def delete_sweep(session: Session, sweep_id: str) -> list[str]:
+    """Remove the sweep and its trials; returns its experiments' ids (the caller removes the
+    ended ones with core/store/retention.py)."""
+    ids = [
+        str(i)
+        for i in session.exec(
+            select(SweepRun.experiment_id).where(col(SweepRun.sweep_id) == sweep_id)
+        ).all()
+    ]
+    session.execute(delete(SweepRun).where(col(SweepRun.sweep_id) == sweep_id))
+    session.execute(delete(SweepTrial).where(col(SweepTrial.sweep_id) == sweep_id))
+    session.execute(delete(Sweep).where(col(Sweep.id) == sweep_id))
+    return ids
+
+
+def finish(session: Session, sweep: Sweep, status: str, note: str | None = None) -> None:
+    sweep.status = status
+    sweep.finished_at = utcnow()
+    sweep.lease_owner = None
+    if note is not None:
+        sweep.note = note
+    session.add(sweep)

@@ -1,0 +1,120 @@
+"""POST /sweeps refuses bad spaces with a 422 naming the field; a sweep driven by hand (its
+runs finished in the store as a worker would) prunes a clearly worse trial at its first rung,
+ends with exactly max_trials trials, and confirms its winner as an ablation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from api.background.sweeps import SweepDriver
+from core.settings import Settings
+from core.store import sweeps as sweep_store
+from core.store.models import Experiment
+from tests.api.app_client import AppClient
+
+SPACE = {"lr": {"type": "choice", "values": [0.5, 0.0001]}}
+BASE = {"preset": "seed-baseline", "overrides": {"train_limit": 500, "test_limit": 100,
+        "epochs": 1, "batch_size": 10}, "validation_records": 200}  # fmt: skip
+
+
+def _post(client: AppClient, **body: Any) -> Any:
+    return client.post("/sweeps", json={**BASE, "space": SPACE, **body})
+
+
+@pytest.mark.parametrize(
+    ("space", "field"),
+    [
+        ({"lr": {"type": "uniform", "low": 0.1, "high": 0.1}}, "space.lr"),
+        ({"lr": {"type": "log_uniform", "low": 0, "high": 0.1}}, "space.lr"),
+        ({"nope": {"type": "uniform", "low": 0, "high": 1}}, "space.nope"),
+        ({"loss": {"type": "uniform", "low": 0, "high": 1}}, "space.loss"),
+        ({"model.activation": {"type": "choice", "values": ["relu", "relu"]}},
+         "space.model.activation"),
+        ({"model.hidden": {"type": "choice", "values": [[4096] * 8]}}, "space.model.hidden"),
+        ({"epochs": {"type": "uniform", "low": 1, "high": 3}}, "space.epochs"),
+    ],
+)  # fmt: skip
+def test_bad_spaces_are_refused_naming_the_field(
+    client: AppClient, space: dict[str, Any], field: str
+) -> None:
+    response = client.post("/sweeps", json={**BASE, "space": space})
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == field, response.text
+
+
+def test_a_sweep_over_the_cpu_hour_bound_is_refused(client: AppClient) -> None:
+    response = client.post(
+        "/sweeps",
+        json={"preset": "seed-baseline", "space": {"epochs": {"type": "int", "low": 2, "high": 3}},
+              "max_trials": 200, "seeds": 10},
+    )  # fmt: skip
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "space"
+
+
+class Sent:
+    """Stands in for the dispatcher: the runs are finished by the test, not by a worker."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    def dispatch_all(self, ids: list[str]) -> None:
+        self.ids += ids
+
+
+def _finish_runs(engine: Engine, sweep_id: str, accuracy: dict[float, float]) -> None:
+    """Finish every queued run of the sweep as a worker would, with figures by its lr."""
+    with Session(engine) as session:
+        for members in sweep_store.runs_with_experiments(session, sweep_id).values():
+            for run, experiment in members:
+                if experiment.status != "queued":
+                    continue
+                good = accuracy[experiment.spec["lr"]] + 0.01 * run.seed
+                for k, step in enumerate((6, 17, 50)):
+                    sweep_store.save_rung(session, experiment.id, {
+                        "step": step, "fraction": step / 50,
+                        "validation_accuracy": good - 0.1 * (2 - k), "validation_loss": 1 - good,
+                    })  # fmt: skip
+                row = session.get(Experiment, experiment.id)
+                assert row is not None
+                row.status, row.step, row.total_steps = "succeeded", 50, 50
+                row.metrics = {"validation_accuracy": good, "validation_loss": 1 - good}
+                session.add(row)
+        session.commit()
+
+
+def test_a_sweep_prunes_the_loser_and_confirms_the_winner(
+    client: AppClient, engine: Engine, settings: Settings
+) -> None:
+    created = _post(client, sampler="grid", max_trials=2, parallel=2, seeds=2)
+    assert created.status_code == 201, created.text
+    sweep_id = created.json()["id"]
+    sent = Sent()
+    driver = SweepDriver(engine, sent, settings)  # type: ignore[arg-type]
+    driver.drive(sweep_id)
+    view = client.get(f"/sweeps/{sweep_id}").json()
+    assert len(view["trials"]) == 2 and all(t["state"] == "queued" for t in view["trials"])
+    assert len(sent.ids) == 4
+    _finish_runs(engine, sweep_id, {0.5: 0.8, 0.0001: 0.1})
+    driver.drive(sweep_id)
+    driver.drive(sweep_id)
+    view = client.get(f"/sweeps/{sweep_id}").json()
+    states = {t["params"]["lr"]: t for t in view["trials"]}
+    assert states[0.0001]["state"] == "pruned" and states[0.0001]["pruned_at_rung"] == 0
+    assert states[0.5]["state"] == "complete"
+    assert view["status"] == "succeeded" and view["budget"]["trials"] == 2
+    assert view["best"]["params"] == {"lr": 0.5} and view["figures"] == "validation"
+    csv = client.get(f"/sweeps/{sweep_id}/trials.csv")
+    assert csv.status_code == 200 and csv.text.count("\n") == 3
+    confirm = client.post(f"/sweeps/{sweep_id}/confirm", json={"top": 1, "seeds": 2})
+    assert confirm.status_code == 201, confirm.text
+    assert confirm.json()["seeds"] == [2, 3] and confirm.json()["figures"] == "test"
+    ablation = client.get(f"/ablations/{confirm.json()['ablation_id']}").json()
+    assert [a["label"] for a in ablation["arms"]] == ["base", "trial 0"] or len(
+        ablation["arms"]
+    ) == 2
+    listed = client.get("/sweeps", params={"status": "succeeded"}).json()
+    assert [s["id"] for s in listed["items"]] == [sweep_id]

@@ -1,0 +1,37 @@
+"""The validation split: fixed and seed-independent, never trained on; rungs report figures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from core.spec import ExperimentSpec
+from worker.engine import RunCallbacks, run_training
+from worker.engine.validation import split_indices
+
+DATA = Path(os.environ.get("TEST_DATA_DIR", "../shared/data"))
+
+
+def test_the_split_is_fixed_disjoint_and_whole() -> None:
+    train, held = split_indices(60_000, 200)
+    again, held_again = split_indices(60_000, 200)
+    assert np.array_equal(held, held_again) and np.array_equal(train, again)
+    assert len(held) == 200 and not set(train.tolist()) & set(held.tolist())
+    assert len(train) + len(held) == 60_000
+
+
+def test_a_run_reports_validation_figures_at_its_rungs() -> None:
+    seen: list[dict[str, float]] = []
+    spec = ExperimentSpec.model_validate(
+        {"train_limit": 300, "validation_records": 100, "test_limit": 50, "epochs": 1,
+         "batch_size": 10, "validation_rungs": [1 / 3, 1.0]}
+    )  # fmt: skip
+    result = run_training(
+        spec, data_dir=DATA, allow_download=False,
+        callbacks=RunCallbacks(on_rung=lambda _step, figures: seen.append(figures)),
+    )  # fmt: skip
+    assert [f["step"] for f in seen] == [10, 30] == spec.rung_steps
+    assert result.metrics["rungs"] == seen and result.metrics["validation_records"] == 100
+    assert result.metrics["validation_accuracy"] == seen[-1]["validation_accuracy"]
