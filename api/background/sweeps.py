@@ -125,11 +125,11 @@ class SweepDriver:
             if trial.state in ENDED:
                 continue
             members = runs.get(trial.number, [])
-            experiments = [e for _, e in members]
-            if any(e.status == Status.running.value for e in experiments):
+            trial_runs = [e for _, e in members]
+            if any(e.status == Status.running.value for e in trial_runs):
                 trial.state = "running"
-            if any(e.status in (Status.failed.value, Status.cancelled.value) for e in experiments):
-                bad = next(e for e in experiments if e.status != Status.succeeded.value)
+            if any(e.status in (Status.failed.value, Status.cancelled.value) for e in trial_runs):
+                bad = next(e for e in trial_runs if e.status != Status.succeeded.value)
                 self._end(session, trial, "failed", f"run {bad.id} {bad.status}: {bad.error}")
                 continue
             while sweep.pruner != "none" and trial.judged < sweep.rungs - 1:
@@ -140,10 +140,10 @@ class SweepDriver:
                     break
             if trial.state in ENDED:
                 continue
-            if experiments and all(e.status == Status.succeeded.value for e in experiments):
+            if trial_runs and all(e.status == Status.succeeded.value for e in trial_runs):
                 if sweep.pruner != "none" and trial.judged < sweep.rungs - 1:
                     continue  # a rung not yet seen (its figures still being written)
-                values = [float((e.metrics or {}).get(sweep.objective, "nan")) for e in experiments]
+                values = [float((e.metrics or {}).get(sweep.objective, "nan")) for e in trial_runs]
                 trial.value = sum(values) / len(values)
                 self._end(session, trial, "complete", None)
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from core.settings import Settings
+from core.store import runs as run_store
 from core.store.models import Status
 from core.store.session import session_scope
 from tests.api.recorded_runs import RecordedRuns, small_spec
@@ -34,7 +35,7 @@ def _finish_later(runs: RecordedRuns, experiment_id: str, attempt: int, total: i
         labels = np.arange(50, dtype=np.uint8) % 10
         outputs = np.full((50, 10), 0.1, dtype=np.float32)
         with session_scope(runs.engine) as session:
-            runs.finish(
+            run_store.finish(
                 session, experiment_id, attempt, status=Status.succeeded,
                 metrics={"test_accuracy": 1.0}, fingerprint={}, outputs=outputs,
                 labels=labels, predicted=labels, step=total,
