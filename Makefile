@@ -58,11 +58,15 @@ drills: $(STAMP)
 	TEST_DATA_DIR=$(TEST_DATA_DIR) $(BIN)/pytest -m drill -s $(PYTEST_ARGS)
 
 # Deeper fuzzing of the live API than `make test` does (tests/api/test_fuzz.py): many more
-# examples per endpoint and a new random seed each run. FUZZ_MAX_EXAMPLES=N to change.
+# examples per endpoint, many more stateful scenarios (linked calls: submit, read, cancel,
+# delete), and a new random seed for each pass. FUZZ_MAX_EXAMPLES=N and
+# FUZZ_STATEFUL_EXAMPLES=N to change.
 FUZZ_MAX_EXAMPLES ?= 200
+FUZZ_STATEFUL_EXAMPLES ?= 300
 fuzz: $(STAMP)
-	FUZZ_MAX_EXAMPLES=$(FUZZ_MAX_EXAMPLES) FUZZ_SEED=random TEST_DATA_DIR=$(TEST_DATA_DIR) \
-		$(BIN)/pytest tests/api/test_fuzz.py $(PYTEST_ARGS)
+	FUZZ_MAX_EXAMPLES=$(FUZZ_MAX_EXAMPLES) FUZZ_SEED=random \
+		FUZZ_STATEFUL_EXAMPLES=$(FUZZ_STATEFUL_EXAMPLES) FUZZ_STATEFUL_SEED=random \
+		TEST_DATA_DIR=$(TEST_DATA_DIR) $(BIN)/pytest tests/api/test_fuzz.py $(PYTEST_ARGS)
 
 # Engine vs the plain PyTorch loop, side by side (SEED.md's five recipes, 3 epochs, 1 thread).
 bench: $(STAMP)

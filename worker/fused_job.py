@@ -46,11 +46,20 @@ def run_delivery(
     link = StoreLink(engine, patience_s=settings.store_patience_s)
     try:
         head = claim_run(link, experiment_id, settings)
-        if head is None:
-            return "skipped: nothing to run (finished, cancelled, or running elsewhere)"
-        members = [head, *claim_group(link, head, settings)]
     except StoreGone as exc:  # claimed runs go quiet: the reaper requeues them
         return f"left to the reaper: {exc}"
+    if head is None:
+        return "skipped: nothing to run (finished, cancelled, or running elsewhere)"
+    try:
+        members = [head, *claim_group(link, head, settings)]
+    except StoreGone as exc:
+        return f"left to the reaper: {exc}"
+    except Exception:
+        # The head is claimed: whatever went wrong while gathering its group, it trains (or
+        # fails, saying why) alone through the run's own error handling, rather than going
+        # quiet until the reaper counts it as a lost worker, attempt after attempt.
+        logger.exception("gathering the group of %s failed; it runs alone", experiment_id)
+        members = [head]
     heartbeats = [start_heartbeat(link, m, settings, shutting_down) for m in members]
     try:
         outcomes = train_and_settle(link, members, heartbeats, settings)
@@ -65,9 +74,12 @@ def run_delivery(
 def group_limit(spec: ExperimentSpec, settings: Settings) -> int:
     """How many runs of `spec`'s structure to take together on this worker."""
     from worker.engine.grouping import cpu_group_size
-    from worker.engine.model import resolve_device
+    from worker.engine.model import DeviceUnavailableError, resolve_device
 
-    device = resolve_device(settings.device if spec.device == "auto" else spec.device)
+    try:
+        device = resolve_device(settings.device if spec.device == "auto" else spec.device)
+    except DeviceUnavailableError:
+        return 1  # the run fails alone when it trains, with the reason; no sibling with it
     if device.type == "cpu":
         return max(1, min(settings.max_fused_runs, cpu_group_size(spec)))
     return settings.max_fused_runs

@@ -73,8 +73,9 @@ def create_ablation(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
-    """A grid of factors on a base (or the book's five-recipe chain) times seeds. Identical
-    spec+seed runs already stored (and not failed or cancelled) are reused, not rerun. Refused
+    """A grid of factors on a base (or the book's five-recipe chain) times seeds. The
+    caller's own runs of an identical spec+seed (not failed or cancelled) are reused, not
+    rerun; another account's are run again, so no one's run is held by another's ablation. Refused
     (422) when a run, or all the runs together, would pass the server's cost bounds; `cost`
     in the answer is the estimate for all its runs. The new runs are the caller's, counted
     against its key's quotas (429 over one, or over the largest ablation it may start). A retry

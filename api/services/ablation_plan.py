@@ -199,13 +199,14 @@ def store_plan(
 ) -> tuple[Ablation, list[Experiment]]:
     """Reuse or create every cell's experiment, then the ablation (owned by `owner`); nothing
     is committed here. `owned(cpu_hours)` gives the owner fields of a new experiment
-    (api/services/admission.py). Reused runs keep their owner: a run is one experiment,
-    whoever's ablations count it.
+    (api/services/admission.py). Only the owner's own runs are reused
+    (core/store/ablations.py `find_reusable` says why): another account's identical run is
+    run again, as this owner's.
     Returns the ablation and the experiments created (to be sent to the broker)."""
     created: list[Experiment] = []
     cells: list[tuple[int, int, str]] = []
     for cell in plan.cells:
-        experiment = ablations.find_reusable(session, cell.spec)
+        experiment = ablations.find_reusable(session, cell.spec, owner)
         if experiment is None:
             tags = ["ablation", *([request.name] if request.name else [])]
             experiment, _ = experiments.create_experiment(

@@ -22,14 +22,22 @@ from core.store.models import Ablation, AblationMember, Experiment, Status
 REUSABLE = (Status.queued.value, Status.running.value, Status.succeeded.value)
 
 
-def find_reusable(session: Session, spec: ExperimentSpec) -> Experiment | None:
-    """An experiment with exactly this spec (seed included) that did or will succeed. The
-    16-hex-digit hash narrows the search; the canonical JSON decides, so a hash collision
-    can never hand back a different experiment. Succeeded runs win over pending ones."""
+def find_reusable(session: Session, spec: ExperimentSpec, owner: str | None) -> Experiment | None:
+    """An experiment of `owner`'s with exactly this spec (seed included) that did or will
+    succeed. The 16-hex-digit hash narrows the search; the canonical JSON decides, so a hash
+    collision can never hand back a different experiment. Succeeded runs win over pending ones.
+
+    Only the same owner's runs (no owner: only runs without one, as on an open server): an
+    ablation that counted another account's run would keep that account from deleting it
+    (an ablation member is not deleted alone), so nobody's runs are held by someone else."""
     wanted = spec.canonical_json()
+    same_owner = (
+        col(Experiment.owner).is_(None) if owner is None else col(Experiment.owner) == owner
+    )
     rows = session.exec(
         select(Experiment)
         .where(col(Experiment.spec_hash) == spec.fingerprint())
+        .where(same_owner)
         .where(col(Experiment.status).in_(REUSABLE))
         # A run asked to stop (or to be deleted once stopped) will not answer anything.
         .where(col(Experiment.cancel_requested).is_(False))

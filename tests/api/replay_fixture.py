@@ -42,6 +42,7 @@ from core.presets import BOOK_CHAIN, build_spec
 from core.spec import ExperimentSpec
 from core.store import ablations, artifacts, experiments, runs, series
 from core.store import keys as store_keys
+from core.store import runs as store_runs
 from core.store.models import Status
 from core.store.session import session_scope
 from tests.api.app_client import AppClient
@@ -292,7 +293,7 @@ def build(engine: Engine, clock: PinnedClock, client: AppClient) -> ReplayStore:
     runs.claim(broken)
     clock.tick()
     with session_scope(engine) as session:
-        assert runs.fail(session, broken, "the worker ran out of memory (replayed)")
+        assert store_runs.fail(session, broken, "the worker ran out of memory (replayed)")
     dropped = runs.create("dropped", small_spec("seed-bce", seed=6), preset=None)
     clock.tick()
     with session_scope(engine) as session:

@@ -151,3 +151,33 @@ def test_openapi_describes_the_scheme_and_the_refusals(
     # An open server documents the key as optional: a request may carry one, or none.
     open_doc = client.get("/openapi.json").json()
     assert open_doc["paths"]["/experiments"]["post"]["security"] == [{"APIKey": []}, {}]
+
+
+def test_an_ablation_reuses_only_its_owners_runs(guarded: AppClient, issued: Keys) -> None:
+    """Bob's ablation that asks for Alice's run (same spec and seed) runs it again as his,
+    so Alice can still delete hers; her own ablation reuses it."""
+    h = Keys.header
+    ask = {"preset": "seed-adam", "overrides": SMALL["overrides"], "seeds": [0]}
+    alices = guarded.post("/experiments", json=SMALL, headers=h(issued.alice)).json()
+    bobs = guarded.post("/ablations", json=ask, headers=h(issued.bob)).json()
+    assert (bobs["created_experiments"], bobs["reused_experiments"]) == (1, 0)
+    (member,) = bobs["members"]
+    assert member["experiment_id"] != alices["id"]
+    assert guarded.get(f"/experiments/{member['experiment_id']}").status_code == 401
+    assert (
+        guarded.get(f"/experiments/{member['experiment_id']}", headers=h(issued.bob)).json()[
+            "owner"
+        ]
+        == "bob"
+    )
+    deleted = guarded.delete(f"/experiments/{alices['id']}?cancel=true", headers=h(issued.alice))
+    assert deleted.status_code == 200, deleted.text
+    # Bob's ablation is whole: its run is his own, still queued.
+    after = guarded.get(f"/ablations/{bobs['id']}", headers=h(issued.bob)).json()
+    assert [m["experiment_id"] for m in after["members"]] == [member["experiment_id"]]
+    assert after["status_counts"]["queued"] == 1
+
+    again = guarded.post("/experiments", json=SMALL, headers=h(issued.alice)).json()
+    hers = guarded.post("/ablations", json=ask, headers=h(issued.alice)).json()
+    assert (hers["created_experiments"], hers["reused_experiments"]) == (0, 1)
+    assert hers["members"][0]["experiment_id"] == again["id"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from sqlalchemy import Engine
 
 from core.presets import build_spec
@@ -103,3 +104,22 @@ def test_a_fault_of_one_member_fails_that_member_only(
     assert read(engine, good).status == "succeeded", outcome
     failed = read(engine, broken)
     assert failed.status == "failed" and "checkpoint" in str(failed.error).lower()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_a_cuda_run_on_a_worker_without_cuda_fails_at_once(
+    engine: Engine, worker_settings: Settings
+) -> None:
+    """Not a lost worker three times over: the first delivery ends it `failed`, saying why,
+    and takes no sibling along (each fails on its own delivery the same way)."""
+    first, second = (
+        _queue(engine, "seed-adam", device="cuda"),
+        _queue(engine, "seed-adam", device="cuda"),
+    )
+    assert run_delivery(first, engine, worker_settings) == "failed"
+    failed = read(engine, first)
+    assert failed.status == "failed" and failed.attempt == 1
+    assert "this worker has no CUDA device" in str(failed.error)
+    assert read(engine, second).status == "queued"
+    assert run_delivery(second, engine, worker_settings) == "failed"
+    assert "this worker has no CUDA device" in str(read(engine, second).error)

@@ -29,8 +29,9 @@ def resolve_device(requested: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if requested == "cuda" and not torch.cuda.is_available():
         raise DeviceUnavailableError(
-            "the run asks for device=cuda, but PyTorch sees no CUDA device on this machine "
-            f"(torch {torch.__version__}): use device=auto or device=cpu, or run it on a GPU worker"
+            "the run asks for device=cuda, but this worker has no CUDA device (PyTorch "
+            f"{torch.__version__} sees none): use device=auto or device=cpu, or run it on a GPU "
+            "worker"
         )
     if requested not in ("cpu", "cuda"):
         raise DeviceUnavailableError(f"unknown device {requested!r}: use auto, cpu or cuda")

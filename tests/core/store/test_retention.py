@@ -155,7 +155,7 @@ def test_deleting_an_ablation_keeps_shared_members_and_cancels_when_asked(
     # A new ablation asking for the same spec does not take up the run being cancelled.
     with session_scope(engine) as session:
         spec = build_spec("seed-adam", SMALL | {"seed": 2})
-        assert ablations.find_reusable(session, spec) is None
+        assert ablations.find_reusable(session, spec, None) is None
     assert finish(engine, own_running, attempt, status=Status.cancelled)
     with session_scope(engine) as session:
         assert pruning.sweep(session, keep_checkpoints=False).deleted == [own_running]
