@@ -21,24 +21,33 @@ kind first.
 
 from __future__ import annotations
 
+import math
+
 from core.kinds.base import SpecCost
 from core.spec import INPUT_FEATURES, NUM_CLASSES, TEST_RECORDS, TRAIN_RECORDS, ExperimentSpec
 
 FLOAT_BYTES = 4  # weights, gradients, optimizer state and checkpoints are float32
 
-# Calibration, measured with the engine (fast path, one CPU thread, torch 2.14) on the
-# project's reference machine (2 cores, shared): seed-layernorm, the slowest step per parameter
-# of the book's recipes (Adam and LayerNorm at batch 1), ran 180,000 steps of its 159,410
-# parameters in 61 s, 4.7e8 step-parameters a second (8.5e8 on an idle machine); seed-baseline
-# (SGD) 2.6e9; one 4096-unit layer with SGD 5e9. The rate below is under all of these (the
-# book's recipe estimates at about 110 s), so an estimate errs on the long side.
-STEP_PARAMETERS_PER_CPU_SECOND = 3e8
-# What one more record in a batch adds, per parameter, relative to a batch-1 step (fitted on
-# batches of 16 to 256 records of 0.4M to 18M parameters: 0.05 to 0.1 of the batch-1 step).
+# Work in step-parameters (the figure SpecCost.step_parameters reports; time is below): what
+# one more record in a batch adds per parameter, relative to a batch-1 step, and a fixed
+# overhead per layer and step, as step-parameters.
 SAMPLE_SHARE = 0.05
-# Python and kernel-launch overhead of one step for each layer, as step-parameters (about
-# 30 microseconds a layer: a network of eight 64-unit layers is bound by it, not by its size).
 STEP_OVERHEAD_PER_LAYER = 10_000
+
+# CPU time of one training step: the sum of the spec's STEP_FEATURES, each times its cost in
+# seconds. Fitted by bench/cost_calibration.py --fit (`make bench-cost`) on the engine's CPU
+# time per step at one thread, 54 specs (depth 1..8, widths 1..4096, batch 1..512, every
+# activation, normalization, optimizer), on the project's reference machine (2-core Intel Xeon,
+# 4 MiB L2 a core, torch 2.14, shared: load average 4 to 7): every spec within 1.5x of it.
+STEP_SECONDS: dict[str, float] = {}
+# A step streams its parameters and the optimizer's state (forward, backward, update): of a
+# model and state of more than this many float32 values, the share past it comes from memory.
+CACHE_VALUES = 1_000_000
+# The share of MNIST's pixels that are not 0 in at least one record of a batch of B (0.19 at
+# B=1, 0.46 at 8, 0.74 at 512): the rows of the sparse first layer that plain SGD touches.
+_NONZERO_SHARE, _NONZERO_GROWTH, _NONZERO_MOST = 0.19, 0.09, 0.75
+# A forward pass over a test record, as a share of a training record's matrix work.
+_FORWARD_SHARE = 1 / 3
 
 # torch.save's container: the spec, the last losses and the zip directory, plus an entry of a
 # few hundred bytes for each tensor (checked against real checkpoints in tests/core/test_cost.py).
@@ -83,6 +92,55 @@ def _optimizer_state(spec: ExperimentSpec, parameters: int, param_tensors: int) 
     return copies * parameters + scalars * param_tensors, (copies + scalars) * param_tensors
 
 
+def update_mode(spec: ExperimentSpec) -> str:
+    """How the engine updates (worker/engine/update.py): plain SGD by hand with a sparse first
+    layer, Adam and AdamW through PyTorch's fused kernel, any other through its own step()."""
+    if spec.optimizer == "sgd" and not spec.momentum and not spec.weight_decay:
+        return "sgd"
+    return "adam" if spec.optimizer in ("adam", "adamw") else f"torch_{spec.optimizer}"
+
+
+def step_features(spec: ExperimentSpec) -> dict[str, float]:
+    """What one training step does, in the units STEP_SECONDS prices."""
+    layers, batch, mode = spec.layers(), spec.batch_size, update_mode(spec)
+    parameters, _, param_tensors, _ = _tensors(spec)
+    state, _ = _optimizer_state(spec, parameters, param_tensors)
+    hidden = [layer for layer in layers if not layer.is_output]
+    normalized = [layer for layer in hidden if layer.normalization != "none"]
+    # Under plain SGD the first layer reads and updates only the batch's non-zero pixels.
+    sparse = layers[0].fan_in * layers[0].fan_out if mode == "sgd" else 0
+    touched = min(_NONZERO_MOST, _NONZERO_SHARE + _NONZERO_GROWTH * math.log2(batch))
+    updated = parameters - sparse + sparse * touched
+    entries = INPUT_FEATURES * _NONZERO_SHARE * batch if sparse else 0.0
+    return {
+        "step": 1.0,
+        "record": float(batch),
+        "layer": float(len(layers)),
+        "norm_layer": float(len(normalized)),
+        "gelu_layer": float(len(hidden) if spec.model.activation == "gelu" else 0),
+        f"tensor_{mode}": float(param_tensors),
+        f"update_{mode}": updated,
+        "matmul": float(sum(x.fan_in * x.fan_out for x in layers) - sparse) * batch,
+        "sparse_entry": entries,
+        "sparse_matmul": entries * layers[0].fan_out if sparse else 0.0,
+        "unit_records": float(sum(x.fan_out for x in layers) * batch),
+        "norm_unit_records": float(sum(x.fan_out for x in normalized) * batch),
+        # What the step streams, times the share of the model and state the cache can't hold.
+        "beyond_cache": (updated + state) * max(0.0, 1 - CACHE_VALUES / (parameters + state)),
+    }
+
+
+def step_seconds(spec: ExperimentSpec) -> float:
+    """CPU seconds of one training step of `spec` on one thread."""
+    return sum(STEP_SECONDS.get(name, 0.0) * value for name, value in step_features(spec).items())
+
+
+def evaluation_seconds(spec: ExperimentSpec) -> float:
+    """CPU seconds of the forward pass over the test records at the end of a run."""
+    weights = sum(layer.fan_in * layer.fan_out for layer in spec.layers())
+    return STEP_SECONDS.get("matmul", 0.0) * weights * spec.test_records * _FORWARD_SHARE
+
+
 def estimate(spec: ExperimentSpec) -> SpecCost:
     """Every figure of one run of `spec`, from the spec alone."""
     layers = spec.layers()
@@ -121,5 +179,5 @@ def estimate(spec: ExperimentSpec) -> SpecCost:
         samples=spec.epochs * spec.train_records,
         loss_points=spec.loss_points,
         step_parameters=work,
-        cpu_seconds=work / STEP_PARAMETERS_PER_CPU_SECOND,
+        cpu_seconds=steps * step_seconds(spec) + evaluation_seconds(spec),
     )
