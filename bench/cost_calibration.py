@@ -5,17 +5,20 @@ normalization, optimizer and loss), the engine trains it in this process on the 
 (already loaded: the engine keeps it for the process) with one CPU thread: a warm-up run, then
 --repeats timed runs of enough steps to last about --target-s each; the measured figure is the
 median of the runs' training seconds per step (the engine's `train_seconds`, which leaves out
-loading and evaluation, counted in this process's CPU time: see cpu_clock). The estimate is core/kinds/classifier_cost.py's `step_seconds`.
+loading and evaluation, counted in this process's CPU time: see cpu_clock). The estimate is
+core/kinds/classifier_cost.py's `step_seconds`.
 
 Prints a row per spec as it goes, then the table (estimated and measured ms per step, their
 ratio), the worst ratio each way and one JSON line with every figure. With --fit it also fits
-the model's coefficients to the measurements (classifier_cost.STEP_FEATURES, least squares on
-the ratio, reweighted towards the worst) and prints them, with the worst ratios they would give.
+the model's costs to the measurements (bench/cost_fit.py: the costs of
+classifier_cost.step_features that make the worst ratio smallest, and the cache sizes) and
+prints them, ready to paste into classifier_cost.py, with the worst ratio they give.
 
 Usage:
     python bench/cost_calibration.py [--data-dir ../shared/data] [--repeats 3] [--target-s 0.3]
-        [--only 0,5,9] [--fit] [--json-out bench/results/cost.json] [--from-json FILE]
-Goal: every spec within 1.5x either way. The machine is shared: run it when `uptime` is low.
+        [--only 0,5,9] [--fit] [--json-out bench/results/cost.json] [--from-json FILE ...]
+Goal: every spec within 1.5x either way. The machine is shared: run it when `uptime` is low
+(its load average is in the JSON), and fit on several runs (--from-json, repeated).
 """
 
 from __future__ import annotations
@@ -52,7 +55,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--only", default="", help="comma-separated indices into SPECS")
     p.add_argument("--fit", action="store_true", help="fit the coefficients and print them")
     p.add_argument("--json-out", type=Path, help="also write the JSON here")
-    p.add_argument("--from-json", type=Path, help="take the measurements from an earlier run")
+    p.add_argument(
+        "--from-json",
+        type=Path,
+        action="append",
+        help="take the measurements from an earlier run's --json-out instead (repeatable: a "
+        "row per run and spec, so a fit holds for each run)",
+    )
     return p.parse_args(argv)
 
 
@@ -63,11 +72,11 @@ def cpu_clock() -> Iterator[None]:
     does). Only worker/engine/loop.py's view of `time` changes, for the run."""
     from worker.engine import loop
 
-    loop.time = types.SimpleNamespace(perf_counter=time.process_time)  # type: ignore[assignment]
+    setattr(loop, "time", types.SimpleNamespace(perf_counter=time.process_time))  # noqa: B010
     try:
         yield
     finally:
-        loop.time = time
+        setattr(loop, "time", time)  # noqa: B010
 
 
 def timed(spec: ExperimentSpec, steps: int, data_dir: Path) -> float:
@@ -128,21 +137,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     chosen = [int(i) for i in args.only.split(",") if i.strip()] or list(range(len(SPECS)))
     started = time.perf_counter()
-    earlier: dict[str, dict[str, Any]] = {}
-    if args.from_json:
-        earlier = {r["name"]: r for r in json.loads(args.from_json.read_text())["results"]}
+    earlier = [
+        {r["name"]: r for r in json.loads(path.read_text())["results"]}
+        for path in args.from_json or []
+    ]
     rows = []
     for index in chosen:
         name, fields = SPECS[index]
         spec = spec_of(fields)
-        if args.from_json:
-            old = earlier[name]
-            measured = {k: old[k] for k in ("steps", "measured_ms", "runs_ms")}
-        else:
-            measured = measure(spec, args)
-        row = row_of(index, name, spec, measured)
-        rows.append(row)
-        print(f"  {json.dumps(row)}", file=sys.stderr, flush=True)
+        keys = ("steps", "measured_ms", "runs_ms")
+        runs = [{k: run[name][k] for k in keys} for run in earlier] or [measure(spec, args)]
+        for measured in runs:
+            row = row_of(index, name, spec, measured)
+            rows.append(row)
+            print(f"  {json.dumps(row)}", file=sys.stderr, flush=True)
     print_table(rows)
     if args.fit:
         from bench.cost_fit import fit_and_print

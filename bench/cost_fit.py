@@ -1,26 +1,28 @@
 """Fits classifier_cost.STEP_SECONDS to bench/cost_calibration.py's measurements.
 
 The estimate of a step is linear in the costs (a sum of the spec's step_features, each times
-its cost), so the fit starts from non-negative least squares on the ratio estimate/measured
-(each row divided by its measured time, the target 1), then refines the logs of the costs to
-shrink the worst log-ratio: the objective adds to the squared log-ratios a steep term in
-(log-ratio / log goal)^8, which only the specs near or past the goal feel.
+its cost), so "every ratio estimate/measured within g either way, every cost >= 0" is a linear
+feasibility problem (each row divided by its measured time): the fit bisects on g for the
+smallest g some costs meet (scipy's linprog), which makes the worst ratio as small as these
+features allow. The two cache sizes (CACHE_VALUES, FAR_VALUES) are not linear: the fit tries a
+few of each and keeps the best. A cost the fit leaves at 0 prices nothing.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize, nnls
+from scipy.optimize import linprog
 
 from core.kinds import classifier_cost
 from core.kinds.classifier_cost import step_features
 from core.spec import ExperimentSpec
 
-KNEES = (1_000_000, 2_000_000, 4_000_000, 8_000_000, 16_000_000, 32_000_000)
-_TINY = 1e-15  # a cost NNLS set to 0 starts here (the refinement works on logs)
+KNEES = (500_000, 1_000_000, 2_000_000, 4_000_000)
+FAR_KNEES = (8_000_000, 16_000_000, 32_000_000, 64_000_000)
 
 
 def _matrix(specs: list[ExperimentSpec]) -> tuple[list[str], np.ndarray]:
@@ -29,31 +31,41 @@ def _matrix(specs: list[ExperimentSpec]) -> tuple[list[str], np.ndarray]:
     return names, np.array([[f.get(name, 0.0) for name in names] for f in features])
 
 
+def _feasible(relative: np.ndarray, bound: float) -> np.ndarray | None:
+    """Costs >= 0 that put every ratio within `bound` either way, if there are any."""
+    rows, columns = relative.shape
+    found = linprog(
+        np.zeros(columns),
+        A_ub=np.vstack([relative, -relative]),
+        b_ub=np.concatenate([np.full(rows, bound), np.full(rows, -1 / bound)]),
+        bounds=[(0, None)] * columns,
+        method="highs",
+    )
+    return np.asarray(found.x) if found.status == 0 else None
+
+
 def fit(
-    specs: list[ExperimentSpec], measured_s: list[float], goal: float
+    specs: list[ExperimentSpec], measured_s: list[float]
 ) -> tuple[dict[str, float], np.ndarray]:
     """(cost of each feature in seconds, the fitted ratio estimate/measured of each spec)."""
     names, features = _matrix(specs)
     relative = features / np.array(measured_s)[:, None]
     scale = relative.max(axis=0)
     scale[scale == 0] = 1.0
-    start, _ = nnls(relative / scale, np.ones(len(specs)))
-    start = start / scale
-    used = features.any(axis=0)
-
-    def objective(logs: np.ndarray) -> float:
-        ratios = relative @ np.where(used, np.exp(logs), 0.0)
-        error = np.log(np.maximum(ratios, 1e-12))
-        return float(np.sum(error**2) + 10 * np.sum((error / math.log(goal)) ** 12))
-
-    found = minimize(objective, np.log(np.maximum(start, _TINY)), method="Powell", options={"maxiter": 20_000})
-    costs = np.where(used, np.exp(found.x), 0.0)
-    if objective(found.x) > objective(np.log(np.maximum(start, _TINY))):
-        costs = start
-    # Costs of no consequence (under a thousandth of any spec's step) are dropped.
-    share = (relative * costs).max(axis=0)
-    costs[share < 1e-3] = 0.0
-    return dict(zip(names, costs.tolist(), strict=True)), relative @ costs
+    relative = relative / scale
+    low, high = 1.0, 64.0
+    best = _feasible(relative, high)
+    assert best is not None, "no costs fit the measurements at all"
+    while high / low > 1.001:  # bisect the smallest bound some costs meet
+        middle = math.sqrt(low * high)
+        found = _feasible(relative, middle)
+        if found is None:
+            low = middle
+        else:
+            high, best = middle, found
+    # Costs of no consequence (under a thousandth of every spec's step) are left out.
+    best[(relative * best).max(axis=0) < 1e-3] = 0.0
+    return dict(zip(names, (best / scale).tolist(), strict=True)), relative @ best
 
 
 def _worst(ratios: np.ndarray) -> float:
@@ -63,14 +75,14 @@ def _worst(ratios: np.ndarray) -> float:
 def fit_and_print(rows: list[dict[str, Any]], specs: list[ExperimentSpec], goal: float) -> None:
     measured = [r["measured_ms"] / 1e3 for r in rows]
     fits = {}
-    for knee in KNEES:  # the cache's size is fitted too: the best of a few
-        classifier_cost.CACHE_VALUES = knee
-        fits[knee] = fit(specs, measured, goal)
-        print(f"CACHE_VALUES = {knee:,}: worst {_worst(fits[knee][1]):.2f}x")
-    knee = min(fits, key=lambda k: _worst(fits[k][1]))
-    classifier_cost.CACHE_VALUES = knee
-    costs, ratios = fits[knee]
-    print(f"CACHE_VALUES = {knee:_}")
+    for knees in itertools.product(KNEES, FAR_KNEES):  # the caches' sizes: the best of a few
+        classifier_cost.CACHE_VALUES, classifier_cost.FAR_VALUES = knees
+        fits[knees] = fit(specs, measured)
+        print(f"CACHE_VALUES, FAR_VALUES = {knees}: worst {_worst(fits[knees][1]):.3f}x")
+    knees = min(fits, key=lambda k: _worst(fits[k][1]))
+    classifier_cost.CACHE_VALUES, classifier_cost.FAR_VALUES = knees
+    costs, ratios = fits[knees]
+    print(f"CACHE_VALUES = {knees[0]:_}\nFAR_VALUES = {knees[1]:_}")
     print("\nfitted (seconds per unit of each feature):")
     print("STEP_SECONDS: dict[str, float] = {")
     for name, cost in costs.items():

@@ -27,20 +27,18 @@ def _spec(
     loss: str = "mse",
 ) -> tuple[str, dict[str, Any]]:
     widths = (
-        f"{hidden[0]}x{len(hidden)}"
-        if len(set(hidden)) == 1
-        else "-".join(str(h) for h in hidden)
+        f"{hidden[0]}x{len(hidden)}" if len(set(hidden)) == 1 else "-".join(str(h) for h in hidden)
     )
     opt_name = f"{opt}+m" if momentum else opt
     name = f"{widths} {act} {norm} {opt_name} b{batch} {loss}"
+    model = {"hidden": hidden, "activation": act, "normalization": norm}
     fields = {
-        "model": {"hidden": hidden, "activation": act, "normalization": norm},
+        "model": {**model, "output": _LOSSES[loss]["output"]},
         "optimizer": opt,
         "momentum": momentum,
         "batch_size": batch,
         "loss": _LOSSES[loss]["loss"],
     }
-    fields["model"]["output"] = _LOSSES[loss]["output"]
     return name, fields
 
 

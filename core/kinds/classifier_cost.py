@@ -4,16 +4,22 @@ the bounds.
 
 For one spec: the model's parameters, the optimizer's state, the checkpoint's size, the peak
 memory the run adds to its worker, its optimizer steps, the records it trains on, the loss
-points it records, and its work in *step-parameters* with the CPU time that work takes.
+points it records, its work in *step-parameters* and the CPU time it takes.
 
 A step-parameter is one parameter taken through one training step at batch size 1 (forward,
 backward and the optimizer's update): the book's recipe, 180,000 steps of a 159,010-parameter
 network, is 2.86e10 of them. A bigger batch costs more per step, but far less than one step per
 record (a batch is one matrix product, not many): each record past the first adds
 SAMPLE_SHARE of a step-parameter per parameter. Every step also pays a fixed overhead per
-layer that does not depend on its size (STEP_OVERHEAD_PER_LAYER). CPU seconds are the
-step-parameters divided by STEP_PARAMETERS_PER_CPU_SECOND, measured with the engine on one CPU
-thread (see the constants).
+layer that does not depend on its size (STEP_OVERHEAD_PER_LAYER).
+
+The CPU time is not proportional to that work: a step of a small network is bound by
+per-step and per-layer overheads, plain SGD updates a sparse first layer, each optimizer
+touches its parameters at its own rate, and a model bigger than the cache runs at memory
+speed. So a step's CPU seconds are the sum of what it does (`step_features`: layers,
+normalizations, tensors, values updated, matrix work per record, values past the cache), each
+times its cost (STEP_SECONDS), fitted to the engine's measured steps on one thread by
+bench/cost_calibration.py: within 1.5x of each of its 54 specs.
 
 `estimate(spec)` is the one function; callers use core.cost.estimate, which finds the spec's
 kind first.
@@ -39,10 +45,32 @@ STEP_OVERHEAD_PER_LAYER = 10_000
 # time per step at one thread, 54 specs (depth 1..8, widths 1..4096, batch 1..512, every
 # activation, normalization, optimizer), on the project's reference machine (2-core Intel Xeon,
 # 4 MiB L2 a core, torch 2.14, shared: load average 4 to 7): every spec within 1.5x of it.
-STEP_SECONDS: dict[str, float] = {}
+STEP_SECONDS: dict[str, float] = {
+    "beyond_cache_sparse": 2.02e-09,
+    "beyond_memory": 2.56e-10,
+    "gelu_layer": 2.14e-05,
+    "gelu_unit_records": 1.38e-08,
+    "layer": 5.14e-06,
+    "matmul": 3.7e-11,
+    "norm_layer": 1.74e-05,
+    "record": 1.57e-07,
+    "sparse_entry": 7.9e-09,
+    "sparse_matmul": 2.02e-10,
+    "step": 2.12e-05,
+    "tensor_adam": 3.53e-06,
+    "tensor_torch_rmsprop": 1.61e-05,
+    "tensor_torch_sgd": 5.56e-06,
+    "update_adam": 1.18e-09,
+    "update_sgd": 5.72e-10,
+    "update_sparse": 3.11e-11,
+    "update_torch_rmsprop": 2.92e-09,
+    "update_torch_sgd": 9.71e-10,
+}
 # A step streams its parameters and the optimizer's state (forward, backward, update): of a
 # model and state of more than this many float32 values, the share past it comes from memory.
-CACHE_VALUES = 1_000_000
+CACHE_VALUES = 2_000_000
+# Past this many, a value costs more again (beyond the last level of cache the machine gives).
+FAR_VALUES = 8_000_000
 # The share of MNIST's pixels that are not 0 in at least one record of a batch of B (0.19 at
 # B=1, 0.46 at 8, 0.74 at 512): the rows of the sparse first layer that plain SGD touches.
 _NONZERO_SHARE, _NONZERO_GROWTH, _NONZERO_MOST = 0.19, 0.09, 0.75
@@ -101,32 +129,43 @@ def update_mode(spec: ExperimentSpec) -> str:
 
 
 def step_features(spec: ExperimentSpec) -> dict[str, float]:
-    """What one training step does, in the units STEP_SECONDS prices."""
+    """What one training step does, in the units STEP_SECONDS prices: the step itself, its
+    records and layers; the normalized and GELU layers and their units; the parameter tensors
+    and values the optimizer updates (its own kind: `update_mode`); weights times records
+    (dense matrix products), non-zero pixels and their products with the first layer (the
+    sparse first layer); and the values streamed past each cache size."""
     layers, batch, mode = spec.layers(), spec.batch_size, update_mode(spec)
     parameters, _, param_tensors, _ = _tensors(spec)
     state, _ = _optimizer_state(spec, parameters, param_tensors)
     hidden = [layer for layer in layers if not layer.is_output]
     normalized = [layer for layer in hidden if layer.normalization != "none"]
+    gelu = spec.model.activation == "gelu"
     # Under plain SGD the first layer reads and updates only the batch's non-zero pixels.
     sparse = layers[0].fan_in * layers[0].fan_out if mode == "sgd" else 0
     touched = min(_NONZERO_MOST, _NONZERO_SHARE + _NONZERO_GROWTH * math.log2(batch))
-    updated = parameters - sparse + sparse * touched
+    missed = max(0.0, 1 - CACHE_VALUES / (parameters + state))
+    far = max(0.0, 1 - FAR_VALUES / (parameters + state))
     entries = INPUT_FEATURES * _NONZERO_SHARE * batch if sparse else 0.0
     return {
         "step": 1.0,
         "record": float(batch),
         "layer": float(len(layers)),
         "norm_layer": float(len(normalized)),
-        "gelu_layer": float(len(hidden) if spec.model.activation == "gelu" else 0),
+        "gelu_layer": float(len(hidden) if gelu else 0),
+        "gelu_unit_records": float(sum(x.fan_out for x in hidden) * batch if gelu else 0),
         f"tensor_{mode}": float(param_tensors),
-        f"update_{mode}": updated,
+        f"update_{mode}": float(parameters - sparse),
+        "update_sparse": sparse * touched,
         "matmul": float(sum(x.fan_in * x.fan_out for x in layers) - sparse) * batch,
         "sparse_entry": entries,
         "sparse_matmul": entries * layers[0].fan_out if sparse else 0.0,
         "unit_records": float(sum(x.fan_out for x in layers) * batch),
         "norm_unit_records": float(sum(x.fan_out for x in normalized) * batch),
-        # What the step streams, times the share of the model and state the cache can't hold.
-        "beyond_cache": (updated + state) * max(0.0, 1 - CACHE_VALUES / (parameters + state)),
+        # What the step streams, times the share of the model and state the cache can't hold;
+        # the sparse rows apart (read and written out of order, they miss more).
+        "beyond_cache": (parameters - sparse + state) * missed,
+        "beyond_cache_sparse": sparse * touched * missed,
+        "beyond_memory": (parameters - sparse + state) * far,
     }
 
 
