@@ -23,6 +23,7 @@ from core.spec import ExperimentSpec
 
 KNEES = (500_000, 1_000_000, 2_000_000, 4_000_000)
 FAR_KNEES = (8_000_000, 16_000_000, 32_000_000, 64_000_000)
+SLACK = 1.02
 
 
 def _matrix(specs: list[ExperimentSpec]) -> tuple[list[str], np.ndarray]:
@@ -32,16 +33,22 @@ def _matrix(specs: list[ExperimentSpec]) -> tuple[list[str], np.ndarray]:
 
 
 def _feasible(relative: np.ndarray, bound: float) -> np.ndarray | None:
-    """Costs >= 0 that put every ratio within `bound` either way, if there are any."""
+    """Costs >= 0 that put every ratio within `bound` either way, if there are any: of those,
+    the ones with the least total distance of the ratios from 1 (each ratio r = 1 + over -
+    under, both >= 0, the sum of all of them the least), so most specs sit near 1, not at the
+    bound."""
     rows, columns = relative.shape
+    eye = np.eye(rows)
     found = linprog(
-        np.zeros(columns),
-        A_ub=np.vstack([relative, -relative]),
+        np.concatenate([np.zeros(columns), np.ones(2 * rows)]),
+        A_ub=np.hstack([np.vstack([relative, -relative]), np.zeros((2 * rows, 2 * rows))]),
         b_ub=np.concatenate([np.full(rows, bound), np.full(rows, -1 / bound)]),
-        bounds=[(0, None)] * columns,
+        A_eq=np.hstack([relative, -eye, eye]),
+        b_eq=np.ones(rows),
+        bounds=[(0, None)] * (columns + 2 * rows),
         method="highs",
     )
-    return np.asarray(found.x) if found.status == 0 else None
+    return np.asarray(found.x[:columns]) if found.status == 0 else None
 
 
 def fit(
@@ -63,6 +70,9 @@ def fit(
             low = middle
         else:
             high, best = middle, found
+    # A little over the least bound, the costs are freer to bring the other ratios near 1.
+    best = _feasible(relative, high * SLACK)
+    assert best is not None
     # Costs of no consequence (under a thousandth of every spec's step) are left out.
     best[(relative * best).max(axis=0) < 1e-3] = 0.0
     return dict(zip(names, (best / scale).tolist(), strict=True)), relative @ best

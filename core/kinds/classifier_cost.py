@@ -40,36 +40,40 @@ FLOAT_BYTES = 4  # weights, gradients, optimizer state and checkpoints are float
 SAMPLE_SHARE = 0.05
 STEP_OVERHEAD_PER_LAYER = 10_000
 
-# CPU time of one training step: the sum of the spec's STEP_FEATURES, each times its cost in
-# seconds. Fitted by bench/cost_calibration.py --fit (`make bench-cost`) on the engine's CPU
-# time per step at one thread, 54 specs (depth 1..8, widths 1..4096, batch 1..512, every
-# activation, normalization, optimizer), on the project's reference machine (2-core Intel Xeon,
-# 4 MiB L2 a core, torch 2.14, shared: load average 4 to 7): every spec within 1.5x of it.
+# CPU time of one training step: the sum of the spec's step_features, each times its cost in
+# seconds. Fitted by bench/cost_calibration.py --fit (`make bench-cost`) to the engine's CPU
+# time per step at one thread for 54 specs (depth 1..8, widths 1..4096, batch 1..512, every
+# activation, normalization, optimizer), measured three times on the project's reference
+# machine (2-core Intel Xeon, 4 MiB of L2 a core, torch 2.14.1, shared: load average 4.5 to
+# 7.8), 2026-12-07: worst 1.47x either way; a fourth run, not fitted on: worst 1.44x.
 STEP_SECONDS: dict[str, float] = {
-    "beyond_cache_sparse": 2.02e-09,
-    "beyond_memory": 2.56e-10,
-    "gelu_layer": 2.14e-05,
-    "gelu_unit_records": 1.38e-08,
-    "layer": 5.14e-06,
-    "matmul": 3.7e-11,
-    "norm_layer": 1.74e-05,
-    "record": 1.57e-07,
-    "sparse_entry": 7.9e-09,
-    "sparse_matmul": 2.02e-10,
-    "step": 2.12e-05,
-    "tensor_adam": 3.53e-06,
-    "tensor_torch_rmsprop": 1.61e-05,
-    "tensor_torch_sgd": 5.56e-06,
+    "beyond_cache_sparse": 8.05e-10,
+    "beyond_memory": 3.86e-10,
+    "gelu_layer": 2.04e-05,
+    "gelu_unit_records": 5.18e-09,
+    "layer": 1.04e-05,
+    "matmul": 1.82e-11,
+    "norm_layer": 1.93e-05,
+    "norm_unit_records": 1.11e-09,
+    "record": 8.85e-07,
+    "sparse_entry": 9.95e-09,
+    "sparse_matmul": 1.76e-10,
+    "step": 1e-06,
+    "tensor_adam": 3.35e-06,
+    "tensor_torch_rmsprop": 2.12e-05,
+    "tensor_torch_sgd": 8.54e-06,
+    "unit_records": 3.26e-09,
     "update_adam": 1.18e-09,
-    "update_sgd": 5.72e-10,
-    "update_sparse": 3.11e-11,
-    "update_torch_rmsprop": 2.92e-09,
-    "update_torch_sgd": 9.71e-10,
+    "update_sgd": 4.91e-10,
+    "update_torch_rmsprop": 3.24e-09,
+    "update_torch_sgd": 1.41e-09,
 }
-# A step streams its parameters and the optimizer's state (forward, backward, update): of a
-# model and state of more than this many float32 values, the share past it comes from memory.
-CACHE_VALUES = 2_000_000
-# Past this many, a value costs more again (beyond the last level of cache the machine gives).
+# Two sizes of model and optimizer state, in float32 values, that the fit chose among a few:
+# past CACHE_VALUES the sparse first layer's scattered rows start to miss the cache; past
+# FAR_VALUES the share of what a step streams (forward, backward, update) beyond it comes from
+# memory (the bench's 54 M-parameter network at plain SGD runs at a third of the per-value
+# speed of a 3 M one).
+CACHE_VALUES = 1_000_000
 FAR_VALUES = 8_000_000
 # The share of MNIST's pixels that are not 0 in at least one record of a batch of B (0.19 at
 # B=1, 0.46 at 8, 0.74 at 512): the rows of the sparse first layer that plain SGD touches.

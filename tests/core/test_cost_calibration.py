@@ -1,11 +1,12 @@
 """The cost model's time per step against figures bench/cost_calibration.py measured.
 
 Nothing here is timed: MEASURED holds the engine's CPU milliseconds per training step as the
-bench recorded them (the mean of two runs of its median of three, one thread, after a
-warm-up, data loaded) on the project's reference machine: a 2-core Intel Xeon with 4 MiB of L2
-a core, torch 2.14.1, shared (load average 7 to 8), 2026-12-07. The estimate must stay within
-1.5x of each either way: a change to core/kinds/classifier_cost.py's formula or costs that
-breaks this needs the bench run again (`make bench-cost`) and its figures here.
+bench recorded them (the median of four runs, each the median of three timed runs at one
+thread after a warm-up, data loaded) on the project's reference machine: a 2-core Intel Xeon
+with 4 MiB of L2 a core, torch 2.14.1, shared (load average 4.5 to 7.8), 2026-12-07. The
+estimate must stay within 1.5x of each either way: a change to core/kinds/classifier_cost.py's
+formula or costs that breaks this needs the bench run again (`make bench-cost`) and its
+figures here.
 """
 
 from __future__ import annotations
@@ -36,15 +37,15 @@ def _spec(hidden: list[int], act: str, norm: str, opt: str, batch: int, **extra:
 MEASURED = [
     ("the book's recipe, plain SGD", _spec([200], "sigmoid", "none", "sgd", 1), 0.030),
     ("the book's, Adam, LayerNorm", _spec([200], "sigmoid", "layer_norm", "adam", 1), 0.294),
-    ("8 layers of 1 unit, GELU", _spec([1] * 8, "gelu", "layer_norm", "adam", 1), 0.373),
-    ("8 x 64, BatchNorm, RMSprop", _spec([64] * 8, "sigmoid", "batch_norm", "rmsprop", 2), 1.157),
-    ("SGD with momentum", _spec([32] * 6, "tanh", "batch_norm", "sgd", 4, momentum=0.9), 0.475),
-    ("batch 256", _spec([1024], "relu", "batch_norm", "adam", 256, loss="cross_entropy"), 6.50),
+    ("8 layers of 1 unit, GELU", _spec([1] * 8, "gelu", "layer_norm", "adam", 1), 0.372),
+    ("8 x 64, BatchNorm, RMSprop", _spec([64] * 8, "sigmoid", "batch_norm", "rmsprop", 2), 1.123),
+    ("SGD with momentum", _spec([32] * 6, "tanh", "batch_norm", "sgd", 4, momentum=0.9), 0.460),
+    ("batch 256", _spec([1024], "relu", "batch_norm", "adam", 256, loss="cross_entropy"), 6.59),
     ("AdamW at 64", _spec([512, 256], "gelu", "layer_norm", "adamw", 64), 1.96),
-    ("a 4096-unit layer, RMSprop", _spec([4096], "sigmoid", "none", "rmsprop", 8), 14.1),
-    ("20 M parameters, Adam", _spec([4096] * 2, "relu", "none", "adam", 1), 44.9),
-    ("54 M parameters, plain SGD", _spec([4096] * 4, "relu", "none", "sgd", 1), 44.9),
-    ("a sparse first layer at 256", _spec([4096, 16], "tanh", "none", "sgd", 256), 48.5),
+    ("a 4096-unit layer, RMSprop", _spec([4096], "sigmoid", "none", "rmsprop", 8), 13.2),
+    ("20 M parameters, Adam", _spec([4096] * 2, "relu", "none", "adam", 1), 44.6),
+    ("54 M parameters, plain SGD", _spec([4096] * 4, "relu", "none", "sgd", 1), 45.9),
+    ("a sparse first layer at 256", _spec([4096, 16], "tanh", "none", "sgd", 256), 48.0),
 ]  # fmt: skip
 
 
