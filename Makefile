@@ -12,7 +12,7 @@ TEST_DATA_DIR ?= $(abspath ../shared/data)
 PYTEST_ARGS ?=
 
 .PHONY: run test drills lint typecheck layering unit integration fuzz clean
-.PHONY: bench bench-api bench-api-embedded bench-fused bench-sparse
+.PHONY: bench bench-api bench-api-embedded bench-fused bench-sparse bench-cost
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -97,3 +97,10 @@ bench-fused: $(STAMP)
 # three SGD presets, 1 thread).
 bench-sparse: $(STAMP)
 	$(BIN)/python bench/sparse_bench.py --data-dir $(TEST_DATA_DIR)
+
+# The cost model's CPU time per step against the engine's, over 54 specs (a few minutes, one
+# thread): a table, the worst ratio each way (goal: 1.5x), a JSON line. BENCH_COST_ARGS="--fit"
+# also fits classifier_cost.STEP_SECONDS to what it measured.
+BENCH_COST_ARGS ?=
+bench-cost: $(STAMP)
+	$(BIN)/python bench/cost_calibration.py --data-dir $(TEST_DATA_DIR) $(BENCH_COST_ARGS)

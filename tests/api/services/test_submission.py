@@ -45,11 +45,11 @@ def test_an_ablation_of_costly_cells_is_refused_whole(client: AppClient, engine:
     error = one_arm_too_big.json()["errors"][0]
     assert error["field"] == "arms[0]" and "max_checkpoint_bytes" in error["reason"]
     # Each run within the bounds, but 200 of them together are not (4 x 50 seeds of a run
-    # of about 20 CPU-minutes).
-    twenty_minutes = {"model": {"hidden": [1024, 1024]}, "optimizer": "adam", "epochs": 3}
+    # of about 11 CPU-minutes).
+    eleven_minutes = {"model": {"hidden": [1024, 1024]}, "optimizer": "adam", "epochs": 5}
     too_many = client.post(
         "/ablations",
-        json={"base": twenty_minutes, "factors": {"lr": [0.001, 0.002, 0.003, 0.004]}, "seeds": 50},
+        json={"base": eleven_minutes, "factors": {"lr": [0.001, 0.002, 0.003, 0.004]}, "seeds": 50},
     )
     assert too_many.status_code == 422, too_many.text
     error = too_many.json()["errors"][0]
