@@ -160,6 +160,7 @@ async def quotas_for(request: Request) -> Quotas:
         active_experiments=settings.quota_active_experiments,
         daily_cpu_hours=settings.quota_daily_cpu_hours,
         ablation_cells=settings.quota_ablation_cells,
+        stored_bytes=settings.quota_stored_bytes,
     )
 
 

@@ -74,7 +74,7 @@ def create_ablation(
         owner=principal.name,
         owned=lambda cpu_hours: admission.owner_fields(principal, cpu_hours),
     )
-    admission.settle(session, principal, limits, [e.cost for e in created])
+    admission.settle(session, principal, limits, created)
     session.commit()
     # After the commit: a worker that picks a message up must find its experiment. A send
     # that fails leaves the experiment undispatched, and the reaper sends it later.

@@ -112,7 +112,7 @@ def submit_experiment(
             idempotency_key=idempotency_key,
             **owned,
         )
-        admission.settle(session, principal, limits, [owned["cost"]] if created else [])
+        admission.settle(session, principal, limits, [experiment] if created else [])
     # Durable first (the transaction committed), then the message: a broker that is down loses
     # nothing (the experiment stays queued and undispatched, and the reaper sends it later).
     # The message goes out after the answer, off the request's critical path; a process that
