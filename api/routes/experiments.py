@@ -100,7 +100,9 @@ def submit_experiment(
     quotas (429 over one). A retry with the same Idempotency-Key answers the same experiment
     and counts nothing again."""
     submission = parse_submission(body, CostLimits.from_settings(settings))
-    owned = admission.owner_fields(principal, submission.cost.cpu_hours)
+    owned = admission.owner_fields(
+        principal, submission.cost.cpu_hours, submission.cost.stored_bytes
+    )
     with write_lock, admission.transaction(session):
         admission.open_admission(session, principal)
         experiment, created = experiments.create_experiment(

@@ -37,10 +37,17 @@ def open_admission(session: Session, principal: Principal) -> None:
         quotas.lock_key(session, principal.key_id, principal.name)
 
 
-def owner_fields(principal: Principal, cpu_hours: float) -> dict[str, Any]:
+def owner_fields(
+    principal: Principal, cpu_hours: float, stored_bytes: int | None = None
+) -> dict[str, Any]:
     """What create_experiment records about who submitted a run, and its estimated cost (the
-    CPU-hours its submission was priced at: core/cost.py, once per spec)."""
-    return {"owner": principal.name, "key_id": principal.key_id, "cost": cpu_hours}
+    CPU-hours and stored bytes its submission was priced at: core/cost.py, once per spec;
+    without `stored_bytes`, create_experiment prices them)."""
+    fields: dict[str, Any] = {"owner": principal.name, "key_id": principal.key_id}
+    fields["cost"] = cpu_hours
+    if stored_bytes is not None:
+        fields["stored_bytes"] = stored_bytes
+    return fields
 
 
 def settle(
