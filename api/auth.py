@@ -155,12 +155,7 @@ def ensure_can_change(principal: Principal, owner: str | None, what: str) -> Non
 
 
 async def quotas_for(request: Request) -> Quotas:
-    settings = request.app.state.settings
-    return Quotas(
-        active_experiments=settings.quota_active_experiments,
-        daily_cpu_hours=settings.quota_daily_cpu_hours,
-        ablation_cells=settings.quota_ablation_cells,
-    )
+    return Quotas.of(request.app.state.settings)
 
 
 QuotasDep = Annotated[Quotas, Depends(quotas_for)]

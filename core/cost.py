@@ -1,10 +1,11 @@
 """What a spec costs to run and to keep, and the bounds every submission is checked against.
 
 `estimate(spec)` answers every figure of one run (core.kinds.SpecCost: parameters, optimizer
-state, checkpoint size, peak memory, steps, records, loss points, step-parameters and CPU
-time) with the cost function of the spec's kind (a classifier's: core/kinds/classifier_cost.py).
-`CostLimits` (from the settings) and `violations` / `ablation_violations` say which bound a
-spec or an ablation passes, and by how much. Per-user quotas reuse the same figures.
+state, checkpoint size, peak memory, steps, records, loss points, step-parameters, CPU time
+and the bytes a finished run keeps in the store) with the cost function of the spec's kind (a
+classifier's: core/kinds/classifier_cost.py). `CostLimits` (from the settings) and
+`violations` / `ablation_violations` say which bound a spec or an ablation passes, and by how
+much. Per-user quotas reuse the same figures.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class CostLimits:
     memory_bytes: int
     run_cpu_hours: float
     ablation_cpu_hours: float
+    run_stored_bytes: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CostLimits:
@@ -50,6 +52,7 @@ class CostLimits:
             memory_bytes=settings.max_run_memory_bytes,
             run_cpu_hours=settings.max_run_cpu_hours,
             ablation_cpu_hours=settings.max_ablation_cpu_hours,
+            run_stored_bytes=settings.max_run_stored_bytes,
         )
 
 
@@ -75,6 +78,15 @@ def violations(cost: SpecCost, limits: CostLimits) -> list[str]:
             f"{cost.memory_bytes / limits.memory_bytes:.1f}x over: lower batch_size or use "
             "fewer or narrower hidden layers"
         )
+    if cost.stored_bytes > limits.run_stored_bytes:
+        found.append(
+            f"it would keep about {_size(cost.stored_bytes)} in the store (weights "
+            f"{_size(cost.model_bytes)}, checkpoint {_size(cost.checkpoint_bytes)}, series and "
+            f"outputs {_size(cost.series_bytes + cost.outputs_bytes)}); the bound "
+            f"(max_run_stored_bytes) is {_size(limits.run_stored_bytes)}, "
+            f"{cost.stored_bytes / limits.run_stored_bytes:.1f}x over: use fewer or narrower "
+            "hidden layers"
+        )
     if cost.cpu_hours > limits.run_cpu_hours:
         found.append(
             f"it would take about {cost.cpu_hours:,.1f} CPU-hours ({cost.step_parameters:.3g} "
@@ -91,6 +103,7 @@ class AblationCost:
     step_parameters: float
     cpu_seconds: float
     checkpoint_bytes: int  # all the runs' checkpoints together
+    stored_bytes: int  # all that the runs keep in the store together (SpecCost.stored_bytes)
 
     @property
     def cpu_hours(self) -> float:
@@ -108,6 +121,7 @@ def ablation_total(costs: Iterable[tuple[SpecCost, int]]) -> AblationCost:
         step_parameters=sum(c.step_parameters * n for c, n in pairs),
         cpu_seconds=sum(c.cpu_seconds * n for c, n in pairs),
         checkpoint_bytes=sum(c.checkpoint_bytes * n for c, n in pairs),
+        stored_bytes=sum(c.stored_bytes * n for c, n in pairs),
     )
 
 

@@ -135,6 +135,11 @@ class Settings(BaseSettings):
     # for one CPU thread (a GPU run is much faster; the bound is about the work asked for).
     max_run_cpu_hours: float = Field(default=4.0, gt=0, le=10_000)
     max_ablation_cpu_hours: float = Field(default=24.0, gt=0, le=100_000)
+    # All that one run keeps in the store at once (core/cost.py: its checkpoint and final
+    # weights, which exist together when it ends, its series and its outputs). 384 MiB lets
+    # the largest checkpoint max_checkpoint_bytes accepts be stored beside its weights (Adam:
+    # a third of it more), and refuses a wide SGD net whose two copies pass 400 MB.
+    max_run_stored_bytes: int = Field(default=384 * _MIB, ge=_MIB, le=1024 * 1024 * _MIB)
 
     @field_validator("trusted_hosts", "warm_datasets", mode="before")
     @classmethod
@@ -154,6 +159,10 @@ class Settings(BaseSettings):
     quota_active_experiments: int = Field(default=20, ge=1, le=100_000)
     quota_daily_cpu_hours: float = Field(default=24.0, gt=0, le=1_000_000)
     quota_ablation_cells: int = Field(default=100, ge=1, le=10_000)
+    # Bytes the runs of one account may keep in the store, as priced at submit (core/cost.py,
+    # SpecCost.stored_bytes) for every run it still has: deleting a run frees its share.
+    # 4 GiB: about 1,300 runs of the book's recipe, or ten of the largest a run may be.
+    quota_stored_bytes: int = Field(default=4096 * _MIB, ge=_MIB, le=1024 * 1024 * 1024 * _MIB)
     # Request rates (the `limits` library's notation), per key and per client address, and
     # how many live event streams a key (or, open, an address) may hold.
     rate_limit_key: str = "600/minute"

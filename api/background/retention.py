@@ -12,6 +12,7 @@ from contextlib import AbstractAsyncContextManager
 from sqlalchemy import Engine
 
 from api.background.periodic import running_every
+from api.services import predictors
 from core.settings import Settings
 from core.store import pruning
 
@@ -20,6 +21,9 @@ logger = logging.getLogger(__name__)
 
 def sweep_once(engine: Engine, settings: Settings) -> pruning.SweepReport:
     report = pruning.sweep_until_done(engine, keep_checkpoints=settings.keep_checkpoints)
+    # The store's own caches forget deleted runs as it deletes them; the decoded models are
+    # the API's.
+    predictors.forget(str(engine.url), report.deleted)
     if report:
         logger.info(
             "retention: deleted %d experiments, compacted %d series, dropped %d checkpoints, "

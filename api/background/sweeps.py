@@ -238,16 +238,14 @@ class SweepDriver:
         return created
 
     def _within_quota(self, session: Session, sweep: Sweep, specs: list[ExperimentSpec]) -> bool:
-        limits = quotas.Quotas(
-            active_experiments=self.settings.quota_active_experiments,
-            daily_cpu_hours=self.settings.quota_daily_cpu_hours,
-            ablation_cells=self.settings.quota_ablation_cells,
-        )
+        limits = quotas.Quotas.of(self.settings)
+        costs = [estimate(s) for s in specs]
         assert sweep.key_id is not None
         try:
             quotas.check(
                 session, sweep.key_id, limits, new_experiments=len(specs),
-                new_cost=sum(estimate(s).cpu_hours for s in specs),
+                new_cost=sum(c.cpu_hours for c in costs),
+                account=sweep.owner, new_stored_bytes=sum(c.stored_bytes for c in costs),
             )  # fmt: skip
         except quotas.QuotaExceeded as exc:
             session.rollback()

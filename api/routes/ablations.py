@@ -106,7 +106,7 @@ def create_ablation(
         if replayed is None:
             raise
         return {**replayed, "cost": plan.cost.as_dict()}
-    admission.settle(session, principal, limits, [e.cost for e in created])
+    admission.settle(session, principal, limits, created)
     session.commit()
     # After the commit: a worker that picks a message up must find its experiment. A send
     # that fails leaves the experiment undispatched, and the reaper sends it later.

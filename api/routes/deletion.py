@@ -14,7 +14,9 @@ from api.auth import Member, ensure_can_change
 from api.deps import SessionDep
 from api.routes.params import AblationId, ExperimentId
 from api.schemas import ERROR_RESPONSES
+from api.services import predictors
 from core.store import ablations, experiments, retention
+from core.store.cache import cache_key
 
 router = APIRouter(tags=["retention"])
 
@@ -75,6 +77,8 @@ def delete_experiment(
     try:
         outcome = retention.delete_experiment(session, experiment_id, cancel=cancel)
         session.commit()
+        if outcome.deleted:
+            predictors.forget(cache_key(session, experiment_id)[0], [experiment_id])
     except (retention.StillRunning, retention.InAblations) as exc:
         raise _conflict(exc) from exc
     except IntegrityError as exc:  # an ablation took it up as a member meanwhile
@@ -114,6 +118,7 @@ def delete_ablation(
     try:
         outcome = retention.delete_ablation(session, ablation_id, cancel=cancel)
         session.commit()
+        predictors.forget(cache_key(session, ablation_id)[0], outcome.deleted)
     except retention.StillRunning as exc:
         raise _conflict(exc) from exc
     except IntegrityError as exc:

@@ -100,7 +100,9 @@ def submit_experiment(
     quotas (429 over one). A retry with the same Idempotency-Key answers the same experiment
     and counts nothing again."""
     submission = parse_submission(body, CostLimits.from_settings(settings))
-    owned = admission.owner_fields(principal, submission.cost.cpu_hours)
+    owned = admission.owner_fields(
+        principal, submission.cost.cpu_hours, submission.cost.stored_bytes
+    )
     with write_lock, admission.transaction(session):
         admission.open_admission(session, principal)
         experiment, created = experiments.create_experiment(
@@ -112,7 +114,7 @@ def submit_experiment(
             idempotency_key=idempotency_key,
             **owned,
         )
-        admission.settle(session, principal, limits, [owned["cost"]] if created else [])
+        admission.settle(session, principal, limits, [experiment] if created else [])
     # Durable first (the transaction committed), then the message: a broker that is down loses
     # nothing (the experiment stays queued and undispatched, and the reaper sends it later).
     # The message goes out after the answer, off the request's critical path; a process that

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -94,25 +95,31 @@ def _filename(name: str | None, experiment_id: str) -> str:
 def download_model(
     experiment_id: ExperimentId,
     session: SessionDep,
+    engine: EngineDep,
     format: Annotated[
         Literal["safetensors", "json"],
         Query(description="`safetensors` (the file) or `json` (spec and tensor list)."),
     ] = "safetensors",
 ) -> Response:
     info = _require_model(session, experiment_id)
-    data = artifacts.read_model(session, experiment_id)
-    if data is None:  # deleted between the two reads
-        raise ExperimentNotFound(experiment_id)
     if format == "json":
+        data = artifacts.read_model(session, experiment_id)
+        if data is None:  # deleted between the two reads
+            raise ExperimentNotFound(experiment_id)
         return Response(orjson.dumps(_describe(info, data)), media_type="application/json")
     experiment = experiments.require_experiment(session, experiment_id)
     filename = _filename(experiment.name, experiment_id)
     headers = {
         "Content-Disposition": f'attachment; filename="{filename}"',
+        "Content-Length": str(info.size),
         "ETag": f'"{info.sha256}"',
         "X-Trainlab-Step": str(info.step),
     }
-    return Response(data, media_type=_SAFETENSORS, headers=headers)
+    # Streamed from the store a chunk at a time (core/store/artifacts.iter_model): a download
+    # the client reads slowly, or never, holds one chunk of the API's memory, not the file.
+    return StreamingResponse(
+        artifacts.iter_model(engine, info), media_type=_SAFETENSORS, headers=headers
+    )
 
 
 def _describe(info: artifacts.ModelInfo, data: bytes) -> dict[str, Any]:

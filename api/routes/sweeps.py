@@ -193,9 +193,9 @@ def confirm_sweep(
     admission.open_admission(session, principal)
     ablation, created = store_plan(
         session, ablation_request, plan, owner=principal.name,
-        owned=lambda spec: admission.owner_fields(principal, spec),
+        owned=lambda cpu_hours: admission.owner_fields(principal, cpu_hours),
     )  # fmt: skip
-    admission.settle(session, principal, limits, [e.cost for e in created])
+    admission.settle(session, principal, limits, created)
     sweep.confirm_ablation_id = ablation.id
     session.add(sweep)
     session.commit()

@@ -2,9 +2,9 @@
 
 Used the same way by every route that creates experiments (core/store/quotas.py says why the
 order matters): `open_admission` first in the transaction, then the route adds its experiments
-with `owner_fields`, then `settle` with their costs; over a quota it raises QuotaExceeded and
-the route's session rolls back, so nothing is stored. On an open server (no key) there is no
-owner and no quota.
+with `owner_fields`, then `settle` with the experiments it created; over a quota it raises
+QuotaExceeded and the route's session rolls back, so nothing is stored. On an open server (no
+key) there is no owner and no quota.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from core.identity import Principal
 from core.store import quotas
+from core.store.models import Experiment
 
 
 @contextmanager
@@ -33,24 +34,35 @@ def transaction(session: Session) -> Iterator[None]:
 
 def open_admission(session: Session, principal: Principal) -> None:
     if principal.key_id is not None:
-        quotas.lock_key(session, principal.key_id)
+        quotas.lock_key(session, principal.key_id, principal.name)
 
 
-def owner_fields(principal: Principal, cpu_hours: float) -> dict[str, Any]:
+def owner_fields(
+    principal: Principal, cpu_hours: float, stored_bytes: int | None = None
+) -> dict[str, Any]:
     """What create_experiment records about who submitted a run, and its estimated cost (the
-    CPU-hours its submission was priced at: core/cost.py, once per spec)."""
-    return {"owner": principal.name, "key_id": principal.key_id, "cost": cpu_hours}
+    CPU-hours and stored bytes its submission was priced at: core/cost.py, once per spec;
+    without `stored_bytes`, create_experiment prices them)."""
+    fields: dict[str, Any] = {"owner": principal.name, "key_id": principal.key_id}
+    fields["cost"] = cpu_hours
+    if stored_bytes is not None:
+        fields["stored_bytes"] = stored_bytes
+    return fields
 
 
 def settle(
-    session: Session, principal: Principal, limits: quotas.Quotas, new_costs: Sequence[float]
+    session: Session, principal: Principal, limits: quotas.Quotas, created: Sequence[Experiment]
 ) -> None:
-    if principal.key_id is None or not new_costs:
+    """Check the quotas with the experiments this transaction `created` counted: their
+    CPU-hours against the key's day, their priced bytes against the account's storage."""
+    if principal.key_id is None or not created:
         return
     quotas.check(
         session,
         principal.key_id,
         limits,
-        new_experiments=len(new_costs),
-        new_cost=sum(new_costs),
+        new_experiments=len(created),
+        new_cost=sum(e.cost for e in created),
+        account=principal.name,
+        new_stored_bytes=sum(e.stored_bytes for e in created),
     )

@@ -2,15 +2,17 @@
 (core/kinds declares the kinds): each kind's numpy half, so the API stays free of torch.
 
 A model file carries its spec in its metadata; the spec's `kind` (none: a classifier) picks
-the predictor, which decodes the file once (kept in a small LRU keyed by database URL,
-experiment id and sha256, so a second prediction costs one indexed read of the hash) and
-answers for one image.
+the predictor, which decodes the file once (kept in an LRU keyed by database URL, experiment
+id and sha256, so a second prediction costs one indexed read of the hash) and answers for one
+image. The LRU is bounded by bytes (MODEL_CACHE_BYTES, each model counted at its file's size,
+which its decoded arrays take), not by entries: models range from kilobytes to hundreds of
+megabytes. A deleted run's models are dropped from it (`forget`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +65,7 @@ def predictor_for(kind: str) -> Predictor:
 class LoadedModel:
     kind: str
     model: Any  # what the kind's predictor decoded
+    nbytes: int = 0  # the model file's size: what the decoded arrays take, about
 
 
 def file_kind(data: bytes) -> str:
@@ -84,10 +87,24 @@ def load(data: bytes) -> LoadedModel:
         predictor = predictor_for(kind)
     except kinds.UnknownKindError as exc:
         raise inference.ModelFileError(f"unreadable model file: {exc}") from exc
-    return LoadedModel(kind, predictor.decode(data))
+    return LoadedModel(kind, predictor.decode(data), len(data))
 
 
-_models: LRU[tuple[str, str, str], LoadedModel] = LRU(32)
+# A few of the largest models a run may keep, or hundreds of the book's (600 kB each). A model
+# larger than this is decoded for each prediction and not kept.
+MODEL_CACHE_BYTES = 256 * 1_048_576
+_models: LRU[tuple[str, str, str], LoadedModel] = LRU(MODEL_CACHE_BYTES, lambda m: m.nbytes)
+
+
+def cached_bytes() -> int:
+    """What the decoded models kept in this process take, in bytes."""
+    return _models.total
+
+
+def forget(database_url: str, experiment_ids: Collection[str]) -> None:
+    """Drop the decoded models of deleted runs from this process's cache."""
+    gone = set(experiment_ids)
+    _models.discard_where(lambda key: key[0] == database_url and key[1] in gone)
 
 
 def cached_model(key: tuple[str, str, str], data: Callable[[], bytes]) -> LoadedModel:

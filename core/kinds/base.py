@@ -38,13 +38,26 @@ class SpecCost:
     loss_points: int
     step_parameters: float
     cpu_seconds: float
+    # What a finished run keeps in the store, beside its checkpoint: the final weights file,
+    # the packed loss series and the outputs for every test record. A kind that stores none of
+    # one leaves it 0.
+    model_bytes: int = 0
+    series_bytes: int = 0
+    outputs_bytes: int = 0
 
     @property
     def cpu_hours(self) -> float:
         return self.cpu_seconds / 3600
 
+    @property
+    def stored_bytes(self) -> int:
+        """The most the run holds in the store at once: when it ends, its last checkpoint and
+        its weights exist together (and both stay with TRAINLAB_KEEP_CHECKPOINTS), with the
+        series and the outputs. Bounded per run and counted against the account's quota."""
+        return self.checkpoint_bytes + self.model_bytes + self.series_bytes + self.outputs_bytes
+
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "cpu_hours": self.cpu_hours}
+        return {**asdict(self), "cpu_hours": self.cpu_hours, "stored_bytes": self.stored_bytes}
 
 
 @dataclass(frozen=True)

@@ -184,6 +184,35 @@ def evaluation_seconds(spec: ExperimentSpec) -> float:
     return STEP_SECONDS.get("matmul", 0.0) * weights * spec.test_records * _FORWARD_SHARE
 
 
+# The weights file (worker/artifacts.py): safetensors' 8-byte length, a JSON header naming each
+# tensor (about a hundred bytes each) and the metadata, whose largest part is the spec's
+# canonical JSON (bounded by the spec's own bounds: a few kB); then the tensors themselves.
+MODEL_FILE_BASE_BYTES = 16 * 1024
+MODEL_FILE_BYTES_PER_TENSOR = 160
+# The packed series (core/store/series.py): an int32 step and a float32 value per point.
+SERIES_BYTES_PER_POINT = 8
+# Per test record (core/store/artifacts.py): NUM_CLASSES float32 outputs, a uint8 label and a
+# uint8 predicted class.
+OUTPUT_BYTES_PER_RECORD = NUM_CLASSES * FLOAT_BYTES + 2
+
+
+def stored_bytes(spec: ExperimentSpec) -> dict[str, int]:
+    """What a finished run keeps besides its checkpoint (core.kinds.SpecCost's byte fields):
+    its final weights file, packed loss series and per-record outputs."""
+    parameters, buffers, param_tensors, buffer_tensors = _tensors(spec)
+    counts = buffer_tensors // 3  # each batch-norm layer's count is an int64, not a float32
+    model = (
+        MODEL_FILE_BASE_BYTES
+        + FLOAT_BYTES * (parameters + buffers + counts)
+        + MODEL_FILE_BYTES_PER_TENSOR * (param_tensors + buffer_tensors)
+    )
+    return {
+        "model_bytes": model,
+        "series_bytes": SERIES_BYTES_PER_POINT * spec.loss_points,
+        "outputs_bytes": OUTPUT_BYTES_PER_RECORD * spec.test_records,
+    }
+
+
 def estimate(spec: ExperimentSpec) -> SpecCost:
     """Every figure of one run of `spec`, from the spec alone."""
     layers = spec.layers()
@@ -223,4 +252,5 @@ def estimate(spec: ExperimentSpec) -> SpecCost:
         loss_points=spec.loss_points,
         step_parameters=work,
         cpu_seconds=steps * step_seconds(spec) + evaluation_seconds(spec),
+        **stored_bytes(spec),
     )

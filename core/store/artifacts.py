@@ -11,13 +11,14 @@ checkpoint in the same transaction.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Table, delete, insert, select
+from sqlalchemy import Engine, Table, delete, func, insert, select
 from sqlmodel import Session
 
 from core.store.cache import LRU, cache_key
@@ -43,7 +44,15 @@ class PredictionsBlob:
         return int(self.labels.shape[0])
 
 
-_predictions_cache: LRU[tuple[str, str], PredictionsBlob] = LRU(16)
+def _predictions_bytes(blob: PredictionsBlob) -> int:
+    return int(blob.outputs.nbytes + blob.labels.nbytes + blob.predicted.nbytes)
+
+
+# Bounded by bytes: a full test set's outputs are 420 kB, so 16 MiB holds about forty runs'.
+PREDICTIONS_CACHE_BYTES = 16 * 1_048_576
+_predictions_cache: LRU[tuple[str, str], PredictionsBlob] = LRU(
+    PREDICTIONS_CACHE_BYTES, _predictions_bytes
+)
 
 
 def save_predictions(
@@ -174,6 +183,35 @@ def model_info(session: Session, experiment_id: str) -> ModelInfo | None:
         return None
     created = as_utc(row.created_at) or row.created_at
     return ModelInfo(experiment_id, int(row.step), int(row.size), str(row.sha256), created)
+
+
+# A download reads the weights this many bytes at a time: the API holds one chunk per
+# download, not the whole file (up to hundreds of megabytes).
+MODEL_CHUNK_BYTES = 1_048_576
+
+
+class ModelChanged(Exception):
+    """The weights being streamed were deleted or replaced between two chunks."""
+
+
+def iter_model(engine: Engine, info: ModelInfo, chunk_bytes: int | None = None) -> Iterator[bytes]:
+    """The weights file `info` describes, `chunk_bytes` at a time: each chunk one indexed read
+    of a slice of the blob (substr on SQLite and PostgreSQL alike), in a short session of its
+    own, so no transaction or connection is held between chunks. Each read names the file's
+    hash; if the run was deleted or its file replaced meanwhile, ModelChanged ends the stream
+    (a client then sees a truncated download, never a mix of two files)."""
+    c = MODELS.c
+    chunk_bytes = chunk_bytes or MODEL_CHUNK_BYTES
+    for offset in range(0, info.size, chunk_bytes):
+        with Session(engine) as session:
+            chunk = session.execute(
+                select(func.substr(c.data, offset + 1, chunk_bytes)).where(
+                    c.experiment_id == info.experiment_id, c.sha256 == info.sha256
+                )
+            ).scalar_one_or_none()
+        if chunk is None:
+            raise ModelChanged(f"the model of experiment {info.experiment_id} changed")
+        yield bytes(chunk)
 
 
 def read_model(session: Session, experiment_id: str) -> bytes | None:

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
+from core.cost import estimate
 from core.spec import ExperimentSpec, group_key
 from core.store.clock import utcnow
 from core.store.cursor import decode_sort_cursor, encode_sort_cursor
@@ -44,11 +45,14 @@ def create_experiment(
     owner: str | None = None,
     key_id: str | None = None,
     cost: float = 0.0,
+    stored_bytes: int | None = None,
 ) -> tuple[Experiment, bool]:
     """Add a queued experiment; returns (experiment, created). A reused idempotency key with
     the same request gives the existing experiment; with a different one, IdempotencyConflict.
     On a concurrent insert of the same key this rolls the session back (the other insert won).
-    Keys are scoped to the owner: two accounts can't see or collide with each other's keys."""
+    Keys are scoped to the owner: two accounts can't see or collide with each other's keys.
+    `stored_bytes` is what the run may keep in the store (priced from the spec when not given:
+    core/cost.py), which the owner's storage quota counts while the run exists."""
     stored_key = scoped_key(idempotency_key, owner)
     experiment = Experiment(
         name=name,
@@ -64,6 +68,7 @@ def create_experiment(
         owner=owner,
         key_id=key_id,
         cost=cost,
+        stored_bytes=estimate(spec).stored_bytes if stored_bytes is None else stored_bytes,
     )
     if idempotency_key is not None and stored_key is not None:
         existing = _by_idempotency_key(session, stored_key)

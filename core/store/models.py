@@ -128,8 +128,15 @@ class Experiment(SQLModel, table=True):
     # server), and the key itself, which its quotas are counted against.
     owner: str | None = Field(default=None, max_length=64, index=True)
     key_id: str | None = Field(default=None, max_length=32, index=True)
-    # The spec's estimated cost (core/cost.py) when it was admitted: quotas sum it per day.
+    # The spec's estimated cost (core/cost.py) when it was admitted: what its admission added
+    # to the key's CPU ledger (CpuSpend), which the daily quota sums.
     cost: float = 0.0
+    # What the run may keep in the store, as priced at submit (core/cost.py, stored_bytes):
+    # the account's storage quota sums it over the runs it still has, so deleting one frees
+    # it. Priced, not measured, so a queued run counts in full before it writes a byte.
+    stored_bytes: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
 
 
 class LossPoint(SQLModel, table=True):
@@ -186,6 +193,20 @@ class ExperimentModel(SQLModel, table=True):
     sha256: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class CpuSpend(SQLModel, table=True):
+    """The CPU-hours each admission added to a key's rolling day (core/store/quotas.py). Kept
+    apart from the experiments, and not deleted with them, so that deleting runs does not give
+    their CPU-hours back: a row only ages out, a day after it was written."""
+
+    __tablename__ = "cpu_spend"
+    __table_args__ = (Index("ix_cpu_spend_key_spent", "key_id", "spent_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key_id: str = Field(max_length=32)
+    spent_at: datetime = Field(default_factory=utcnow)
+    cpu_hours: float
 
 
 class DeletedTotal(SQLModel, table=True):

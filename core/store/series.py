@@ -45,7 +45,13 @@ class FinishedSeries:
     values: Values
 
 
-_series_cache: LRU[tuple[str, str], FinishedSeries] = LRU(64)
+def _series_bytes(series: FinishedSeries) -> int:
+    return int(series.steps.nbytes + series.values.nbytes)
+
+
+# Bounded by bytes: 16 bytes a point, so 32 MiB is about a hundred book-length curves.
+SERIES_CACHE_BYTES = 32 * 1_048_576
+_series_cache: LRU[tuple[str, str], FinishedSeries] = LRU(SERIES_CACHE_BYTES, _series_bytes)
 
 
 def cached_finished_series(engine: Engine, experiment_id: str) -> FinishedSeries | None:

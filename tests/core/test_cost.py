@@ -182,6 +182,29 @@ def test_refusals_name_the_bound_and_how_far_over() -> None:
     assert not ablation_violations(ablation_total([(estimate(run), 10)]), LIMITS)
 
 
+def test_what_a_run_keeps_in_the_store_is_priced_and_bounded() -> None:
+    # Seven 3,072-unit layers trained on one record: within the time bounds, but a weights
+    # file and a checkpoint of about 240 MB each.
+    wide = ExperimentSpec.model_validate(
+        {"model": {"hidden": [3072] * 7}, "optimizer": "sgd", "momentum": 0.0, "train_limit": 1}
+    )
+    cost = estimate(wide)
+    assert cost.checkpoint_bytes <= LIMITS.checkpoint_bytes
+    assert cost.model_bytes >= 4 * cost.parameters
+    assert cost.stored_bytes == (
+        cost.checkpoint_bytes + cost.model_bytes + cost.series_bytes + cost.outputs_bytes
+    )
+    assert cost.as_dict()["stored_bytes"] == cost.stored_bytes
+    found = violations(cost, LIMITS)
+    assert len(found) == 1 and "max_run_stored_bytes" in found[0] and "384.0 MiB" in found[0]
+    # The book's recipe keeps about 3 MB: the checkpoint, the weights, the series, the outputs.
+    book = estimate(build_spec("seed-adam"))
+    assert 2_000_000 < book.stored_bytes < 4_000_000
+    assert book.series_bytes == 8 * 18_000 and book.outputs_bytes == 42 * 10_000
+    tight = CostLimits.from_settings(make_settings(max_run_stored_bytes=2 * 1_048_576))
+    assert any("max_run_stored_bytes" in v for v in violations(book, tight))
+
+
 def test_bounds_follow_the_settings() -> None:
     spec = build_spec("seed-adam")
     tight = CostLimits.from_settings(

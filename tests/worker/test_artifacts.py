@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import load
 from sqlalchemy import Engine
 
+from core.cost import estimate
 from core.settings import Settings
 from core.store import artifacts
 from core.store.session import session_scope
@@ -41,6 +42,10 @@ def test_the_file_loads_into_the_engine_network_and_reproduces_its_outputs(
     with torch.no_grad():
         outputs = model(test_x).numpy()
     assert (outputs == result.predictions.outputs).all()
+    # The cost model prices the file at least at its size, and not much more (core/cost.py).
+    priced = estimate(spec)
+    assert len(data) <= priced.model_bytes <= len(data) + 32 * 1024
+    assert priced.outputs_bytes == result.predictions.outputs.size * 4 + 2 * spec.test_records
 
 
 def test_metadata_carries_the_spec_and_the_step(run: RunFn) -> None:

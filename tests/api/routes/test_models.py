@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import io
 import json
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 from safetensors.numpy import load
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
+from api.services import predictors
+from core.store import artifacts
 from core.store.models import Status
+from core.store.session import session_scope
 from tests.api.app_client import AppClient
 from tests.api.trained_runs import trained_run
 from tests.core.store.helpers import finish, queued, running
@@ -141,3 +145,50 @@ def test_openapi_documents_download_and_predict(client: AppClient) -> None:
     assert {"200", "404", "409", "415", "422"} <= set(predict["responses"])
     json_schema = predict["requestBody"]["content"]["application/json"]["schema"]
     assert json.dumps(json_schema).count("pixels") >= 1
+
+
+def test_a_download_streams_the_file_in_bounded_chunks(
+    client: AppClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = trained_run(engine)
+    whole = client.get(f"/experiments/{run.id}/model").content
+    chunk = 4096
+    monkeypatch.setattr(artifacts, "MODEL_CHUNK_BYTES", chunk)
+    reads: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "experiment_models" in statement and "substr" in statement.lower():
+            reads.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", count)  # the app's engine too
+    try:
+        answer = client.get(f"/experiments/{run.id}/model")
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+    assert answer.status_code == 200 and answer.content == whole
+    assert answer.headers["content-length"] == str(len(whole))
+    # One read of at most `chunk` bytes per chunk, never the whole blob at once.
+    assert len(reads) == -(-len(whole) // chunk) > 1
+    with session_scope(engine) as session:
+        info = artifacts.model_info(session, run.id)
+    assert info is not None
+    parts = list(artifacts.iter_model(engine, info, chunk))
+    assert all(len(part) <= chunk for part in parts) and b"".join(parts) == whole
+
+
+def test_the_model_cache_is_bounded_by_bytes_and_forgets_deleted_runs(
+    client: AppClient, engine: Engine
+) -> None:
+    first, second = trained_run(engine), trained_run(engine, seed=2)
+    before = predictors.cached_bytes()
+    sizes = []
+    for run in (first, second):
+        answer = client.post(f"/experiments/{run.id}/predict", json={"pixels": [0.0] * 784})
+        assert answer.status_code == 200
+        with session_scope(engine) as session:
+            info = artifacts.model_info(session, run.id)
+        assert info is not None
+        sizes.append(info.size)
+    assert predictors.cached_bytes() == before + sum(sizes) <= predictors.MODEL_CACHE_BYTES
+    assert client.delete(f"/experiments/{first.id}").status_code == 200
+    assert predictors.cached_bytes() == before + sizes[1]
