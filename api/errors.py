@@ -30,6 +30,7 @@ from starlette.routing import Match
 from api.http.headers import SECURITY_HEADERS
 from core.errors import Conflict, InvalidFields, NotFound, clip, field_error, from_request_errors
 from core.store.errors import InvalidCursor
+from core.store.faults import is_disk_full
 from core.store.quotas import QuotaExceeded
 
 logger = logging.getLogger(__name__)
@@ -112,6 +113,13 @@ async def _on_invalid_cursor(_: Request, exc: Exception) -> JSONResponse:
 
 async def _on_database_down(request: Request, exc: Exception) -> JSONResponse:
     logger.error("database error on %s %s: %s", request.method, request.url.path, exc)
+    if is_disk_full(exc):
+        return error_body(
+            503,
+            "the database is out of space: nothing was stored; try again once an operator "
+            "has freed space (`trainlab prune`, a larger disk)",
+            {"Retry-After": "30"},
+        )
     return error_body(503, "the database is unavailable; try again shortly", {"Retry-After": "5"})
 
 

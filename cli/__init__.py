@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cli import client, keys, local, maintenance, service
+from cli import backup, client, keys, local, maintenance, service
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     service.register(commands)  # serve, worker, migrate: run the service
     client.register(commands)  # submit, ablate: talk to a running server
     maintenance.register(commands)  # prune: keep the store small
+    backup.register(commands)  # backup, restore: the store to a file and back
     keys.register(commands)  # keys create/list/revoke: API keys, on the server's host
     return parser
 

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     database_url: str = ""
     # Empty means the embedded broker: kombu's SQLAlchemy transport on a SQLite file.
     broker_url: str = ""
+    # Where `trainlab backup` and `restore` find pg_dump and pg_restore (empty: the newest
+    # /usr/lib/postgresql/*/bin, else PATH); they must be at least as new as the server.
+    pg_bin_dir: Path | None = None
     # Where torchvision finds (or downloads) MNIST and Fashion-MNIST.
     data_dir: Path = Path("data")
     allow_download: bool = True

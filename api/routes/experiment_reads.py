@@ -150,18 +150,12 @@ async def get_loss(
     if remembered is not None:
         return conditional_json(remembered, if_none_match)
     began = FreshAnswers.read_begins()
-    # A finished series this process has read before is answered without the database
-    # (and without a thread hop); anything else is one short read in the thread pool.
-    finished = series.cached_finished_series(engine, experiment_id)
-    if finished is not None:
-        status, steps, values = finished.status, finished.steps, finished.values
-    else:
-        status, steps, values = await run_in_threadpool(
-            _load_series, engine, experiment_id, since_step
-        )
+    # One short read in the thread pool. A finished run's packed series comes from this
+    # process's cache, but its status is read each window all the same: another API process
+    # may have deleted the run, which must answer 404 here within the window too.
+    status, steps, values = await run_in_threadpool(_load_series, engine, experiment_id, since_step)
     body = _loss_body(experiment_id, status, steps, values, since_step, max_points)
-    if finished is None:  # a finished series has a cache of its own
-        _FRESH_SERIES.put(fresh_key, began, body, window_s)
+    _FRESH_SERIES.put(fresh_key, began, body, window_s)
     return conditional_json(body, if_none_match)
 
 

@@ -8,6 +8,10 @@ it is worth trying again depends on the error:
   (Postgres restarted, `pg_terminate_backend`, network), an admin shutdown, a serialization
   failure or deadlock, SQLite's "database is locked", a pool timeout. The same write succeeds
   once the store is back, so the caller waits and tries again.
+- out of space: SQLite's "database or disk is full" (the disk, a file-size limit, or
+  `max_page_count`) and PostgreSQL's `disk_full` (SQLSTATE 53100). Transient too: nothing was
+  written, and the same write succeeds once an operator frees space, so a run waits (up to
+  TRAINLAB_STORE_PATIENCE_S) instead of failing, and the API answers 503 saying so.
 - permanent: the store refuses *this* write and always will: a value it cannot hold
   (`DataError`, e.g. SQLite's "string or blob too big"), a constraint our own insert breaks
   (`IntegrityError`), a statement the schema doesn't fit (`ProgrammingError`, SQLite's "no such
@@ -28,8 +32,14 @@ _SQLITE_PERMANENT = (
 )
 
 
+_SQLITE_FULL = "database or disk is full"
+_PG_DISK_FULL = "53100"
+
+
 def is_transient(error: BaseException) -> bool:
     """True when the same store call may succeed if tried again later."""
+    if is_disk_full(error):
+        return True
     if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
         return True
     if isinstance(error, sa_exc.OperationalError):
@@ -39,6 +49,14 @@ def is_transient(error: BaseException) -> bool:
         error,
         sa_exc.InterfaceError | sa_exc.DisconnectionError | sa_exc.TimeoutError | ConnectionError,
     )
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """True when the store could not write for want of space (see the module docstring)."""
+    origin = error.orig if isinstance(error, sa_exc.DBAPIError) else error
+    if getattr(origin, "sqlstate", None) == _PG_DISK_FULL:
+        return True
+    return isinstance(error, sa_exc.OperationalError) and _SQLITE_FULL in str(origin).lower()
 
 
 def is_store_error(error: BaseException) -> bool:

@@ -247,8 +247,8 @@ def deleted_totals(session: Session) -> dict[str, int]:
 def _forget_cached(session: Session, experiment_ids: Sequence[str]) -> None:
     """Drop this process's cached copies (finished series, predictions) of deleted runs.
     Other API processes keep theirs until evicted: ids are random and never reused, and
-    every read of an experiment that is gone answers 404 from its status check, except a
-    finished curve already cached there (GET /loss answers it without the database)."""
+    every read of an experiment that is gone answers 404 from its status check (GET /loss
+    too: it reads the status each freshness window, even for a curve it has cached)."""
     for experiment_id in experiment_ids:
         key = cache_key(session, experiment_id)
         _series_cache.discard(key)

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, event, text
 
-from core.store.faults import describe, is_store_error, is_transient
+from core.store.faults import describe, is_disk_full, is_store_error, is_transient
 from core.store.session import make_engine
 from tests.conftest import ADMIN_URL, POSTGRES_URL, require_postgres
 
@@ -75,3 +75,35 @@ def test_postgres_lost_connection_is_transient_while_refusals_are_permanent() ->
 
 def test_other_errors_are_not_the_store_s() -> None:
     assert not is_store_error(ValueError("x")) and not is_transient(ValueError("x"))
+
+
+def test_out_of_space_is_transient_on_both_stores(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'full.db'}")
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE t (b BLOB)"))
+
+    @event.listens_for(engine, "checkout")
+    def _no_room(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        dbapi_connection.execute("PRAGMA max_page_count = 1")  # clamps to the pages in use
+
+    full = _error(engine, "INSERT INTO t VALUES (:b)", b=b"x" * 20_000)
+    assert "database or disk is full" in describe(full)
+    assert is_disk_full(full) and is_transient(full)
+    engine.dispose()
+
+    require_postgres()
+    engine = make_engine(POSTGRES_URL)
+    try:
+        # The server's own error of that class (SQLSTATE 53100, what PostgreSQL raises when it
+        # cannot extend a file), raised on purpose: filling a real disk is not for a test.
+        disk_full = _error(
+            engine,
+            "DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = 'disk_full', "
+            "MESSAGE = 'could not extend file: No space left on device'; END $$",
+        )
+        assert isinstance(disk_full.orig, psycopg.errors.DiskFull)  # type: ignore[attr-defined]
+        assert is_disk_full(disk_full) and is_transient(disk_full)
+        lost = _error(engine, "SELECT 1 / (SELECT 0)")
+        assert not is_disk_full(lost)
+    finally:
+        engine.dispose()
