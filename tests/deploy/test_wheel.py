@@ -18,7 +18,7 @@ import pytest
 
 from api.app import create_app
 from core.presets import BOOK_CHAIN, build_spec
-from core.store import make_engine
+from core.store.session import make_engine
 from tests.api.live_server import serving
 from tests.api.recorded_runs import RecordedRuns
 from tests.conftest import REPO, make_settings, upgrade_to_head
