@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Query, Response
+from fastapi import APIRouter, Body, Query, Response
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from api.auth import Member, QuotasDep, ensure_can_change
 from api.deps import DispatcherDep, SessionDep, SettingsDep
 from api.http import csv_response
-from api.routes.params import AblationId, Cursor
+from api.routes.params import AblationId, Cursor, idempotency_header
 from api.schemas import (
     BODY_REQUIRED,
     CONFLICT,
@@ -36,17 +36,7 @@ from core.submissions import MAX_EXPERIMENTS, AblationRequest
 
 router = APIRouter(tags=["ablations"])
 
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=200,
-        pattern=r"^[!-~]([ -~]*[!-~])?$",
-        description="A retried POST with the same key returns the same ablation; "
-        "a different body with a used key is 409.",
-    ),
-]
+IdempotencyKey = Annotated[str | None, idempotency_header("ablation")]
 
 # An ablation has at most as many arms as it has runs (at least one seed each).
 MAX_ARMS = MAX_EXPERIMENTS

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Body, Header, Query, Response
+from fastapi import APIRouter, BackgroundTasks, Body, Query, Response
 
 from api.auth import Member, QuotasDep, ensure_can_change
 from api.deps import DispatcherDep, SessionDep, SettingsDep, WriteLockDep
-from api.routes.params import Cursor, ExperimentId, TagFilter
+from api.routes.params import Cursor, ExperimentId, TagFilter, idempotency_header
 from api.schemas import (
     BODY_REQUIRED,
     CONFLICT,
@@ -84,17 +84,7 @@ def submit_experiment(
             "would pass the server's cost bounds; see each preset's `cost` in GET /presets.",
         ),
     ],
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            min_length=1,
-            max_length=200,
-            pattern=r"^[!-~]([ -~]*[!-~])?$",
-            description="A retried POST with the same key returns the same experiment; "
-            "a different body with a used key is 409.",
-        ),
-    ] = None,
+    idempotency_key: Annotated[str | None, idempotency_header("experiment")] = None,
 ) -> Response:
     """Queue one experiment, owned by the caller's account and counted against its key's
     quotas (429 over one). A retry with the same Idempotency-Key answers the same experiment

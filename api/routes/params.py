@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, get_args
 
-from fastapi import Depends, Path, Query, Request
+from fastapi import Depends, Header, Path, Query, Request
 from fastapi.dependencies.models import Dependant
 
 from core.errors import invalid
@@ -144,3 +144,16 @@ async def canonical_integers(request: Request) -> None:
 
 
 CANONICAL_INTEGERS = Depends(canonical_integers)
+
+
+def idempotency_header(what: str) -> object:
+    """The Idempotency-Key header of a POST that creates `what` (printable ASCII, no leading or
+    trailing space): a retry with the same key answers the same `what`."""
+    return Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[!-~]([ -~]*[!-~])?$",
+        description=f"A retried POST with the same key returns the same {what}; "
+        "a different body with a used key is 409.",
+    )
