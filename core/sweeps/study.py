@@ -90,11 +90,6 @@ def check_sampler(name: str, space: dict[str, Param]) -> None:
     """Raise SamplerUnavailable when `name` cannot search `space`."""
     if name == "grid":
         grid_space(space)
-    if name == "cmaes":
-        try:
-            import cmaes  # noqa: F401  (Optuna's CMA-ES sampler needs it)
-        except ImportError:
-            raise SamplerUnavailable("the cmaes sampler needs the `cmaes` package") from None
 
 
 def make_sampler(name: str, space: dict[str, Param], seed: int, number: int) -> BaseSampler:

@@ -239,6 +239,8 @@ def test_dockerfile_pins_the_torch_of_pyproject() -> None:
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
     pins: dict[str, str] = {}
     for requirement in pyproject["project"]["optional-dependencies"]["worker"]:
+        if requirement.startswith("trainlab["):
+            continue  # the extra builds on the server's: only third-party packages are pinned
         pinned = re.fullmatch(r"([A-Za-z0-9_.-]+)==(\S+)", requirement)
         assert pinned, f"the worker extra pins exact versions: {requirement!r}"
         pins[pinned[1]] = pinned[2]

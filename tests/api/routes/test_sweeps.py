@@ -49,7 +49,7 @@ def test_bad_spaces_are_refused_naming_the_field(
 def test_a_sweep_over_the_cpu_hour_bound_is_refused(client: AppClient) -> None:
     response = client.post(
         "/sweeps",
-        json={"preset": "seed-baseline", "space": {"epochs": {"type": "int", "low": 2, "high": 3}},
+        json={"preset": "seed-adam", "space": {"epochs": {"type": "int", "low": 4, "high": 6}},
               "max_trials": 200, "seeds": 10},
     )  # fmt: skip
     assert response.status_code == 422 and response.json()["errors"][0]["field"] == "space"
