@@ -4,7 +4,7 @@ kind of job, and the one a spec without a `kind` field is (every spec stored so 
 from __future__ import annotations
 
 from core.kinds.base import Kind
-from core.kinds.classifier_cost import estimate
+from core.kinds.conv_cost import estimate  # the Linear layers' cost, a cnn's convolutions added
 from core.spec import ExperimentSpec
 
 CLASSIFIER = Kind(

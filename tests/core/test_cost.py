@@ -18,7 +18,7 @@ from core.cost import (
     violations,
 )
 from core.kinds.classifier_cost import STEP_PARAMETERS_PER_CPU_SECOND
-from core.presets import PRESETS, build_spec
+from core.presets import BOOK_CHAIN, build_spec
 from core.spec import MAX_DEPTH, MAX_WIDTH, ExperimentSpec
 from core.store import artifacts, experiments, runs
 from core.store.migrate import upgrade_to_head
@@ -145,7 +145,7 @@ def test_the_largest_accepted_spec_checkpoints_under_the_bound_and_sqlite_stores
 
 
 def test_the_presets_cost_what_the_calibration_says() -> None:
-    for name in PRESETS:
+    for name in BOOK_CHAIN:
         cost = estimate(build_spec(name))
         assert cost.steps == 180_000 and cost.samples == 180_000 and cost.loss_points == 18_000
         # The book's recipe: 180,000 steps of ~159,000 parameters, a minute or two of CPU
