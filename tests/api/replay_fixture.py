@@ -292,7 +292,7 @@ def build(engine: Engine, clock: PinnedClock, client: AppClient) -> ReplayStore:
     runs.claim(broken)
     clock.tick()
     with session_scope(engine) as session:
-        assert runs.fail(session, broken, "the worker ran out of memory (replayed)")
+        assert core.store.runs.fail(session, broken, "the worker ran out of memory (replayed)")
     dropped = runs.create("dropped", small_spec("seed-bce", seed=6), preset=None)
     clock.tick()
     with session_scope(engine) as session:
