@@ -1,6 +1,6 @@
 """The classifier: the book's MLP (or, model.type=cnn, its CNN) on 28x28 images, trained to one
-of ten classes. The first
-kind of job, and the one a spec without a `kind` field is (every spec stored so far)."""
+of ten classes. The first kind of job, and the one a spec without a `kind` field is (every
+spec stored so far)."""
 
 from __future__ import annotations
 
