@@ -25,9 +25,11 @@ from core.kinds.classifier_cost import estimate as linear_estimate
 from core.spec import ExperimentSpec
 
 # Measured with bench/book_cnn.py on the reference machine (2 cores, shared; one thread):
-# cnn-mnist's autograd step took about 2.4 ms (400-420 steps a second), of which the Linear
-# layer's own terms are ~12,500 step-parameters. These put cnn-mnist at ~2.6 ms a step
-# (7.8e5 step-parameters at 3e8 a second), on the long side, as the classifier's rate is.
+# cnn-mnist's autograd step took 1.5-1.7 ms on a quiet machine (3 epochs in 269 s; 590-670
+# steps a second), 2.5 ms on a busy one and 4.3 ms under a load of 6-7; the Linear layer's
+# own terms are ~12,500 step-parameters. These put cnn-mnist at ~2.6 ms a step (7.8e5
+# step-parameters at 3e8 a second, 464 s for 3 epochs), on the long side, as the
+# classifier's rate is.
 AUTOGRAD_STEP = 400_000
 CONV_LAYER_STEP = 120_000
 # Forward, input gradient and weight gradient of one multiply-add of a record, with the
