@@ -12,7 +12,7 @@ TEST_DATA_DIR ?= $(abspath ../shared/data)
 PYTEST_ARGS ?=
 
 .PHONY: run test drills lint typecheck layering unit integration fuzz clean
-.PHONY: bench bench-api bench-api-embedded bench-fused bench-sparse bench-cost
+.PHONY: bench bench-api bench-api-embedded bench-fused bench-sparse bench-cost bench-cnn
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -92,6 +92,12 @@ clean:
 # seed-baseline, 1 epoch of 20,000 records, 1 thread), then a table and one JSON line.
 bench-fused: $(STAMP)
 	$(BIN)/python bench/fused_bench.py --data-dir $(TEST_DATA_DIR)
+
+# The book's CNN (cnn-mnist) through the engine vs the notebook's plain loop, 1 thread: test
+# accuracy and training time of each. BENCH_CNN_ARGS="--epochs 3" for the book's 3 epochs.
+BENCH_CNN_ARGS ?=
+bench-cnn: $(STAMP)
+	$(BIN)/python bench/book_cnn.py --data-dir $(TEST_DATA_DIR) $(BENCH_CNN_ARGS)
 
 # The sparse first layer vs the dense one, today's engine and the tuned reference loop (the
 # three SGD presets, 1 thread).

@@ -1,4 +1,5 @@
-"""The book's five recipes (SEED.md), each changing one knob on the one before.
+"""The book's five recipes (SEED.md), each changing one knob on the one before, and the book's
+later networks that are classifiers too (BOOK.md: the CNN of chapter 13).
 
 A preset is a partial spec dict; `build_spec` applies overrides to it and validates.
 Learning rates are left unset so that switching the optimizer in an override also switches
@@ -30,6 +31,19 @@ _BCE = apply_overrides(_BASELINE, {"loss": "bce"})
 _LEAKY = apply_overrides(_BCE, {"model.activation": "leaky_relu", "model.negative_slope": 0.02})
 _ADAM = apply_overrides(_LEAKY, {"optimizer": "adam"})
 _LAYERNORM = apply_overrides(_ADAM, {"model.normalization": "layer_norm"})
+# BOOK.md, chapter 13: Conv2d(1,10,k5,s2), LeakyReLU(0.02), BatchNorm2d(10), Conv2d(10,10,k3,s2),
+# LeakyReLU(0.02), BatchNorm2d(10), flatten 250, Linear(250,10), Sigmoid; BCE, Adam, batch 1.
+_CNN: dict[str, Any] = apply_overrides(
+    _ADAM,
+    {
+        "model.type": "cnn",
+        "model.conv": [
+            {"channels": 10, "kernel": 5, "stride": 2, "normalization": "batch_norm"},
+            {"channels": 10, "kernel": 3, "stride": 2, "normalization": "batch_norm"},
+        ],
+        "model.hidden": [],
+    },
+)
 
 PRESETS: dict[str, dict[str, Any]] = {
     "seed-baseline": _BASELINE,
@@ -37,6 +51,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "seed-leakyrelu": _LEAKY,
     "seed-adam": _ADAM,
     "seed-layernorm": _LAYERNORM,
+    "cnn-mnist": _CNN,
 }
 
 DESCRIPTIONS: dict[str, str] = {
@@ -45,10 +60,18 @@ DESCRIPTIONS: dict[str, str] = {
     "seed-leakyrelu": "seed-bce with LeakyReLU(0.02) in the hidden layer.",
     "seed-adam": "seed-leakyrelu with Adam (lr 0.001).",
     "seed-layernorm": "seed-adam with LayerNorm(200) after the hidden activation.",
+    "cnn-mnist": "The book's CNN (ch. 13): two strided convolutions with LeakyReLU and "
+    "BatchNorm2d, Linear(250, 10), Sigmoid; BCE, Adam lr 0.001.",
 }
 
 # The book's chain, in order: the `book` ablation design runs these as its arms.
-BOOK_CHAIN: tuple[str, ...] = tuple(PRESETS)
+BOOK_CHAIN: tuple[str, ...] = (
+    "seed-baseline",
+    "seed-bce",
+    "seed-leakyrelu",
+    "seed-adam",
+    "seed-layernorm",
+)
 
 
 class UnknownPresetError(ValueError):

@@ -19,6 +19,8 @@ from pydantic import Field
 MAX_OVERRIDES = 32
 MAX_PATH_LENGTH = 64
 MAX_PATH_DEPTH = 3
+# Values go one level further than paths: a cnn's model.conv is a list of sections.
+MAX_VALUE_DEPTH = MAX_PATH_DEPTH + 1
 SPEC_PATH_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,31}(\.[A-Za-z_][A-Za-z0-9_]{0,31}){0,2}$"
 # A dotted spec path as a request field (the keys of overrides and factors).
 SpecPath = Annotated[
@@ -49,8 +51,10 @@ def path_problem(key: str) -> str | None:
 
 
 def _check_depth(value: Any, key: str, depth: int = 1) -> None:
-    if depth > MAX_PATH_DEPTH:
-        raise ValueError(f"override {key!r}: nested deeper than the spec ({MAX_PATH_DEPTH} levels)")
+    if depth > MAX_VALUE_DEPTH:
+        raise ValueError(
+            f"override {key!r}: nested deeper than the spec ({MAX_VALUE_DEPTH} levels)"
+        )
     if isinstance(value, dict):
         for child in value.values():
             _check_depth(child, key, depth + 1)

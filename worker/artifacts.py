@@ -28,7 +28,7 @@ VERSION = "1"
 def model_metadata(
     spec: ExperimentSpec, *, experiment_id: str, step: int, outcome: str
 ) -> dict[str, str]:
-    return {
+    metadata = {
         "format": FORMAT,
         "version": VERSION,
         "experiment_id": experiment_id,
@@ -39,6 +39,13 @@ def model_metadata(
         "input": "784 float32 pixels in 0..1, row-major 28x28 (uint8 / 255), white on black",
         "output": json.dumps(_output_note(spec)),
     }
+    if any(conv.normalization == "batch_norm" for conv in spec.conv_layers()):
+        # A plain nn.BatchNorm2d in eval mode would use the running estimates instead.
+        metadata["batch_norm"] = (
+            "the convolutions' BatchNorm2d normalizes each record by its own statistics, as in "
+            "train mode at a batch of one (the book's way); the running estimates are unused"
+        )
+    return metadata
 
 
 def _output_note(spec: ExperimentSpec) -> str:

@@ -16,6 +16,8 @@ worker/engine/evaluate.py does, in eval mode):
   variance and eps 1e-5; batch_norm in eval mode from the running statistics, eps 1e-5;
   output sigmoid, softmax over the 10 classes (max subtracted first, as torch does), or, for
   `none` (logits), softmax too: evaluate.py reports softmax probabilities for logits.
+- A cnn's convolutions, normalizations and pooling come first (conv_inference.py); its
+  batch_norm uses each record's own statistics, as the engine (and the book) evaluates it.
 - Differences left are float32 rounding (BLAS summation order): about 1e-7 on outputs in
   0..1; tests/api/services/test_inference.py trains one tiny network per knob with the real
   engine and checks every stored per-record output within 1e-6.
@@ -38,6 +40,7 @@ import numpy.typing as npt
 from safetensors.numpy import load
 from scipy.special import erf, expit
 
+from api.services.conv_inference import conv_plan
 from core.spec import INPUT_FEATURES, ExperimentSpec
 
 Array = npt.NDArray[np.float32]
@@ -107,6 +110,9 @@ def _plan(spec: ExperimentSpec, tensors: dict[str, Any]) -> tuple[Callable[[Arra
 
     layers: list[Callable[[Array], Array]] = []
     index = 0  # the module's position in the engine's nn.Sequential: its tensors' prefix
+    convs = spec.conv_layers()
+    if convs:  # a cnn's front: the image view, the convolutions, the flattening
+        layers, index = conv_plan(convs, _activation(spec), take, unused.discard)
     for layer in spec.layers():
         width = layer.fan_out
         weight = take(index, "weight", (width, layer.fan_in))

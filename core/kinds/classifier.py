@@ -1,10 +1,11 @@
-"""The classifier: the book's MLP on 28x28 images, trained to one of ten classes. The first
-kind of job, and the one a spec without a `kind` field is (every spec stored so far)."""
+"""The classifier: the book's MLP (or, model.type=cnn, its CNN) on 28x28 images, trained to one
+of ten classes. The first kind of job, and the one a spec without a `kind` field is (every
+spec stored so far)."""
 
 from __future__ import annotations
 
 from core.kinds.base import Kind
-from core.kinds.classifier_cost import estimate
+from core.kinds.conv_cost import estimate  # the Linear layers' cost, a cnn's convolutions added
 from core.spec import ExperimentSpec
 
 CLASSIFIER = Kind(

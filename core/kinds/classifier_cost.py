@@ -230,7 +230,7 @@ def estimate(spec: ExperimentSpec) -> SpecCost:
     )
     widths = sum(layer.fan_out for layer in layers)
     training = _ACTIVATION_VALUES_PER_UNIT * widths * spec.batch_size * FLOAT_BYTES
-    widest = max(layer.fan_out for layer in hidden)
+    widest = max((layer.fan_out for layer in hidden), default=0)  # a cnn may have none
     evaluating = 2 * widest * min(_EVAL_CHUNK, spec.test_records) * FLOAT_BYTES
     resident = FLOAT_BYTES * (2 * parameters + state) + buffer_bytes + DATASET_BYTES
     memory = resident + max(training, evaluating, _CHECKPOINT_COPIES * checkpoint)

@@ -115,7 +115,9 @@ def test_presets_json(tmp_path: Path) -> None:
         "seed-leakyrelu",
         "seed-adam",
         "seed-layernorm",
+        "cnn-mnist",
     ]
+    assert listing["cnn-mnist"]["spec"]["model"]["type"] == "cnn"
     assert listing["seed-adam"]["spec"]["optimizer"] == "adam"
     assert listing["seed-adam"]["spec"]["lr"] == 0.001
     assert "Adam" in listing["seed-adam"]["description"]

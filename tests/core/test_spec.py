@@ -62,7 +62,7 @@ def test_step_counts_round_up_partial_batches() -> None:
         ({"train_limit": 60_001}, "train_limit", "less than or equal to 60000"),
         ({"test_limit": 0}, "test_limit", "greater than or equal to 1"),
         ({"seed": -1}, "seed", "greater than or equal to 0"),
-        ({"model": {"hidden": []}}, "model.hidden", "at least 1 item"),
+        ({"model": {"hidden": []}}, "model", "hidden needs at least 1 layer for model.type=mlp"),
         ({"model": {"hidden": [10] * 9}}, "model.hidden", "at most 8 items"),
         ({"model": {"hidden": [5000]}}, "model", "each width must be 1..4096"),
         ({"model": {"negative_slope": 2}}, "model.negative_slope", "less than or equal to 1"),

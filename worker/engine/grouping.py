@@ -53,7 +53,9 @@ def partition(
     most `max_runs` runs (None: no limit on CUDA, what the cache holds on the CPU)."""
     groups: dict[tuple[str, int, str], list[int]] = {}
     for i, (spec, start, device) in enumerate(zip(specs, start_steps, devices, strict=True)):
-        key = (group_key(spec), start, str(device)) if fused else (str(i), 0, "")
+        # A cnn trains alone (autograd step): only the mlp's hand-written step stacks runs.
+        alone = not fused or spec.model.type == "cnn"
+        key = (str(i), 0, "") if alone else (group_key(spec), start, str(device))
         groups.setdefault(key, []).append(i)
     out: list[list[int]] = []
     for (_, _, where), members in groups.items():

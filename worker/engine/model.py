@@ -1,9 +1,10 @@
 """Model, loss and optimizer built from the spec: every knob of the spec maps to one choice here.
 
 The network is the book's MLP generalised: for each hidden width a Linear, the hidden
-activation, then the normalization; then Linear(last, 10) and the output activation. Layers
-are created in that order right after seeding, so with the default spec the initial weights
-are exactly those of the book's (and the reference loop's) network for the same seed.
+activation, then the normalization; then Linear(last, 10) and the output activation. A cnn
+puts its convolutions (conv.py) before them. Layers are created in that order right after
+seeding, so with the default spec (and cnn-mnist) the initial weights are exactly those of the
+book's (and the reference loop's) network for the same seed.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from core.spec import ExperimentSpec
+from core.spec import IMAGE_SIDE, ExperimentSpec
 
 # PyTorch's own defaults, named so the fast path uses the very same numbers.
 LAYER_NORM_EPS = 1e-5
@@ -75,12 +76,63 @@ def output_activation(spec: ExperimentSpec) -> nn.Module:
     raise ValueError(f"unknown output activation {name!r}")
 
 
+class RecordBatchNorm2d(nn.BatchNorm2d):
+    """nn.BatchNorm2d in training; in eval mode each record normalized by its own statistics.
+
+    The book's networks override `train()`, so they never switch to eval mode: its CNN's
+    BatchNorm2d normalizes every record it is tested on with that record's own statistics (a
+    batch of one in train mode: per channel, over the image's positions), and its published
+    accuracy (0.9814) was measured that way. So this module trains exactly as nn.BatchNorm2d
+    (batch statistics, running estimates updated) and evaluates as the book did, whatever the
+    batch size: per record and channel, mean and biased variance over the positions, then
+    scale and shift. The running estimates are kept (state dict, checkpoint) but not used, and
+    evaluation leaves them alone. /predict's numpy pass (api/services/inference.py) agrees.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            return super().forward(x)
+        return nn.functional.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
+
+
+def conv_modules(spec: ExperimentSpec) -> list[nn.Module]:
+    """A cnn's front (empty for an mlp): the 784 pixels viewed as a 1x28x28 image; per
+    convolution Conv2d, the activation, the optional RecordBatchNorm2d and MaxPool2d(2); then
+    the flattening into the first Linear, in the order the book's CNN builds them."""
+    convs = spec.conv_layers()
+    if not convs:
+        return []
+    modules: list[nn.Module] = [nn.Unflatten(1, (1, IMAGE_SIDE, IMAGE_SIDE))]
+    for conv in convs:
+        modules.append(
+            nn.Conv2d(
+                conv.in_channels,
+                conv.out_channels,
+                conv.kernel,
+                stride=conv.stride,
+                padding=conv.padding,
+            )
+        )
+        modules.append(hidden_activation(spec))
+        if conv.normalization == "batch_norm":
+            modules.append(
+                RecordBatchNorm2d(
+                    conv.out_channels, eps=BATCH_NORM_EPS, momentum=BATCH_NORM_MOMENTUM
+                )
+            )
+        if conv.pool == "max2":
+            modules.append(nn.MaxPool2d(2))
+    modules.append(nn.Flatten(1))
+    return modules
+
+
 def build_model(spec: ExperimentSpec, device: torch.device) -> nn.Sequential:
     """The spec's network, initialised from `spec.seed` on the CPU (so CPU and CUDA runs of one
     seed start from the same weights) without touching the caller's global RNG state."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.seed)
-        modules: list[nn.Module] = []
+        # A cnn's convolutions first (worker/engine/conv.py), flattened into the Linear layers.
+        modules: list[nn.Module] = conv_modules(spec)
         for layer in spec.layers():
             modules.append(nn.Linear(layer.fan_in, layer.fan_out))
             if layer.is_output:
