@@ -168,7 +168,10 @@ class ConfirmRequest(BaseModel):
 
 
 @router.post(
-    "/sweeps/{sweep_id}/confirm", status_code=201, responses={**ERROR_RESPONSES, **INVALID}
+    "/sweeps/{sweep_id}/confirm",
+    status_code=201,
+    responses={**ERROR_RESPONSES, **INVALID},
+    openapi_extra=BODY_REQUIRED,
 )
 def confirm_sweep(
     sweep_id: SweepId,
