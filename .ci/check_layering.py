@@ -38,6 +38,7 @@ FORBIDDEN_EXTERNAL: dict[str, tuple[str, ...]] = {
     "core": ("torch", "torchvision"),
     "api": ("torch", "torchvision"),
     "worker.engine": ("sqlalchemy", "sqlmodel", "celery", "kombu", "fastapi", "httpx", "redis"),
+    "worker.gan": ("sqlalchemy", "sqlmodel", "celery", "kombu", "fastapi", "httpx", "redis"),
 }
 # What of core the engine may use: the spec and its presets, nothing with state.
 ENGINE_CORE_ALLOWED = ("core.spec", "core.presets")

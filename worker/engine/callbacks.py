@@ -22,6 +22,10 @@ def _never() -> bool:
     return False
 
 
+def _no_model(_: str) -> bytes | None:
+    return None
+
+
 @dataclass
 class RunCallbacks:
     # New loss points, in step order, never repeated within one run: (steps, values).
@@ -32,6 +36,11 @@ class RunCallbacks:
     should_stop: Callable[[], bool] = _never
     # A checkpoint (bytes from worker.engine.checkpoint) and the step it was taken at.
     on_checkpoint: Callable[[bytes, int], None] = _noop
+    # New points of a named series, for kinds that record several (the GAN's discriminator
+    # and generator): (series, steps, values), in step order within each series.
+    on_series: Callable[[str, list[int], list[float]], None] = _noop
+    # Another experiment's stored model file by id (a GAN's judge classifier); None if none.
+    load_model: Callable[[str], bytes | None] = _no_model
 
 
 @dataclass
