@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from api.middleware import SECURITY_HEADERS
+from core.kinds.gan_spec import GanSpec
 from core.spec import ExperimentSpec, ModelSpec
 from core.store.errors import (
     AblationNotFound,
@@ -128,7 +129,7 @@ def from_request_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
 # the knob they are about ("loss=bce needs ...", "momentum applies to ..."): that names it.
 _LEADING_FIELD = re.compile(r"^([a-z_]+(?:\.[a-z_]+)*(?:\[\d+\])?)(?:=| )")
 _SECTION_FIELDS: dict[str, frozenset[str]] = {
-    "": frozenset(ExperimentSpec.model_fields),
+    "": frozenset(ExperimentSpec.model_fields) | frozenset(GanSpec.model_fields),
     "model": frozenset(ModelSpec.model_fields),
 }
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core import store
+from core import kinds, store
 from core.cost import SpecCost, estimate
 from core.labels import Label
 from core.presets import PRESETS
@@ -77,8 +77,8 @@ class CostPublic(BaseModel):
 def stored_cost(spec: dict[str, Any]) -> CostPublic | None:
     """The cost of a stored spec; None for one an older schema stored that no longer validates."""
     try:
-        return CostPublic.of(estimate(ExperimentSpec.model_validate(spec)))
-    except ValueError:
+        return CostPublic.of(estimate(kinds.parse(spec)))
+    except ValueError:  # UnknownKindError too
         return None
 
 
@@ -161,6 +161,7 @@ class LossSeries(BaseModel):
 
     experiment_id: str
     status: str
+    series: str = Field(description="The series' name: loss, or a GAN's discriminator/generator.")
     steps: list[int]
     values: list[float | None] = Field(description="NaN and infinite losses are null.")
     points: int = Field(description="Points in this answer.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from core import kinds
+from core.spec import ExperimentSpec
 from core.spec_paths import apply_overrides
 
 _BASELINE: dict[str, Any] = {
@@ -130,7 +131,7 @@ def preset_dict(name: str) -> dict[str, Any]:
         raise UnknownPresetError(name) from None
 
 
-def build_spec(
+def build_any_spec(
     preset: str | None = None, overrides: dict[str, Any] | None = None
 ) -> kinds.AnySpec:
     """A preset (or the defaults) plus overrides, validated by its kind's spec model. Raises
@@ -139,4 +140,14 @@ def build_spec(
     base = preset_dict(preset) if preset else {}
     spec = kinds.parse(apply_overrides(base, overrides or {}))
     assert isinstance(spec, kinds.AnySpec)
+    return spec
+
+
+def build_spec(
+    preset: str | None = None, overrides: dict[str, Any] | None = None
+) -> ExperimentSpec:
+    """build_any_spec for a classifier's preset (ValueError for another kind's)."""
+    spec = build_any_spec(preset, overrides)
+    if not isinstance(spec, ExperimentSpec):
+        raise ValueError(f"preset {preset!r} is a {kinds.kind_of(spec).name}, not a classifier")
     return spec

@@ -34,12 +34,13 @@ from typing import Any
 
 from sqlmodel import Session
 
-from core import store
+from core import kinds, store
 from core.settings import Settings
-from core.spec import ExperimentSpec, spec_total_steps
+from core.spec import spec_total_steps
 from core.store.clock import utcnow
 from core.store.faults import is_transient
 from core.store.models import Status
+from core.store.samples import save_samples
 from core.store.scheduling import claim_next
 from worker.heartbeat import Heartbeat, Interruption
 from worker.store_link import StoreGone, StoreLink, StoreRefused
@@ -113,6 +114,13 @@ def prepare_run(link: StoreLink, experiment_id: str, attempt: int) -> ClaimedRun
     return link.run(f"the start of attempt {attempt} of {experiment_id}", prepare)
 
 
+def read_model(link: StoreLink, experiment_id: str) -> bytes | None:
+    """Another experiment's stored model file (a GAN's judge), read through the job's link."""
+    return link.run(
+        f"the model of {experiment_id}", lambda session: store.read_model(session, experiment_id)
+    )
+
+
 def start_heartbeat(
     link: StoreLink,
     claimed: ClaimedRun,
@@ -148,7 +156,8 @@ def train(claimed: ClaimedRun, heartbeat: Heartbeat, settings: Settings) -> Any:
     from worker.engine.model import resolve_device
     from worker.kinds import engine_for
 
-    spec = ExperimentSpec.model_validate(claimed.raw_spec)
+    spec = kinds.parse(claimed.raw_spec)
+    assert isinstance(spec, kinds.AnySpec)
     # The worker's device setting decides only where the spec leaves it to the worker.
     device = settings.device if spec.device == "auto" else None
     chosen = resolve_device(device or spec.device)
@@ -163,6 +172,8 @@ def train(claimed: ClaimedRun, heartbeat: Heartbeat, settings: Settings) -> Any:
             on_progress=heartbeat.set_progress,
             should_stop=heartbeat.should_stop,
             on_checkpoint=heartbeat.write_checkpoint,
+            on_series=heartbeat.write_series,
+            load_model=lambda experiment_id: read_model(heartbeat.link, experiment_id),
         ),
         resume_from=claimed.checkpoint[1] if claimed.checkpoint else None,
         device=device,
@@ -210,12 +221,13 @@ def settle(
         return fail(link, claimed, str(heartbeat.store_error))
     if result.status == "stopped" and interruption is Interruption.handed_back:
         return hand_back(link, claimed, result)
-    from worker.artifacts import final_weights  # torch: only where a run has trained
+    from worker.kinds import engine_for  # torch: only where a run has trained
 
     status = Status.succeeded if result.status == "completed" else Status.cancelled
-    weights = final_weights(
-        ExperimentSpec.model_validate(claimed.raw_spec), result, experiment_id=claimed.experiment_id
-    )
+    spec = kinds.parse(claimed.raw_spec)
+    weights = engine_for(spec).final_weights(spec, result, experiment_id=claimed.experiment_id)
+    samples = result.extra.get("samples")  # a GAN's images of its fixed seeds
+    outputs = result.predictions.outputs if len(result.predictions.outputs) else None
 
     def write(session: Session) -> bool:
         metrics = dict(result.metrics)
@@ -233,6 +245,8 @@ def settle(
         )
         # Up to here: what the outcome's own transaction (outputs, metrics, commit) adds is
         # the one part of writing these figures can't include.
+        if samples is not None:
+            save_samples(session, eid, samples)
         metrics["phases"] = phases(claimed, heartbeat, result, settling)
         return store.finish(
             session,
@@ -241,7 +255,7 @@ def settle(
             status=status,
             metrics=metrics,
             fingerprint=result.fingerprint,
-            outputs=result.predictions.outputs,
+            outputs=outputs,
             labels=result.predictions.labels,
             predicted=result.predictions.predicted,
             step=result.steps,

@@ -33,10 +33,11 @@ from api.services import csv_export
 from api.services.downsample import Steps, Values, downsample
 from api.services.etags import JSON, NOT_MODIFIED_DOC, conditional_json
 from api.services.freshness import FreshAnswers
+from api.services.series_names import SeriesName, series_name
 from core import store
 from core.spec import MAX_LOSS_POINTS
 from core.store.cache import LRU
-from core.store.models import TERMINAL
+from core.store.models import DEFAULT_SERIES, TERMINAL
 from core.store.tables import EXPERIMENTS
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
@@ -142,14 +143,16 @@ async def get_loss(
             "minimum and maximum (spikes survive).",
         ),
     ] = None,
+    series: SeriesName = None,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     """The loss series so far. Poll with since_step and If-None-Match: 304 until there are new
-    points or the status changes."""
+    points or the status changes. A GAN records two series, `discriminator` (the default) and
+    `generator`; a classifier one, `loss`."""
     # Live points read less than TRAINLAB_POLL_FRESH_S ago for the same question are given
     # again as the same bytes: pollers of one run converge on one since_step (the last step
     # they have), so they cost one read and one encoding per window between them.
-    fresh_key = (str(engine.url), experiment_id, since_step, max_points)
+    fresh_key = (str(engine.url), experiment_id, since_step, max_points, series)
     window_s = settings.poll_fresh_s
     remembered = _FRESH_SERIES.get(fresh_key, window_s)
     if remembered is not None:
@@ -157,14 +160,15 @@ async def get_loss(
     began = FreshAnswers.read_begins()
     # A finished series this process has read before is answered without the database
     # (and without a thread hop); anything else is one short read in the thread pool.
-    finished = store.cached_finished_series(engine, experiment_id)
+    finished = store.cached_finished_series(engine, experiment_id, series or DEFAULT_SERIES)
+    name = series or DEFAULT_SERIES
     if finished is not None:
         status, steps, values = finished.status, finished.steps, finished.values
     else:
-        status, steps, values = await run_in_threadpool(
-            _load_series, engine, experiment_id, since_step
+        name, status, steps, values = await run_in_threadpool(
+            _load_series, engine, experiment_id, since_step, series
         )
-    body = _loss_body(experiment_id, status, steps, values, since_step, max_points)
+    body = _loss_body(experiment_id, status, steps, values, since_step, max_points, name)
     if finished is None:  # a finished series has a cache of its own
         _FRESH_SERIES.put(fresh_key, began, body, window_s)
     return conditional_json(body, if_none_match)
@@ -177,6 +181,7 @@ def _loss_body(
     values: Values,
     since_step: int | None,
     max_points: int | None,
+    series: str = DEFAULT_SERIES,
 ) -> bytes:
     if since_step is not None:  # live rows come filtered already; this cuts packed ones
         start = int(np.searchsorted(steps, since_step, side="right"))
@@ -187,6 +192,7 @@ def _loss_body(
         {
             "experiment_id": experiment_id,
             "status": status,
+            "series": series,
             "steps": shown_steps,
             # Losses are float32 in the engine and in the store: print them at that precision.
             "values": shown_values.astype(np.float32),
@@ -200,18 +206,21 @@ def _loss_body(
 
 
 def _load_series(
-    engine: Engine, experiment_id: str, since_step: int | None
-) -> tuple[str, Steps, Values]:
+    engine: Engine, experiment_id: str, since_step: int | None, series: str | None
+) -> tuple[str, str, Steps, Values]:
     with Session(engine) as session:
         # Status before points: a status read as terminal means the points read after it
         # are complete (the worker writes its last points before it finishes).
         status = status_of(session, experiment_id)
+        name = series_name(session, experiment_id, series)
         if status in TERMINAL:
-            finished = store.read_finished_series(session, experiment_id)
+            finished = store.read_finished_series(session, experiment_id, name)
             if finished is not None:  # cached from now on: later polls skip the database
-                return finished.status, finished.steps, finished.values
-        steps, values = store.read_series(session, experiment_id, since_step=since_step)
-        return status, steps, values
+                return name, finished.status, finished.steps, finished.values
+        steps, values = store.read_series(
+            session, experiment_id, since_step=since_step, series=name
+        )
+        return name, status, steps, values
 
 
 @router.get(
@@ -226,10 +235,14 @@ def get_loss_csv(
         int | None,
         Query(ge=2, le=MAX_LOSS_POINTS, description="Downsample as /loss does; default: all."),
     ] = None,
+    series: SeriesName = None,
 ) -> Response:
-    """The loss series as a CSV download (step,loss), the points stored so far."""
+    """The loss series as a CSV download (step,<series>: step,loss for a classifier), the
+    points stored so far."""
     status_of(session, experiment_id)
-    steps, values = store.read_series(session, experiment_id)
+    name = series_name(session, experiment_id, series)
+    steps, values = store.read_series(session, experiment_id, series=name)
     shown_steps, shown_values = downsample(steps, values, max_points)
-    text = csv_export.loss_csv(shown_steps, shown_values)
-    return csv_export.attachment(text, f"loss-{experiment_id}.csv")
+    text = csv_export.loss_csv(shown_steps, shown_values, name)
+    suffix = "" if name == DEFAULT_SERIES else f"-{name}"
+    return csv_export.attachment(text, f"loss-{experiment_id}{suffix}.csv")

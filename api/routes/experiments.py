@@ -9,6 +9,7 @@ thread pool.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Body, Header, Query, Response
@@ -28,6 +29,7 @@ from api.schemas import (
     NoFields,
 )
 from api.services import admission
+from api.services.gan_judge import resolve_judge
 from api.services.submission import parse_submission
 from core import store
 from core.cost import CostLimits
@@ -101,7 +103,11 @@ def submit_experiment(
     and counts nothing again."""
     submission = parse_submission(body, CostLimits.from_settings(settings))
     owned = admission.owner_fields(principal, submission.spec)
+    judge_field = "overrides.judge" if "preset" in body or "overrides" in body else "judge"
     with write_lock, admission.transaction(session):
+        # A GAN's judge is looked up in the admission's own transaction (one write lock).
+        spec = resolve_judge(session, submission.spec, principal.name, judge_field)
+        submission = dataclasses.replace(submission, spec=spec)
         admission.open_admission(session, principal)
         experiment, created = store.create_experiment(
             session,

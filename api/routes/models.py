@@ -19,7 +19,7 @@ from api.deps import EngineDep, SessionDep
 from api.errors import invalid
 from api.routes.params import ExperimentId
 from api.schemas import ERROR_RESPONSES
-from api.services import inference, predictors
+from api.services import gan_inference, inference, predictors
 from api.services.digits import PIXELS, Pixels, pixels_from_json, pixels_from_png
 from core import store
 from core.store.cache import cache_key
@@ -97,11 +97,19 @@ def download_model(
         Literal["safetensors", "json"],
         Query(description="`safetensors` (the file) or `json` (spec and tensor list)."),
     ] = "safetensors",
+    network: Annotated[
+        Literal["discriminator", "generator"] | None,
+        Query(description="A GAN's one network as a file of its own; default both."),
+    ] = None,
 ) -> Response:
     info = _require_model(session, experiment_id)
     data = store.read_model(session, experiment_id)
     if data is None:  # deleted between the two reads
         raise store.ExperimentNotFound(experiment_id)
+    if network is not None:
+        if predictors.file_kind(data) != "gan":
+            invalid("network", "only a GAN's model file holds networks to choose from")
+        data = gan_inference.network_file(data, network)
     if format == "json":
         return Response(orjson.dumps(_describe(info, data)), media_type="application/json")
     experiment = store.require_experiment(session, experiment_id)

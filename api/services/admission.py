@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from api.auth import Principal
 from core.cost import estimate
-from core.spec import ExperimentSpec
+from core.kinds import AnySpec
 from core.store import quotas
 
 
@@ -38,7 +38,7 @@ def open_admission(session: Session, principal: Principal) -> None:
         quotas.lock_key(session, principal.key_id)
 
 
-def owner_fields(principal: Principal, spec: ExperimentSpec) -> dict[str, Any]:
+def owner_fields(principal: Principal, spec: AnySpec) -> dict[str, Any]:
     """What create_experiment records about who submitted `spec`, and its estimated cost."""
     return {
         "owner": principal.name,

@@ -34,12 +34,12 @@ for _kind in BUILT_IN:
     register(_kind)
 
 __all__ = [
-    "GAN",
-    "AnySpec",
-    "GanSpec",
     "BUILT_IN",
     "CLASSIFIER",
     "DEFAULT_KIND",
+    "GAN",
+    "AnySpec",
+    "GanSpec",
     "Kind",
     "SpecCost",
     "UnknownKindError",

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
+from core.kinds.gan_spec import GanSpec
 from core.spec import ExperimentSpec, spec_total_steps
 from core.store.clock import utcnow
 from core.store.cursor import decode_sort_cursor, encode_sort_cursor
@@ -35,7 +36,7 @@ _C = EXPERIMENTS.c
 
 def create_experiment(
     session: Session,
-    spec: ExperimentSpec,
+    spec: ExperimentSpec | GanSpec,
     *,
     name: str | None = None,
     tags: list[str] | None = None,

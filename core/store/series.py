@@ -1,13 +1,16 @@
 """Loss series: points as rows while a run trains, one packed row once it has finished.
 
-Loss points are rows keyed (experiment_id, step) and inserted with ON CONFLICT DO NOTHING, so
-a delivery repeated after a crash writes the same keys again and the series has no duplicate
-and no gap. Every worker write first takes the experiment row's write lock with a no-op UPDATE
+Loss points are rows keyed (experiment_id, series, step) and inserted with ON CONFLICT DO
+NOTHING, so a delivery repeated after a crash writes the same keys again and the series has no
+duplicate and no gap. Every worker write first takes the experiment row's write lock with a no-op UPDATE
 that only matches the current attempt (`lock_if_owner`): a superseded attempt writes nothing,
 and on SQLite the lock also keeps the check and the insert in one write transaction.
 
 A finished experiment's series never changes, so decoded copies are kept in a small
 in-process LRU cache; a finished 18,000-point curve is then served without touching the rows.
+
+A run records one series per name its kind declares (core/kinds: Kind.series); the
+classifier's one series is DEFAULT_SERIES, which every function reads when given no name.
 
 SQLite turns a bound NaN into NULL (and the value column is NOT NULL), so on SQLite NaN is
 stored as the text 'NaN', which the REAL column keeps as text and which reads back as nan.
@@ -29,6 +32,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import Session
 
 from core.store.cache import LRU, cache_key
+from core.store.models import DEFAULT_SERIES
 from core.store.tables import EXPERIMENTS, LOSS, SERIES, lock_if_owner
 
 Steps = npt.NDArray[np.int64]
@@ -44,12 +48,16 @@ class FinishedSeries:
     values: Values
 
 
-_series_cache: LRU[tuple[str, str], FinishedSeries] = LRU(64)
+# Per finished experiment, every series it recorded, by name.
+_series_cache: LRU[tuple[str, str], dict[str, FinishedSeries]] = LRU(64)
 
 
-def cached_finished_series(engine: Engine, experiment_id: str) -> FinishedSeries | None:
+def cached_finished_series(
+    engine: Engine, experiment_id: str, series: str = DEFAULT_SERIES
+) -> FinishedSeries | None:
     """The finished series if this process has already read it: no database round trip."""
-    return _series_cache.get((str(engine.url), experiment_id))
+    cached = _series_cache.get((str(engine.url), experiment_id))
+    return None if cached is None else cached.get(series)
 
 
 def append_loss(
@@ -58,6 +66,7 @@ def append_loss(
     attempt: int,
     steps: Sequence[int],
     values: Sequence[float],
+    series: str = DEFAULT_SERIES,
 ) -> int:
     """Write loss points for the current attempt; points already stored are left as they
     are. Returns how many rows were new (0 when the attempt is no longer current)."""
@@ -66,7 +75,7 @@ def append_loss(
     if not steps or not lock_if_owner(session, experiment_id, attempt):
         return 0
     rows = [
-        {"experiment_id": experiment_id, "step": int(s), "value": float(v)}
+        {"experiment_id": experiment_id, "series": series, "step": int(s), "value": float(v)}
         for s, v in zip(steps, values, strict=True)
     ]
     statement = _insert_ignoring_conflicts(session.get_bind().dialect.name)
@@ -96,10 +105,11 @@ class _LossValue(TypeDecorator[float]):
 def _insert_ignoring_conflicts(dialect: str) -> Any:
     values = {
         "experiment_id": bindparam("experiment_id"),
+        "series": bindparam("series"),
         "step": bindparam("step"),
         "value": bindparam("value", type_=_LossValue()),
     }
-    keys = ["experiment_id", "step"]
+    keys = ["experiment_id", "series", "step"]
     if dialect == "postgresql":
         statement: Any = postgresql.insert(LOSS).values(values)
     elif dialect == "sqlite":
@@ -110,14 +120,17 @@ def _insert_ignoring_conflicts(dialect: str) -> Any:
 
 
 def truncate_loss_after(session: Session, experiment_id: str, step: int) -> None:
-    """Drop points after `step`: a run resumed from a checkpoint at `step` writes them again."""
+    """Drop points of every series after `step`: a run resumed from a checkpoint at `step`
+    writes them again."""
     session.execute(delete(LOSS).where(LOSS.c.experiment_id == experiment_id, LOSS.c.step > step))
 
 
 def _rows_series(
-    session: Session, experiment_id: str, since_step: int | None
+    session: Session, experiment_id: str, since_step: int | None, series: str = DEFAULT_SERIES
 ) -> tuple[Steps, Values]:
-    query = select(LOSS.c.step, LOSS.c.value).where(LOSS.c.experiment_id == experiment_id)
+    query = select(LOSS.c.step, LOSS.c.value).where(
+        LOSS.c.experiment_id == experiment_id, LOSS.c.series == series
+    )
     if since_step is not None:
         query = query.where(LOSS.c.step > since_step)
     rows = session.execute(query.order_by(LOSS.c.step)).all()
@@ -128,52 +141,79 @@ def _rows_series(
 
 
 def pack_series(session: Session, experiment_id: str) -> int:
-    """Store the experiment's rows as one ExperimentSeries row (int32 steps, float32 values)."""
-    steps, values = _rows_series(session, experiment_id, None)
-    session.execute(delete(SERIES).where(SERIES.c.experiment_id == experiment_id))
-    session.execute(
-        insert(SERIES).values(
-            experiment_id=experiment_id,
-            points=int(steps.shape[0]),
-            steps=steps.astype("<i4").tobytes(),
-            values=values.astype("<f4").tobytes(),
-        )
+    """Store each series' rows as one ExperimentSeries row (int32 steps, float32 values);
+    the default series always has its row, even empty. Returns the points packed."""
+    names = set(
+        session.execute(
+            select(LOSS.c.series).where(LOSS.c.experiment_id == experiment_id).distinct()
+        ).scalars()
     )
-    return int(steps.shape[0])
+    session.execute(delete(SERIES).where(SERIES.c.experiment_id == experiment_id))
+    packed = 0
+    for name in sorted(names | {DEFAULT_SERIES}):
+        steps, values = _rows_series(session, experiment_id, None, name)
+        session.execute(
+            insert(SERIES).values(
+                experiment_id=experiment_id,
+                series=name,
+                points=int(steps.shape[0]),
+                steps=steps.astype("<i4").tobytes(),
+                values=values.astype("<f4").tobytes(),
+            )
+        )
+        packed += int(steps.shape[0])
+    return packed
 
 
 def read_series(
-    session: Session, experiment_id: str, *, since_step: int | None = None
+    session: Session,
+    experiment_id: str,
+    *,
+    since_step: int | None = None,
+    series: str = DEFAULT_SERIES,
 ) -> tuple[Steps, Values]:
-    """The loss series (steps int64, values float64, step order): the packed row once the
+    """A loss series (steps int64, values float64, step order): the packed row once the
     experiment has finished, the live rows before that. Arrays may be shared: don't mutate."""
-    finished = read_finished_series(session, experiment_id)
+    packed = _read_packed(session, experiment_id)
+    if packed is None:
+        return _rows_series(session, experiment_id, since_step, series)
+    finished = packed.get(series)
     if finished is None:
-        return _rows_series(session, experiment_id, since_step)
+        return np.zeros(0, np.int64), np.zeros(0, np.float64)
     return _after(finished.steps, finished.values, since_step)
 
 
-def read_finished_series(session: Session, experiment_id: str) -> FinishedSeries | None:
+def read_finished_series(
+    session: Session, experiment_id: str, series: str = DEFAULT_SERIES
+) -> FinishedSeries | None:
     """The packed series with the experiment's status, or None before the run has finished
-    (or when there is no such experiment). Cached: a packed series never changes."""
+    (or when there is no such experiment or series). Cached: a packed series never changes."""
+    packed = _read_packed(session, experiment_id)
+    return None if packed is None else packed.get(series)
+
+
+def _read_packed(session: Session, experiment_id: str) -> dict[str, FinishedSeries] | None:
+    """Every packed series of a finished experiment by name; None before it has finished."""
     key = cache_key(session, experiment_id)
     cached = _series_cache.get(key)
     if cached is not None:
         return cached
-    row = session.execute(
-        select(SERIES.c.steps, SERIES.c["values"], EXPERIMENTS.c.status)
+    rows = session.execute(
+        select(SERIES.c.series, SERIES.c.steps, SERIES.c["values"], EXPERIMENTS.c.status)
         .join(EXPERIMENTS, EXPERIMENTS.c.id == SERIES.c.experiment_id)
         .where(SERIES.c.experiment_id == experiment_id)
-    ).first()
-    if row is None:
+    ).all()
+    if not rows:
         return None
-    steps = np.frombuffer(row[0], dtype="<i4").astype(np.int64)
-    values = np.frombuffer(row[1], dtype="<f4").astype(np.float64)
-    steps.flags.writeable = False
-    values.flags.writeable = False
-    finished = FinishedSeries(status=str(row[2]), steps=steps, values=values)
-    _series_cache.put(key, finished)
-    return finished
+    packed: dict[str, FinishedSeries] = {}
+    for row in rows:
+        steps = np.frombuffer(row[1], dtype="<i4").astype(np.int64)
+        values = np.frombuffer(row[2], dtype="<f4").astype(np.float64)
+        steps.flags.writeable = False
+        values.flags.writeable = False
+        packed[str(row[0])] = FinishedSeries(status=str(row[3]), steps=steps, values=values)
+    _series_cache.put(key, packed)
+    return packed
 
 
 def _after(steps: Steps, values: Values, since_step: int | None) -> tuple[Steps, Values]:

@@ -56,7 +56,9 @@ def save(spec: GanSpec, models: GanModels, state: GanState) -> bytes:
         "g_tail": state.g_tail[-LOSS_TAIL:],
         "samples": {str(k): v for k, v in state.samples.items()},
         "judged": json.dumps(state.judged),
-        "discriminator": {k: v.detach().clone() for k, v in models.discriminator.state_dict().items()},
+        "discriminator": {
+            k: v.detach().clone() for k, v in models.discriminator.state_dict().items()
+        },
         "generator": {k: v.detach().clone() for k, v in models.generator.state_dict().items()},
         "d_optimizer": models.d_optimizer.state_dict(),
         "g_optimizer": models.g_optimizer.state_dict(),

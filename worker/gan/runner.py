@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import torch
 
+import worker.gan.checkpoint as ckpt
 from core.kinds.gan_spec import GanSpec
 from worker.engine.callbacks import Predictions, RunCallbacks, RunResult
 from worker.engine.data import load_dataset
 from worker.engine.model import resolve_device
-from worker.gan import checkpoint as ckpt
 from worker.gan.judge import Judge
 from worker.gan.networks import GanModels, build_models, draw_latent
 from worker.gan.step import GanStep
@@ -50,7 +50,8 @@ def generate(
     x = seeds.to(dev)
     if spec.conditional:
         x = torch.cat((x, torch.nn.functional.one_hot(labels, 10).to(dev, torch.float32)), 1)
-    return models.generator(x)
+    images: torch.Tensor = models.generator(x)
+    return images
 
 
 def run_gan(
@@ -97,13 +98,12 @@ def run_gan(
             values = [float(v) for v in d_values]
             state.d_tail = (state.d_tail + values)[-ckpt.LOSS_TAIL :]
             call.on_series("discriminator", list(d_steps), values)
-            # The classifier's one-series callback gets the default (first) series.
-            call.on_loss(list(d_steps), values)
         if g_steps:
             values = [float(v) for v in g_values]
             state.g_tail = (state.g_tail + values)[-ckpt.LOSS_TAIL :]
             call.on_series("generator", list(g_steps), values)
-        d_steps.clear(), d_values.clear(), g_steps.clear(), g_values.clear()
+        for pending in (d_steps, d_values, g_steps, g_values):
+            pending.clear()
         call.on_progress(state.step, total)
 
     started = time.perf_counter()
@@ -121,11 +121,14 @@ def run_gan(
         step = state.step
         # D's train calls so far are 2 * step (the real one was 2 * step - 1).
         if (2 * step - 1) % every == 0:
-            d_steps.append(step), d_values.append(d_real.detach())
+            d_steps.append(step)
+            d_values.append(d_real.detach())
         if (2 * step) % every == 0:
-            d_steps.append(step), d_values.append(d_fake.detach())
+            d_steps.append(step)
+            d_values.append(d_fake.detach())
         if step % every == 0:
-            g_steps.append(step), g_values.append(g_loss.detach())
+            g_steps.append(step)
+            g_values.append(g_loss.detach())
         if step in sample_steps:
             _sample(spec, models, state, judge, data.test_x)
         now = time.perf_counter()
@@ -155,7 +158,11 @@ def run_gan(
             labels=np.zeros(0, np.uint8),
             predicted=np.zeros(0, np.uint8),
         ),
-        fingerprint={"spec": spec.fingerprint(), "dataset": data.checksum, "torch": torch.__version__},
+        fingerprint={
+            "spec": spec.fingerprint(),
+            "dataset": data.checksum,
+            "torch": torch.__version__,
+        },
         checkpoint=data_bytes,
         device=str(dev),
         extra={"samples": _samples_out(spec, state)},
