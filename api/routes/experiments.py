@@ -103,10 +103,9 @@ def submit_experiment(
     and counts nothing again."""
     submission = parse_submission(body, CostLimits.from_settings(settings))
     owned = admission.owner_fields(principal, submission.spec)
-    judge_field = "overrides.judge" if "preset" in body or "overrides" in body else "judge"
     with write_lock, admission.transaction(session):
         # A GAN's judge is looked up in the admission's own transaction (one write lock).
-        spec = resolve_judge(session, submission.spec, principal.name, judge_field)
+        spec = resolve_judge(session, submission.spec, principal.name, "judge")
         submission = dataclasses.replace(submission, spec=spec)
         admission.open_admission(session, principal)
         experiment, created = store.create_experiment(

@@ -2,9 +2,10 @@
 
 Loss points are rows keyed (experiment_id, series, step) and inserted with ON CONFLICT DO
 NOTHING, so a delivery repeated after a crash writes the same keys again and the series has no
-duplicate and no gap. Every worker write first takes the experiment row's write lock with a no-op UPDATE
-that only matches the current attempt (`lock_if_owner`): a superseded attempt writes nothing,
-and on SQLite the lock also keeps the check and the insert in one write transaction.
+duplicate and no gap. Every worker write first takes the experiment row's write lock with a
+no-op UPDATE that only matches the current attempt (`lock_if_owner`): a superseded attempt
+writes nothing, and on SQLite the lock also keeps the check and the insert in one write
+transaction.
 
 A finished experiment's series never changes, so decoded copies are kept in a small
 in-process LRU cache; a finished 18,000-point curve is then served without touching the rows.
