@@ -55,13 +55,14 @@ def main() -> None:
     judge = final_weights(judge_spec, judged, experiment_id="judge")
     print(f"judge: test accuracy {judged.metrics['test_accuracy']:.4f}", flush=True)
     for preset in args.presets.split(","):
-        overrides: dict[str, Any] = {"epochs": args.epochs, "judge": "judge", "sample_every": 60_000}
+        overrides: dict[str, Any] = {"epochs": args.epochs, "judge": "judge"}
+        overrides["sample_every"] = 60_000
         if args.train_limit:
             overrides["train_limit"] = args.train_limit
         spec = build_any_spec(preset, overrides)
         series: dict[str, list[float]] = {"discriminator": [], "generator": []}
         calls = RunCallbacks(
-            on_series=lambda name, _s, v: series[name].extend(v),
+            on_series=lambda name, _s, v, kept=series: kept[name].extend(v),
             load_model=lambda _id: judge,
         )
         result = run_gan(spec, data_dir=args.data_dir, callbacks=calls, device="cpu")  # type: ignore[arg-type]
