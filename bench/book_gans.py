@@ -61,8 +61,12 @@ def main() -> None:
             overrides["train_limit"] = args.train_limit
         spec = build_any_spec(preset, overrides)
         series: dict[str, list[float]] = {"discriminator": [], "generator": []}
+
+        def keep(name: str, _steps: list[int], values: list[float], kept: Any = series) -> None:
+            kept[name].extend(values)
+
         calls = RunCallbacks(
-            on_series=lambda name, _s, v, kept=series: kept[name].extend(v),
+            on_series=keep,
             load_model=lambda _id: judge,
         )
         result = run_gan(spec, data_dir=args.data_dir, callbacks=calls, device="cpu")  # type: ignore[arg-type]
