@@ -62,7 +62,7 @@ class Judge:
         entropy = float(-(nonzero * torch.log2(nonzero)).sum())
         figures: dict[str, Any] = {
             "histogram": [int(v) for v in histogram.tolist()],
-            "entropy_bits": round(entropy, 4),
+            "entropy_bits": round(entropy, 4) + 0.0,  # no -0.0
             "max_entropy_bits": round(math.log2(10), 4),
             "confidence": round(float(probs.max(1).values.mean()), 4),
             "frechet": round(frechet(self.features(real), self.features(images)), 4),
