@@ -9,7 +9,7 @@ import pytest
 from core import kinds
 from core.cost import CostLimits, estimate, violations
 from core.kinds.classifier_cost import estimate as classifier_estimate
-from core.presets import PRESETS, build_spec
+from core.presets import BOOK_CHAIN, build_spec
 from core.spec import ExperimentSpec, group_key
 from tests.conftest import make_settings
 from tests.fake_kind import FAKE, FakeSpec
@@ -26,7 +26,7 @@ STORED = {
 
 
 def test_the_classifier_is_the_first_kind() -> None:
-    assert kinds.names() == ("classifier",)
+    assert kinds.names() == ("classifier", "gan")
     classifier = kinds.get("classifier")
     assert classifier is kinds.CLASSIFIER
     assert classifier.spec_model is ExperimentSpec
@@ -39,7 +39,7 @@ def test_the_classifier_is_the_first_kind() -> None:
 
 def test_a_spec_without_kind_is_a_classifier_and_stored_specs_do_not_change() -> None:
     assert kinds.kind_name({}) == "classifier"
-    for name in PRESETS:
+    for name in BOOK_CHAIN:
         spec = build_spec(name)
         assert kinds.parse(spec.model_dump(mode="json")) == spec
         assert "kind" not in spec.canonical_json()
@@ -54,7 +54,7 @@ def test_a_spec_without_kind_is_a_classifier_and_stored_specs_do_not_change() ->
 
 def test_a_registered_kind_gets_its_own_cost_and_outputs() -> None:
     with kinds.registered(FAKE):
-        assert kinds.names() == ("classifier", "fake")
+        assert kinds.names() == ("classifier", "gan", "fake")
         spec = kinds.parse({"kind": "fake", "steps": 3})
         assert spec == FakeSpec(kind="fake", steps=3)
         assert kinds.kind_of(spec) is FAKE
@@ -66,15 +66,15 @@ def test_a_registered_kind_gets_its_own_cost_and_outputs() -> None:
         assert len(found) == 1 and "max_run_cpu_hours" in found[0]
         # A classifier spec still goes to the classifier.
         assert estimate(ExperimentSpec()) == classifier_estimate(ExperimentSpec())
-    assert kinds.names() == ("classifier",)
+    assert kinds.names() == ("classifier", "gan")
 
 
 def test_unknown_kinds_are_refused_by_name() -> None:
-    message = "unknown kind of job 'gan': the kinds are classifier"
+    message = "unknown kind of job 'sweep': the kinds are classifier, gan"
     with pytest.raises(kinds.UnknownKindError, match=message):
-        kinds.get("gan")
+        kinds.get("sweep")
     with pytest.raises(kinds.UnknownKindError, match=message):
-        kinds.parse({"kind": "gan", "epochs": 3})
+        kinds.parse({"kind": "sweep", "epochs": 3})
     with pytest.raises(kinds.UnknownKindError, match="a spec's kind is a name, not int"):
         kinds.kind_name({"kind": 3})
     # A spec model nobody registered: FAKE's, outside its with-block.

@@ -54,7 +54,7 @@ def test_each_preset_changes_one_knob(before: str, after: str, changed: dict[str
 
 
 def test_refinements_keep_the_book_network() -> None:
-    for name in PRESETS:
+    for name in BOOK_CHAIN:
         spec = build_spec(name)
         assert spec.model.hidden == [200]
         assert spec.model.output == "sigmoid"
