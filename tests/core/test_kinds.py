@@ -88,3 +88,20 @@ def test_a_kind_registers_once() -> None:
     twin = kinds.Kind("twin", ExperimentSpec, classifier_estimate, ("loss",), "", (), ())
     with pytest.raises(ValueError, match="its spec model belongs to another kind"):
         kinds.register(twin)
+
+
+def test_a_gan_prices_both_networks_both_series_and_its_samples() -> None:
+    from core.cost import estimate
+    from core.kinds.gan_spec import GanSpec
+    from core.presets import build_any_spec
+
+    spec = build_any_spec("cgan-mnist")
+    assert isinstance(spec, GanSpec)
+    cost = estimate(spec)
+    assert cost.model_bytes > 4 * cost.parameters  # float32 weights of D and G, and a header
+    assert cost.series_bytes == 8 * cost.loss_points > 0  # D's series and G's
+    # No per-record outputs: the samples' pixels and (conditional) labels instead.
+    assert cost.outputs_bytes == len(spec.sample_steps()) * spec.samples * (784 + 1)
+    assert cost.stored_bytes == (
+        cost.checkpoint_bytes + cost.model_bytes + cost.series_bytes + cost.outputs_bytes
+    )
