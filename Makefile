@@ -12,7 +12,7 @@ TEST_DATA_DIR ?= $(abspath ../shared/data)
 PYTEST_ARGS ?=
 
 .PHONY: run test drills lint typecheck layering unit integration fuzz clean
-.PHONY: bench bench-api bench-api-embedded bench-fused bench-sparse bench-cost bench-cnn
+.PHONY: bench bench-api bench-api-embedded bench-fused bench-sparse bench-cost bench-cnn bench-gan
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,11 @@ fuzz: $(STAMP)
 # Engine vs the plain PyTorch loop, side by side (SEED.md's five recipes, 3 epochs, 1 thread).
 bench: $(STAMP)
 	$(BIN)/python bench/engine_bench.py --data-dir $(TEST_DATA_DIR)
+
+# The GAN engine's step against the book's notebook loop (bench/gan_bench.py).
+bench-gan: $(STAMP)
+	$(BIN)/python bench/gan_bench.py --data-dir $(TEST_DATA_DIR) --preset gan-mnist
+	$(BIN)/python bench/gan_bench.py --data-dir $(TEST_DATA_DIR) --preset gan-first-attempt
 
 # The service's overhead (bench/api_bench.py's docstring): end to end through the API vs the
 # engine alone and where the time goes, API CPU per 1,000 polls, training under 20 pollers,

@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
+from core.kinds.gan_spec import GanSpec
 from core.spec import ExperimentSpec, ModelSpec
 
 MAX_FIELD = 120
@@ -101,7 +102,7 @@ def from_request_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
 # the knob they are about ("loss=bce needs ...", "momentum applies to ..."): that names it.
 _LEADING_FIELD = re.compile(r"^([a-z_]+(?:\.[a-z_]+)*(?:\[\d+\])?)(?:=| )")
 _SECTION_FIELDS: dict[str, frozenset[str]] = {
-    "": frozenset(ExperimentSpec.model_fields),
+    "": frozenset(ExperimentSpec.model_fields) | frozenset(GanSpec.model_fields),
     "model": frozenset(ModelSpec.model_fields),
 }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core import kinds
 from core.spec import ExperimentSpec
 from core.spec_paths import apply_overrides
 
@@ -45,6 +46,62 @@ _CNN: dict[str, Any] = apply_overrides(
     },
 )
 
+# The book's GANs (BOOK.md): chapter 7's first attempt, chapter 8's refined networks (and
+# the same networks fed rand(1), which the book shows still collapse), chapter 16's cGAN.
+_GAN_FIRST: dict[str, Any] = {
+    "kind": "gan",
+    "discriminator": {
+        "widths": [784, 200, 1],
+        "activation": "sigmoid",
+        "normalization": "none",
+        "optimizer": "sgd",
+        "lr": 0.01,
+    },
+    "generator": {
+        "widths": [1, 200, 784],
+        "activation": "sigmoid",
+        "normalization": "none",
+        "optimizer": "sgd",
+        "lr": 0.01,
+    },
+    "loss": "mse",
+    "latent": "uniform",
+    "latent_size": 1,
+    "epochs": 1,
+    "log_every": 10,
+    "sample_every": 10_000,
+}
+_REFINED: dict[str, Any] = {
+    "activation": "leaky_relu",
+    "negative_slope": 0.02,
+    "normalization": "layer_norm",
+    "optimizer": "adam",
+    "lr": 0.0001,
+}
+_GAN_MNIST: dict[str, Any] = {
+    **_GAN_FIRST,
+    "discriminator": {"widths": [784, 200, 1], **_REFINED},
+    "generator": {"widths": [100, 200, 784], **_REFINED},
+    "loss": "bce",
+    "latent": "normal",
+    "latent_size": 100,
+    "epochs": 4,
+    "sample_every": 20_000,
+}
+_GAN_RAND1 = apply_overrides(
+    _GAN_MNIST, {"latent": "uniform", "latent_size": 1, "generator.widths": [1, 200, 784]}
+)
+_CGAN = apply_overrides(
+    _GAN_MNIST,
+    {
+        "conditional": True,
+        "discriminator.widths": [794, 200, 1],
+        "generator.widths": [110, 200, 784],
+        "epochs": 12,
+        "sample_every": 60_000,
+    },
+)
+
 PRESETS: dict[str, dict[str, Any]] = {
     "seed-baseline": _BASELINE,
     "seed-bce": _BCE,
@@ -52,6 +109,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     "seed-adam": _ADAM,
     "seed-layernorm": _LAYERNORM,
     "cnn-mnist": _CNN,
+    "gan-first-attempt": _GAN_FIRST,
+    "gan-mnist": _GAN_MNIST,
+    "gan-mnist-rand1": _GAN_RAND1,
+    "cgan-mnist": _CGAN,
 }
 
 DESCRIPTIONS: dict[str, str] = {
@@ -62,6 +123,13 @@ DESCRIPTIONS: dict[str, str] = {
     "seed-layernorm": "seed-adam with LayerNorm(200) after the hidden activation.",
     "cnn-mnist": "The book's CNN (ch. 13): two strided convolutions with LeakyReLU and "
     "BatchNorm2d, Linear(250, 10), Sigmoid; BCE, Adam lr 0.001.",
+    "gan-first-attempt": "The book's first GAN (ch. 7): Sigmoid networks, MSE, SGD 0.01, "
+    "rand(1) seeds, 1 epoch. It collapses.",
+    "gan-mnist": "The refined GAN (ch. 8): LeakyReLU and LayerNorm, BCE, Adam 0.0001, "
+    "randn(100) seeds, 4 epochs.",
+    "gan-mnist-rand1": "gan-mnist fed rand(1) seeds: the book shows it still collapses.",
+    "cgan-mnist": "The conditional GAN (ch. 16): gan-mnist with a one-hot label on D's image "
+    "and G's seed, 12 epochs.",
 }
 
 # The book's chain, in order: the `book` ablation design runs these as its arms.
@@ -86,10 +154,23 @@ def preset_dict(name: str) -> dict[str, Any]:
         raise UnknownPresetError(name) from None
 
 
+def build_any_spec(
+    preset: str | None = None, overrides: dict[str, Any] | None = None
+) -> kinds.AnySpec:
+    """A preset (or the defaults) plus overrides, validated by its kind's spec model. Raises
+    pydantic.ValidationError, ValueError for a bad override path (or an unknown kind), or
+    UnknownPresetError."""
+    base = preset_dict(preset) if preset else {}
+    spec = kinds.parse(apply_overrides(base, overrides or {}))
+    assert isinstance(spec, kinds.AnySpec)
+    return spec
+
+
 def build_spec(
     preset: str | None = None, overrides: dict[str, Any] | None = None
 ) -> ExperimentSpec:
-    """A preset (or the defaults) plus overrides, validated. Raises pydantic.ValidationError,
-    ValueError for a bad override path, or UnknownPresetError."""
-    base = preset_dict(preset) if preset else {}
-    return ExperimentSpec.model_validate(apply_overrides(base, overrides or {}))
+    """build_any_spec for a classifier's preset (ValueError for another kind's)."""
+    spec = build_any_spec(preset, overrides)
+    if not isinstance(spec, ExperimentSpec):
+        raise ValueError(f"preset {preset!r} is a {kinds.kind_of(spec).name}, not a classifier")
+    return spec

@@ -12,11 +12,10 @@ import socket
 import time
 from dataclasses import dataclass, field
 
-from pydantic import ValidationError
 from sqlmodel import Session
 
+from core import kinds
 from core.settings import Settings
-from core.spec import ExperimentSpec
 from core.store import artifacts, experiments, runs, series
 from core.store.clock import utcnow
 from core.store.scheduling import claim_next
@@ -35,9 +34,10 @@ class ClaimedRun:
 
     experiment_id: str
     attempt: int
-    spec: ExperimentSpec | None
+    spec: kinds.AnySpec | None
     checkpoint: tuple[int, bytes] | None
-    spec_problem: ValidationError | None = field(default=None, compare=False)
+    # pydantic's ValidationError, or UnknownKindError for a kind this worker does not know.
+    spec_problem: ValueError | None = field(default=None, compare=False)
     # time.monotonic() when the claim was read back, for the run's claim_s phase.
     claimed_at: float = field(default_factory=time.monotonic, compare=False)
 
@@ -45,7 +45,7 @@ class ClaimedRun:
     def resume_step(self) -> int:
         return self.checkpoint[0] if self.checkpoint else 0
 
-    def valid_spec(self) -> ExperimentSpec:
+    def valid_spec(self) -> kinds.AnySpec:
         """The spec to train; raises why the stored one does not validate."""
         if self.spec is None:
             assert self.spec_problem is not None
@@ -91,7 +91,8 @@ def prepare_run(link: StoreLink, experiment_id: str, attempt: int) -> ClaimedRun
 
     raw, checkpoint = link.run(f"the start of attempt {attempt} of {experiment_id}", prepare)
     try:
-        spec = ExperimentSpec.model_validate(raw)
-    except ValidationError as problem:
+        spec = kinds.parse(raw)  # by its kind's spec model: a classifier's or a GAN's
+    except ValueError as problem:  # ValidationError, UnknownKindError
         return ClaimedRun(experiment_id, attempt, None, checkpoint, spec_problem=problem)
+    assert isinstance(spec, kinds.AnySpec)
     return ClaimedRun(experiment_id, attempt, spec, checkpoint)

@@ -87,8 +87,9 @@ def group_limit(spec: ExperimentSpec, settings: Settings) -> int:
 
 def claim_group(link: StoreLink, head: ClaimedRun, settings: Settings) -> list[ClaimedRun]:
     """The queued runs that train fused with `head`, claimed in one transaction."""
-    if head.spec is None:
-        return []  # the head fails on its own; nothing to fuse it with
+    if not isinstance(head.spec, ExperimentSpec):
+        # No spec: the head fails on its own. A GAN never trains fused (no group key).
+        return []
     most = group_limit(head.spec, settings) - 1
     if most <= 0:
         return []

@@ -20,6 +20,7 @@ writes the outcome, so that every queued write is in (or known to have failed) f
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -142,6 +143,11 @@ class Heartbeat:
         if steps and self._may_write():
             self._put(LossPoints(list(steps), list(values)))
 
+    def write_series(self, series: str, steps: list[int], values: list[float]) -> None:
+        """Points of a named series (a kind that records several: the GAN's)."""
+        if steps and self._may_write():
+            self._put(LossPoints(list(steps), list(values), series))
+
     def write_checkpoint(self, data: bytes, step: int) -> None:
         if self._may_write():
             self._put(Checkpoint(data, step))
@@ -200,7 +206,12 @@ class Heartbeat:
     def _write_points(
         self, session: Session, item: LossBatch, beat: bool
     ) -> tuple[bool, bool] | None:
-        series.append_loss(session, self.experiment_id, self.attempt, item.steps, item.values)
+        # One insert per series (the classifier has one: one insert, as before).
+        for name, parts in itertools.groupby(item.parts, key=lambda part: part.series):
+            batch = LossBatch(list(parts))
+            series.append_loss(
+                session, self.experiment_id, self.attempt, batch.steps, batch.values, name
+            )
         # The owner's row is locked already (append_loss checks the attempt under that lock),
         # so a beat due now costs one UPDATE more, not a transaction of its own.
         return self._beat_in(session) if beat else None

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from core.settings import Settings
+from core.store import artifacts
 from worker.claiming import ClaimedRun
 from worker.heartbeat import Heartbeat
 from worker.rungs import rung_writer
@@ -43,6 +44,14 @@ NOT_TAKEN = "not taken: the worker is shutting down"
 
 def never() -> bool:
     return False
+
+
+def read_model(link: StoreLink, experiment_id: str) -> bytes | None:
+    """Another experiment's stored model file (a GAN's judge), read through the job's link."""
+    return link.run(
+        f"the model of {experiment_id}",
+        lambda session: artifacts.read_model(session, experiment_id),
+    )
 
 
 def start_heartbeat(
@@ -96,6 +105,8 @@ def train(claimed: ClaimedRun, heartbeat: Heartbeat, settings: Settings) -> Any:
             should_stop=heartbeat.should_stop,
             on_checkpoint=heartbeat.write_checkpoint,
             on_rung=rung_writer(heartbeat.link, claimed.experiment_id),
+            on_series=heartbeat.write_series,
+            load_model=lambda experiment_id: read_model(heartbeat.link, experiment_id),
         ),
         resume_from=claimed.checkpoint[1] if claimed.checkpoint else None,
         device=device,

@@ -17,7 +17,10 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from core import kinds
+from worker.artifacts import final_weights as classifier_weights
 from worker.engine import RunCallbacks, RunResult, run_training, run_training_group
+from worker.gan import run_gan, run_gan_group
+from worker.gan.artifacts import final_weights as gan_weights
 
 
 class RunOne(Protocol):
@@ -56,14 +59,22 @@ class RunGroup(Protocol):
     ) -> list[RunResult]: ...
 
 
+class FinalWeights(Protocol):
+    """The model file (safetensors bytes) of a finished run; None when it has none."""
+
+    def __call__(self, spec: Any, result: RunResult, *, experiment_id: str) -> bytes | None: ...
+
+
 @dataclass(frozen=True)
 class EngineEntry:
     run: RunOne
     run_group: RunGroup
+    final_weights: FinalWeights = classifier_weights
 
 
 _ENGINES: dict[str, EngineEntry] = {
     kinds.CLASSIFIER.name: EngineEntry(run=run_training, run_group=run_training_group),
+    kinds.GAN.name: EngineEntry(run=run_gan, run_group=run_gan_group, final_weights=gan_weights),
 }
 
 

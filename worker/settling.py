@@ -14,7 +14,7 @@ from typing import Any
 from sqlmodel import Session
 
 from core.settings import Settings
-from core.store import artifacts, runs
+from core.store import artifacts, runs, samples
 from core.store.faults import is_transient
 from core.store.models import Status
 from worker.claiming import ClaimedRun
@@ -59,10 +59,14 @@ def settle(
         return fail(link, claimed, str(heartbeat.store_error))
     if result.status == "stopped" and interruption is Interruption.handed_back:
         return hand_back(link, claimed, result)
-    from worker.artifacts import final_weights  # torch: only where a run has trained
+    from worker.kinds import engine_for  # torch: only where a run has trained
 
     status = Status.succeeded if result.status == "completed" else Status.cancelled
-    weights = final_weights(claimed.valid_spec(), result, experiment_id=claimed.experiment_id)
+    spec = claimed.valid_spec()
+    weights = engine_for(spec).final_weights(spec, result, experiment_id=claimed.experiment_id)
+    images = result.extra.get("samples")  # a GAN's images of its fixed seeds
+    # A kind without per-record outputs (the GAN) stores none.
+    outputs = result.predictions.outputs if len(result.predictions.outputs) else None
 
     def write(session: Session) -> bool:
         metrics = dict(result.metrics)
@@ -80,6 +84,8 @@ def settle(
         )
         # Up to here: what the outcome's own transaction (outputs, metrics, commit) adds is
         # the one part of writing these figures can't include.
+        if images is not None:
+            samples.save_samples(session, eid, images)
         metrics["phases"] = phases(claimed, heartbeat, result, settling)
         return runs.finish(
             session,
@@ -88,7 +94,7 @@ def settle(
             status=status,
             metrics=metrics,
             fingerprint=result.fingerprint,
-            outputs=result.predictions.outputs,
+            outputs=outputs,
             labels=result.predictions.labels,
             predicted=result.predictions.predicted,
             step=result.steps,

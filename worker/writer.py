@@ -33,6 +33,7 @@ MAX_BATCH = 64
 class LossPoints:
     steps: list[int]
     values: list[float]
+    series: str = "loss"  # core.store.models.DEFAULT_SERIES: the classifier's one series
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from api.http import csv_response
 from api.http.etags import JSON, NOT_MODIFIED_DOC, conditional_json
 from api.http.freshness import FreshAnswers
 from api.http.threads import run_in_threadpool
-from api.routes.params import MAX_INT, ExperimentId
+from api.routes.params import MAX_INT, ExperimentId, SeriesName
 from api.schemas import ERROR_RESPONSES, ExperimentPublic, LossSeries
 from api.services import csv_export
 from api.services.downsample import Steps, Values, downsample
@@ -38,6 +38,7 @@ from core.spec import MAX_LOSS_POINTS
 from core.store import experiments, series
 from core.store.cache import LRU
 from core.store.errors import ExperimentNotFound
+from core.store.models import DEFAULT_SERIES
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
 
@@ -60,7 +61,8 @@ def status_of(session: Session, experiment_id: str) -> str:
 
 
 _BODIES: LRU[tuple[str, str], tuple[tuple[object, ...], bytes]] = LRU(1024)
-# Keyed (engine URL, id) for the state, (engine URL, id, since_step, max_points) for /loss.
+# Keyed (engine URL, id) for the state, (engine URL, id, since_step, max_points, series) for
+# /loss.
 _FRESH_STATE = FreshAnswers()
 _FRESH_SERIES = FreshAnswers()
 
@@ -137,14 +139,16 @@ async def get_loss(
             "minimum and maximum (spikes survive).",
         ),
     ] = None,
+    series_asked: SeriesName = None,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     """The loss series so far. Poll with since_step and If-None-Match: 304 until there are new
-    points or the status changes."""
+    points or the status changes. A GAN records two series, `discriminator` (the default) and
+    `generator`; a classifier one, `loss`."""
     # Live points read less than TRAINLAB_POLL_FRESH_S ago for the same question are given
     # again as the same bytes: pollers of one run converge on one since_step (the last step
     # they have), so they cost one read and one encoding per window between them.
-    fresh_key = (str(engine.url), experiment_id, since_step, max_points)
+    fresh_key = (str(engine.url), experiment_id, since_step, max_points, series_asked)
     window_s = settings.poll_fresh_s
     remembered = _FRESH_SERIES.get(fresh_key, window_s)
     if remembered is not None:
@@ -153,8 +157,10 @@ async def get_loss(
     # One short read in the thread pool. A finished run's packed series comes from this
     # process's cache, but its status is read each window all the same: another API process
     # may have deleted the run, which must answer 404 here within the window too.
-    status, steps, values = await run_in_threadpool(_load_series, engine, experiment_id, since_step)
-    body = _loss_body(experiment_id, status, steps, values, since_step, max_points)
+    name, status, steps, values = await run_in_threadpool(
+        _load_series, engine, experiment_id, since_step, series_asked
+    )
+    body = _loss_body(experiment_id, status, steps, values, since_step, max_points, name)
     _FRESH_SERIES.put(fresh_key, began, body, window_s)
     return conditional_json(body, if_none_match)
 
@@ -166,6 +172,7 @@ def _loss_body(
     values: Values,
     since_step: int | None,
     max_points: int | None,
+    name: str = DEFAULT_SERIES,
 ) -> bytes:
     if since_step is not None:  # live rows come filtered already; this cuts packed ones
         start = int(np.searchsorted(steps, since_step, side="right"))
@@ -176,6 +183,7 @@ def _loss_body(
         {
             "experiment_id": experiment_id,
             "status": status,
+            "series": name,
             "steps": shown_steps,
             # Losses are float32 in the engine and in the store: print them at that precision.
             "values": shown_values.astype(np.float32),
@@ -189,13 +197,15 @@ def _loss_body(
 
 
 def _load_series(
-    engine: Engine, experiment_id: str, since_step: int | None
-) -> tuple[str, Steps, Values]:
+    engine: Engine, experiment_id: str, since_step: int | None, series_asked: str | None
+) -> tuple[str, str, Steps, Values]:
     with Session(engine) as session:
-        run = series.read_run_series(session, experiment_id, since_step=since_step)
+        run = series.read_run_series(
+            session, experiment_id, since_step=since_step, series=series_asked
+        )
     if run is None:
         raise ExperimentNotFound(experiment_id)
-    return run.status, run.steps, run.values
+    return run.series, run.status, run.steps, run.values
 
 
 @router.get(
@@ -210,11 +220,14 @@ def get_loss_csv(
         int | None,
         Query(ge=2, le=MAX_LOSS_POINTS, description="Downsample as /loss does; default: all."),
     ] = None,
+    series_asked: SeriesName = None,
 ) -> Response:
-    """The loss series as a CSV download (step,loss), the points stored so far."""
-    run = series.read_run_series(session, experiment_id)
+    """The loss series as a CSV download (step,<series>: step,loss for a classifier), the
+    points stored so far."""
+    run = series.read_run_series(session, experiment_id, series=series_asked)
     if run is None:
         raise ExperimentNotFound(experiment_id)
     shown_steps, shown_values = downsample(run.steps, run.values, max_points)
-    text = csv_export.loss_csv(shown_steps, shown_values)
-    return csv_response.attachment(text, f"loss-{experiment_id}.csv")
+    text = csv_export.loss_csv(shown_steps, shown_values, run.series)
+    suffix = "" if run.series == DEFAULT_SERIES else f"-{run.series}"
+    return csv_response.attachment(text, f"loss-{experiment_id}{suffix}.csv")

@@ -9,6 +9,7 @@ thread pool.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Body, Query, Response
@@ -27,6 +28,7 @@ from api.schemas import (
     NoFields,
 )
 from api.services import admission
+from api.services.gan_judge import resolve_judge
 from api.services.submission import parse_submission
 from core.cost import CostLimits
 from core.errors import invalid
@@ -94,6 +96,9 @@ def submit_experiment(
         principal, submission.cost.cpu_hours, submission.cost.stored_bytes
     )
     with write_lock, admission.transaction(session):
+        # A GAN's judge is looked up in the admission's own transaction (one write lock).
+        spec = resolve_judge(session, submission.spec, principal.name, "judge")
+        submission = dataclasses.replace(submission, spec=spec)
         admission.open_admission(session, principal)
         experiment, created = experiments.create_experiment(
             session,

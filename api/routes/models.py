@@ -19,7 +19,7 @@ from api.deps import EngineDep, SessionDep
 from api.http.threads import run_in_threadpool
 from api.routes.params import ExperimentId
 from api.schemas import ERROR_RESPONSES
-from api.services import inference, predictors
+from api.services import gan_inference, inference, predictors
 from api.services.digits import PIXELS, Pixels, pixels_from_json, pixels_from_png
 from core.errors import invalid
 from core.store import artifacts, experiments
@@ -100,13 +100,23 @@ def download_model(
         Literal["safetensors", "json"],
         Query(description="`safetensors` (the file) or `json` (spec and tensor list)."),
     ] = "safetensors",
+    network: Annotated[
+        Literal["discriminator", "generator"] | None,
+        Query(description="A GAN's one network as a file of its own; default both."),
+    ] = None,
 ) -> Response:
     info = _require_model(session, experiment_id)
-    if format == "json":
+    if format == "json" or network is not None:
         data = artifacts.read_model(session, experiment_id)
         if data is None:  # deleted between the two reads
             raise ExperimentNotFound(experiment_id)
-        return Response(orjson.dumps(_describe(info, data)), media_type="application/json")
+        if network is not None:
+            if predictors.file_kind(data) != "gan":
+                invalid("network", "only a GAN's model file holds networks to choose from")
+            data = gan_inference.network_file(data, network)
+        if format == "json":
+            return Response(orjson.dumps(_describe(info, data)), media_type="application/json")
+        return _network_download(session, info, network, data)
     experiment = experiments.require_experiment(session, experiment_id)
     filename = _filename(experiment.name, experiment_id)
     headers = {
@@ -120,6 +130,23 @@ def download_model(
     return StreamingResponse(
         artifacts.iter_model(engine, info), media_type=_SAFETENSORS, headers=headers
     )
+
+
+def _network_download(
+    session: Session, info: artifacts.ModelInfo, network: str | None, data: bytes
+) -> Response:
+    """One network of a GAN's model file: cut from the whole file, so sent from memory (a
+    network is at most a few MB) under an ETag of its own."""
+    experiment = experiments.require_experiment(session, info.experiment_id)
+    filename = _filename(experiment.name, info.experiment_id).replace(
+        ".safetensors", f"-{network}.safetensors"
+    )
+    headers = {
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "ETag": f'"{info.sha256}-{network}"',
+        "X-Trainlab-Step": str(info.step),
+    }
+    return Response(data, media_type=_SAFETENSORS, headers=headers)
 
 
 def _describe(info: artifacts.ModelInfo, data: bytes) -> dict[str, Any]:

@@ -40,6 +40,18 @@ Cursor = Annotated[
         description="next_cursor of the previous page.",
     ),
 ]
+# Named `series` in the query; routes call the argument otherwise (core.store.series is a module).
+SeriesName = Annotated[
+    str | None,
+    Query(
+        alias="series",
+        min_length=1,
+        max_length=32,
+        pattern=r"^[a-z_]+$",
+        description="Which series: a classifier records `loss`, a GAN `discriminator` (the "
+        "default) and `generator`.",
+    ),
+]
 TagFilter = Annotated[
     str | None, Query(min_length=1, max_length=MAX_LABEL_LENGTH, description="Only with this tag.")
 ]

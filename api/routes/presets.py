@@ -7,7 +7,7 @@ from fastapi import APIRouter
 
 from api.schemas import CostPublic, PresetPublic
 from core.cost import estimate
-from core.presets import DESCRIPTIONS, PRESETS, build_spec
+from core.presets import DESCRIPTIONS, PRESETS, build_any_spec
 
 router = APIRouter(tags=["presets"])
 
@@ -15,7 +15,7 @@ router = APIRouter(tags=["presets"])
 def _presets() -> list[PresetPublic]:
     presets = []
     for name in PRESETS:
-        spec = build_spec(name)
+        spec = build_any_spec(name)
         presets.append(
             PresetPublic(
                 name=name,

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core import kinds
 from core.cost import SpecCost, estimate
 from core.labels import Label
 from core.spec import ExperimentSpec
@@ -49,8 +50,8 @@ class CostPublic(BaseModel):
 def stored_cost(spec: dict[str, Any]) -> CostPublic | None:
     """The cost of a stored spec; None for one an older schema stored that no longer validates."""
     try:
-        return CostPublic.of(estimate(ExperimentSpec.model_validate(spec)))
-    except ValueError:
+        return CostPublic.of(estimate(kinds.parse(spec)))
+    except ValueError:  # UnknownKindError too
         return None
 
 
@@ -135,6 +136,7 @@ class LossSeries(BaseModel):
 
     experiment_id: str
     status: str
+    series: str = Field(description="The series' name: loss, or a GAN's discriminator/generator.")
     steps: list[int]
     values: list[float | None] = Field(description="NaN and infinite losses are null.")
     points: int = Field(description="Points in this answer.")

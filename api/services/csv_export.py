@@ -59,10 +59,11 @@ def _float32(value: float | None) -> Number | None:
     return Number(str(np.float32(value)))
 
 
-def loss_csv(steps: Any, values: Any) -> str:
-    """One experiment's loss series: step, loss (float32 as stored; NaN is an empty cell)."""
+def loss_csv(steps: Any, values: Any, series: str = "loss") -> str:
+    """One experiment's loss series: step, then the series' name (a classifier's: loss;
+    float32 as stored; NaN is an empty cell)."""
     rows = zip(np.asarray(steps).tolist(), np.asarray(values).tolist(), strict=True)
-    return to_csv(("step", "loss"), ((int(s), _float32(v)) for s, v in rows))
+    return to_csv(("step", series), ((int(s), _float32(v)) for s, v in rows))
 
 
 def compare_loss_csv(comparison: dict[str, Any]) -> str:

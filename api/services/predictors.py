@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from api.services import inference
+from api.services import gan_inference, inference
 from api.services.digits import Pixels
 from core import kinds
 from core.store.cache import LRU
@@ -32,6 +32,8 @@ class Predictor:
 
 _PREDICTORS: dict[str, Predictor] = {
     kinds.CLASSIFIER.name: Predictor(decode=inference.decode, predict=inference.predict),
+    # A GAN answers /predict with its discriminator (P(real)); /generate with its generator.
+    kinds.GAN.name: Predictor(decode=gan_inference.decode, predict=gan_inference.predict),
 }
 
 

@@ -13,10 +13,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from core import kinds
 from core.cost import CostLimits, SpecCost, estimate, violations
 from core.errors import InvalidFields, field_error, from_request_errors, from_spec_errors
-from core.presets import PRESETS, UnknownPresetError, build_spec
-from core.spec import ExperimentSpec
+from core.presets import PRESETS, UnknownPresetError, build_any_spec
 from core.submissions import ExperimentBase, ExperimentCreate
 
 _META = frozenset(ExperimentBase.model_fields)
@@ -26,7 +26,7 @@ _BAD_OVERRIDE = re.compile(r"override '([^']*)'")
 
 @dataclass(frozen=True)
 class Submission:
-    spec: ExperimentSpec
+    spec: kinds.AnySpec
     name: str | None
     tags: list[str]
     preset: str | None
@@ -56,14 +56,18 @@ def check_cost(cost: SpecCost, limits: CostLimits, field: str) -> None:
         raise InvalidFields([field_error(field, f"one run is too big: {v}") for v in found])
 
 
-def _spec_form(fields: dict[str, Any]) -> ExperimentSpec:
+def _spec_form(fields: dict[str, Any]) -> kinds.AnySpec:
     try:
-        return ExperimentSpec.model_validate(fields)
+        spec = kinds.parse(fields)
     except ValidationError as exc:
         raise InvalidFields(from_spec_errors(exc)) from None
+    except kinds.UnknownKindError as exc:
+        raise InvalidFields([field_error("kind", str(exc))]) from None
+    assert isinstance(spec, kinds.AnySpec)
+    return spec
 
 
-def _preset_form(fields: dict[str, Any]) -> tuple[str | None, ExperimentSpec]:
+def _preset_form(fields: dict[str, Any]) -> tuple[str | None, kinds.AnySpec]:
     mixed = sorted(fields.keys() - _PRESET_FORM)
     if mixed:
         raise InvalidFields(
@@ -80,11 +84,13 @@ def _preset_form(fields: dict[str, Any]) -> tuple[str | None, ExperimentSpec]:
         reason = f"unknown preset {request.preset!r}; known presets: {', '.join(PRESETS)}"
         raise InvalidFields([field_error("preset", reason)])
     try:
-        return request.preset, build_spec(request.preset, request.overrides)
+        return request.preset, build_any_spec(request.preset, request.overrides)
     except ValidationError as exc:
         raise InvalidFields(from_spec_errors(exc)) from None
     except UnknownPresetError as exc:
         raise InvalidFields([field_error("preset", str(exc))]) from None
+    except kinds.UnknownKindError as exc:
+        raise InvalidFields([field_error("overrides.kind", str(exc))]) from None
     except ValueError as exc:
         # apply_overrides: a dotted path runs through something that isn't a section.
         match = _BAD_OVERRIDE.match(str(exc))

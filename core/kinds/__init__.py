@@ -22,8 +22,14 @@ from core.kinds.base import (
     registered,
 )
 from core.kinds.classifier import CLASSIFIER
+from core.kinds.gan import GAN
+from core.kinds.gan_spec import GanSpec
+from core.spec import ExperimentSpec
 
-BUILT_IN: tuple[Kind, ...] = (CLASSIFIER,)
+# A validated spec of any built-in kind.
+AnySpec = ExperimentSpec | GanSpec
+
+BUILT_IN: tuple[Kind, ...] = (CLASSIFIER, GAN)
 for _kind in BUILT_IN:
     register(_kind)
 
@@ -31,6 +37,9 @@ __all__ = [
     "BUILT_IN",
     "CLASSIFIER",
     "DEFAULT_KIND",
+    "GAN",
+    "AnySpec",
+    "GanSpec",
     "Kind",
     "SpecCost",
     "UnknownKindError",

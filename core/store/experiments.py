@@ -21,6 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
 from core.cost import estimate
+from core.kinds.gan_spec import GanSpec
 from core.spec import ExperimentSpec, group_key
 from core.store.clock import utcnow
 from core.store.cursor import decode_sort_cursor, encode_sort_cursor
@@ -36,7 +37,7 @@ _C = EXPERIMENTS.c
 
 def create_experiment(
     session: Session,
-    spec: ExperimentSpec,
+    spec: ExperimentSpec | GanSpec,
     *,
     name: str | None = None,
     tags: list[str] | None = None,
@@ -64,7 +65,8 @@ def create_experiment(
         created_at=utcnow(),
         dataset=spec.dataset,
         planned_steps=spec.total_steps,
-        group_key=group_key(spec),
+        # A GAN never trains fused: no group key, which nothing else matches.
+        group_key=group_key(spec) if isinstance(spec, ExperimentSpec) else None,
         owner=owner,
         key_id=key_id,
         cost=cost,

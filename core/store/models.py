@@ -139,10 +139,21 @@ class Experiment(SQLModel, table=True):
     )
 
 
+# The name of a run's one series for kinds that record one (the classifier); kinds with
+# several name theirs (core/kinds: Kind.series), e.g. the GAN's discriminator and generator.
+DEFAULT_SERIES = "loss"
+
+
 class LossPoint(SQLModel, table=True):
     __tablename__ = "loss_points"
 
     experiment_id: str = Field(foreign_key="experiments.id", primary_key=True, ondelete="CASCADE")
+    series: str = Field(
+        default=DEFAULT_SERIES,
+        primary_key=True,
+        max_length=32,
+        sa_column_kwargs={"server_default": DEFAULT_SERIES},
+    )
     step: int = Field(primary_key=True)
     value: float
 
@@ -153,6 +164,12 @@ class ExperimentSeries(SQLModel, table=True):
     __tablename__ = "experiment_series"
 
     experiment_id: str = Field(foreign_key="experiments.id", primary_key=True, ondelete="CASCADE")
+    series: str = Field(
+        default=DEFAULT_SERIES,
+        primary_key=True,
+        max_length=32,
+        sa_column_kwargs={"server_default": DEFAULT_SERIES},
+    )
     points: int
     steps: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     values: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
@@ -168,6 +185,19 @@ class ExperimentPredictions(SQLModel, table=True):
     outputs: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     labels: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     predicted: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class ExperimentSamples(SQLModel, table=True):
+    """A GAN run's images of its fixed seeds at one step: uint8 pixels [count, 784] and, for a
+    conditional GAN, the label of each (uint8 [count]; empty otherwise)."""
+
+    __tablename__ = "experiment_samples"
+
+    experiment_id: str = Field(foreign_key="experiments.id", primary_key=True, ondelete="CASCADE")
+    step: int = Field(primary_key=True)
+    count: int
+    labels: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    pixels: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 class ExperimentCheckpoint(SQLModel, table=True):

@@ -32,6 +32,7 @@ from core.store.cache import cache_key
 from core.store.errors import AlreadyFinished, StoreError
 from core.store.experiments import request_cancel, require_experiment
 from core.store.models import TERMINAL, TERMINAL_VALUES, Ablation, AblationMember, DeletedTotal
+from core.store.samples import SAMPLES
 from core.store.series import _series_cache
 from core.store.tables import CHECKPOINTS, EXPERIMENTS, LOSS, PREDICTIONS, SERIES, rowcount
 
@@ -217,7 +218,7 @@ def remove_experiments(session: Session, experiment_ids: Iterable[str]) -> dict[
         key = f"runs_finished_{row.status}"
         totals[key] = totals.get(key, 0) + 1
     add_deleted_totals(session, totals)
-    for table in (LOSS, SERIES, PREDICTIONS, CHECKPOINTS, MODELS):
+    for table in (LOSS, SERIES, PREDICTIONS, CHECKPOINTS, MODELS, SAMPLES):
         session.execute(delete(table).where(table.c.experiment_id.in_(ids)))
     session.execute(delete(EXPERIMENTS).where(EXPERIMENTS.c.id.in_(ids)))
     _forget_cached(session, ids)

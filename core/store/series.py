@@ -1,13 +1,17 @@
 """Loss series: points as rows while a run trains, one packed row once it has finished.
 
-Loss points are rows keyed (experiment_id, step) and inserted with ON CONFLICT DO NOTHING, so
-a delivery repeated after a crash writes the same keys again and the series has no duplicate
-and no gap. Every worker write first takes the experiment row's write lock with a no-op UPDATE
-that only matches the current attempt (`lock_if_owner`): a superseded attempt writes nothing,
-and on SQLite the lock also keeps the check and the insert in one write transaction.
+Loss points are rows keyed (experiment_id, series, step) and inserted with ON CONFLICT DO
+NOTHING, so a delivery repeated after a crash writes the same keys again and the series has no
+duplicate and no gap. Every worker write first takes the experiment row's write lock with a
+no-op UPDATE that only matches the current attempt (`lock_if_owner`): a superseded attempt
+writes nothing, and on SQLite the lock also keeps the check and the insert in one write
+transaction.
 
 A finished experiment's series never changes, so decoded copies are kept in a small
 in-process LRU cache; a finished 18,000-point curve is then served without touching the rows.
+
+A run records one series per name its kind declares (core/kinds: Kind.series); the
+classifier's one series is DEFAULT_SERIES, which every function reads when given no name.
 
 SQLite turns a bound NaN into NULL (and the value column is NOT NULL), so on SQLite NaN is
 stored as the text 'NaN', which the REAL column keeps as text and which reads back as nan.
@@ -28,8 +32,10 @@ from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import Session
 
+from core import kinds
+from core.errors import invalid
 from core.store.cache import LRU, cache_key
-from core.store.models import TERMINAL_VALUES
+from core.store.models import DEFAULT_SERIES, TERMINAL_VALUES
 from core.store.tables import EXPERIMENTS, LOSS, SERIES, lock_if_owner
 
 Steps = npt.NDArray[np.int64]
@@ -45,18 +51,24 @@ class FinishedSeries:
     values: Values
 
 
-def _series_bytes(series: FinishedSeries) -> int:
-    return int(series.steps.nbytes + series.values.nbytes)
+def _series_bytes(packed: dict[str, FinishedSeries]) -> int:
+    return sum(int(one.steps.nbytes + one.values.nbytes) for one in packed.values())
 
 
-# Bounded by bytes: 16 bytes a point, so 32 MiB is about a hundred book-length curves.
+# Per finished experiment, every series it recorded, by name; bounded by the bytes of them all
+# (16 bytes a point, so 32 MiB is about a hundred book-length curves).
 SERIES_CACHE_BYTES = 32 * 1_048_576
-_series_cache: LRU[tuple[str, str], FinishedSeries] = LRU(SERIES_CACHE_BYTES, _series_bytes)
+_series_cache: LRU[tuple[str, str], dict[str, FinishedSeries]] = LRU(
+    SERIES_CACHE_BYTES, _series_bytes
+)
 
 
-def cached_finished_series(engine: Engine, experiment_id: str) -> FinishedSeries | None:
+def cached_finished_series(
+    engine: Engine, experiment_id: str, series: str = DEFAULT_SERIES
+) -> FinishedSeries | None:
     """The finished series if this process has already read it: no database round trip."""
-    return _series_cache.get((str(engine.url), experiment_id))
+    cached = _series_cache.get((str(engine.url), experiment_id))
+    return None if cached is None else cached.get(series)
 
 
 def append_loss(
@@ -65,6 +77,7 @@ def append_loss(
     attempt: int,
     steps: Sequence[int],
     values: Sequence[float],
+    series: str = DEFAULT_SERIES,
 ) -> int:
     """Write loss points for the current attempt; points already stored are left as they
     are. Returns how many rows were new (0 when the attempt is no longer current)."""
@@ -73,7 +86,7 @@ def append_loss(
     if not steps or not lock_if_owner(session, experiment_id, attempt):
         return 0
     rows = [
-        {"experiment_id": experiment_id, "step": int(s), "value": float(v)}
+        {"experiment_id": experiment_id, "series": series, "step": int(s), "value": float(v)}
         for s, v in zip(steps, values, strict=True)
     ]
     statement = _insert_ignoring_conflicts(session.get_bind().dialect.name)
@@ -103,10 +116,11 @@ class _LossValue(TypeDecorator[float]):
 def _insert_ignoring_conflicts(dialect: str) -> Any:
     values = {
         "experiment_id": bindparam("experiment_id"),
+        "series": bindparam("series"),
         "step": bindparam("step"),
         "value": bindparam("value", type_=_LossValue()),
     }
-    keys = ["experiment_id", "step"]
+    keys = ["experiment_id", "series", "step"]
     if dialect == "postgresql":
         statement: Any = postgresql.insert(LOSS).values(values)
     elif dialect == "sqlite":
@@ -117,14 +131,17 @@ def _insert_ignoring_conflicts(dialect: str) -> Any:
 
 
 def truncate_loss_after(session: Session, experiment_id: str, step: int) -> None:
-    """Drop points after `step`: a run resumed from a checkpoint at `step` writes them again."""
+    """Drop points of every series after `step`: a run resumed from a checkpoint at `step`
+    writes them again."""
     session.execute(delete(LOSS).where(LOSS.c.experiment_id == experiment_id, LOSS.c.step > step))
 
 
 def _rows_series(
-    session: Session, experiment_id: str, since_step: int | None
+    session: Session, experiment_id: str, since_step: int | None, series: str = DEFAULT_SERIES
 ) -> tuple[Steps, Values]:
-    query = select(LOSS.c.step, LOSS.c.value).where(LOSS.c.experiment_id == experiment_id)
+    query = select(LOSS.c.step, LOSS.c.value).where(
+        LOSS.c.experiment_id == experiment_id, LOSS.c.series == series
+    )
     if since_step is not None:
         query = query.where(LOSS.c.step > since_step)
     rows = session.execute(query.order_by(LOSS.c.step)).all()
@@ -135,34 +152,49 @@ def _rows_series(
 
 
 def pack_series(session: Session, experiment_id: str) -> int:
-    """Store the experiment's rows as one ExperimentSeries row (int32 steps, float32 values)."""
-    steps, values = _rows_series(session, experiment_id, None)
-    session.execute(delete(SERIES).where(SERIES.c.experiment_id == experiment_id))
-    session.execute(
-        insert(SERIES).values(
-            experiment_id=experiment_id,
-            points=int(steps.shape[0]),
-            steps=steps.astype("<i4").tobytes(),
-            values=values.astype("<f4").tobytes(),
-        )
+    """Store each series' rows as one ExperimentSeries row (int32 steps, float32 values);
+    the default series always has its row, even empty. Returns the points packed."""
+    names = set(
+        session.execute(
+            select(LOSS.c.series).where(LOSS.c.experiment_id == experiment_id).distinct()
+        ).scalars()
     )
-    return int(steps.shape[0])
+    session.execute(delete(SERIES).where(SERIES.c.experiment_id == experiment_id))
+    packed = 0
+    for name in sorted(names | {DEFAULT_SERIES}):
+        steps, values = _rows_series(session, experiment_id, None, name)
+        session.execute(
+            insert(SERIES).values(
+                experiment_id=experiment_id,
+                series=name,
+                points=int(steps.shape[0]),
+                steps=steps.astype("<i4").tobytes(),
+                values=values.astype("<f4").tobytes(),
+            )
+        )
+        packed += int(steps.shape[0])
+    return packed
 
 
 def read_series(
-    session: Session, experiment_id: str, *, since_step: int | None = None
+    session: Session,
+    experiment_id: str,
+    *,
+    since_step: int | None = None,
+    series: str = DEFAULT_SERIES,
 ) -> tuple[Steps, Values]:
-    """The loss series (steps int64, values float64, step order): the packed row once the
+    """A loss series (steps int64, values float64, step order): the packed row once the
     experiment has finished, the live rows before that. Arrays may be shared: don't mutate."""
-    finished = read_finished_series(session, experiment_id)
-    if finished is None:
-        return _rows_series(session, experiment_id, since_step)
-    return _after(finished.steps, finished.values, since_step)
+    packed = _read_packed(session, experiment_id)
+    if packed is None:
+        return _rows_series(session, experiment_id, since_step, series)
+    return _packed_after(packed, series, since_step)
 
 
 @dataclass(frozen=True)
 class RunSeries:
-    """A run's state and its loss points, read in that order (read_run_series)."""
+    """A run's state and the points of one of its series, read in that order
+    (read_run_series)."""
 
     status: str
     error: str | None
@@ -170,54 +202,102 @@ class RunSeries:
     total_steps: int  # what the worker reported (0 before it first beats)
     steps: Steps
     values: Values
+    series: str = DEFAULT_SERIES  # which series the points are of
 
 
 _STATE = select(
-    EXPERIMENTS.c.status, EXPERIMENTS.c.error, EXPERIMENTS.c.step, EXPERIMENTS.c.total_steps
+    EXPERIMENTS.c.status,
+    EXPERIMENTS.c.error,
+    EXPERIMENTS.c.step,
+    EXPERIMENTS.c.total_steps,
+    EXPERIMENTS.c.spec["kind"].as_string(),  # NULL for a classifier's spec (no kind field)
 ).where(EXPERIMENTS.c.id == bindparam("experiment_id"))
 
 
 def read_run_series(
-    session: Session, experiment_id: str, *, since_step: int | None = None
+    session: Session,
+    experiment_id: str,
+    *,
+    since_step: int | None = None,
+    series: str | None = DEFAULT_SERIES,
 ) -> RunSeries | None:
-    """The run's state, then its points after `since_step` (all without it); None when there is
-    no such experiment. The one reader of "status, then points" (GET /loss, /loss.csv and the
-    event stream): the status is read first, so a status read as terminal guarantees that the
-    points read after it are complete (the worker writes its last points before it finishes).
-    A finished run's packed series is cached from then on (read_finished_series)."""
+    """The run's state, then the points of `series` after `since_step` (all without it); None
+    when there is no such experiment. The one reader of "status, then points" (GET /loss,
+    /loss.csv and the event stream): the status is read first, so a status read as terminal
+    guarantees that the points read after it are complete (the worker writes its last points
+    before it finishes). A finished run's packed series are cached from then on.
+
+    `series` None means the first series the run's kind records (a classifier's `loss`, a
+    GAN's `discriminator`); a name its kind does not record is refused (InvalidFields naming
+    the query's `series`)."""
     row = session.execute(_STATE, {"experiment_id": experiment_id}).first()
     if row is None:
         return None
     status, error, step, total_steps = str(row[0]), row[1], int(row[2]), int(row[3])
-    finished = read_finished_series(session, experiment_id) if status in TERMINAL_VALUES else None
-    if finished is not None:
-        steps, values = _after(finished.steps, finished.values, since_step)
+    name = _series_name(row[4], series)
+    packed = _read_packed(session, experiment_id) if status in TERMINAL_VALUES else None
+    if packed is not None:
+        steps, values = _packed_after(packed, name, since_step)
     else:
-        steps, values = _rows_series(session, experiment_id, since_step)
-    return RunSeries(status, error, step, total_steps, steps, values)
+        steps, values = _rows_series(session, experiment_id, since_step, name)
+    return RunSeries(status, error, step, total_steps, steps, values, name)
 
 
-def read_finished_series(session: Session, experiment_id: str) -> FinishedSeries | None:
-    """The packed series with the experiment's status, or None before the run has finished
-    (or when there is no such experiment). Cached: a packed series never changes."""
+def _series_name(kind_name: str | None, series: str | None) -> str:
+    """The series a read means, given the run's stored kind (None: a classifier's spec)."""
+    if series == DEFAULT_SERIES:
+        return series
+    try:
+        kind = kinds.get(kind_name or kinds.DEFAULT_KIND)
+    except kinds.UnknownKindError:  # a spec an older schema stored: its one series
+        return series or DEFAULT_SERIES
+    if series is None:
+        return kind.series[0]
+    if series not in kind.series:
+        invalid("series", f"a {kind.name} records {', '.join(kind.series)}, not {series!r}")
+    return series
+
+
+def read_finished_series(
+    session: Session, experiment_id: str, series: str = DEFAULT_SERIES
+) -> FinishedSeries | None:
+    """A packed series with the experiment's status, or None before the run has finished
+    (or when there is no such experiment or series). Cached: a packed series never changes."""
+    packed = _read_packed(session, experiment_id)
+    return None if packed is None else packed.get(series)
+
+
+def _read_packed(session: Session, experiment_id: str) -> dict[str, FinishedSeries] | None:
+    """Every packed series of a finished experiment by name; None before it has finished."""
     key = cache_key(session, experiment_id)
     cached = _series_cache.get(key)
     if cached is not None:
         return cached
-    row = session.execute(
-        select(SERIES.c.steps, SERIES.c["values"], EXPERIMENTS.c.status)
+    rows = session.execute(
+        select(SERIES.c.series, SERIES.c.steps, SERIES.c["values"], EXPERIMENTS.c.status)
         .join(EXPERIMENTS, EXPERIMENTS.c.id == SERIES.c.experiment_id)
         .where(SERIES.c.experiment_id == experiment_id)
-    ).first()
-    if row is None:
+    ).all()
+    if not rows:
         return None
-    steps = np.frombuffer(row[0], dtype="<i4").astype(np.int64)
-    values = np.frombuffer(row[1], dtype="<f4").astype(np.float64)
-    steps.flags.writeable = False
-    values.flags.writeable = False
-    finished = FinishedSeries(status=str(row[2]), steps=steps, values=values)
-    _series_cache.put(key, finished)
-    return finished
+    packed: dict[str, FinishedSeries] = {}
+    for row in rows:
+        steps = np.frombuffer(row[1], dtype="<i4").astype(np.int64)
+        values = np.frombuffer(row[2], dtype="<f4").astype(np.float64)
+        steps.flags.writeable = False
+        values.flags.writeable = False
+        packed[str(row[0])] = FinishedSeries(status=str(row[3]), steps=steps, values=values)
+    _series_cache.put(key, packed)
+    return packed
+
+
+def _packed_after(
+    packed: dict[str, FinishedSeries], series: str, since_step: int | None
+) -> tuple[Steps, Values]:
+    finished = packed.get(series)
+    if finished is None:  # a series the run never recorded
+        return np.zeros(0, np.int64), np.zeros(0, np.float64)
+    return _after(finished.steps, finished.values, since_step)
 
 
 def _after(steps: Steps, values: Values, since_step: int | None) -> tuple[Steps, Values]:

@@ -362,6 +362,11 @@ WRITES = [
     Call("ablate-cancel", "POST", "/ablations/{grid-new}/cancel", json={}, caller="alice"),
     Call("ablate-cancel-missing", "POST", f"/ablations/{MISSING}/cancel", json={}),
     _get("ablation-cancelled", "/ablations/{grid-new}"),
+    # A GAN's samples and generator, asked of a classifier and of nothing.
+    _get("samples-of-classifier", "/experiments/{adam-a}/samples"),
+    _get("samples-missing", f"/experiments/{MISSING}/samples"),
+    Call("generate-classifier", "POST", "/experiments/{adam-a}/generate", json={"seed": [0.5]}),
+    Call("generate-missing", "POST", f"/experiments/{MISSING}/generate", json={"seed": [0.5]}),
     # Sweeps: no background pass runs here, so a sweep stays as it was created (no trials).
     Call(
         "sweep-create",

@@ -116,8 +116,13 @@ def test_presets_json(tmp_path: Path) -> None:
         "seed-adam",
         "seed-layernorm",
         "cnn-mnist",
+        "gan-first-attempt",
+        "gan-mnist",
+        "gan-mnist-rand1",
+        "cgan-mnist",
     ]
     assert listing["cnn-mnist"]["spec"]["model"]["type"] == "cnn"
+    assert listing["gan-mnist"]["spec"]["kind"] == "gan"
     assert listing["seed-adam"]["spec"]["optimizer"] == "adam"
     assert listing["seed-adam"]["spec"]["lr"] == 0.001
     assert "Adam" in listing["seed-adam"]["description"]

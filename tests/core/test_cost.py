@@ -145,7 +145,7 @@ def test_the_largest_accepted_spec_checkpoints_under_the_bound_and_sqlite_stores
 
 
 def test_the_presets_cost_what_the_calibration_says() -> None:
-    for name in BOOK_CHAIN:
+    for name in BOOK_CHAIN:  # the classifier presets (the GANs are priced apart)
         spec = build_spec(name)
         cost = estimate(spec)
         assert cost.steps == 180_000 and cost.samples == 180_000 and cost.loss_points == 18_000

@@ -26,7 +26,7 @@ STORED = {
 
 
 def test_the_classifier_is_the_first_kind() -> None:
-    assert kinds.names() == ("classifier",)
+    assert kinds.names() == ("classifier", "gan")
     classifier = kinds.get("classifier")
     assert classifier is kinds.CLASSIFIER
     assert classifier.spec_model is ExperimentSpec
@@ -54,7 +54,7 @@ def test_a_spec_without_kind_is_a_classifier_and_stored_specs_do_not_change() ->
 
 def test_a_registered_kind_gets_its_own_cost_and_outputs() -> None:
     with kinds.registered(FAKE):
-        assert kinds.names() == ("classifier", "fake")
+        assert kinds.names() == ("classifier", "gan", "fake")
         spec = kinds.parse({"kind": "fake", "steps": 3})
         assert spec == FakeSpec(kind="fake", steps=3)
         assert kinds.kind_of(spec) is FAKE
@@ -66,15 +66,15 @@ def test_a_registered_kind_gets_its_own_cost_and_outputs() -> None:
         assert len(found) == 1 and "max_run_cpu_hours" in found[0]
         # A classifier spec still goes to the classifier.
         assert estimate(ExperimentSpec()) == classifier_estimate(ExperimentSpec())
-    assert kinds.names() == ("classifier",)
+    assert kinds.names() == ("classifier", "gan")
 
 
 def test_unknown_kinds_are_refused_by_name() -> None:
-    message = "unknown kind of job 'gan': the kinds are classifier"
+    message = "unknown kind of job 'sweep': the kinds are classifier, gan"
     with pytest.raises(kinds.UnknownKindError, match=message):
-        kinds.get("gan")
+        kinds.get("sweep")
     with pytest.raises(kinds.UnknownKindError, match=message):
-        kinds.parse({"kind": "gan", "epochs": 3})
+        kinds.parse({"kind": "sweep", "epochs": 3})
     with pytest.raises(kinds.UnknownKindError, match="a spec's kind is a name, not int"):
         kinds.kind_name({"kind": 3})
     # A spec model nobody registered: FAKE's, outside its with-block.
@@ -88,3 +88,20 @@ def test_a_kind_registers_once() -> None:
     twin = kinds.Kind("twin", ExperimentSpec, classifier_estimate, ("loss",), "", (), ())
     with pytest.raises(ValueError, match="its spec model belongs to another kind"):
         kinds.register(twin)
+
+
+def test_a_gan_prices_both_networks_both_series_and_its_samples() -> None:
+    from core.cost import estimate
+    from core.kinds.gan_spec import GanSpec
+    from core.presets import build_any_spec
+
+    spec = build_any_spec("cgan-mnist")
+    assert isinstance(spec, GanSpec)
+    cost = estimate(spec)
+    assert cost.model_bytes > 4 * cost.parameters  # float32 weights of D and G, and a header
+    assert cost.series_bytes == 8 * cost.loss_points > 0  # D's series and G's
+    # No per-record outputs: the samples' pixels and (conditional) labels instead.
+    assert cost.outputs_bytes == len(spec.sample_steps()) * spec.samples * (784 + 1)
+    assert cost.stored_bytes == (
+        cost.checkpoint_bytes + cost.model_bytes + cost.series_bytes + cost.outputs_bytes
+    )

@@ -22,6 +22,10 @@ def _never() -> bool:
     return False
 
 
+def _no_model(_: str) -> bytes | None:
+    return None
+
+
 @dataclass
 class RunCallbacks:
     # New loss points, in step order, never repeated within one run: (steps, values).
@@ -35,6 +39,11 @@ class RunCallbacks:
     # At each of the spec's validation rungs: the step and {step, fraction,
     # validation_accuracy, validation_loss} on the held-out records.
     on_rung: Callable[[int, dict[str, float]], None] = _noop
+    # New points of a named series, for kinds that record several (the GAN's discriminator
+    # and generator): (series, steps, values), in step order within each series.
+    on_series: Callable[[str, list[int], list[float]], None] = _noop
+    # Another experiment's stored model file by id (a GAN's judge classifier); None if none.
+    load_model: Callable[[str], bytes | None] = _no_model
 
 
 @dataclass

@@ -68,7 +68,7 @@ def test_a_file_is_answered_by_its_kinds_predictor() -> None:
 
 
 def test_files_of_unknown_kinds_are_refused() -> None:
-    with pytest.raises(inference.ModelFileError, match="unknown kind of job 'gan'"):
-        predictors.load(_file({"kind": "gan"}))
+    with pytest.raises(inference.ModelFileError, match="unknown kind of job 'sweep'"):
+        predictors.load(_file({"kind": "sweep"}))
     with kinds.registered(FAKE), pytest.raises(inference.ModelFileError, match="no predictor"):
         predictors.load(_file({"kind": "fake"}))
