@@ -14,13 +14,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine
-from sqlmodel import Session
 
 from api.app import create_app
 from api.background.sweeps import SweepDriver
 from core.settings import Settings
-from core.store import sweeps as sweep_store
-from core.store.models import Experiment
+from tests.api.sweep_runs import Sent, finish_runs
 from tests.conftest import make_settings
 from trainlab import AsyncClient, Client, Conflict, NotFound, ValidationError
 from trainlab import _sweep_calls as calls
@@ -35,40 +33,6 @@ BASE: dict[str, Any] = {
 ACCURACY = {0.5: 0.8, 0.0001: 0.1}
 
 
-class Sent:
-    """Stands in for the driver's dispatcher: the test finishes the runs, not a worker."""
-
-    def __init__(self) -> None:
-        self.ids: list[str] = []
-
-    def dispatch_all(self, ids: list[str]) -> None:
-        self.ids += ids
-
-
-def finish_runs(engine: Engine, sweep_id: str) -> int:
-    """Finish every queued run of the sweep as a worker would, its figures set by its lr."""
-    done = 0
-    with Session(engine) as session:
-        for members in sweep_store.runs_with_experiments(session, sweep_id).values():
-            for run, experiment in members:
-                if experiment.status != "queued":
-                    continue
-                good = ACCURACY[experiment.spec["lr"]] + 0.01 * run.seed
-                for k, step in enumerate((6, 17, 50)):
-                    sweep_store.save_rung(session, experiment.id, {
-                        "step": step, "fraction": step / 50,
-                        "validation_accuracy": good - 0.1 * (2 - k), "validation_loss": 1 - good,
-                    })  # fmt: skip
-                row = session.get(Experiment, experiment.id)
-                assert row is not None
-                row.status, row.step, row.total_steps = "succeeded", 50, 50
-                row.metrics = {"validation_accuracy": good, "validation_loss": 1 - good}
-                session.add(row)
-                done += 1
-        session.commit()
-    return done
-
-
 def test_a_sweep_from_the_client(client: Client, engine: Engine, settings: Settings) -> None:
     made = client.sweeps.create(space=SPACE, sampler="grid", max_trials=2, parallel=2, seeds=2,
                                 name="lr", **BASE)  # fmt: skip
@@ -77,7 +41,7 @@ def test_a_sweep_from_the_client(client: Client, engine: Engine, settings: Setti
     driver.drive(made.id)
     with pytest.raises(TimeoutError):
         client.sweeps.wait(made.id, timeout=0)
-    assert finish_runs(engine, made.id) == 4
+    assert finish_runs(engine, made.id, ACCURACY) == 4
     driver.drive(made.id)
     driver.drive(made.id)
     seen: list[tuple[int, int, str]] = []
