@@ -39,9 +39,9 @@ def start_sqlite_stack(workdir: Path) -> Stack:
     )
 
 
-def create_sweep(stack: Stack) -> dict[str, Any]:
+def create_sweep(stack: Stack, **changes: Any) -> dict[str, Any]:
     with stack.client() as client:
-        response = client.post("/sweeps", json=TINY_SWEEP)
+        response = client.post("/sweeps", json={**TINY_SWEEP, **changes})
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()
     return created
@@ -71,14 +71,14 @@ def assert_ended_whole(stack: Stack, view: dict[str, Any]) -> None:
     trial ended with one ended run per seed, and no run outside its trials."""
     assert view["status"] == "succeeded", (view, stack.logs())
     numbers = [t["number"] for t in view["trials"]]
-    assert sorted(numbers) == list(range(MAX_TRIALS)), numbers
+    assert sorted(numbers) == list(range(view["max_trials"])), numbers
     run_ids = []
     for trial in view["trials"]:
         assert trial["state"] in ("complete", "pruned"), trial
-        assert sorted(r["seed"] for r in trial["runs"]) == list(range(SEEDS)), trial
+        assert sorted(r["seed"] for r in trial["runs"]) == view["seeds"], trial
         assert all(r["status"] in TERMINAL for r in trial["runs"]), trial
         run_ids += [r["experiment_id"] for r in trial["runs"]]
     with stack.client() as client:
         listed = client.get("/experiments", params={"limit": 200}).json()["items"]
     assert sorted(e["id"] for e in listed) == sorted(run_ids)  # no stray run either
-    assert view["budget"]["trials"] == MAX_TRIALS and view["figures"] == "validation"
+    assert view["budget"]["trials"] == view["max_trials"] and view["figures"] == "validation"
