@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cli import backup, client, keys, local, maintenance, service
+from cli import backup, client, keys, local, maintenance, service, sweep
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     local.register(commands)  # train, presets: run the engine in this process
     service.register(commands)  # serve, worker, migrate: run the service
     client.register(commands)  # submit, ablate: talk to a running server
+    sweep.register(commands)  # sweep: a hyperparameter search on a running server
     maintenance.register(commands)  # prune: keep the store small
     backup.register(commands)  # backup, restore: the store to a file and back
     keys.register(commands)  # keys create/list/revoke: API keys, on the server's host

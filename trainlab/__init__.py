@@ -12,7 +12,7 @@ the server. `to_pandas()` needs the `pandas` extra and `plot()` the `plot` extra
 
 from __future__ import annotations
 
-from trainlab import errors, models
+from trainlab import errors, models, sweep_models
 from trainlab._async import AsyncClient
 from trainlab._sync import Client
 from trainlab.errors import (
@@ -43,4 +43,5 @@ __all__ = [
     "ValidationError",
     "errors",
     "models",
+    "sweep_models",
 ]

@@ -28,6 +28,7 @@ from trainlab._policy import (
     stream_timeout,
 )
 from trainlab._sse import EventParser
+from trainlab._sweeps import AsyncSweeps
 from trainlab.errors import (
     ConnectionFailed,
     RateLimited,
@@ -63,6 +64,7 @@ class AsyncClient:
         )
         self.experiments = Experiments(self)
         self.ablations = Ablations(self)
+        self.sweeps = AsyncSweeps(self)
         self.keys = Keys(self)
 
     async def __aenter__(self) -> AsyncClient:

@@ -26,6 +26,7 @@ from trainlab._policy import (
     stream_timeout,
 )
 from trainlab._sse import EventParser
+from trainlab._sweeps import Sweeps
 from trainlab.errors import (
     ConnectionFailed,
     RateLimited,
@@ -61,6 +62,7 @@ class Client:
         )
         self.experiments = Experiments(self)
         self.ablations = Ablations(self)
+        self.sweeps = Sweeps(self)
         self.keys = Keys(self)
 
     def __enter__(self) -> Client:
