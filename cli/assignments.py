@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from core.spec_fields import did_you_mean
+
 
 class AssignmentError(ValueError):
     """An argument that is not KEY=VALUE; the message names the flag and the argument."""
@@ -25,7 +27,13 @@ def split_assignment(item: str, flag: str, shape: str = "KEY=VALUE") -> tuple[st
     key, sep, value = item.partition("=")
     if not sep or not key.strip():
         raise AssignmentError(f"{flag} {item!r}: expected {shape}")
-    return key.strip(), value
+    key = key.strip()
+    # A key close to a spec field is a typo: say so before anything is sent. One close to none
+    # is left to whoever reads the spec (the server may know fields this client does not).
+    meant = did_you_mean(key)
+    if meant is not None:
+        raise AssignmentError(f"{flag} {item!r}: {key} is not a spec field; did you mean {meant}?")
+    return key, value
 
 
 def parse_assignments(items: list[str], flag: str = "--set") -> dict[str, Any]:

@@ -56,8 +56,24 @@ def ablate_body(args: argparse.Namespace) -> dict[str, Any]:
     return body
 
 
-def _bar(label: str) -> tuple[Any, Callable[[int, int, str], None]]:
-    bar = tqdm(total=1, desc=label, unit="step", file=sys.stderr)
+# A bar for a run that has already ended (a reused run, an idempotent replay) shows no rate:
+# its steps were not taken now, and tqdm would divide them by the bar's few milliseconds.
+_ENDED_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{postfix}"
+
+
+def _bar(
+    label: str, step: int, total: int, *, ended: bool
+) -> tuple[Any, Callable[[int, int, str], None]]:
+    """A progress bar that starts at the run's own step and total (never a placeholder 0/1)."""
+    total = max(total, step, 1)
+    bar = tqdm(
+        total=total,
+        initial=min(step, total),
+        desc=label,
+        unit="step",
+        file=sys.stderr,
+        bar_format=_ENDED_FORMAT if ended else None,
+    )
 
     def show(step: int, total: int, status: str) -> None:
         bar.total = max(total, 1)
@@ -86,7 +102,10 @@ def submit_command(args: argparse.Namespace) -> int:
         print(f"submitted {experiment.id} ({experiment.status})")
         if not args.wait:
             return 0
-        bar, show = _bar(experiment.id[:8])
+        progress = experiment.progress
+        bar, show = _bar(
+            experiment.id[:8], progress.step, progress.total, ended=experiment.finished
+        )
         with bar:
             final = client.experiments.wait(experiment.id, on_progress=show)
     print(experiment_summary(final.model_dump(mode="json")))
@@ -101,7 +120,8 @@ def ablate_command(args: argparse.Namespace) -> int:
         print(f"ablation {ablation.id}: {len(ablation.arms)} arms, {cells} experiments")
         if not args.wait:
             return 0
-        bar, show = _bar("ablation")
+        step, total = ablation.progress.get("step", 0), ablation.progress.get("total", 0)
+        bar, show = _bar("ablation", int(step), int(total), ended=ablation.finished)
         with bar:
             final = client.ablations.wait(ablation.id, on_progress=show)
         reference = args.reference if args.compare == "reference" else None

@@ -105,7 +105,7 @@ def sweep_command(args: argparse.Namespace) -> int:
         print(f"sweep {sweep.id}: {sweep.max_trials} trials x {len(sweep.seeds)} seeds")
         if not args.wait:
             return 0
-        bar, show = _bar("trials")
+        bar, show = _bar("trials", 0, sweep.max_trials, ended=False)
         with bar:
             final = client.sweeps.wait(sweep.id, on_progress=show)
     print(leaderboard(final))

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from core.kinds.gan_spec import GanSpec
 from core.spec import ExperimentSpec, ModelSpec
+from core.spec_fields import did_you_mean
 
 MAX_FIELD = 120
 MAX_REASON = 400
@@ -118,5 +119,13 @@ def from_spec_errors(exc: ValidationError) -> list[dict[str, str]]:
             head = re.split(r"[.\[]", match.group(1))[0]
             if head in _SECTION_FIELDS.get(field, frozenset()):
                 field = f"{field}.{match.group(1)}" if field else match.group(1)
+        if error["type"] == "extra_forbidden":
+            reason = _with_suggestion(reason, field)
         out.append(field_error(field or "spec", reason))
     return out
+
+
+def _with_suggestion(reason: str, field: str) -> str:
+    """An unknown field's reason, naming the spec field it most likely meant."""
+    meant = did_you_mean(re.sub(r"\[\d+\]", "", field))
+    return reason.replace("(a typo?)", f"(did you mean {meant}?)") if meant else reason

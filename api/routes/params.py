@@ -2,34 +2,74 @@
 them is a 422 naming the parameter (never a 500 from a number too big for the database or
 numpy), checked before anything is read from the store.
 
-- ids in the path; step numbers, offsets and other integers (at most 2**31 - 1: steps and record
-  indices are stored as 32-bit integers); cursors;
+- ids in the path, full or short (a unique prefix, resolved here once for every route);
+- step numbers, offsets and other integers (at most 2**31 - 1: steps and record indices are
+  stored as 32-bit integers); cursors;
 - lists in the query: comma-separated experiment ids and record indices, one parser for each.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, get_args
+from typing import Annotated, Any, get_args
 
 from fastapi import Depends, Header, Path, Query, Request
 from fastapi.dependencies.models import Dependant
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from core.errors import invalid
 from core.labels import MAX_LABEL_LENGTH
 from core.store.cursor import MAX_CURSOR_LENGTH
+from core.store.short_ids import FULL_LENGTH, MIN_PREFIX, Kind, resolve_id
 
 MAX_INT = 2**31 - 1
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 _INDEX = re.compile(r"^[0-9]{1,9}$")  # ASCII digits only: str.isdigit() also takes "²"
 _ID = re.compile(ID_PATTERN)
 
-ExperimentId = Annotated[
-    str, Path(min_length=1, max_length=64, pattern=ID_PATTERN, description="An experiment's id.")
-]
-AblationId = Annotated[
-    str, Path(min_length=1, max_length=64, pattern=ID_PATTERN, description="An ablation's id.")
-]
+_SHORT = f"; or any unique prefix of it, at least {MIN_PREFIX} characters (a short id)"
+_EXPERIMENT_ID = "An experiment's id" + _SHORT
+_ABLATION_ID = "An ablation's id" + _SHORT
+_SWEEP_ID = "A sweep's id" + _SHORT
+
+
+def _id_path(description: str) -> Any:
+    return Path(min_length=MIN_PREFIX, max_length=64, pattern=ID_PATTERN, description=description)
+
+
+async def _resolved(request: Request, kind: Kind, given: str) -> str:
+    """The full id for `given` (see core.store.short_ids.resolve_id); a full id costs no query."""
+    if len(given) >= FULL_LENGTH:
+        return given
+
+    def lookup() -> str:
+        with Session(request.app.state.engine) as session:
+            return resolve_id(session, kind, given)
+
+    return await run_in_threadpool(lookup)
+
+
+async def _experiment_id(
+    request: Request, experiment_id: Annotated[str, _id_path(_EXPERIMENT_ID)]
+) -> str:
+    return await _resolved(request, "experiment", experiment_id)
+
+
+async def _ablation_id(
+    request: Request, ablation_id: Annotated[str, _id_path(_ABLATION_ID)]
+) -> str:
+    return await _resolved(request, "ablation", ablation_id)
+
+
+async def _sweep_id(request: Request, sweep_id: Annotated[str, _id_path(_SWEEP_ID)]) -> str:
+    return await _resolved(request, "sweep", sweep_id)
+
+
+# An id in the path, full or short: the route gets the full id (409 for a prefix of several).
+ExperimentId = Annotated[str, Depends(_experiment_id)]
+AblationId = Annotated[str, Depends(_ablation_id)]
+SweepId = Annotated[str, Depends(_sweep_id)]
 Cursor = Annotated[
     str | None,
     Query(

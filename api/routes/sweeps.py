@@ -8,14 +8,14 @@ from __future__ import annotations
 import contextlib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Path, Query, Response
+from fastapi import APIRouter, Body, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from api.auth import Member, QuotasDep, ensure_can_change
 from api.deps import DispatcherDep, SessionDep, SettingsDep
 from api.http.csv_response import attachment
-from api.routes.params import ID_PATTERN, Cursor
+from api.routes.params import Cursor, SweepId
 from api.schemas import BODY_REQUIRED, DATABASE_DOWN, ERROR_RESPONSES, INVALID, NoFields
 from api.services import admission, sweep_views
 from api.services.ablation_plan import store_plan
@@ -31,9 +31,6 @@ from core.sweeps.space import parse_space
 
 router = APIRouter(tags=["sweeps"])
 
-SweepId = Annotated[
-    str, Path(min_length=1, max_length=64, pattern=ID_PATTERN, description="A sweep's id.")
-]
 MAX_CONFIRM_TOP = 5
 MAX_CONFIRM_SEEDS = 20
 

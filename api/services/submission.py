@@ -56,7 +56,17 @@ def check_cost(cost: SpecCost, limits: CostLimits, field: str) -> None:
         raise InvalidFields([field_error(field, f"one run is too big: {v}") for v in found])
 
 
+# What a body wrapped as {"spec": {...}} is told: the shapes POST /experiments does take.
+WRAPPED_SPEC = (
+    'the body is the spec itself, not wrapped in {"spec": ...}: send the spec\'s fields at '
+    'the top level ({"epochs": 1, "model": {"hidden": [200]}}), or a preset plus '
+    'overrides ({"preset": "seed-baseline", "overrides": {"epochs": 1}})'
+)
+
+
 def _spec_form(fields: dict[str, Any]) -> kinds.AnySpec:
+    if isinstance(fields.get("spec"), dict):
+        raise InvalidFields([field_error("spec", WRAPPED_SPEC)])
     try:
         spec = kinds.parse(fields)
     except ValidationError as exc:

@@ -44,3 +44,15 @@ class IdempotencyConflict(StoreError, Conflict):
 class InvalidCursor(StoreError):
     def __init__(self) -> None:
         super().__init__("cursor is not one this server handed out")
+
+
+class AmbiguousId(StoreError, Conflict):
+    """A short id that starts more than one id."""
+
+    def __init__(self, kind: str, prefix: str, candidates: list[str], *, more: bool) -> None:
+        listed = ", ".join(candidates) + (", ..." if more else "")
+        super().__init__(
+            f"{prefix!r} starts more than one {kind} id: {listed}; give more characters"
+        )
+        self.prefix = prefix
+        self.candidates = candidates

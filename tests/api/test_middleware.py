@@ -56,7 +56,7 @@ def test_every_answer_carries_the_security_headers(
         client.get("/"),  # the dashboard
         client.get("/static/dashboard.js"),
         client.get("/docs"),
-        client.get("/experiments/nope"),  # 404
+        client.get("/experiments/nopenope"),  # 404
         client.get("/experiments", params={"limit": 0}),  # 422
         client.request("PUT", "/experiments"),  # 405
         client.post("/experiments", content=b"{}", headers={"content-type": "text/plain"}),

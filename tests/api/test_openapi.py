@@ -42,7 +42,7 @@ def test_the_documented_422_is_the_422_sent(client: AppClient) -> None:
     for response in (
         client.post("/experiments", json={"epochs": 0}),
         client.get("/experiments", params={"limit": "x"}),
-        client.get("/experiments/abc/events", headers={"Last-Event-ID": "x"}),
+        client.get("/experiments/abcabcab/events", headers={"Last-Event-ID": "x"}),
         client.post("/ablations", json={"seeds": 0}),
     ):
         assert response.status_code == 422

@@ -91,3 +91,14 @@ def test_the_fixed_bounds_are_the_codes(client: AppClient) -> None:
         "records in one `GET /compare/predictions`": COMPARE_RECORDS,
     }
     assert {k: int(v) for k, v in _fixed_rows().items()} == expected
+
+
+def test_the_production_table_shows_where_the_server_listens() -> None:
+    """TRAINLAB_HOST and TRAINLAB_PORT: the first settings a newcomer changes."""
+    text = README.read_text()
+    start = text.index("## Production settings")
+    section = text[start : text.index("\n## ", start + 1)]
+    rows = dict(re.findall(r"^\| `TRAINLAB_(\w+)` \| ([^|]+) \|", section, re.M))
+    for name in ("HOST", "PORT"):
+        default = Settings.model_fields[name.lower()].default
+        assert name in rows and _matches(rows[name].strip(), default), (name, rows.get(name))

@@ -36,7 +36,7 @@ def test_a_json_body_of_too_many_items_is_413_before_it_is_parsed(client: AppCli
     wide = b"[" + b"0," * 20_000 + b"0]"
     deep = b"[" * 30_000 + b"]" * 30_000
     for body in (keyed, wide, deep):
-        for path in ("/experiments", "/ablations", "/experiments/x/predict"):
+        for path in ("/experiments", "/ablations", "/experiments/xxxxxxxx/predict"):
             answer = client.post(path, content=body, headers={"content-type": "application/json"})
             assert answer.status_code == 413, (path, answer.text)
             assert "TRAINLAB_MAX_JSON_ITEMS" in answer.json()["detail"]
@@ -69,7 +69,7 @@ def test_nul_in_a_body_string_is_422_naming_it(client: AppClient, engine: Engine
         "/experiments?limit=1_0",
         "/experiments?limit=+10",
         "/experiments?limit=010",
-        "/experiments/x/predictions?offset=0_1",
+        "/experiments/xxxxxxxx/predictions?offset=0_1",
         "/datasets/mnist/records/1_0",
     ],
 )
@@ -99,7 +99,7 @@ def test_head_is_answered_wherever_get_is(client: AppClient, engine: Engine) -> 
         assert head.status_code == get.status_code == 200, path
         assert head.content == b""
         assert head.headers["content-type"] == get.headers["content-type"]
-    assert client.request("HEAD", "/experiments/missing").status_code == 404
+    assert client.request("HEAD", "/experiments/missing0").status_code == 404
     # An event stream answers its headers and ends, rather than streaming to nobody.
     stream = client.request("HEAD", f"/experiments/{experiment_id}/events")
     assert stream.status_code == 200 and stream.content == b""
@@ -108,7 +108,7 @@ def test_head_is_answered_wherever_get_is(client: AppClient, engine: Engine) -> 
 def test_predict_looks_for_the_model_before_decoding(client: AppClient, engine: Engine) -> None:
     garbage = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
     answer = client.post(
-        "/experiments/missing/predict", content=garbage, headers={"content-type": "image/png"}
+        "/experiments/missing0/predict", content=garbage, headers={"content-type": "image/png"}
     )
     assert answer.status_code == 404
 

@@ -39,3 +39,14 @@ def test_factors_take_comma_lists_or_json_lists() -> None:
     }
     with pytest.raises(AssignmentError, match="--factor"):
         parse_factors(["loss"])
+
+
+@pytest.mark.parametrize(
+    ("item", "meant"),
+    [("epoch=1", "epochs"), ("batchsize=64", "batch_size"), ("hidden=[10]", "model.hidden")],
+)
+def test_a_mistyped_spec_field_says_what_was_meant(item: str, meant: str) -> None:
+    with pytest.raises(AssignmentError, match=rf"did you mean {meant}\?"):
+        parse_assignments([item], "--set")
+    with pytest.raises(AssignmentError, match=rf"did you mean {meant}\?"):
+        parse_factors([item.replace("=", "=1,")])

@@ -36,7 +36,7 @@ def test_async_client_mirrors_the_client(server: str, runs: RecordedRuns) -> Non
             final = await client.experiments.wait(done.id, timeout=5)
             assert final.status == "succeeded"
             with pytest.raises(NotFound):
-                await client.ablations.get("nope")
+                await client.ablations.get("nopenope")
 
     asyncio.run(scenario())
 

@@ -55,7 +55,7 @@ def test_loss_and_predictions_of_a_finished_run(client: Client, runs: RecordedRu
 
 def test_typed_errors(client: Client, runs: RecordedRuns) -> None:
     with pytest.raises(NotFound) as missing:
-        client.experiments.get("nope")
+        client.experiments.get("nopenope")
     assert missing.value.status_code == 404
     with pytest.raises(ValidationError) as invalid:
         client.experiments.create(preset="seed-adam", overrides={"epochs": 0})

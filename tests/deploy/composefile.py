@@ -21,6 +21,9 @@ from tests.conftest import REPO
 
 COMPOSE_FILE = REPO / "docker-compose.yml"
 ENV_EXAMPLE = REPO / ".env.example"
+# Workers on more GPU hosts, pointed at the main host's database and broker.
+WORKER_COMPOSE_FILE = REPO / "docker-compose.worker.yml"
+WORKER_ENV_EXAMPLE = REPO / ".env.worker.example"
 DOCKERFILE = REPO / "Dockerfile"
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"

@@ -19,6 +19,7 @@ import pytest
 from tests.conftest import REPO
 from tests.deploy.composefile import (
     COMPOSE_FILE,
+    WORKER_COMPOSE_FILE,
     Dockerfile,
     InterpolationError,
     environment_of,
@@ -63,8 +64,9 @@ def services(compose: dict[str, Any]) -> dict[str, Any]:
     return resolved
 
 
-def test_compose_file_is_valid() -> None:
-    result = validate(COMPOSE_FILE)
+@pytest.mark.parametrize("path", [COMPOSE_FILE, WORKER_COMPOSE_FILE], ids=lambda p: p.name)
+def test_compose_file_is_valid(path: Path) -> None:
+    result = validate(path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -131,7 +131,7 @@ def test_list_detail_and_paging(client: AppClient) -> None:
     detail = client.get(f"/ablations/{second['id']}").json()
     assert [a["label"] for a in detail["arms"]] == list(BOOK_CHAIN)
     assert detail["request"]["design"] == "book"
-    assert client.get("/ablations/nope").status_code == 404
+    assert client.get("/ablations/nopenope").status_code == 404
     bad = client.get("/ablations", params={"cursor": "%%%"})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "cursor"
 
@@ -159,7 +159,7 @@ def test_progress_and_cancel_leave_finished_runs_alone(
     assert (
         client.post(f"/ablations/{created['id']}/cancel", json={}).json()["cancel_requested"] == 0
     )
-    assert client.post("/ablations/nope/cancel", json={}).status_code == 404
+    assert client.post("/ablations/nopenope/cancel", json={}).status_code == 404
 
 
 def test_cancel_keeps_runs_another_ablation_shares(client: AppClient) -> None:

@@ -35,7 +35,7 @@ def test_experiment_loss_csv_is_the_stored_series(client: AppClient, runs: Recor
     assert rows[3]["loss"] == ""  # NaN: an empty cell
     small = _table(client.get(f"/experiments/{run.id}/loss.csv?max_points=4"), f"loss-{run.id}.csv")
     assert len(small) <= 4
-    assert client.get("/experiments/nope/loss.csv").status_code == 404
+    assert client.get("/experiments/nopenope/loss.csv").status_code == 404
     bad = client.get(f"/experiments/{run.id}/loss.csv?max_points=1")
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "max_points"
 
@@ -103,4 +103,4 @@ def test_ablation_curves_and_summary_csv(client: AppClient, runs: RecordedRuns) 
     )
     bad = client.get(f"{url}.csv", params={"compare": "x"})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "compare"
-    assert client.get("/ablations/nope/summary.csv").status_code == 404
+    assert client.get("/ablations/nopenope/summary.csv").status_code == 404

@@ -142,7 +142,7 @@ def test_a_failed_run_ends_with_its_error(
 
 
 def test_unknown_experiment_and_bad_resume_ids(client: AppClient, runs: RecordedRuns) -> None:
-    assert client.get("/experiments/nope/events").status_code == 404
+    assert client.get("/experiments/nopenope/events").status_code == 404
     run = runs.finished_run(small_spec(), accuracy=0.9, final_loss=0.1)
     bad = client.get(f"/experiments/{run.id}/events", headers={"Last-Event-ID": "abc"})
     assert bad.status_code == 422

@@ -206,13 +206,13 @@ def test_oversized_bodies_are_413(client: AppClient, engine: Engine) -> None:
 
 def test_unknown_ids_are_404(client: AppClient) -> None:
     for response in (
-        client.get("/experiments/nope"),
-        client.get("/experiments/nope/loss"),
-        client.get("/experiments/nope/predictions"),
-        client.post("/experiments/nope/cancel", json={}),
+        client.get("/experiments/nopenope"),
+        client.get("/experiments/nopenope/loss"),
+        client.get("/experiments/nopenope/predictions"),
+        client.post("/experiments/nopenope/cancel", json={}),
     ):
         assert response.status_code == 404
-        assert response.json() == {"detail": "no experiment with id 'nope'"}
+        assert response.json() == {"detail": "no experiment with id 'nopenope'"}
     assert client.get("/no/such/route").status_code == 404
 
 
@@ -259,3 +259,34 @@ def test_cancel_semantics(client: AppClient, engine: Engine) -> None:
         again = client.post(f"/experiments/{finished}/cancel", json={})
         assert again.status_code == 409
         assert "already finished" in again.json()["detail"]
+
+
+def test_a_wrapped_spec_is_422_naming_the_shapes_taken(client: AppClient) -> None:
+    response = client.post("/experiments", json={"spec": {"epochs": 1}})
+    assert response.status_code == 422
+    (error,) = response.json()["errors"]
+    assert error["field"] == "spec"
+    assert "top level" in error["reason"] and '"preset"' in error["reason"], error
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "meant"),
+    [
+        ({"epoch": 1}, "epoch", "epochs"),
+        ({"preset": "seed-baseline", "overrides": {"epoch": 1}}, "epoch", "epochs"),
+        ({"model": {"hiden": [10]}}, "model.hiden", "model.hidden"),
+    ],
+)
+def test_an_unknown_field_close_to_one_says_which(
+    client: AppClient, body: dict[str, Any], field: str, meant: str
+) -> None:
+    response = client.post("/experiments", json=body)
+    assert response.status_code == 422
+    (error,) = response.json()["errors"]
+    assert error["field"] == field
+    assert error["reason"] == f"unknown field: not part of the spec (did you mean {meant}?)"
+
+
+def test_an_unknown_field_close_to_none_keeps_its_reason(client: AppClient) -> None:
+    response = client.post("/experiments", json={"zzzz": 1})
+    assert response.json()["errors"][0]["reason"] == "unknown field: not part of the spec (a typo?)"

@@ -55,8 +55,11 @@ def test_no_model_yet_or_none_at_all(client: AppClient, engine: Engine) -> None:
     assert finish(engine, busy, attempt, status=Status.failed, error="x")
     gone = client.get(f"/experiments/{busy}/model")
     assert gone.status_code == 404 and "without a trained model" in gone.json()["detail"]
-    assert client.get("/experiments/nope/model").status_code == 404
-    assert client.post("/experiments/nope/predict", json={"pixels": [0.0] * 784}).status_code == 404
+    assert client.get("/experiments/nopenope/model").status_code == 404
+    assert (
+        client.post("/experiments/nopenope/predict", json={"pixels": [0.0] * 784}).status_code
+        == 404
+    )
 
 
 @pytest.mark.parametrize("record", [0, 19, 57])
