@@ -19,11 +19,19 @@ export function knobsOf(api) {
     for (const [key, prop] of Object.entries(schema.properties || {})) {
       const target = resolve(prop);
       if (target.properties) { walk(target, `${prefix}${key}.`); continue; }
+      // A list of sections (a cnn's model.conv) is no knob a form field can hold: set it
+      // through the API or a preset (cnn-mnist).
+      if (isListOfSections(target, resolve)) { continue; }
       knobs.push(knob(`${prefix}${key}`, prop, resolve));
     }
   };
   walk(schemas[name], "");
   return knobs;
+}
+
+function isListOfSections(schema, resolve) {
+  const options = Array.isArray(schema.anyOf) ? schema.anyOf.map(resolve) : [schema];
+  return options.some((o) => o.type === "array" && o.items && resolve(o.items).properties);
 }
 
 function knob(path, prop, resolve) {
@@ -68,6 +76,7 @@ function checkNumber(k, text) {
 // One typed value of a knob -> {value} or {error}. Empty means "not set" (null when allowed).
 export function parseValue(k, text) {
   const raw = String(text).trim();
+  if (raw === "" && k.kind === "list" && !(k.minItems > 0)) { return { value: [] }; }
   if (raw === "") { return k.nullable ? { value: null } : { error: `${k.path}: give a value` }; }
   if (k.kind === "enum") {
     return k.enum.map(String).includes(raw) ? { value: k.enum.find((v) => String(v) === raw) }
