@@ -12,7 +12,7 @@ and, inside that: the client (trainlab) imports none of the server's third-party
 (torch, fastapi, sqlalchemy, celery, ...), as `pip install trainlab` has only httpx and
 pydantic; the API side (core, api) never imports torch, so the API process runs without
 the training stack; the engine (worker/engine) stays pure PyTorch: no database, Celery or HTTP,
-and of core only the spec and presets; no package imports the benchmark-only peers (ray,
+and of core only the spec (core.spec, core.model_spec) and presets; no package imports the benchmark-only peers (ray,
 mlflow). Inside api, the services (api/services) are free of HTTP: no fastapi or starlette,
 and none of the HTTP side of api (errors, schemas, auth, http, routes, middleware); they raise
 core's domain errors and return plain data, and the routes translate.
@@ -95,7 +95,7 @@ FORBIDDEN_EXTERNAL: dict[str, tuple[str, ...]] = {
     ),
 }
 # What of core the engine may use: the spec and its presets, nothing with state.
-ENGINE_CORE_ALLOWED = ("core.spec", "core.presets")
+ENGINE_CORE_ALLOWED = ("core.spec", "core.model_spec", "core.presets")
 # No SQL outside core/store (see the docstring): what these packages may take from the
 # query libraries.
 SQL_FREE = ("api", "worker", "cli")

@@ -17,7 +17,8 @@ from typing import Any, NoReturn
 from pydantic import ValidationError
 
 from core.kinds.gan_spec import GanSpec
-from core.spec import ExperimentSpec, ModelSpec
+from core.model_spec import ModelSpec
+from core.spec import ExperimentSpec
 from core.spec_fields import did_you_mean
 
 MAX_FIELD = 120

@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from core.labels import Label
+from core.model_spec import Int
 from core.presets import PRESETS
-from core.spec import Int
 from core.spec_paths import MAX_OVERRIDES, SpecPath
 
 MAX_TAGS = 32

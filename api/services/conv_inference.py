@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
-from core.spec import IMAGE_SIDE, ConvLayer
+from core.model_spec import IMAGE_SIDE, ConvLayer
 
 Array = npt.NDArray[np.float32]
 Take = Callable[[int, str, tuple[int, ...]], Array]

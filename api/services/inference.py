@@ -41,7 +41,8 @@ from safetensors.numpy import load
 from scipy.special import erf, expit
 
 from api.services.conv_inference import conv_plan
-from core.spec import INPUT_FEATURES, ExperimentSpec
+from core.model_spec import INPUT_FEATURES
+from core.spec import ExperimentSpec
 
 Array = npt.NDArray[np.float32]
 LAYER_NORM_EPS = 1e-5  # worker/engine/model.py: PyTorch's defaults, the same numbers

@@ -13,8 +13,9 @@ from sqlmodel import Session
 from core.cost import CostLimits, SpecCost
 from core.errors import InvalidFields, field_error, from_spec_errors
 from core.labels import Label
+from core.model_spec import Int
 from core.presets import UnknownPresetError, preset_dict
-from core.spec import ExperimentSpec, Int
+from core.spec import ExperimentSpec
 from core.spec_paths import MAX_OVERRIDES, SpecPath, apply_overrides
 from core.store.sweep_tables import Sweep
 from core.submissions import PresetName

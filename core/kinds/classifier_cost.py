@@ -30,7 +30,8 @@ from __future__ import annotations
 import math
 
 from core.kinds.base import SpecCost
-from core.spec import INPUT_FEATURES, NUM_CLASSES, TEST_RECORDS, TRAIN_RECORDS, ExperimentSpec
+from core.model_spec import INPUT_FEATURES, NUM_CLASSES
+from core.spec import TEST_RECORDS, TRAIN_RECORDS, ExperimentSpec
 
 FLOAT_BYTES = 4  # weights, gradients, optimizer state and checkpoints are float32
 

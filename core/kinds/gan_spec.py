@@ -16,22 +16,18 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from core.spec import (
+from core.model_spec import (
     INPUT_FEATURES,
     MAX_DEPTH,
-    MAX_EPOCHS,
     MAX_WIDTH,
     NUM_CLASSES,
-    TEST_RECORDS,
-    TRAIN_RECORDS,
     Activation,
-    Dataset,
-    DeviceName,
     Float,
     Int,
     Layer,
-    _Strict,
+    StrictModel,
 )
+from core.spec import MAX_EPOCHS, TEST_RECORDS, TRAIN_RECORDS, Dataset, DeviceName
 
 # One GAN step is one training record: D on it, D on a fake, G through D. The book's cGAN
 # (12 epochs of 60,000 records) is the longest recipe; its cost is bounded by core.cost.
@@ -48,7 +44,7 @@ GanOptimizer = Literal["sgd", "adam"]
 Latent = Literal["uniform", "normal"]
 
 
-class GanNetwork(_Strict):
+class GanNetwork(StrictModel):
     widths: list[Int] = Field(
         min_length=2,
         max_length=MAX_DEPTH + 2,
@@ -100,7 +96,7 @@ _D = GanNetwork(widths=[INPUT_FEATURES, 200, 1])
 _G = GanNetwork(widths=[100, 200, INPUT_FEATURES])
 
 
-class GanSpec(_Strict):
+class GanSpec(StrictModel):
     kind: Literal["gan"] = "gan"
     dataset: Dataset = "mnist"
     discriminator: GanNetwork = _D

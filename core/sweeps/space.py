@@ -28,7 +28,8 @@ from optuna.distributions import (
 from pydantic import ValidationError
 
 from core.cost import CostLimits, SpecCost, estimate, violations
-from core.spec import ExperimentSpec, ModelSpec
+from core.model_spec import ModelSpec
+from core.spec import ExperimentSpec
 from core.spec_paths import apply_overrides, path_problem
 
 MAX_SPACE_ENTRIES = 8

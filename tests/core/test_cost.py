@@ -18,8 +18,9 @@ from core.cost import (
     violations,
 )
 from core.kinds.classifier_cost import evaluation_seconds, step_seconds
+from core.model_spec import MAX_DEPTH, MAX_WIDTH
 from core.presets import BOOK_CHAIN, build_spec
-from core.spec import MAX_DEPTH, MAX_WIDTH, ExperimentSpec
+from core.spec import ExperimentSpec
 from core.store import artifacts, experiments, runs
 from core.store.migrate import upgrade_to_head
 from core.store.session import make_engine, session_scope

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from core.spec import NUM_CLASSES
+from core.model_spec import NUM_CLASSES
 
 # torchvision's class for each dataset name; the class name is also its folder under data_dir.
 _TORCHVISION_CLASS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}

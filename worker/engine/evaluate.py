@@ -8,7 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.spec import NUM_CLASSES, ExperimentSpec
+from core.model_spec import NUM_CLASSES
+from core.spec import ExperimentSpec
 from worker.engine.callbacks import Predictions
 
 # Records per forward pass: bounds activation memory for the widest allowed networks.

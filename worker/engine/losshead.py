@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from core.spec import NUM_CLASSES, ExperimentSpec
+from core.model_spec import NUM_CLASSES
+from core.spec import ExperimentSpec
 from worker.engine.stacked import gapped
 
 aten = torch.ops.aten

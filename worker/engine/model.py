@@ -12,7 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from core.spec import IMAGE_SIDE, ExperimentSpec
+from core.model_spec import IMAGE_SIDE
+from core.spec import ExperimentSpec
 
 # PyTorch's own defaults, named so the fast path uses the very same numbers.
 LAYER_NORM_EPS = 1e-5

@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 import torch
 
-from core.spec import INPUT_FEATURES
+from core.model_spec import INPUT_FEATURES
 
 Tensor = torch.Tensor
 BIAS_ROW = INPUT_FEATURES  # the input that is always 1
