@@ -12,8 +12,8 @@ and, inside that: the client (trainlab) imports none of the server's third-party
 (torch, fastapi, sqlalchemy, celery, ...), as `pip install trainlab` has only httpx and
 pydantic; the API side (core, api) never imports torch, so the API process runs without
 the training stack; the engine (worker/engine) stays pure PyTorch: no database, Celery or HTTP,
-and of core only the spec (core.spec, core.model_spec) and presets; no package imports the benchmark-only peers (ray,
-mlflow). Inside api, the services (api/services) are free of HTTP: no fastapi or starlette,
+and of core only the spec (core.spec, core.model_spec) and presets; no package imports the
+benchmark-only peers (ray, mlflow). Inside api, the services (api/services) are free of HTTP: no fastapi or starlette,
 and none of the HTTP side of api (errors, schemas, auth, http, routes, middleware); they raise
 core's domain errors and return plain data, and the routes translate.
 
@@ -369,7 +369,9 @@ def main(argv: list[str]) -> int:
     if found:
         print(f"layering: {len(found)} forbidden import(s)", file=sys.stderr)
         return 1
-    print("layering: ok (core <- api, worker, migrations <- cli -> trainlab; no cycles; tests and bench)")
+    print(
+        "layering: ok (core <- api, worker, migrations <- cli -> trainlab; no cycles; tests and bench)"
+    )
     return 0
 
 
