@@ -139,9 +139,15 @@ class Experiments:
             cursor = page.next_cursor
 
     async def loss(
-        self, experiment_id: str, *, max_points: int | None = None, since_step: int | None = None
+        self,
+        experiment_id: str,
+        *,
+        max_points: int | None = None,
+        since_step: int | None = None,
+        series: str | None = None,
     ) -> models.LossSeries:
-        return await self._c.send(_calls.loss(experiment_id, max_points, since_step))
+        """A run's loss series (a GAN's: `series="discriminator"` or `"generator"`)."""
+        return await self._c.send(_calls.loss(experiment_id, max_points, since_step, series))
 
     async def predictions(
         self,

@@ -101,9 +101,9 @@ def list_experiments(filters: Mapping[str, Any], cursor: str | None) -> Call[mod
 
 
 def loss(
-    experiment_id: str, max_points: int | None, since_step: int | None
+    experiment_id: str, max_points: int | None, since_step: int | None, series: str | None = None
 ) -> Call[models.LossSeries]:
-    params = {"max_points": max_points, "since_step": since_step}
+    params = {"max_points": max_points, "since_step": since_step, "series": series}
     return Call(
         "GET", f"/experiments/{_seg(experiment_id)}/loss", _as(models.LossSeries), params=params
     )

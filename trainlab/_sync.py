@@ -134,9 +134,15 @@ class Experiments:
             cursor = page.next_cursor
 
     def loss(
-        self, experiment_id: str, *, max_points: int | None = None, since_step: int | None = None
+        self,
+        experiment_id: str,
+        *,
+        max_points: int | None = None,
+        since_step: int | None = None,
+        series: str | None = None,
     ) -> models.LossSeries:
-        return self._c.send(_calls.loss(experiment_id, max_points, since_step))
+        """A run's loss series (a GAN's: `series="discriminator"` or `"generator"`)."""
+        return self._c.send(_calls.loss(experiment_id, max_points, since_step, series))
 
     def predictions(
         self,

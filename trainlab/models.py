@@ -86,6 +86,7 @@ class ExperimentPage(Answer):
 class LossSeries(Answer):
     experiment_id: str
     status: str
+    series: str
     steps: list[int]
     values: list[float | None]
     points: int
@@ -94,8 +95,8 @@ class LossSeries(Answer):
     last_step: int | None
 
     def to_pandas(self) -> Any:
-        """step, loss."""
-        return frames.frame({"step": self.steps, "loss": self.values})
+        """step, and the series' values under its name (loss for a classifier)."""
+        return frames.frame({"step": self.steps, self.series: self.values})
 
     def plot(self, ax: Any = None) -> Any:
         from trainlab import plots
