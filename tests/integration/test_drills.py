@@ -131,7 +131,7 @@ def test_redis_restarted_without_persistence_with_runs_queued(
     # The waiting runs differ from the first in structure (test_limit is no per-run knob), so
     # a worker slow to claim the first can't take them with it as one fused group. The first
     # is long enough to be seen running at the default flush interval (1 s) before it ends.
-    first, waiting = drill_body(seed=1, train_limit=12000), drill_body(seed=2, test_limit=400)
+    first, waiting = drill_body(seed=1, train_limit=24000), drill_body(seed=2, test_limit=400)
     runs = [(stack.submit(first), first)] + [(stack.submit(waiting), waiting) for _ in range(3)]
     _running_past(stack, runs[0][0]["id"], 300)
     assert all(stack.get(c["id"])["status"] == "queued" for c, _ in runs[1:])
