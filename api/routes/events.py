@@ -93,7 +93,8 @@ Snapshot = series.RunSeries
 
 def _poll(engine: Engine, experiment_id: str, cursor: int) -> Snapshot | None:
     with session_scope(engine) as session:
-        return series.read_run_series(session, experiment_id, since_step=cursor)
+        # The kind's first series: a classifier's loss, a GAN's discriminator.
+        return series.read_run_series(session, experiment_id, since_step=cursor, series=None)
 
 
 async def _stream(

@@ -34,6 +34,9 @@ def test_a_gan_trains_with_two_series_samples_and_generate(embedded_stack: Stack
         g = client.get(f"/experiments/{eid}/loss", params={"series": "generator"}).json()
         assert (d["series"], d["points"]) == ("discriminator", 40)
         assert (g["series"], g["points"]) == ("generator", 20)
+        # The event stream of a finished GAN carries its first series' points, then ends.
+        stream = client.get(f"/experiments/{eid}/events").text
+        assert "event: loss" in stream and "event: end" in stream
         bad = client.get(f"/experiments/{eid}/loss", params={"series": "critic"})
         assert bad.status_code == 422
         csv = client.get(f"/experiments/{eid}/loss.csv", params={"series": "generator"})
