@@ -8,13 +8,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine
-from sqlmodel import Session
 
 from api.background.sweeps import SweepDriver
 from core.settings import Settings
-from core.store import sweeps as sweep_store
-from core.store.models import Experiment
 from tests.api.app_client import AppClient
+from tests.api.sweep_runs import Sent, finish_runs
 
 SPACE = {"lr": {"type": "choice", "values": [0.5, 0.0001]}}
 BASE = {"preset": "seed-baseline", "overrides": {"train_limit": 500, "test_limit": 100,
@@ -55,37 +53,6 @@ def test_a_sweep_over_the_cpu_hour_bound_is_refused(client: AppClient) -> None:
     assert response.status_code == 422 and response.json()["errors"][0]["field"] == "space"
 
 
-class Sent:
-    """Stands in for the dispatcher: the runs are finished by the test, not by a worker."""
-
-    def __init__(self) -> None:
-        self.ids: list[str] = []
-
-    def dispatch_all(self, ids: list[str]) -> None:
-        self.ids += ids
-
-
-def _finish_runs(engine: Engine, sweep_id: str, accuracy: dict[float, float]) -> None:
-    """Finish every queued run of the sweep as a worker would, with figures by its lr."""
-    with Session(engine) as session:
-        for members in sweep_store.runs_with_experiments(session, sweep_id).values():
-            for run, experiment in members:
-                if experiment.status != "queued":
-                    continue
-                good = accuracy[experiment.spec["lr"]] + 0.01 * run.seed
-                for k, step in enumerate((6, 17, 50)):
-                    sweep_store.save_rung(session, experiment.id, {
-                        "step": step, "fraction": step / 50,
-                        "validation_accuracy": good - 0.1 * (2 - k), "validation_loss": 1 - good,
-                    })  # fmt: skip
-                row = session.get(Experiment, experiment.id)
-                assert row is not None
-                row.status, row.step, row.total_steps = "succeeded", 50, 50
-                row.metrics = {"validation_accuracy": good, "validation_loss": 1 - good}
-                session.add(row)
-        session.commit()
-
-
 def test_a_sweep_prunes_the_loser_and_confirms_the_winner(
     client: AppClient, engine: Engine, settings: Settings
 ) -> None:
@@ -98,7 +65,7 @@ def test_a_sweep_prunes_the_loser_and_confirms_the_winner(
     view = client.get(f"/sweeps/{sweep_id}").json()
     assert len(view["trials"]) == 2 and all(t["state"] == "queued" for t in view["trials"])
     assert len(sent.ids) == 4
-    _finish_runs(engine, sweep_id, {0.5: 0.8, 0.0001: 0.1})
+    finish_runs(engine, sweep_id, {0.5: 0.8, 0.0001: 0.1})
     driver.drive(sweep_id)
     driver.drive(sweep_id)
     view = client.get(f"/sweeps/{sweep_id}").json()
