@@ -3,29 +3,11 @@ and goes down again cleanly. `schema_differences` is what `alembic check` compar
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
 from core.store.migrate import downgrade_to_base, head_revision, schema_differences, schema_state
 from core.store.session import make_engine
-from tests.conftest import create_schema, drop_schema, postgres_schema_url, require_postgres
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'fresh.db'}"
-        return
-    require_postgres()
-    schema = create_schema("trainlab_migrations")
-    try:
-        yield postgres_schema_url(schema)
-    finally:
-        drop_schema(schema)
 
 
 def test_upgrade_matches_models_and_downgrade_removes_all(empty_database: str) -> None:

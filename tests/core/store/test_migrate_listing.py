@@ -4,16 +4,12 @@ their spec and metrics JSON, on SQLite and Postgres."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from alembic import command
 from sqlalchemy import text
 
 from core.store.migrate import alembic_config, upgrade_to_head
 from core.store.session import make_engine
-from tests.conftest import create_schema, drop_schema, postgres_schema_url, require_postgres
 
 INSERT = text(
     "INSERT INTO experiments (id, tags, spec, spec_hash, status, cancel_requested, attempt, "
@@ -22,24 +18,11 @@ INSERT = text(
 )
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    require_postgres()
-    schema = create_schema("trainlab_listing")
-    try:
-        yield postgres_schema_url(schema)
-    finally:
-        drop_schema(schema)
-
-
-def test_upgrade_copies_dataset_and_metrics_into_columns(database: str) -> None:
-    engine = make_engine(database)
+def test_upgrade_copies_dataset_and_metrics_into_columns(empty_database: str) -> None:
+    engine = make_engine(empty_database)
     try:
         with engine.begin() as connection:
-            config = alembic_config(database)
+            config = alembic_config(empty_database)
             config.attributes["connection"] = connection
             command.upgrade(config, "0001")
             rows = [
@@ -63,7 +46,7 @@ def test_upgrade_copies_dataset_and_metrics_into_columns(database: str) -> None:
                         "metrics": None if metrics is None else json.dumps(metrics),
                     },
                 )
-        upgrade_to_head(database)
+        upgrade_to_head(empty_database)
         with engine.connect() as connection:
             found = connection.execute(
                 text(

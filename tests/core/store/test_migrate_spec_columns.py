@@ -5,10 +5,7 @@ longer validates 0 steps and a NULL key (which matches no other run's key)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from alembic import command
 from sqlalchemy import text
 
@@ -16,7 +13,6 @@ from core.presets import build_spec
 from core.spec import group_key
 from core.store.migrate import alembic_config, upgrade_to_head
 from core.store.session import make_engine
-from tests.conftest import create_schema, drop_schema, postgres_schema_url, require_postgres
 
 INSERT = text(
     "INSERT INTO experiments (id, tags, spec, spec_hash, status, cancel_requested, attempt, "
@@ -25,20 +21,7 @@ INSERT = text(
 )
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    require_postgres()
-    schema = create_schema("trainlab_spec_columns")
-    try:
-        yield postgres_schema_url(schema)
-    finally:
-        drop_schema(schema)
-
-
-def test_upgrade_fills_planned_steps_and_group_key_from_the_spec(database: str) -> None:
+def test_upgrade_fills_planned_steps_and_group_key_from_the_spec(empty_database: str) -> None:
     small = build_spec("seed-adam", {"epochs": 1, "train_limit": 100, "seed": 1})
     sibling = build_spec("seed-adam", {"epochs": 1, "train_limit": 100, "seed": 2})
     wider = build_spec("seed-adam", {"epochs": 2, "model": {"hidden": [100]}})
@@ -48,15 +31,15 @@ def test_upgrade_fills_planned_steps_and_group_key_from_the_spec(database: str) 
         "c" * 32: wider.model_dump(mode="json"),
         "d" * 32: {**small.model_dump(mode="json"), "epochs": -3},  # no longer validates
     }
-    engine = make_engine(database)
+    engine = make_engine(empty_database)
     try:
         with engine.begin() as connection:
-            config = alembic_config(database)
+            config = alembic_config(empty_database)
             config.attributes["connection"] = connection
             command.upgrade(config, "0005")
             for row_id, spec in specs.items():
                 connection.execute(INSERT, {"id": row_id, "spec": json.dumps(spec)})
-        upgrade_to_head(database)
+        upgrade_to_head(empty_database)
         with engine.connect() as connection:
             found = connection.execute(
                 text("SELECT id, planned_steps, group_key FROM experiments ORDER BY id")
