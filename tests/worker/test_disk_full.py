@@ -12,12 +12,12 @@ from typing import Any
 
 from sqlalchemy import Engine, event, text
 
-from core.presets import build_spec
 from core.store import experiments, series
 from core.store.faults import is_disk_full
 from core.store.migrate import upgrade_to_head
 from core.store.session import make_engine, session_scope
 from tests.conftest import make_settings
+from tests.worker.twin_runs import trained_twin
 from worker.fused_job import run_delivery
 
 SPEC = {"epochs": 1, "train_limit": 3000, "test_limit": 200, "device": "cpu", "seed": 12}
@@ -56,14 +56,7 @@ def test_a_full_store_pauses_the_run_and_it_ends_exact(tmp_path: Path, mnist_dir
         store_patience_s=120,
     )
     try:
-        ids = []
-        for _ in range(2):
-            with session_scope(engine) as session:
-                ids.append(
-                    experiments.create_experiment(session, build_spec("seed-adam", SPEC))[0].id
-                )
-        reference, victim = ids
-        assert run_delivery(reference, engine, settings) == "succeeded"
+        reference, victim = trained_twin(engine, settings, SPEC)
 
         with engine.connect() as connection:
             in_use = int(connection.execute(text("PRAGMA page_count")).scalar_one())

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from core.presets import build_spec
 from core.store import experiments, series
 from core.store.migrate import upgrade_to_head
 from core.store.session import make_engine, session_scope
@@ -25,6 +24,7 @@ from tests.conftest import (
     require_postgres,
 )
 from tests.integration.services import kill_insert_into
+from tests.worker.twin_runs import trained_twin
 from worker.fused_job import run_delivery
 
 APP = "trainlab-job-under-test"
@@ -57,14 +57,7 @@ def test_one_connection_killed_mid_insert_costs_nothing(schema: str, mnist_dir: 
         max_fused_runs=1,  # the two identical runs train one after the other, not fused
     )
     try:
-        ids = []
-        for _ in range(2):
-            with session_scope(engine) as session:
-                ids.append(
-                    experiments.create_experiment(session, build_spec("seed-adam", SPEC))[0].id
-                )
-        reference, victim = ids
-        assert run_delivery(reference, engine, settings) == "succeeded"
+        reference, victim = trained_twin(engine, settings, SPEC)
 
         killed: list[int] = []
         killer = threading.Thread(
