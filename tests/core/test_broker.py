@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from kombu import Connection
+from sqlalchemy import text
 
 from core.broker import TRAINING_QUEUE, Broker
 from tests.conftest import (
@@ -100,3 +101,23 @@ def test_a_stale_delivery_is_reported_and_dropped_for_good(redis_broker: Broker)
     after = redis_broker.audit(delivered_within_s=0)
     assert after is not None and after.stale_taken == {} and after.held == {"second"}
     assert redis_broker.drop_taken(stale.stale_taken) == 0  # twice is harmless
+
+
+def test_taken_messages_are_deleted_from_the_sqlalchemy_broker(sqla_broker: Broker) -> None:
+    assert sqla_broker.forget_taken() == 0  # nothing ever sent: no table yet
+    for experiment_id in ("taken", "waiting"):
+        sqla_broker.send_run(experiment_id)
+    take_as_a_dying_worker(sqla_broker)
+    assert sqla_broker.forget_taken() == 1
+    assert sqla_broker.forget_taken() == 0
+    assert sqla_broker.held_runs(delivered_within_s=60) == {"waiting"}
+    with sqla_broker._sqla().connect() as connection:
+        left = connection.execute(text("SELECT count(*) FROM kombu_message")).scalar_one()
+    assert left == 1
+
+
+def test_other_brokers_delete_what_is_taken_themselves(redis_broker: Broker) -> None:
+    redis_broker.send_run("taken")
+    take_as_a_dying_worker(redis_broker)
+    assert redis_broker.forget_taken() == 0
+    assert redis_broker.audit(delivered_within_s=60) is not None
