@@ -19,6 +19,7 @@ from api.routes.models import _require_model
 from api.routes.params import MAX_INT, ExperimentId
 from api.schemas import ERROR_RESPONSES
 from api.services import gan_inference, predictors
+from core import kinds
 from core.errors import Conflict, InvalidFields, NotFound, field_error
 from core.kinds.gan_spec import MAX_LATENT
 from core.store import artifacts, experiments
@@ -47,7 +48,11 @@ class Generated(BaseModel):
 @router.get(
     "/{experiment_id}/samples",
     response_class=Response,
-    responses={200: {"content": {"application/json": {}, _PNG: {}}}, **ERROR_RESPONSES},
+    responses={
+        200: {"content": {"application/json": {}, _PNG: {}}},
+        409: {"description": "Not a GAN: only GAN runs draw samples."},
+        **ERROR_RESPONSES,
+    },
 )
 def get_samples(
     experiment_id: ExperimentId,
@@ -61,8 +66,12 @@ def get_samples(
     """The images of the run's fixed seeds at one sample step (stored when the run ends):
     JSON (uint8 pixels per image, the labels asked for in a conditional GAN, every step
     sampled), or a PNG grid with format=png or Accept: image/png."""
-    if experiments.get_status(session, experiment_id) is None:
+    experiment = experiments.get_experiment(session, experiment_id)
+    if experiment is None:
         raise ExperimentNotFound(experiment_id)
+    kind = kinds.kind_of_raw(experiment.spec)
+    if "samples" not in kind.artifacts:
+        raise Conflict(f"experiment {experiment_id} is a {kind.name}: only GAN runs draw samples")
     samples = read_samples(session, experiment_id, step)
     if samples is None:
         what = f"at step {step}" if step is not None else "yet"

@@ -56,3 +56,15 @@ def test_a_judge_must_be_a_finished_classifier(client: AppClient) -> None:
     )
     assert response.status_code == 422
     assert "not a finished classifier" in response.json()["errors"][0]["reason"]
+
+
+def test_samples_of_a_classifier_are_a_conflict_naming_its_kind(client: AppClient) -> None:
+    """A classifier draws no samples, now or later: not 404 "none yet", which would send the
+    caller polling for images that never come."""
+    created = client.post("/experiments", json={"preset": "seed-adam"}).json()
+    response = client.get(f"/experiments/{created['id']}/samples")
+    assert response.status_code == 409, response.text
+    assert "is a classifier" in response.json()["detail"]
+    gan = client.post("/experiments", json={"preset": "gan-mnist"}).json()
+    pending = client.get(f"/experiments/{gan['id']}/samples")
+    assert pending.status_code == 404 and "no samples yet" in pending.json()["detail"]
