@@ -12,7 +12,7 @@ the server. `to_pandas()` needs the `pandas` extra and `plot()` the `plot` extra
 
 from __future__ import annotations
 
-from trainlab import errors, models, sweep_models
+from trainlab import errors, gan_models, models, sweep_models
 from trainlab._async import AsyncClient
 from trainlab._sync import Client
 from trainlab.errors import (
@@ -42,6 +42,7 @@ __all__ = [
     "Unauthorized",
     "ValidationError",
     "errors",
+    "gan_models",
     "models",
     "sweep_models",
 ]

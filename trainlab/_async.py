@@ -16,6 +16,7 @@ import trainlab._calls as _calls
 import trainlab.models as models
 from trainlab._calls import NO_POINTS, Call, Compare
 from trainlab._config import ClientConfig
+from trainlab._gans import AsyncGans
 from trainlab._policy import (
     POLL_S,
     RECONNECTS,
@@ -65,6 +66,7 @@ class AsyncClient:
         self.experiments = Experiments(self)
         self.ablations = Ablations(self)
         self.sweeps = AsyncSweeps(self)
+        self.gans = AsyncGans(self)
         self.keys = Keys(self)
 
     async def __aenter__(self) -> AsyncClient:

@@ -14,6 +14,7 @@ import trainlab._calls as _calls
 import trainlab.models as models
 from trainlab._calls import NO_POINTS, Call, Compare
 from trainlab._config import ClientConfig
+from trainlab._gans import Gans
 from trainlab._policy import (
     POLL_S,
     RECONNECTS,
@@ -63,6 +64,7 @@ class Client:
         self.experiments = Experiments(self)
         self.ablations = Ablations(self)
         self.sweeps = Sweeps(self)
+        self.gans = Gans(self)
         self.keys = Keys(self)
 
     def __enter__(self) -> Client:

@@ -40,6 +40,18 @@ class GenerateBody(BaseModel):
     )
 
 
+class SamplesPublic(BaseModel):
+    """GET /experiments/{id}/samples as JSON (documented here; the route writes the bytes
+    itself, from the stored uint8 arrays, without building this model)."""
+
+    experiment_id: str
+    step: int = Field(description="The sample step these images were drawn at.")
+    steps: list[int] = Field(description="Every sample step stored for the run.")
+    count: int
+    labels: list[int] | None = Field(description="The digit asked of each image (cGAN only).")
+    pixels: list[list[int]] = Field(description="784 values 0..255 per image, row-major 28x28.")
+
+
 class Generated(BaseModel):
     experiment_id: str
     pixels: list[float] = Field(description="784 values in 0..1, row-major 28x28.")
@@ -49,7 +61,7 @@ class Generated(BaseModel):
     "/{experiment_id}/samples",
     response_class=Response,
     responses={
-        200: {"content": {"application/json": {}, _PNG: {}}},
+        200: {"model": SamplesPublic, "content": {_PNG: {}}},
         409: {"description": "Not a GAN: only GAN runs draw samples."},
         **ERROR_RESPONSES,
     },

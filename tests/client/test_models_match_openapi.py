@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from api.app import create_app
 from tests.conftest import make_settings
-from trainlab import models
+from trainlab import gan_models, models
 
 # Client model -> the server's components/schemas entry.
 PAIRS: dict[type[BaseModel], str] = {
@@ -29,6 +29,8 @@ PAIRS: dict[type[BaseModel], str] = {
     models.Caller: "Caller",
     models.Key: "KeyPublic",
     models.IssuedKey: "KeyIssued",
+    gan_models.Samples: "SamplesPublic",
+    gan_models.Generated: "Generated",
 }
 NAMES = {cls.__name__: server for cls, server in PAIRS.items()}
 

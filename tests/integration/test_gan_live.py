@@ -8,6 +8,7 @@ import pytest
 from safetensors.numpy import load
 
 from tests.integration.stack import Stack
+from trainlab import Client, Conflict
 
 pytestmark = pytest.mark.integration
 
@@ -44,6 +45,7 @@ def test_a_gan_trains_with_two_series_samples_and_generate(embedded_stack: Stack
 
         samples = client.get(f"/experiments/{eid}/samples").json()
         assert (samples["step"], samples["steps"], samples["count"]) == (200, [100, 200], 16)
+        samples_at_100 = client.get(f"/experiments/{eid}/samples", params={"step": 100}).json()
         png = client.get(f"/experiments/{eid}/samples", params={"step": 100, "format": "png"})
         assert png.headers["content-type"] == "image/png" and png.content[:4] == b"\x89PNG"
 
@@ -55,3 +57,21 @@ def test_a_gan_trains_with_two_series_samples_and_generate(embedded_stack: Stack
         assert made.status_code == 200 and len(made.json()["pixels"]) == 784
         wrong = client.post(f"/experiments/{eid}/generate", json={"seed": [0.1] * 3})
         assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "seed"
+
+    # The same images through the Python client: typed samples, the PNG grid, and a walk
+    # between two seeds whose ends are the generator's images of those seeds.
+    with Client(base_url=stack.base_url) as python:
+        typed = python.gans.samples(eid, step=100)
+        assert (typed.step, typed.count, len(typed.pixels[0])) == (100, 16, 784)
+        assert typed.labels is None and len(typed.image(0)) == 28
+        assert typed.pixels == samples_at_100["pixels"]
+        assert python.gans.samples_png(eid)[:4] == b"\x89PNG"
+        a, b = [0.1] * 100, [-0.1] * 100
+        walk = python.gans.interpolate(eid, a, b, steps=3)
+        assert [w.pixels for w in (walk[0], walk[-1])] == [
+            python.gans.generate(eid, a).pixels,
+            python.gans.generate(eid, b).pixels,
+        ]
+        assert walk[1].pixels != walk[0].pixels
+        with pytest.raises(Conflict, match="is a classifier"):
+            python.gans.samples(judge["id"])
