@@ -134,13 +134,13 @@ export function drawLines(canvas, steps, series, opts = {}) {
 
 // The book's record chart: the 10 outputs of one experiment as bars, the predicted one dark,
 // the true label's digit in bold (label may be null: a digit drawn by hand has none).
-export function drawBars(canvas, outputs, predicted, label) {
+export function drawBars(canvas, outputs, predicted, label, yTitle = "output") {
   const { ctx, w, h } = prepare(canvas);
   const pad = { l: 30, r: 6, t: 6, b: 34 };
   const top = Math.max(1, ...outputs);
   const slot = (w - pad.l - pad.r) / outputs.length;
   const py = (v) => h - pad.b - (v / top) * (h - pad.t - pad.b);
-  axisTitles(canvas, ctx, w, h, pad, "digit", "output");
+  axisTitles(canvas, ctx, w, h, pad, "digit", yTitle);
   ctx.font = "10px system-ui, sans-serif";
   ctx.fillStyle = MUTED;
   for (const t of [0, top / 2, top]) { ctx.fillText(fmtTick(t), 16, py(t) + 3); }

@@ -1,13 +1,14 @@
 // The trainlab dashboard: lists, overlaid curves with live updates, a record's outputs, the
-// ablation card, a confusion matrix, a drawing pad and the "New run" forms. Everything comes
+// ablation card, a GAN run's card, a confusion matrix, a drawing pad and the "New run" forms. Everything comes
 // from the API beside it; nothing from elsewhere.
 
-import { $, TERMINAL, el, expLabel, getJSON, labelOf, state } from "./util.js";
+import { $, TERMINAL, el, expLabel, getJSON, isClassifier, labelOf, state } from "./util.js";
 import { colorAt, drawBars, drawDigit, drawLines, legend } from "./charts.js";
 import { showAblation, initAblation } from "./ablation.js";
 import { initConfusion, refreshConfusion } from "./confusion.js";
 import { wireDownloads, wirePngButtons } from "./export.js";
 import { initForms } from "./forms.js";
+import { initGan, refreshGan } from "./gan.js";
 import { initKeys } from "./keys.js";
 import { initPad } from "./pad.js";
 import { openStream } from "./stream.js";
@@ -83,6 +84,7 @@ async function refreshLists() {
     renderExperiments();
     renderAblations();
     refreshConfusion();
+    refreshGan();
     syncStreams();
     $("#connection").textContent = `updated ${new Date().toLocaleTimeString()}`;
   } catch (err) {
@@ -171,7 +173,7 @@ async function refreshCurves() {
 
 async function refreshRecord() {
   const record = Math.max(0, Number($("#record").value) || 0);
-  const finished = state.experiments.filter((e) => state.selected.has(e.id) && e.status === "succeeded");
+  const finished = state.experiments.filter((e) => state.selected.has(e.id) && e.status === "succeeded" && isClassifier(e));
   const first = finished[0] || state.experiments[0];
   const dataset = (first && first.spec && first.spec.dataset) || "mnist";
   try {
@@ -203,7 +205,7 @@ async function refreshRecord() {
 function toggle(id) {
   state.userPicked = true;
   if (state.selected.has(id)) { state.selected.delete(id); } else if (state.selected.size < MAX_SELECTED) { state.selected.add(id); }
-  renderExperiments(); syncStreams(); refreshCurves(); refreshRecord(); refreshConfusion();
+  renderExperiments(); syncStreams(); refreshCurves(); refreshRecord(); refreshConfusion(); refreshGan();
 }
 
 function wire() {
@@ -227,6 +229,7 @@ function wire() {
   wireDownloads();
   initAblation();
   initConfusion();
+  initGan();
   initPad();
   initForms({
     onCreated: async ({ ablation }) => {

@@ -4,7 +4,7 @@
 // black, 0..1. Each finished, ticked experiment's POST /experiments/{id}/predict gets
 // {"pixels": [784 values]} and answers {"experiment_id", "outputs": [10], "predicted"}.
 
-import { $, el, errorLines, labelOf, openapi, sendJSON, state } from "./util.js";
+import { $, el, errorLines, isClassifier, labelOf, openapi, sendJSON, state } from "./util.js";
 import { drawBars, drawDigit } from "./charts.js";
 
 const SIZE = 280;    // drawing surface in canvas pixels (10 per MNIST pixel)
@@ -95,9 +95,9 @@ function sample() {
 
 async function predict() {
   sample();
-  const targets = state.experiments.filter((e) => state.selected.has(e.id) && e.status === "succeeded");
+  const targets = state.experiments.filter((e) => state.selected.has(e.id) && e.status === "succeeded" && isClassifier(e));
   if (!targets.length) {
-    $("#pad-status").textContent = "tick a finished experiment in the list to ask it";
+    $("#pad-status").textContent = "tick a finished classifier in the list to ask it";
     return;
   }
   if (!pad.pixels.some((v) => v > 0)) { $("#pad-status").textContent = "the pad is empty"; return; }

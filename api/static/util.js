@@ -92,6 +92,10 @@ export function errorLines(err) {
   return errors.length ? errors.map((e) => `${e.field}: ${e.reason}`) : [String(err.message || err)];
 }
 
+// Only a classifier has per-record outputs (the record bars, the pad): a spec without a kind is
+// one, as the server reads it.
+export function isClassifier(e) { return !e.spec || !e.spec.kind || e.spec.kind === "classifier"; }
+
 export function expLabel(e) {
   if (e.name) { return e.name; }
   const seed = e.spec && e.spec.seed !== undefined ? ` · seed ${e.spec.seed}` : "";

@@ -94,5 +94,5 @@ GAN = Kind(
     # No per-record test outputs: a GAN's results are its samples and the judge's figures.
     record_outputs="none: samples of fixed seeds at intervals, judged by a classifier",
     artifacts=("model", "checkpoint", "samples"),
-    views=("curves",),
+    views=("curves", "gan-card"),
 )
