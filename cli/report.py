@@ -15,10 +15,20 @@ def _fmt(value: Any, digits: int = 4) -> str:
 def experiment_summary(experiment: dict[str, Any]) -> str:
     metrics = experiment.get("metrics") or {}
     progress = experiment.get("progress") or {}
-    lines = [
-        f"experiment {experiment['id']}: {experiment['status']}",
-        f"  test accuracy  {_fmt(metrics.get('test_accuracy'))}",
-        f"  test loss      {_fmt(metrics.get('test_loss'))}",
+    lines = [f"experiment {experiment['id']}: {experiment['status']}"]
+    if "entropy_bits" in metrics:  # a GAN, judged by a classifier
+        lines += [
+            f"  label entropy  {_fmt(metrics.get('entropy_bits'))} bits (of 3.3219)",
+            f"  frechet        {_fmt(metrics.get('frechet'))}",
+            f"  final D, G     {_fmt(metrics.get('final_d_loss'))}, "
+            f"{_fmt(metrics.get('final_g_loss'))}",
+        ]
+    else:
+        lines += [
+            f"  test accuracy  {_fmt(metrics.get('test_accuracy'))}",
+            f"  test loss      {_fmt(metrics.get('test_loss'))}",
+        ]
+    lines += [
         f"  final loss     {_fmt(metrics.get('final_loss'))}",
         f"  train seconds  {_fmt(metrics.get('train_seconds'), 1)}",
         f"  steps          {progress.get('step')} of {progress.get('total')}",
@@ -36,6 +46,10 @@ def _interval(d: dict[str, Any]) -> str:
     return f"[{_pct(d['ci_low'])}, {_pct(d['ci_high'])}]" if d["ci_low"] is not None else "-"
 
 
+def _raw_interval(d: dict[str, Any]) -> str:
+    return f"[{_fmt(d['ci_low'])}, {_fmt(d['ci_high'])}]" if d["ci_low"] is not None else "-"
+
+
 def _p(v: Any) -> str:
     return "-" if v is None else f"{v:.3g}"
 
@@ -46,20 +60,25 @@ def summary_table(summary: dict[str, Any]) -> str:
     before it), the Holm-adjusted p-value, Cohen's d_z and the seeds for 80% power; then the
     per-record analyses and notes, if any."""
     by_arm = {c["arm"]: c for c in summary.get("comparisons", [])}
-    header = ["arm", "n", "acc %", "95% CI", "loss", "vs", "diff pp [95% CI]", "p", "p Holm"]
-    header += ["d_z", "seeds@80%"]
+    metric = summary.get("metric", "test_accuracy")
+    # A classifier's accuracy in percent (differences in points); another kind's figure (a
+    # GAN's label entropy, in bits) as it is.
+    value, interval = (_pct, _interval) if metric == "test_accuracy" else (_fmt, _raw_interval)
+    name, unit = ("acc %", "pp") if metric == "test_accuracy" else (metric, "")
+    header = ["arm", "n", name, "95% CI", "loss", "vs", f"diff {unit} [95% CI]".replace("  ", " ")]
+    header += ["p", "p Holm", "d_z", "seeds@80%"]
     rows = [header]
     for arm in summary["arms"]:
-        acc = arm["test_accuracy"]
+        acc = arm[metric]
         comparison = by_arm.get(arm["arm"])
-        row = [f"{arm['arm']} {arm['label']}", str(arm["n"]), _pct(acc["mean"]), _interval(acc)]
+        row = [f"{arm['arm']} {arm['label']}", str(arm["n"]), value(acc["mean"]), interval(acc)]
         row.append(_fmt(arm["final_loss"]["mean"]))
         if comparison is None:
             row += ["-"] * 6
         else:
-            d = comparison["test_accuracy"]
+            d = comparison[metric]
             dz, needed = d.get("cohen_dz"), d.get("seeds_needed")
-            row += [str(comparison["baseline"]), f"{_pct(d['mean_diff'])} {_interval(d)}"]
+            row += [str(comparison["baseline"]), f"{value(d['mean_diff'])} {interval(d)}"]
             row += [_p(d["p_value"]), _p(d.get("p_holm")), "-" if dz is None else f"{dz:.2f}"]
             row.append("-" if needed is None else str(needed))
         rows.append(row)

@@ -38,23 +38,25 @@ def experiments_frame(items: Iterable[Experiment]) -> Any:
 
 
 def summary_frame(summary: AblationSummary) -> Any:
-    """One row per arm: n, accuracy mean and 95% interval, final loss, and its comparison
-    (difference in accuracy with its interval, p and Holm-adjusted p)."""
+    """One row per arm: n, the metric's mean and 95% interval (`accuracy` for a classifier,
+    named after the metric otherwise, e.g. `entropy_bits`), final loss, and its comparison
+    (difference in the metric with its interval, p and Holm-adjusted p)."""
     by_arm = {c.arm: c for c in summary.comparisons}
+    name = "accuracy" if summary.metric == "test_accuracy" else summary.metric
     rows = []
     for arm in summary.arms:
-        acc = arm.test_accuracy
+        acc = summary.figures(arm)
         row: dict[str, Any] = {
             "arm": arm.arm,
             "label": arm.label,
             "n": arm.n,
-            "accuracy": acc.get("mean"),
-            "accuracy_low": acc.get("ci_low"),
-            "accuracy_high": acc.get("ci_high"),
+            name: acc.get("mean"),
+            f"{name}_low": acc.get("ci_low"),
+            f"{name}_high": acc.get("ci_high"),
             "final_loss": arm.final_loss.get("mean"),
         }
         comparison = by_arm.get(arm.arm)
-        diff = comparison.test_accuracy if comparison else {}
+        diff = summary.figures(comparison) if comparison else {}
         row |= {
             "vs": comparison.baseline if comparison else None,
             "diff": diff.get("mean_diff"),

@@ -218,7 +218,9 @@ class SummaryArm(BaseModel):
     arm: int
     label: str
     n: int
-    test_accuracy: dict[str, Any]
+    # A classifier's figures; another kind's arm carries them under its metric's name (a
+    # GAN's `entropy_bits`): AblationSummary.figures() reads either.
+    test_accuracy: dict[str, Any] | None = None
     final_loss: dict[str, Any]
 
 
@@ -229,7 +231,7 @@ class Comparison(BaseModel):
     label: str
     baseline: int
     baseline_label: str
-    test_accuracy: dict[str, Any]
+    test_accuracy: dict[str, Any] | None = None
     final_loss: dict[str, Any] | None = None
 
 
@@ -238,6 +240,8 @@ class AblationSummary(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
+    # The figure compared: a classifier's `test_accuracy` (a share), a GAN's `entropy_bits`.
+    metric: str = "test_accuracy"
     compare: str
     reference: int | None
     test: str
@@ -245,6 +249,14 @@ class AblationSummary(BaseModel):
     notes: list[str] = Field(default_factory=list)
     arms: list[SummaryArm]
     comparisons: list[Comparison]
+
+    def figures(self, row: SummaryArm | Comparison) -> dict[str, Any]:
+        """The metric's figures of an arm (mean, ci_low, ...) or of a comparison (mean_diff,
+        p_value, p_holm, ...), whichever the metric."""
+        found = getattr(row, self.metric, None)
+        if found is None:
+            found = (row.model_extra or {}).get(self.metric)
+        return dict(found or {})
 
     def to_pandas(self) -> Any:
         return frames.summary_frame(self)

@@ -45,20 +45,23 @@ def curves(curves: AblationCurves, ax: Any = None) -> Any:
 
 
 def forest(summary: AblationSummary, ax: Any = None) -> Any:
-    """One row per comparison: the difference in test accuracy (percentage points) with its
-    95% interval, and a line at zero."""
+    """One row per comparison: the difference in the metric (a classifier's test accuracy in
+    percentage points, a GAN's label entropy in bits) with its 95% interval, and a line at zero."""
     ax = _axes(ax)
-    rows = [c for c in summary.comparisons if c.test_accuracy.get("mean_diff") is not None]
+    accuracy = summary.metric == "test_accuracy"
+    scale = 100.0 if accuracy else 1.0
+    rows = [c for c in summary.comparisons if summary.figures(c).get("mean_diff") is not None]
     for y, c in enumerate(rows):
-        d = c.test_accuracy
-        mean = 100 * d["mean_diff"]
+        d = summary.figures(c)
+        mean = scale * d["mean_diff"]
         if d.get("ci_low") is not None and d.get("ci_high") is not None:
-            ax.plot([100 * d["ci_low"], 100 * d["ci_high"]], [y, y], color="black")
+            ax.plot([scale * d["ci_low"], scale * d["ci_high"]], [y, y], color="black")
         ax.plot([mean], [y], "o", color="black")
     ax.axvline(0.0, color="grey", linestyle="--")
     ax.set_yticks(range(len(rows)), [f"{c.label} vs {c.baseline_label}" for c in rows])
     ax.invert_yaxis()
-    ax.set_xlabel("test accuracy difference, pp (95% CI)")
+    unit = "test accuracy difference, pp" if accuracy else f"{summary.metric} difference"
+    ax.set_xlabel(f"{unit} (95% CI)")
     return ax
 
 

@@ -22,6 +22,8 @@ from typing import Any
 from pydantic import ValidationError
 from sqlmodel import Session
 
+from api.services.gan_judge import resolve_judge
+from core import kinds
 from core.cost import (
     AblationCost,
     CostLimits,
@@ -31,8 +33,8 @@ from core.cost import (
     violations,
 )
 from core.errors import InvalidFields, field_error, field_path, from_spec_errors
+from core.kinds import AnySpec, GanSpec, UnknownKindError
 from core.presets import BOOK_CHAIN, PRESETS, UnknownPresetError, preset_dict
-from core.spec import ExperimentSpec
 from core.spec_paths import apply_overrides
 from core.store import ablations, experiments
 from core.store.models import Ablation, Experiment
@@ -70,7 +72,7 @@ class Arm:
 class Cell:
     arm: int
     seed: int
-    spec: ExperimentSpec
+    spec: AnySpec
     preset: str | None
     cpu_hours: float  # the arm's price per run (a seed changes neither network nor steps)
 
@@ -93,15 +95,20 @@ def _field_loc(field: str) -> tuple[str | int, ...]:
     return tuple(int(p) if p.isdigit() else p for p in re.findall(r"[^.\[\]]+", field))
 
 
-def _validate(spec_dict: dict[str, Any], loc: tuple[str | int, ...], what: str) -> ExperimentSpec:
+def _validate(spec_dict: dict[str, Any], loc: tuple[str | int, ...], what: str) -> AnySpec:
+    """The spec of its own kind (a classifier, or a GAN: every kind's spec can be ablated)."""
     try:
-        return ExperimentSpec.model_validate(spec_dict)
+        spec = kinds.parse(spec_dict)
+    except UnknownKindError as exc:
+        raise PlanError((*loc, "kind"), f"{what}: {exc}") from None
     except ValidationError as exc:
         # The API's own reading of spec errors: it names the knob even for checks that span
         # several fields (loss=bce with model.output=none names `loss`).
         first = from_spec_errors(exc)[0]
         field_loc = _field_loc(first["field"]) if first["field"] != "spec" else ()
         raise PlanError((*loc, *field_loc), f"{what}: {first['reason']}") from None
+    assert isinstance(spec, AnySpec)
+    return spec
 
 
 def _grid_arms(request: AblationRequest) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -116,6 +123,9 @@ def _grid_arms(request: AblationRequest) -> tuple[dict[str, Any], list[dict[str,
     for key, levels in request.factors.items():
         if key == "seed":
             raise PlanError(("factors", key), "vary seeds with `seeds`, not as a factor")
+        if key == "kind":
+            # Arms of different kinds share no metric to compare them on.
+            raise PlanError(("factors", key), "every arm is of the base's kind: not a factor")
         if not 1 <= len(levels) <= MAX_LEVELS:
             raise PlanError(
                 ("factors", key), f"{len(levels)} values; give 1..{MAX_LEVELS} values per factor"
@@ -153,6 +163,8 @@ def build_plan(request: AblationRequest, limits: CostLimits) -> Plan:
 
     if "seed" in request.overrides:
         raise PlanError(("overrides", "seed"), "seeds are set by `seeds`, not by overrides")
+    if "kind" in request.overrides:
+        raise PlanError(("overrides", "kind"), "the kind is the base's (its preset or spec)")
     raw: list[tuple[str | None, dict[str, Any], str, dict[str, Any]]]
     if request.design == "book":
         raw = [(name, PRESETS[name], name, {}) for name in BOOK_CHAIN]
@@ -205,13 +217,15 @@ def store_plan(
     Returns the ablation and the experiments created (to be sent to the broker)."""
     created: list[Experiment] = []
     cells: list[tuple[int, int, str]] = []
+    judged = _one_judge(session, plan, owner)
     for cell in plan.cells:
-        experiment = ablations.find_reusable(session, cell.spec, owner)
+        spec = judged(cell.spec)
+        experiment = ablations.find_reusable(session, spec, owner)
         if experiment is None:
             tags = ["ablation", *([request.name] if request.name else [])]
             experiment, _ = experiments.create_experiment(
                 session,
-                cell.spec,
+                spec,
                 name=None,
                 tags=tags,
                 preset=cell.preset,
@@ -231,3 +245,18 @@ def store_plan(
         idempotency_key=idempotency_key,
     )
     return ablation, created
+
+
+def _one_judge(session: Session, plan: Plan, owner: str | None) -> Callable[[AnySpec], AnySpec]:
+    """The GAN cells' judge, the same for every cell: the one the request names (checked: a
+    finished MNIST classifier), else the owner's newest, as a single GAN run gets it. Arms
+    judged by different classifiers would differ by more than their knobs."""
+    first = next((c.spec for c in plan.cells if isinstance(c.spec, GanSpec)), None)
+    if first is None:
+        return lambda spec: spec
+    resolved = resolve_judge(session, first, owner, "overrides.judge")
+    assert isinstance(resolved, GanSpec)
+    judge = resolved.judge
+    return lambda spec: (
+        spec.model_copy(update={"judge": judge}) if isinstance(spec, GanSpec) else spec
+    )

@@ -8,8 +8,9 @@ Which pairs are compared (`compare`):
 
 Each comparison is a paired t-test over the seeds both arms finished, with Cohen's d_z and
 the seeds needed for 80 % power (api/services/stats.py). p-values are Holm-adjusted across the
-family of comparisons (`p_holm`), each family on its own: test accuracy, final loss, and the
-per-record tests.
+family of comparisons (`p_holm`), each family on its own: the metric (a classifier's test
+accuracy, a GAN's label entropy: `metric` names it, and it is the key of its figures), final
+loss, and the per-record tests (classifiers only: a GAN stores no per-record outputs).
 
 Final loss is compared only between arms that train with the same loss function: MSE and BCE
 values are on different scales, so their difference says nothing about which arm learned
@@ -52,13 +53,15 @@ RecordsLookup = Callable[[int, int, int], dict[str, Any] | None]
 
 @dataclass(frozen=True)
 class ArmResults:
-    """The finished runs of one arm, by seed."""
+    """The finished runs of one arm, by seed: the figure compared (`metric`: a classifier's
+    test accuracy, a GAN's label entropy; core/kinds Kind.summary_metric) and the final loss."""
 
     index: int
     label: str
-    accuracy: Mapping[int, float]
+    values: Mapping[int, float]
     final_loss: Mapping[int, float]
     loss_function: str | None = None
+    metric: str = "test_accuracy"
 
 
 def comparison_pairs(count: int, compare: CompareMode, reference: int) -> list[tuple[int, int]]:
@@ -92,23 +95,23 @@ def _records(
 
 
 def _comparison(arm: ArmResults, base: ArmResults, lookup: RecordsLookup | None) -> dict[str, Any]:
-    accuracy = paired_difference(arm.accuracy, base.accuracy).as_dict()
+    difference = paired_difference(arm.values, base.values).as_dict()
     loss, loss_note = _loss_comparison(arm, base)
     return {
         "arm": arm.index,
         "label": arm.label,
         "baseline": base.index,
         "baseline_label": base.label,
-        "test_accuracy": accuracy,
+        arm.metric: difference,
         "final_loss": loss,
         "final_loss_note": loss_note,
-        "records": _records(arm, base, accuracy["seeds"], lookup),
+        "records": _records(arm, base, difference["seeds"], lookup),
     }
 
 
-def _adjust(comparisons: list[dict[str, Any]]) -> None:
-    """Holm within each family: accuracy, final loss, per-record tests."""
-    for key in ("test_accuracy", "final_loss"):
+def _adjust(comparisons: list[dict[str, Any]], metric: str) -> None:
+    """Holm within each family: the metric, final loss, per-record tests."""
+    for key in (metric, "final_loss"):
         tests = [c[key] for c in comparisons if c[key] is not None]
         for test, adjusted in zip(tests, holm([t["p_value"] for t in tests]), strict=True):
             test["p_holm"] = adjusted
@@ -118,17 +121,17 @@ def _adjust(comparisons: list[dict[str, Any]]) -> None:
 
 
 def _arm_row(arm: ArmResults) -> dict[str, Any]:
-    accuracy = describe(list(arm.accuracy.values()))
+    figures = describe(list(arm.values.values()))
     return {
         "arm": arm.index,
         "label": arm.label,
         "loss_function": arm.loss_function,
-        "n": accuracy.n,
-        "test_accuracy": accuracy.as_dict(),
+        "n": figures.n,
+        arm.metric: figures.as_dict(),
         "final_loss": describe(list(arm.final_loss.values())).as_dict(),
         "per_seed": {
-            str(s): {"test_accuracy": arm.accuracy[s], "final_loss": arm.final_loss.get(s)}
-            for s in sorted(arm.accuracy)
+            str(s): {arm.metric: arm.values[s], "final_loss": arm.final_loss.get(s)}
+            for s in sorted(arm.values)
         },
     }
 
@@ -143,9 +146,13 @@ def summarize(
     """The summary of `arms` (indexed by position) with the comparisons `compare` asks for."""
     if not 0 <= reference < len(arms):
         raise ValueError(f"reference arm {reference} does not exist (arms 0..{len(arms) - 1})")
+    metrics = {arm.metric for arm in arms}
+    if len(metrics) != 1:
+        raise ValueError(f"arms compared on different metrics: {sorted(metrics)}")
+    (metric,) = metrics
     pairs = comparison_pairs(len(arms), compare, reference)
     comparisons = [_comparison(arms[k], arms[j], records) for k, j in pairs]
-    _adjust(comparisons)
+    _adjust(comparisons, metric)
     rows = [_arm_row(arm) for arm in arms]
     by_arm = {c["arm"]: c for c in comparisons}
     # Today's per-arm fields, kept: diff_to_reference (reference mode), diff_to_previous.
@@ -153,16 +160,16 @@ def summarize(
         mine = by_arm.get(row["arm"])
         if compare == "reference":
             if position == reference:
-                itself = paired_difference(arms[position].accuracy, arms[position].accuracy)
+                itself = paired_difference(arms[position].values, arms[position].values)
                 row["diff_to_reference"] = {
                     **itself.as_dict(),
                     "p_holm": None,
                     "note": "the reference arm itself",
                 }
             else:
-                row["diff_to_reference"] = mine["test_accuracy"] if mine else None
+                row["diff_to_reference"] = mine[metric] if mine else None
         else:
-            row["diff_to_previous"] = mine["test_accuracy"] if mine else None
+            row["diff_to_previous"] = mine[metric] if mine else None
     notes = []
     losses = sorted({str(a.loss_function) for a in arms})
     if len(losses) > 1:
@@ -171,14 +178,14 @@ def summarize(
             "compared only between arms that share one"
         )
     return {
-        "metric": "test_accuracy",
+        "metric": metric,
         "compare": compare,
         "reference": arms[reference].index if compare == "reference" else None,
         "confidence": CONFIDENCE,
         "method": METHOD,
         "test": TEST_NAME,
         "correction": "holm",
-        "family_size": sum(c["test_accuracy"]["p_value"] is not None for c in comparisons),
+        "family_size": sum(c[metric]["p_value"] is not None for c in comparisons),
         "effect_size": EFFECT_SIZE,
         "power": {"alpha": ALPHA, "target": TARGET_POWER, "test": "two-sided paired t-test"},
         "records_method": paired_records.METHOD,

@@ -11,6 +11,7 @@ from sqlmodel import Session
 from api.services import curves
 from api.services.ablation_summary import ArmResults, CompareMode, RecordsLookup, summarize
 from api.services.paired_records import DifferentRecords, compare_runs
+from core import kinds
 from core.store import artifacts, experiments, series
 from core.store.clock import as_utc
 from core.store.models import TERMINAL, Ablation, AblationMember, Experiment, Status
@@ -86,22 +87,25 @@ def ablation_view(ablation: Ablation, members: Members, *, full: bool) -> dict[s
 
 
 def arm_results(ablation: Ablation, members: Members) -> list[ArmResults]:
-    """Per arm, the succeeded runs' test accuracy and final loss by seed, and the arm's loss
-    function (final losses are only comparable between arms that share it)."""
+    """Per arm, the succeeded runs' figure of the arms' kind (a classifier's test accuracy, a
+    GAN's label entropy) and final loss by seed, and the arm's loss function (final losses are
+    only comparable between arms that share it)."""
     results: list[ArmResults] = []
     for arm in ablation.arms:
-        accuracy: dict[int, float] = {}
+        spec = arm.get("spec") or {}
+        metric = kinds.kind_of_raw(spec).summary_metric
+        values: dict[int, float] = {}
         loss: dict[int, float] = {}
         for member, experiment in members:
             metrics = experiment.metrics or {}
             if member.arm != arm["index"] or experiment.status != Status.succeeded:
                 continue
-            if isinstance(metrics.get("test_accuracy"), int | float):
-                accuracy[member.seed] = float(metrics["test_accuracy"])
+            if isinstance(metrics.get(metric), int | float):
+                values[member.seed] = float(metrics[metric])
             if isinstance(metrics.get("final_loss"), int | float):
                 loss[member.seed] = float(metrics["final_loss"])
-        loss_function = (arm.get("spec") or {}).get("loss")
-        results.append(ArmResults(arm["index"], arm["label"], accuracy, loss, loss_function))
+        loss_function = spec.get("loss")
+        results.append(ArmResults(arm["index"], arm["label"], values, loss, loss_function, metric))
     return results
 
 

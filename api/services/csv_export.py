@@ -133,13 +133,24 @@ def _joined(records: list[dict[str, Any]], key: str) -> Cell:
     return Number(";".join(_cell(r[key]) for r in records))
 
 
+def summary_header(metric: str) -> tuple[str, ...]:
+    """The columns, the compared figure's named after it: `accuracy_*` for a classifier's
+    test accuracy (as ever), `entropy_bits_*` for a GAN's label entropy."""
+    name = "accuracy" if metric == "test_accuracy" else metric
+    return tuple(
+        name + column.removeprefix("accuracy") if column.startswith("accuracy") else column
+        for column in SUMMARY_HEADER
+    )
+
+
 def summary_csv(summary: dict[str, Any]) -> str:
     """One row per arm: its statistics, then its comparison (against the reference, or the
     arm before) when it has one."""
+    metric = summary.get("metric", "test_accuracy")
     by_arm = {c["arm"]: c for c in summary["comparisons"]}
     rows = []
     for arm in summary["arms"]:
-        acc, loss = arm["test_accuracy"], arm["final_loss"]
+        acc, loss = arm[metric], arm["final_loss"]
         row: list[Cell] = [
             arm["arm"],
             arm["label"],
@@ -157,11 +168,11 @@ def summary_csv(summary: dict[str, Any]) -> str:
         if c is None:
             row += [None] * (len(SUMMARY_HEADER) - len(row))
         else:
-            d, fl, records = c["test_accuracy"], c["final_loss"] or {}, c["records"] or []
+            d, fl, records = c[metric], c["final_loss"] or {}, c["records"] or []
             row += [c["baseline"], d["n_pairs"], d["mean_diff"], d["ci_low"], d["ci_high"]]
             row += [d["p_value"], d["p_holm"], d["cohen_dz"], d["seeds_needed"]]
             row += [fl.get("mean_diff"), fl.get("p_holm")]
             keys = ("seed", "b", "c", "accuracy_diff", "ci_low", "ci_high", "mcnemar_p", "p_holm")
             row += [_joined(records, k) for k in keys]
         rows.append(row)
-    return to_csv(SUMMARY_HEADER, rows)
+    return to_csv(summary_header(metric), rows)

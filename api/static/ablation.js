@@ -5,20 +5,26 @@ import { $, el, getJSON, pValue, pct, state } from "./util.js";
 import { colorAt, drawLines, legend } from "./charts.js";
 import { drawForest } from "./plots.js";
 
-function interval(d) { return d && d.ci_low != null ? `[${pct(d.ci_low)}, ${pct(d.ci_high)}]` : ""; }
+// The compared figure: a classifier's test accuracy (a share: shown in percent, differences in
+// points), or another kind's (a GAN's label entropy in bits: shown as it is).
+const view = { metric: "test_accuracy", fmt: pct };
+
+function raw(v) { return v == null ? "–" : v.toFixed(3); }
+
+function interval(d) { return d && d.ci_low != null ? `[${view.fmt(d.ci_low)}, ${view.fmt(d.ci_high)}]` : ""; }
 
 function cell(text, title) { return el("td", { title, text }); }
 
 function summaryRow(arm, comparison) {
-  const acc = arm.test_accuracy;
-  const d = comparison ? comparison.test_accuracy : null;
+  const acc = arm[view.metric];
+  const d = comparison ? comparison[view.metric] : null;
   const loss = arm.final_loss.mean == null ? "–" : arm.final_loss.mean.toFixed(4);
   return el("tr", {},
     cell(`${arm.arm} ${arm.label}`, `${arm.label} (loss: ${arm.loss_function})`),
     cell(String(arm.n)),
-    cell(`${pct(acc.mean)} ${interval(acc)}`),
+    cell(`${view.fmt(acc.mean)} ${interval(acc)}`),
     cell(loss, comparison && comparison.final_loss_note ? comparison.final_loss_note : ""),
-    cell(d ? `${pct(d.mean_diff)} ${interval(d)}` : "", d ? `vs arm ${comparison.baseline}` : ""),
+    cell(d ? `${view.fmt(d.mean_diff)} ${interval(d)}` : "", d ? `vs arm ${comparison.baseline}` : ""),
     cell(d ? pValue(d.p_value) : ""),
     cell(d ? pValue(d.p_holm) : ""),
     cell(d && d.cohen_dz != null ? d.cohen_dz.toFixed(2) : ""),
@@ -27,7 +33,7 @@ function summaryRow(arm, comparison) {
 
 function forestRows(summary) {
   return summary.comparisons.map((c) => {
-    const d = c.test_accuracy;
+    const d = c[view.metric];
     const records = (c.records || []).map((r) => ({ mean: r.accuracy_diff, low: r.ci_low, high: r.ci_high }));
     let note = d.p_holm != null ? `p=${pValue(d.p_holm)} Holm` : "";
     if (!note && records.length) { note = `McNemar p=${pValue(c.records[0].p_holm)}`; }
@@ -37,6 +43,11 @@ function forestRows(summary) {
 }
 
 function renderSummary(id, summary) {
+  view.metric = summary.metric || "test_accuracy";
+  const accuracy = view.metric === "test_accuracy";
+  view.fmt = accuracy ? pct : raw;
+  $("#summary-metric").textContent = accuracy ? "accuracy %" : view.metric;
+  $("#summary-unit").textContent = accuracy ? "pp" : "";
   const by = new Map(summary.comparisons.map((c) => [c.arm, c]));
   $("#summary tbody").replaceChildren(...summary.arms.map((a) => summaryRow(a, by.get(a.arm))));
   $("#summary-vs").textContent = summary.compare === "successive" ? "vs arm before" : `vs arm ${summary.reference}`;
@@ -44,7 +55,8 @@ function renderSummary(id, summary) {
   if (summary.comparisons.some((c) => c.records)) { notes.push(summary.records_rule); }
   $("#summary-notes").replaceChildren(...notes.map((n) => el("li", { text: n })));
   $("#summary-method").textContent = summary.method;
-  drawForest($("#forest"), forestRows(summary), {});
+  drawForest($("#forest"), forestRows(summary), accuracy ? {}
+    : { scale: 1, xTitle: `difference in ${view.metric}, 95% CI` });
   const query = `compare=${summary.compare}`;
   $("#summary-csv").href = `/ablations/${encodeURIComponent(id)}/summary.csv?${query}`;
   $("#arm-curves-csv").href = `/ablations/${encodeURIComponent(id)}/curves.csv`;

@@ -16,11 +16,13 @@ export function drawForest(canvas, rows, opts = {}) {
   const pad = { l: labelWidth + 8, r: 150, t: 14, b: 46 };
   axisTitles(canvas, ctx, w, h, { ...pad, l: pad.l }, opts.xTitle ||
     "difference in test accuracy (percentage points), 95% CI", "");
+  // Differences of shares are drawn in points (x100); other figures (scale 1) as they are.
+  const scale = opts.scale ?? 100;
   const values = [0];
   for (const r of rows) {
-    for (const v of [r.mean, r.low, r.high]) { if (Number.isFinite(v)) { values.push(100 * v); } }
+    for (const v of [r.mean, r.low, r.high]) { if (Number.isFinite(v)) { values.push(scale * v); } }
     for (const x of r.records || []) {
-      for (const v of [x.low, x.high]) { if (Number.isFinite(v)) { values.push(100 * v); } }
+      for (const v of [x.low, x.high]) { if (Number.isFinite(v)) { values.push(scale * v); } }
     }
   }
   if (!rows.length) {
@@ -54,18 +56,18 @@ export function drawForest(canvas, rows, opts = {}) {
     ctx.fillStyle = MUTED;
     ctx.fillText(r.note || "", w - pad.r + 8, y + 4);
     if (Number.isFinite(r.low) && Number.isFinite(r.high)) {
-      whisker(ctx, px(100 * r.low), px(100 * r.high), y - 3, SEED_CI, 2);
+      whisker(ctx, px(scale * r.low), px(scale * r.high), y - 3, SEED_CI, 2);
       marks += 1;
     }
     (r.records || []).forEach((x, k) => {
       if (Number.isFinite(x.low) && Number.isFinite(x.high)) {
-        whisker(ctx, px(100 * x.low), px(100 * x.high), y + 5 + 3 * k, RECORD_CI, 1);
+        whisker(ctx, px(scale * x.low), px(scale * x.high), y + 5 + 3 * k, RECORD_CI, 1);
         marks += 1;
       }
     });
     if (Number.isFinite(r.mean)) {
       ctx.fillStyle = SEED_CI;
-      ctx.fillRect(px(100 * r.mean) - 4, y - 7, 8, 8);
+      ctx.fillRect(px(scale * r.mean) - 4, y - 7, 8, 8);
       marks += 1;
     }
   });

@@ -69,6 +69,9 @@ class Kind:
     record_outputs: str  # what the run stores for each test record
     artifacts: tuple[str, ...]  # the files a finished run keeps
     views: tuple[str, ...]  # the dashboard's views of one run (ids in api/static/index.html)
+    # The figure of a finished run (a key of its metrics, higher is better) that an ablation's
+    # summary compares between arms, seed by seed.
+    summary_metric: str = "test_accuracy"
 
     def parse(self, raw: Mapping[str, Any]) -> BaseModel:
         return self.spec_model.model_validate(raw)

@@ -95,4 +95,7 @@ GAN = Kind(
     record_outputs="none: samples of fixed seeds at intervals, judged by a classifier",
     artifacts=("model", "checkpoint", "samples"),
     views=("curves", "gan-card"),
+    # The judge's label entropy over generated images: what tells a GAN that collapsed (one
+    # digit, near 0 bits) from one that draws them all (near log2(10) = 3.32 bits).
+    summary_metric="entropy_bits",
 )

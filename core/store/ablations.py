@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
-from core.spec import ExperimentSpec
+from core import kinds
+from core.kinds import AnySpec
 from core.store.clock import utcnow
 from core.store.cursor import decode_cursor, encode_cursor
 from core.store.errors import AblationNotFound, IdempotencyConflict
@@ -22,7 +23,7 @@ from core.store.models import Ablation, AblationMember, Experiment, Status
 REUSABLE = (Status.queued.value, Status.running.value, Status.succeeded.value)
 
 
-def find_reusable(session: Session, spec: ExperimentSpec, owner: str | None) -> Experiment | None:
+def find_reusable(session: Session, spec: AnySpec, owner: str | None) -> Experiment | None:
     """An experiment of `owner`'s with exactly this spec (seed included) that did or will
     succeed. The 16-hex-digit hash narrows the search; the canonical JSON decides, so a hash
     collision can never hand back a different experiment. Succeeded runs win over pending ones.
@@ -46,10 +47,10 @@ def find_reusable(session: Session, spec: ExperimentSpec, owner: str | None) -> 
     rank = {Status.succeeded.value: 0, Status.running.value: 1, Status.queued.value: 2}
     for experiment in sorted(rows, key=lambda e: rank.get(e.status, 3)):
         try:
-            same = ExperimentSpec.model_validate(experiment.spec).canonical_json() == wanted
+            stored = kinds.parse(experiment.spec)
         except ValueError:  # a stored spec from an older schema: not comparable, not reused
-            same = False
-        if same:
+            continue
+        if isinstance(stored, AnySpec) and stored.canonical_json() == wanted:
             return experiment
     return None
 

@@ -92,3 +92,27 @@ def test_successive_table_shows_holm_effect_size_and_seeds_needed() -> None:
     assert lines[3].split()[7] == "1"
     assert "arm k vs arm k-1" in lines[-1] and "Holm" in lines[-1]
     assert any(line.startswith("note: ") and "loss functions" in line for line in lines)
+
+
+def test_a_gan_ablation_table_shows_the_label_entropy_in_bits() -> None:
+    summary = summarize(
+        [
+            ArmResults(0, "latent=uniform", {0: 0.10, 1: 0.35}, {}, "bce", "entropy_bits"),
+            ArmResults(1, "latent=normal", {0: 2.90, 1: 2.70}, {}, "bce", "entropy_bits"),
+        ]
+    )
+    lines = summary_table(summary).splitlines()
+    assert lines[0].split()[:3] == ["arm", "n", "entropy_bits"]
+    assert "diff [95% CI]" in lines[0]
+    assert lines[1].split()[:3] == ["0", "latent=uniform", "2"] and "0.2250" in lines[1]
+    assert "2.8000" in lines[2] and "2.5750" in lines[2]  # mean, and the difference in bits
+
+
+def test_arms_compared_on_different_metrics_are_refused() -> None:
+    with pytest.raises(ValueError, match="different metrics"):
+        summarize(
+            [
+                ArmResults(0, "a", {0: 0.8}, {}, "bce"),
+                ArmResults(1, "b", {0: 2.9}, {}, "bce", "entropy_bits"),
+            ]
+        )

@@ -9,6 +9,7 @@ import pytest
 from core.presets import BOOK_CHAIN, build_spec
 from tests.api.recorded_runs import RecordedRuns
 from trainlab import Client, Conflict
+from trainlab.models import AblationSummary
 
 matplotlib.use("Agg")
 
@@ -56,3 +57,35 @@ def test_two_posts_with_one_key_make_one_ablation(client: Client) -> None:
     assert cancelled.model_extra and cancelled.model_extra["cancel_requested"] == 4
     deleted = client.ablations.delete(first.id)
     assert len(deleted.deleted_experiments) == 4
+
+
+def test_a_gan_summary_reads_its_metric_into_frames_and_the_forest() -> None:
+    """A GAN ablation's summary names its metric; the client's frame and forest plot read
+    that figure (in bits, unscaled) where a classifier's read test accuracy."""
+    stats = {"mean": 2.8, "ci_low": 2.5, "ci_high": 3.1, "n": 2}
+    diff = {"mean_diff": 2.575, "ci_low": 1.0, "ci_high": 4.1, "p_value": 0.01, "p_holm": 0.01}
+    summary = AblationSummary.model_validate(
+        {
+            "metric": "entropy_bits",
+            "compare": "reference",
+            "reference": 0,
+            "test": "paired t-test",
+            "method": "m",
+            "arms": [
+                {"arm": 0, "label": "uniform", "n": 2, "entropy_bits": stats,
+                 "final_loss": {"mean": 0.3}},
+                {"arm": 1, "label": "normal", "n": 2, "entropy_bits": stats,
+                 "final_loss": {"mean": 0.3}},
+            ],
+            "comparisons": [
+                {"arm": 1, "label": "normal", "baseline": 0, "baseline_label": "uniform",
+                 "entropy_bits": diff}
+            ],
+        }
+    )  # fmt: skip
+    frame = summary.to_pandas()
+    assert frame.loc[1, "entropy_bits"] == 2.8 and frame.loc[1, "diff"] == 2.575
+    assert "accuracy" not in frame.columns
+    ax = summary.plot()
+    assert ax.get_xlabel() == "entropy_bits difference (95% CI)"
+    assert ax.lines[1].get_xdata()[0] == pytest.approx(2.575)  # not x100
