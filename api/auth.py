@@ -90,6 +90,11 @@ class KeyCache:
         with self._lock:
             self._items[digest] = principal
 
+    def clear(self) -> None:
+        """Forget every entry: each key is looked up in the store again on its next use."""
+        with self._lock:
+            self._items.clear()
+
     def forget(self, key_id: str) -> None:
         """Drop every entry of the key `key_id` (it was just revoked)."""
         # Time stands still inside (the cache's own timer context): an entry listed as live

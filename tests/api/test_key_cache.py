@@ -59,6 +59,8 @@ def test_the_bound_is_five_seconds_and_entries_expire_and_are_bounded(clock: Clo
     assert cache.get("tlk_0_s") is None and cache.get("tlk_2_s") is not None
     cache.forget("k2")
     assert cache.get("tlk_2_s") is None and cache.get("tlk_1_s") is not None
+    cache.clear()
+    assert cache.get("tlk_1_s") is None
 
 
 def test_a_key_revoked_elsewhere_is_refused_within_the_bound(
