@@ -21,7 +21,7 @@ from typing import Annotated
 
 import numpy as np
 import orjson
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Query, Response
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -30,7 +30,7 @@ from api.http import csv_response
 from api.http.etags import JSON, NOT_MODIFIED_DOC, conditional_json
 from api.http.freshness import FreshAnswers
 from api.http.threads import run_in_threadpool
-from api.routes.params import MAX_INT, ExperimentId, SeriesName
+from api.routes.params import MAX_INT, ExperimentId, IfNoneMatch, SeriesName
 from api.schemas import ERROR_RESPONSES, ExperimentPublic, LossSeries
 from api.services import csv_export
 from api.services.downsample import Steps, Values, downsample
@@ -41,16 +41,6 @@ from core.store.errors import ExperimentNotFound
 from core.store.models import DEFAULT_SERIES
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
-
-IfNoneMatch = Annotated[
-    str | None,
-    Header(
-        alias="If-None-Match",
-        max_length=2000,
-        description="The ETag of the answer the client holds: 304 without a body while it "
-        "is still the answer.",
-    ),
-]
 
 
 def status_of(session: Session, experiment_id: str) -> str:

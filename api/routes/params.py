@@ -5,7 +5,8 @@ numpy), checked before anything is read from the store.
 - ids in the path, full or short (a unique prefix, resolved here once for every route);
 - step numbers, offsets and other integers (at most 2**31 - 1: steps and record indices are
   stored as 32-bit integers); cursors;
-- lists in the query: comma-separated experiment ids and record indices, one parser for each.
+- lists in the query: comma-separated experiment ids and record indices, one parser for each;
+- the headers of a conditional read (If-None-Match) and of an idempotent POST.
 """
 
 from __future__ import annotations
@@ -209,3 +210,14 @@ def idempotency_header(what: str) -> object:
         description=f"A retried POST with the same key returns the same {what}; "
         "a different body with a used key is 409.",
     )
+
+
+IfNoneMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-None-Match",
+        max_length=2000,
+        description="The ETag of the answer the client holds: 304 without a body while it "
+        "is still the answer.",
+    ),
+]

@@ -1,7 +1,11 @@
 """Sweeps over HTTP: create (the space checked whole), list, inspect (trials, rungs, budget,
 the best so far), cancel, delete, parameter importances, trials as CSV, and confirmation of
 the winners on fresh seeds and the test set (an ablation). The driver that runs them is
-api/background/sweeps.py; what a sweep's numbers mean is in api/services/sweep_views.py."""
+api/background/sweeps.py; what a sweep's numbers mean is in api/services/sweep_views.py.
+
+The three reads a dashboard polls while a sweep runs (the list, one sweep, its importances)
+carry a strong ETag (api/http/etags.py): sent back in If-None-Match, an unchanged answer is a
+304 without a body. Their bytes are the ones FastAPI would write for the same object."""
 
 from __future__ import annotations
 
@@ -9,13 +13,14 @@ import contextlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from sqlmodel import Session
 
 from api.auth import Member, QuotasDep, ensure_can_change
 from api.deps import DispatcherDep, SessionDep, SettingsDep
 from api.http.csv_response import attachment
-from api.routes.params import Cursor, SweepId
+from api.http.etags import JSON, NOT_MODIFIED_DOC, conditional_json
+from api.routes.params import Cursor, IfNoneMatch, SweepId
 from api.schemas import BODY_REQUIRED, DATABASE_DOWN, ERROR_RESPONSES, INVALID, NoFields
 from api.services import admission, sweep_views
 from api.services.ablation_plan import store_plan
@@ -33,6 +38,20 @@ router = APIRouter(tags=["sweeps"])
 
 MAX_CONFIRM_TOP = 5
 MAX_CONFIRM_SEEDS = 20
+
+_ANSWER = TypeAdapter(dict[str, Any])
+# A plain object, as before these reads were conditional (the client types it: trainlab).
+_OBJECT = {
+    200: {
+        "description": "Successful Response",
+        "content": {JSON: {"schema": {"type": "object", "additionalProperties": True}}},
+    },
+    **NOT_MODIFIED_DOC,
+}
+
+
+def _conditional(answer: dict[str, Any], if_none_match: str | None) -> Response:
+    return conditional_json(_ANSWER.dump_json(answer), if_none_match)
 
 
 def _sweep(session: Session, sweep_id: str) -> Sweep:
@@ -66,7 +85,7 @@ def create_sweep(
     return sweep_views.sweep_view(session, sweep, full=True)
 
 
-@router.get("/sweeps", responses={**INVALID, **DATABASE_DOWN})
+@router.get("/sweeps", response_class=Response, responses={**_OBJECT, **INVALID, **DATABASE_DOWN})
 def list_sweeps(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
@@ -75,22 +94,28 @@ def list_sweeps(
         str | None, Query(pattern="^(running|cancelling|succeeded|cancelled|failed)$")
     ] = None,
     owner: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
-) -> dict[str, Any]:
-    """Newest first; filter by status or owner; `next_cursor` pages on."""
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    """Newest first; filter by status or owner; `next_cursor` pages on. Poll with
+    If-None-Match: 304 while nothing listed has changed."""
     page, next_cursor = sweep_store.list_sweeps(
         session, limit=limit, cursor=cursor, status=status, owner=owner
     )
     items = [sweep_views.sweep_view(session, s, full=False) for s in page]
-    return {"items": items, "next_cursor": next_cursor}
+    return _conditional({"items": items, "next_cursor": next_cursor}, if_none_match)
 
 
-@router.get("/sweeps/{sweep_id}", responses=ERROR_RESPONSES)
-def get_sweep(sweep_id: SweepId, session: SessionDep) -> dict[str, Any]:
+@router.get("/sweeps/{sweep_id}", response_class=Response, responses={**_OBJECT, **ERROR_RESPONSES})
+def get_sweep(
+    sweep_id: SweepId, session: SessionDep, if_none_match: IfNoneMatch = None
+) -> Response:
     """Status, budget used against a full run of every trial, every trial (parameters, state,
-    the rung and reason of a prune, per-rung validation figures per seed), and the best trial
-    so far with a 95% interval over its seeds. Every figure here is on the validation split;
-    test figures appear only in the confirmation ablation."""
-    return sweep_views.sweep_view(session, _sweep(session, sweep_id), full=True)
+    the value with a 95% interval over its seeds, the rung and reason of a prune, per-rung
+    validation figures per seed), and the best trial so far with its interval. Every figure
+    here is on the validation split; test figures appear only in the confirmation ablation.
+    Poll with If-None-Match: 304 while nothing has changed."""
+    view = sweep_views.sweep_view(session, _sweep(session, sweep_id), full=True)
+    return _conditional(view, if_none_match)
 
 
 @router.post("/sweeps/{sweep_id}/cancel", responses=ERROR_RESPONSES, openapi_extra=BODY_REQUIRED)
@@ -131,16 +156,23 @@ def delete_sweep(sweep_id: SweepId, session: SessionDep, principal: Member) -> d
     return {"deleted": sweep_id, "experiments_removed": len(removed)}
 
 
-@router.get("/sweeps/{sweep_id}/importance", responses=ERROR_RESPONSES)
-def sweep_importance(sweep_id: SweepId, session: SessionDep) -> dict[str, Any]:
+@router.get(
+    "/sweeps/{sweep_id}/importance",
+    response_class=Response,
+    responses={**_OBJECT, **ERROR_RESPONSES},
+)
+def sweep_importance(
+    sweep_id: SweepId, session: SessionDep, if_none_match: IfNoneMatch = None
+) -> Response:
     """Optuna's parameter importances (PED-ANOVA) over the complete trials' validation
-    objective; empty with fewer than two complete trials of different values."""
+    objective; empty with fewer than two complete trials of different values. Conditional
+    on If-None-Match, as GET /sweeps/{id}."""
     sweep = _sweep(session, sweep_id)
     trials = sweep_views.trial_records(session, sweep)
     found = study.importances(
         parse_space(sweep.space), trials, maximize=sweep.objective == "validation_accuracy"
     )
-    return {"objective": sweep.objective, "importances": found}
+    return _conditional({"objective": sweep.objective, "importances": found}, if_none_match)
 
 
 @router.get(

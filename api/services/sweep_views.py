@@ -16,7 +16,8 @@ from api.services.ablation_plan import Arm, Cell, Plan, PlanError
 from core.cost import CostLimits, ablation_total, ablation_violations, estimate
 from core.spec import ExperimentSpec
 from core.store import sweeps as sweep_store
-from core.store.sweep_tables import Sweep
+from core.store.models import Experiment
+from core.store.sweep_tables import Sweep, SweepRun
 from core.submissions import AblationRequest
 from core.sweeps import study
 from core.sweeps.space import apply_params
@@ -67,22 +68,24 @@ def sweep_view(session: Session, sweep: Sweep, *, full: bool) -> dict[str, Any]:
                     for r in rungs.get(e.id, [])
                 ],
             })  # fmt: skip
+        finished = trial.state == "complete" and trial.value is not None
         item: dict[str, Any] = {
             "number": trial.number, "params": trial.params, "state": trial.state,
-            "value": trial.value, "pruned_at_rung": trial.rung, "reason": trial.reason,
+            "value": trial.value,
+            # The objective's mean and 95% interval over the seeds (the dashboard's band of
+            # the best so far); only a complete trial has one.
+            "value_interval": interval(_final(members, sweep.objective)) if finished else None,
+            "pruned_at_rung": trial.rung, "reason": trial.reason,
             "decisions": trial.decisions, "runs": per_seed,
         }  # fmt: skip
         items.append(item)
-    complete = [t for t in items if t["state"] == "complete" and t["value"] is not None]
+    complete = [t for t in items if t["value_interval"] is not None]
     maximize = sweep.objective == "validation_accuracy"
     best = None
     if complete:
         top = max(complete, key=lambda t: float(t["value"]) * (1 if maximize else -1))
-        values = [
-            float((e.metrics or {}).get(sweep.objective, "nan"))
-            for _, e in runs.get(top["number"], [])
-        ]
-        best = {"number": top["number"], "params": top["params"], sweep.objective: interval(values)}
+        best = {"number": top["number"], "params": top["params"],
+                sweep.objective: top["value_interval"]}  # fmt: skip
     counts: dict[str, int] = {}
     for t in items:
         counts[t["state"]] = counts.get(t["state"], 0) + 1
@@ -104,6 +107,11 @@ def sweep_view(session: Session, sweep: Sweep, *, full: bool) -> dict[str, Any]:
         view["base"] = sweep.base
         view["trials"] = items
     return view
+
+
+def _final(members: list[tuple[SweepRun, Experiment]], objective: str) -> list[float]:
+    """Each seed's final validation figure (the run's metrics)."""
+    return [float((e.metrics or {}).get(objective, "nan")) for _, e in members]
 
 
 def trials_csv(view: dict[str, Any]) -> str:

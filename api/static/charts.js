@@ -73,8 +73,9 @@ export function axisTitles(canvas, ctx, w, h, pad, xTitle, yTitle) {
 
 const finite = (v) => v !== null && v !== undefined && Number.isFinite(v);
 
-// series: [{label, color, values, low?, high?}] aligned on `steps` (null = no point).
-// opts: {xTitle, yTitle, empty}.
+// series: [{label, color, values, low?, high?, dots?}] aligned on `steps` (null = no point);
+// `dots` draws each point as a dot instead of joining them.
+// opts: {xTitle, yTitle, empty, wholeX (x ticks on whole numbers only)}.
 export function drawLines(canvas, steps, series, opts = {}) {
   const { ctx, w, h } = prepare(canvas);
   const pad = { l: 62, r: 10, t: 10, b: 42 };
@@ -102,7 +103,10 @@ export function drawLines(canvas, steps, series, opts = {}) {
     ctx.beginPath(); ctx.moveTo(pad.l, py(t)); ctx.lineTo(w - pad.r, py(t)); ctx.stroke();
     ctx.fillText(fmtTick(t), 22, py(t) + 4);
   }
-  for (const t of niceTicks(x0, x1, 6)) { ctx.fillText(fmtTick(t), px(t) - 10, h - 24); }
+  for (const t of niceTicks(x0, x1, 6)) {
+    if (opts.wholeX && !Number.isInteger(t)) { continue; }  // counts (trial numbers): no 0.5
+    ctx.fillText(fmtTick(t), px(t) - 10, h - 24);
+  }
 
   let marks = 0;
   series.forEach((s) => {
@@ -116,6 +120,16 @@ export function drawLines(canvas, steps, series, opts = {}) {
       });
       idx.slice().reverse().forEach((i) => ctx.lineTo(px(steps[i]), py(s.low[i])));
       if (idx.length) { ctx.closePath(); ctx.fill(); marks += 1; }
+    }
+    if (s.dots) {
+      // Points on their own (one per x, such as one trial's figure), not joined by a line.
+      ctx.fillStyle = s.color;
+      steps.forEach((x, i) => {
+        if (!finite(s.values[i])) { return; }
+        ctx.beginPath(); ctx.arc(px(x), py(s.values[i]), 3, 0, 2 * Math.PI); ctx.fill();
+        marks += 1;
+      });
+      return;
     }
     ctx.strokeStyle = s.color;
     ctx.lineWidth = 1.5;

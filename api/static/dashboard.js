@@ -1,5 +1,6 @@
 // The trainlab dashboard: lists, overlaid curves with live updates, a record's outputs, the
-// ablation card, a GAN run's card, a confusion matrix, a drawing pad and the "New run" forms. Everything comes
+// ablation and sweep cards, a GAN run's card, a confusion matrix, a drawing pad and the "New run"
+// forms. Everything comes
 // from the API beside it; nothing from elsewhere.
 
 import { $, TERMINAL, el, expLabel, getJSON, isClassifier, labelOf, state } from "./util.js";
@@ -12,6 +13,7 @@ import { initGan, refreshGan } from "./gan.js";
 import { initKeys } from "./keys.js";
 import { initPad } from "./pad.js";
 import { openStream } from "./stream.js";
+import { initSweeps, refreshSweeps, showSweep } from "./sweep.js";
 
 // The lists follow the server's change feed (GET /changes): they are fetched again when
 // something in them changed, and not at all while nothing does. Only while the feed is down do
@@ -86,6 +88,7 @@ async function refreshLists() {
     refreshConfusion();
     refreshGan();
     syncStreams();
+    refreshSweeps();
     $("#connection").textContent = `updated ${new Date().toLocaleTimeString()}`;
   } catch (err) {
     $("#connection").textContent = `cannot reach the server (${err.message})`;
@@ -208,6 +211,21 @@ function toggle(id) {
   renderExperiments(); syncStreams(); refreshCurves(); refreshRecord(); refreshConfusion(); refreshGan();
 }
 
+// A sweep trial's runs (one per seed) as the overlaid loss curves.
+function overlay(ids) {
+  state.userPicked = true;
+  state.selected = new Set(ids.slice(0, MAX_SELECTED));
+  renderExperiments(); syncStreams(); refreshCurves(); refreshRecord(); refreshConfusion(); refreshGan();
+  $("#curves").scrollIntoView({ block: "center" });
+}
+
+async function openAblation(id, scroll) {
+  state.ablation = id;
+  await refreshLists();
+  showAblation(id);
+  if (scroll) { $("#summary").scrollIntoView({ block: "center" }); }
+}
+
 function wire() {
   $("#experiments tbody").addEventListener("click", (ev) => {
     const row = ev.target.closest("tr[data-id]");
@@ -231,9 +249,11 @@ function wire() {
   initConfusion();
   initGan();
   initPad();
+  initSweeps({ onOverlay: overlay, onAblation: openAblation });
   initForms({
-    onCreated: async ({ ablation }) => {
+    onCreated: async ({ ablation, sweep }) => {
       if (ablation) { state.ablation = ablation; }
+      if (sweep) { showSweep(sweep); }
       await refreshLists();
       if (ablation) { showAblation(ablation); }
     },

@@ -1,9 +1,10 @@
 // The "New run" card: one experiment (a preset and any knob changed), or an ablation (the
-// book's chain, or a grid over ticked knobs), each over seeds. Knobs and their bounds come
-// from the spec's schema, presets from GET /presets (see schema.js).
+// book's chain, or a grid over ticked knobs), each over seeds; the sweep tab is sweepform.js.
+// Knobs and their bounds come from the spec's schema, presets from GET /presets (schema.js).
 
 import { $, el, errorLines, sendJSON } from "./util.js";
 import { getPath, knobInput, knobsOf, loadApi, loadPresets, parseValue } from "./schema.js";
+import { initSweepForm } from "./sweepform.js";
 
 const COMMON = ["epochs", "batch_size", "train_limit", "test_limit"];  // set for every arm
 const NOT_VARIED = new Set(["seed", "device"]);  // seeds are the ablation's own axis
@@ -157,8 +158,9 @@ function showTab(name) {
   for (const tab of document.querySelectorAll("#create-card .tab")) {
     tab.classList.toggle("active", tab.dataset.tab === name);
   }
-  $("#experiment-form").classList.toggle("hidden", name !== "experiment");
-  $("#ablation-form").classList.toggle("hidden", name !== "ablation");
+  for (const form of document.querySelectorAll("#create-card form.create")) {
+    form.classList.toggle("hidden", form.id !== `${name}-form`);
+  }
 }
 
 export async function initForms({ onCreated }) {
@@ -192,5 +194,6 @@ export async function initForms({ onCreated }) {
   $("#abl-overrides").replaceChildren(...common.map((k) => el("label", { class: "knob" },
     el("span", { text: k.path }), knobInput({ ...k, nullable: true }, "", `abl-${k.path}`))));
   $("#abl-factors").replaceChildren(...forms.knobs.filter((k) => !NOT_VARIED.has(k.path)).map(factorRow));
+  initSweepForm({ api, knobs: forms.knobs, presetOptions: options, onCreated });
   document.body.dataset.formsReady = "true";
 }

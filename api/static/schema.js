@@ -9,11 +9,15 @@ const SPEC_NAMES = ["ExperimentSpec", "ExperimentSpec-Input", "ExperimentSpec-Ou
 
 export async function loadApi() { return openapi(); }
 
+function resolver(schemas) {
+  return (s) => (s && s.$ref ? schemas[s.$ref.split("/").pop()] || {} : s || {});
+}
+
 export function knobsOf(api) {
   const schemas = (api.components && api.components.schemas) || {};
   const name = SPEC_NAMES.find((n) => schemas[n]);
   if (!name) { throw new Error("the server's OpenAPI document has no ExperimentSpec schema"); }
-  const resolve = (s) => (s && s.$ref ? schemas[s.$ref.split("/").pop()] || {} : s || {});
+  const resolve = resolver(schemas);
   const knobs = [];
   const walk = (schema, prefix) => {
     for (const [key, prop] of Object.entries(schema.properties || {})) {
@@ -27,6 +31,16 @@ export function knobsOf(api) {
   };
   walk(schemas[name], "");
   return knobs;
+}
+
+// Top-level fields of another request's body (POST /sweeps: SweepRequest) as knobs, with their
+// bounds, choices and defaults; null when the server has no such schema.
+export function requestKnobs(api, schemaName, fields) {
+  const schemas = (api.components && api.components.schemas) || {};
+  const schema = schemas[schemaName];
+  if (!schema || !schema.properties) { return null; }
+  const resolve = resolver(schemas);
+  return fields.filter((f) => schema.properties[f]).map((f) => knob(f, schema.properties[f], resolve));
 }
 
 function isListOfSections(schema, resolve) {

@@ -10,6 +10,9 @@ export const state = {
   selected: new Set(),      // experiment ids overlaid in the curve view
   userPicked: false,        // until the user ticks something, follow the newest runs
   ablation: null,           // ablation id shown in the ablation card
+  sweeps: [],
+  sweep: null,              // sweep id shown in the sweep card
+  notModified: 0,           // conditional reads the server answered 304 (getFresh)
   compare: "successive",    // the ablation summary's comparison: successive or reference
   streams: new Map(),       // experiment id -> its open event stream (stream.js) while it runs
   curveTimer: null,
@@ -68,6 +71,29 @@ async function answer(response) {
 
 export async function getJSON(url) {
   return answer(await fetch(url, { headers: { Accept: "application/json", ...auth.headers() } }));
+}
+
+// Conditional reads of what a page asks for again and again (a running sweep): the last answer
+// and its ETag per URL, the tag sent back as If-None-Match. A 304 carries no body, and says the
+// held answer is still current: `changed` is false and the caller need not draw again.
+const MAX_TAGGED = 64;
+const tagged = new Map();
+
+export async function getFresh(url) {
+  const held = tagged.get(url);
+  const headers = { Accept: "application/json", ...auth.headers() };
+  if (held) { headers["If-None-Match"] = held.etag; }
+  const response = await fetch(url, { headers, cache: "no-store" });
+  if (response.status === 304 && held) {
+    state.notModified += 1;
+    return { body: held.body, changed: false };
+  }
+  const body = await answer(response);
+  const etag = response.headers.get("ETag");
+  tagged.delete(url);
+  if (etag) { tagged.set(url, { etag, body }); }
+  if (tagged.size > MAX_TAGGED) { tagged.delete(tagged.keys().next().value); }
+  return { body, changed: true };
 }
 
 // The server's OpenAPI document, fetched once: the forms read the spec's schema from it, and

@@ -394,6 +394,8 @@ WRITES = [
     ),
     _get("sweeps", "/sweeps"),
     _get("sweep", "/sweeps/{sweep}"),
+    _get("sweep-unchanged", "/sweeps/{sweep}", headers={"If-None-Match": _etag("sweep")}),
+    _get("sweeps-unchanged", "/sweeps", headers={"If-None-Match": _etag("sweeps")}),
     _get("sweep-missing", f"/sweeps/{MISSING}"),
     _get("sweep-importance", "/sweeps/{sweep}/importance"),
     _get("sweep-trials-csv", "/sweeps/{sweep}/trials.csv"),

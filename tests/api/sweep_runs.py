@@ -3,6 +3,8 @@ end), for the tests that drive a sweep without training anything."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -20,16 +22,20 @@ class Sent:
         self.ids += ids
 
 
-def finish_runs(engine: Engine, sweep_id: str, accuracy: dict[float, float]) -> int:
-    """Finish every queued run of the sweep, its validation figures set by its lr (plus a
-    hundredth per seed); the number finished."""
+def finish_runs(
+    engine: Engine, sweep_id: str, accuracy: Mapping[float, float | Sequence[float]]
+) -> int:
+    """Finish every queued run of the sweep, its validation figures set by its lr: one figure
+    plus a hundredth per seed, or a figure for each seed (so that seeds can disagree on which
+    trial is better); the number finished."""
     done = 0
     with Session(engine) as session:
         for members in sweep_store.runs_with_experiments(session, sweep_id).values():
             for run, experiment in members:
                 if experiment.status != "queued":
                     continue
-                good = accuracy[experiment.spec["lr"]] + 0.01 * run.seed
+                given = accuracy[experiment.spec["lr"]]
+                good = given[run.seed] if isinstance(given, Sequence) else given + 0.01 * run.seed
                 for k, step in enumerate((6, 17, 50)):
                     sweep_store.save_rung(session, experiment.id, {
                         "step": step, "fraction": step / 50,

@@ -59,16 +59,17 @@ def layout(driver: Any) -> dict[str, Any]:
     return found
 
 
-def charts_without_axis_titles(driver: Any) -> list[str]:
-    """Ids of drawn charts (canvases with data-drawn) that lack an x or y axis title; the
-    forest plot's rows name themselves, so it needs only its x title, and images (a digit,
-    a GAN's samples and walk) are no charts."""
+def charts_without_axis_titles(driver: Any, within: str = "body") -> list[str]:
+    """Ids of drawn charts (canvases with data-drawn) inside `within` that lack an x or y axis
+    title; the forest plot's rows name themselves, so it needs only its x title, and images (a
+    digit, a GAN's samples and walk) are no charts."""
     missing: list[str] = js(
         driver,
-        "return [...document.querySelectorAll('canvas[data-drawn]')]"
+        "return [...document.querySelectorAll(arguments[0] + ' canvas[data-drawn]')]"
         ".filter(c => !['digit', 'pad-preview', 'gan-samples', 'gan-walk'].includes(c.id))"
         ".filter(c => !c.dataset.xTitle || (!c.dataset.yTitle && c.id !== 'forest'))"
         ".map(c => c.id);",
+        within,
     )
     return missing
 

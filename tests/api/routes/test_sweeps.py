@@ -1,6 +1,7 @@
 """POST /sweeps refuses bad spaces with a 422 naming the field; a sweep driven by hand (its
 runs finished in the store as a worker would) prunes a clearly worse trial at its first rung,
-ends with exactly max_trials trials, and confirms its winner as an ablation."""
+ends with exactly max_trials trials, and confirms its winner as an ablation; the reads a
+dashboard polls are conditional (ETag, 304)."""
 
 from __future__ import annotations
 
@@ -71,6 +72,7 @@ def test_a_sweep_prunes_the_loser_and_confirms_the_winner(
     view = client.get(f"/sweeps/{sweep_id}").json()
     states = {t["params"]["lr"]: t for t in view["trials"]}
     assert states[0.0001]["state"] == "pruned" and states[0.0001]["pruned_at_rung"] == 0
+    assert states[0.0001]["value_interval"] is None  # no full run of its seeds to bound
     assert states[0.5]["state"] == "complete"
     assert view["status"] == "succeeded" and view["budget"]["trials"] == 2
     assert view["best"]["params"] == {"lr": 0.5} and view["figures"] == "validation"
@@ -85,3 +87,35 @@ def test_a_sweep_prunes_the_loser_and_confirms_the_winner(
     ) == 2
     listed = client.get("/sweeps", params={"status": "succeeded"}).json()
     assert [s["id"] for s in listed["items"]] == [sweep_id]
+
+
+def test_sweep_reads_are_conditional_and_complete_trials_carry_their_interval(
+    client: AppClient, engine: Engine, settings: Settings
+) -> None:
+    created = _post(client, sampler="grid", pruner="none", max_trials=2, parallel=2, seeds=2)
+    assert created.status_code == 201, created.text
+    sweep_id = created.json()["id"]
+    paths = ["/sweeps", f"/sweeps/{sweep_id}", f"/sweeps/{sweep_id}/importance"]
+    tags = {}
+    for path in paths:
+        first = client.get(path)
+        assert first.status_code == 200 and first.headers["cache-control"] == "no-cache"
+        tags[path] = first.headers["etag"]
+        again = client.get(path, headers={"If-None-Match": tags[path]})
+        assert again.status_code == 304 and again.content == b"", path
+    driver = SweepDriver(engine, Sent(), settings)  # type: ignore[arg-type]
+    driver.drive(sweep_id)
+    finish_runs(engine, sweep_id, {0.5: 0.8, 0.0001: 0.3})
+    driver.drive(sweep_id)
+    for path in paths:  # trials asked, run and ended: every answer moved
+        moved = client.get(path, headers={"If-None-Match": tags[path]})
+        assert moved.status_code == 200 and moved.headers["etag"] != tags[path], path
+    view = client.get(f"/sweeps/{sweep_id}").json()
+    assert [t["state"] for t in view["trials"]] == ["complete", "complete"]
+    for trial in view["trials"]:
+        band = trial["value_interval"]
+        assert band["n"] == 2 and band["mean"] == pytest.approx(trial["value"])
+        assert band["ci_low"] < band["mean"] < band["ci_high"]  # seeds differ by 0.01
+    best = next(t for t in view["trials"] if t["params"] == {"lr": 0.5})
+    assert view["best"]["validation_accuracy"] == best["value_interval"]
+    assert client.get(f"/sweeps/{sweep_id}/importance").json()["importances"] == {"lr": 1.0}
