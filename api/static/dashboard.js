@@ -1,7 +1,6 @@
 // The trainlab dashboard: lists, overlaid curves with live updates, a record's outputs, the
 // ablation and sweep cards, a GAN run's card, a confusion matrix, a drawing pad and the "New run"
-// forms. Everything comes
-// from the API beside it; nothing from elsewhere.
+// forms. Everything comes from the API beside it; nothing from elsewhere.
 
 import { $, TERMINAL, el, expLabel, getJSON, isClassifier, labelOf, state } from "./util.js";
 import { colorAt, drawBars, drawDigit, drawLines, legend } from "./charts.js";

@@ -65,7 +65,9 @@ def charts_without_axis_titles(driver: Any, within: str = "body") -> list[str]:
     digit, a GAN's samples and walk) are no charts."""
     missing: list[str] = js(
         driver,
+        # A canvas with nothing to show (data-drawn="0": no data yet) draws no axes either.
         "return [...document.querySelectorAll(arguments[0] + ' canvas[data-drawn]')]"
+        ".filter(c => c.dataset.drawn !== '0')"
         ".filter(c => !['digit', 'pad-preview', 'gan-samples', 'gan-walk'].includes(c.id))"
         ".filter(c => !c.dataset.xTitle || (!c.dataset.yTitle && c.id !== 'forest'))"
         ".map(c => c.id);",
