@@ -26,8 +26,11 @@ assert torch.__version__.split('+')[0] == '${TORCH_VERSION}', torch.__version__;
 assert torchvision.__version__.split('+')[0] == '${TORCHVISION_VERSION}', torchvision.__version__"
 # Fail the build, not the first container, when the clean install misses a module that the
 # services import: the API, the worker's task, the Redis transport, the PostgreSQL driver.
+# The service's packages live under trainlab/_server (setup.py): the launcher puts them on the
+# path, as the `trainlab` command does.
 RUN TRAINLAB_BROKER_URL=redis://build-check:6379/0 python -c \
-    "import api.app, worker.tasks, cli, migrations, trainlab, kombu.transport.redis, psycopg"
+    "import trainlab, trainlab._launch as launch; launch.use_server_root(); \
+import api.app, worker.tasks, cli, migrations, kombu.transport.redis, psycopg"
 
 # --- runtime: the environment, run as an unprivileged user ---------------------
 FROM ${PYTHON_IMAGE} AS runtime

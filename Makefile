@@ -13,17 +13,22 @@ PYTEST_ARGS ?=
 
 .PHONY: run test drills lint typecheck layering unit integration fuzz clean
 .PHONY: bench bench-api bench-api-embedded bench-fused bench-sparse bench-cost bench-cnn bench-gan
+# The benchmarks import the service's packages by their names (core, worker, ...), which an
+# install, an editable one too, keeps out of the top of site-packages (setup.py): they run
+# from this checkout. (The tests get it from pytest; `trainlab` finds it itself.)
+bench bench-api bench-api-embedded bench-fused bench-sparse bench-cost bench-cnn bench-gan: \
+	export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
 # Plain pip on purpose: it takes torch from the local wheel cache where one exists.
-$(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
+$(RUN_STAMP): pyproject.toml setup.py | $(VENV)/bin/python
 	$(BIN)/pip install --quiet -e '.[server,worker]'
 	touch $(RUN_STAMP)
 
-$(STAMP): pyproject.toml | $(VENV)/bin/python
+$(STAMP): pyproject.toml setup.py | $(VENV)/bin/python
 	$(BIN)/pip install --quiet -e '.[server,worker,dev]'
 	touch $(STAMP)
 

@@ -7,21 +7,28 @@ be had the client polls once a second instead (trainlab.Client.experiments.wait)
 --wait` polls once a second.
 Exit codes: 0 succeeded, 1 a run failed or was cancelled, 2 the server refused the request,
 3 the server could not be reached.
+
+These commands also run from the client alone (`pip install trainlab`): without the server's
+settings they find the server as trainlab.Client does (TRAINLAB_URL, TRAINLAB_API_KEY), and
+without tqdm they wait without a bar.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tqdm import tqdm
-
+from cli import missing_extra
 from cli.assignments import AssignmentError, parse_assignments, parse_factors
 from cli.report import experiment_summary, summary_table
-from core.settings import Settings, get_settings
 from trainlab import ApiError, Client, ConnectionFailed
+from trainlab._config import ClientConfig
+
+if TYPE_CHECKING:
+    from core.settings import Settings
 
 
 def default_server(settings: Settings) -> str:
@@ -64,7 +71,12 @@ _ENDED_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{postfix}"
 def _bar(
     label: str, step: int, total: int, *, ended: bool
 ) -> tuple[Any, Callable[[int, int, str], None]]:
-    """A progress bar that starts at the run's own step and total (never a placeholder 0/1)."""
+    """A progress bar that starts at the run's own step and total (never a placeholder 0/1);
+    none where tqdm is not installed (the client alone), the result is printed all the same."""
+    try:
+        from tqdm import tqdm
+    except ModuleNotFoundError:
+        return contextlib.nullcontext(), lambda step, total, status: None
     total = max(total, step, 1)
     bar = tqdm(
         total=total,
@@ -146,7 +158,10 @@ def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse
 
 
 def register(commands: Any) -> None:
-    server_help = "Server URL (default: from TRAINLAB_HOST/TRAINLAB_PORT)."
+    server_help = (
+        "Server URL (default: from TRAINLAB_HOST/TRAINLAB_PORT; "
+        "with the client alone, TRAINLAB_URL)."
+    )
     key_help = "API key, for a server that requires one (default: TRAINLAB_API_KEY)."
     submit = commands.add_parser("submit", help="Submit one experiment to a server.")
     submit.add_argument("--preset", help="Preset to start from (see `trainlab presets`).")
@@ -184,6 +199,14 @@ def _with_server(
     command: Callable[[argparse.Namespace], int],
 ) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
+        try:
+            from core.settings import get_settings
+        except ModuleNotFoundError as exc:  # the client alone: no server settings to read
+            if missing_extra(exc, "server") is None:
+                raise
+            config = ClientConfig.resolve(args.server, args.api_key)
+            args.server, args.api_key = config.base_url, config.api_key
+            return command(args)
         settings = get_settings()
         args.server = (args.server or default_server(settings)).rstrip("/")
         args.api_key = args.api_key or settings.api_key or None

@@ -55,10 +55,12 @@ class EmbeddedWorker:
         self._thread.start()
 
     def _spawn(self) -> subprocess.Popen[bytes] | None:
+        # Through the launcher (trainlab/_launch.py), which finds the service's packages in
+        # an installed wheel as well as in a checkout.
         command = [
             sys.executable,
             "-m",
-            "cli",
+            "trainlab",
             "worker",
             # Stop when serve dies, even by SIGKILL (a parent-death signal).
             f"--exit-with-parent={os.getpid()}",

@@ -3,8 +3,9 @@ with --wait follow it (a bar over its trials, polled once a second) to its leade
 
 The leaderboard's figures are validation figures, as the sweep decided on them: each trial's
 objective at the last rung every one of its seeds reached (the full budget for a complete
-trial, the rung it was pruned at otherwise), mean and 95% t-interval over its seeds. Test
-figures come only from confirming the winners (client.sweeps.confirm, an ablation).
+trial, the rung it was pruned at otherwise), mean and 95% t-interval over its seeds (the mean
+alone where scipy is missing: the client alone, `pip install trainlab`). Test figures come
+only from confirming the winners (client.sweeps.confirm, an ablation).
 Exit codes as `trainlab submit`: 0 succeeded, 1 cancelled or failed, 2 refused, 3 unreachable.
 """
 
@@ -55,8 +56,10 @@ def _interval(values: list[float]) -> tuple[float | None, float | None]:
     mean = sum(values) / len(values)
     if len(values) < 2:
         return mean, None
-    from scipy import stats
-
+    try:
+        from scipy import stats
+    except ModuleNotFoundError:  # the client alone (`pip install trainlab`): the mean only
+        return mean, None
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
     t = float(stats.t.ppf(0.5 + CONFIDENCE / 2, len(values) - 1))
     return mean, t * sd / math.sqrt(len(values))

@@ -29,6 +29,10 @@ from core.store.migrate import upgrade_to_head
 from core.store.session import make_engine
 
 REPO = Path(__file__).resolve().parent.parent
+# The processes the tests start (`python -m cli ...`, serve's embedded worker) import this
+# checkout's packages by their top-level names, which no install provides (setup.py keeps
+# them under trainlab._server, an editable install too): they find them on PYTHONPATH.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
 # Tests never download: they read the MNIST files laid out beside the checkout.
 TEST_DATA_DIR = Path(os.environ.get("TEST_DATA_DIR", REPO.parent / "shared" / "data"))
 POSTGRES_URL = os.environ.get(

@@ -67,6 +67,9 @@ def test_the_repository_is_layered() -> None:
         ({"trainlab/c.py": "from sqlalchemy import Engine\n"}, "trainlab must not"),
         ({"trainlab/c.py": "import celery\n"}, "trainlab must not"),
         ({"trainlab/c.py": "def f():\n    import torch\n"}, "trainlab must not"),
+        # Only the launcher may load the CLI, and nothing else of the server.
+        ({"trainlab/_sync.py": "def f():\n    from cli import main\n"}, "trainlab may import"),
+        ({"trainlab/_launch.py": "def f():\n    import core.settings\n"}, "trainlab may import"),
     ],
 )
 def test_forbidden_imports_are_named(tmp_path: Path, files: dict[str, str], words: str) -> None:
@@ -82,6 +85,8 @@ def test_allowed_arrows_pass(tmp_path: Path) -> None:
         "worker/engine/run.py": "import torch\nfrom core.spec import ExperimentSpec\n",
         "cli/main.py": "import api.routes\nimport worker.engine.run\nfrom trainlab import Client\n",
         "trainlab/__init__.py": "import httpx\nimport pydantic\n",
+        # The `trainlab` command: the one arrow from the client package to the CLI.
+        "trainlab/_launch.py": "def main():\n    from cli import main\n",
     }
     assert check.problems(_tree(tmp_path, files)) == []
 

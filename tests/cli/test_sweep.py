@@ -75,3 +75,17 @@ def test_a_bad_space_file_is_refused(tmp_path: Path) -> None:
         cwd=tmp_path, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 2 and "--space space.json" in done.stderr
+
+
+def test_the_interval_is_the_mean_alone_without_scipy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client alone (`pip install trainlab`) has no scipy: the leaderboard shows means."""
+    from scipy import stats
+
+    from cli.sweep import _interval
+
+    values = [0.80, 0.83, 0.84]
+    mean, half = _interval(values)
+    low, high = stats.t.interval(0.95, df=2, loc=mean, scale=stats.sem(values))
+    assert mean == pytest.approx(sum(values) / 3) and half == pytest.approx((high - low) / 2)
+    monkeypatch.setitem(sys.modules, "scipy", None)
+    assert _interval(values) == (mean, None)

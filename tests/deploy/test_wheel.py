@@ -1,16 +1,13 @@
-"""trainlab installed from its wheel (not editable, no source tree) migrates a database: the
-migrations ship inside the package. The wheel is built from this checkout and installed into a
-fresh virtual environment whose only other packages are the dependencies, read from the
-development environment's site-packages (so the test needs no network)."""
+"""The wheel: what it carries, and `pip install trainlab` without extras as the Python client
+alone. It puts nothing at the top of site-packages but `trainlab` (the service's packages ride
+inside it, under trainlab/_server); its install has none of the server's stack and no `api` or
+`core` on the path; the README's notebook example and the CLI's client commands run from it
+against a live server, and the server's commands say which extra they need.
+(test_wheel_server.py installs it with the server's dependencies and serves.)"""
 
 from __future__ import annotations
 
-import os
-import shutil
-import site
-import sqlite3
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -18,72 +15,47 @@ import pytest
 
 from api.app import create_app
 from core.presets import BOOK_CHAIN, build_spec
+from core.store.migrate import upgrade_to_head
 from core.store.session import make_engine
 from tests.api.live_server import serving
 from tests.api.recorded_runs import RecordedRuns
-from tests.conftest import REPO, make_settings, upgrade_to_head
-from tests.integration.stack import free_port
+from tests.conftest import REPO, free_port, make_settings
+from tests.deploy.wheels import (
+    SERVER_PACKAGES,
+    assert_only_trainlab_installed,
+    clean_env,
+    make_venv,
+    run,
+    site_packages,
+)
 
 pytestmark = pytest.mark.slow
 
 
-def _run(*argv: str | Path, cwd: Path, env: dict[str, str] | None = None) -> str:
-    done = subprocess.run(
-        [str(a) for a in argv], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, f"{argv}\n{done.stdout}\n{done.stderr}"
-    return done.stdout
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # Built from a copy of the files git knows, as a clean clone would be: a build/ folder
-    # left in a working tree would otherwise slip stale modules into the wheel.
-    source = tmp_path_factory.mktemp("source")
-    listed = _run("git", "ls-files", "--cached", "--others", "--exclude-standard", cwd=REPO)
-    for name in listed.splitlines():
-        if (REPO / name).is_file():
-            (source / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, source / name)
-    out = tmp_path_factory.mktemp("wheel")
-    _run(
-        sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-        "-w", out, source, cwd=out,
-    )  # fmt: skip
-    (found,) = out.glob("trainlab-*.whl")
-    return found
-
-
-def test_the_wheel_carries_the_migrations(wheel: Path) -> None:
+def test_the_wheel_holds_trainlab_alone_with_the_server_inside(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "migrations/env.py" in names and "migrations/script.py.mako" in names
-    assert any(n.startswith("migrations/versions/0001_") for n in names)
-    assert "api/static/index.html" in names
-    assert not any(n.startswith("tests/") for n in names)
+    assert {n.split("/", 1)[0] for n in names} == {"trainlab", "trainlab-0.1.0.dist-info"}
+    server = "trainlab/_server/"
+    assert {f"{server}migrations/env.py", f"{server}migrations/script.py.mako"} <= names
+    assert any(n.startswith(f"{server}migrations/versions/0001_") for n in names)
+    assert f"{server}api/static/index.html" in names
+    # Every module of the checkout's server packages, each in its place.
+    for package in SERVER_PACKAGES:
+        for module in (REPO / package).rglob("*.py"):
+            assert server + module.relative_to(REPO).as_posix() in names, module
+    assert not any("/tests/" in n or n.startswith("tests/") for n in names)
+    entry_points = zipfile.ZipFile(wheel).read("trainlab-0.1.0.dist-info/entry_points.txt")
+    assert "trainlab = trainlab._launch:main" in entry_points.decode()
 
 
-def test_trainlab_migrate_from_a_wheel_install(wheel: Path, tmp_path: Path) -> None:
-    venv = tmp_path / "venv"
-    _run(sys.executable, "-m", "venv", "--without-pip", venv, cwd=tmp_path)
-    (fresh,) = (venv / "lib").glob("python3*/site-packages")
-    # The dependencies, as a plain path entry: the development environment's .pth files (its
-    # editable install of this checkout) are not processed from there.
-    (fresh / "dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
-    _run(sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", fresh, wheel,
-         cwd=tmp_path)  # fmt: skip
-    workdir = tmp_path / "elsewhere"
-    workdir.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRAINLAB_", "PYTHON"))}
-    env["TRAINLAB_DATABASE_URL"] = f"sqlite:///{workdir / 'fresh.db'}"
-    python = venv / "bin" / "python"
-    where = _run(python, "-c", "import core, migrations; print(core.__file__, migrations.__file__)",
-                 cwd=workdir, env=env)  # fmt: skip
-    assert str(REPO) not in where and str(fresh) in where, where
-    printed = _run(python, "-m", "cli", "migrate", cwd=workdir, env=env)
-    assert "database at head" in printed
-    with sqlite3.connect(workdir / "fresh.db") as db:
-        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"experiments", "loss_points", "ablations", "alembic_version"} <= tables
+def test_the_image_build_context_lets_the_packaging_in() -> None:
+    """The Dockerfile installs `/src[server,worker]` from an allowlisted context: everything
+    the wheel is built from must be let in."""
+    allowed = (REPO / ".dockerignore").read_text().split()
+    for needed in ("pyproject.toml", "setup.py", "README.md", "LICENSE", "trainlab/"):
+        assert f"!{needed}" in allowed, needed
+    for package in SERVER_PACKAGES:
+        assert f"!{package}/" in allowed, package
 
 
 def _readme_python() -> str:
@@ -94,21 +66,29 @@ def _readme_python() -> str:
 
 def test_the_wheel_without_extras_is_the_client_alone(wheel: Path, tmp_path: Path) -> None:
     """`pip install trainlab`: httpx and pydantic, none of the server's stack; and the README's
-    notebook example runs from that install against a live server (its runs recorded, so the
-    book's ablation reuses them and nothing trains)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRAINLAB_", "PYTHON"))}
-    venv = tmp_path / "client-venv"
-    _run(sys.executable, "-m", "venv", venv, cwd=tmp_path, env=env)
-    python = venv / "bin" / "python"
-    _run(python, "-m", "pip", "install", "-q", wheel, cwd=tmp_path, env=env)
+    notebook example and `trainlab ablate` run from that install against a live server (its
+    runs recorded, so the book's ablation reuses them and nothing trains)."""
+    env = clean_env()
+    python = make_venv(tmp_path / "client-venv")
+    trainlab = python.with_name("trainlab")
+    run(python, "-m", "pip", "install", "-q", wheel, cwd=tmp_path, env=env)
+    assert_only_trainlab_installed(site_packages(tmp_path / "client-venv"))
     absent = "import importlib.util as u; print([m for m in {} if u.find_spec(m)])"
-    heavy = ["torch", "fastapi", "sqlalchemy", "celery", "numpy", "uvicorn"]
-    assert _run(python, "-c", absent.format(heavy), cwd=tmp_path, env=env).strip() == "[]"
+    heavy = ["torch", "fastapi", "sqlalchemy", "celery", "numpy", "uvicorn", "tqdm"]
+    # Nor the service's own packages: a client process never has `api` or `core` to import.
+    ours = list(SERVER_PACKAGES)
+    assert run(python, "-c", absent.format(heavy + ours), cwd=tmp_path, env=env).strip() == "[]"
+    # The CLI: its help, and each server command's one line naming the extra it needs.
+    assert "submit" in run(trainlab, "--help", cwd=tmp_path, env=env)
+    for argv, extra in ((["serve"], "server"), (["keys", "list"], "server"),
+                        (["train", "--preset", "seed-adam"], "worker")):  # fmt: skip
+        done = _fails(trainlab, *argv, cwd=tmp_path, env=env)
+        assert done.endswith(f"pip install 'trainlab[{extra}]'") and "\n" not in done, done
     # The example's frames and figure need the pandas and plot extras' packages (and numpy,
     # pandas' own), none of the server's.
-    _run(python, "-m", "pip", "install", "-q", "pandas", "matplotlib", cwd=tmp_path, env=env)
-    server = [m for m in heavy if m != "numpy"]
-    assert _run(python, "-c", absent.format(server), cwd=tmp_path, env=env).strip() == "[]"
+    run(python, "-m", "pip", "install", "-q", "pandas", "matplotlib", cwd=tmp_path, env=env)
+    server = [m for m in heavy if m != "numpy"] + ours
+    assert run(python, "-c", absent.format(server), cwd=tmp_path, env=env).strip() == "[]"
     # A SQLite store of its own (the session's database fixtures would run this twice).
     database_url = f"sqlite:///{tmp_path / 'store.db'}"
     upgrade_to_head(database_url)
@@ -130,6 +110,20 @@ def test_the_wheel_without_extras_is_the_client_alone(wheel: Path, tmp_path: Pat
     app = create_app(settings, lifespan_hooks=[])
     with serving(app, free_port()) as url:
         env["TRAINLAB_URL"] = url
-        printed = _run(python, script, cwd=tmp_path, env=env)
+        printed = run(python, script, cwd=tmp_path, env=env)
+        # The same study from the command line, which finds the server as the client does.
+        table = run(trainlab, "ablate", "--design", "book", "--seeds", "5", "--set", "epochs=1",
+                    "--compare", "successive", "--wait", cwd=tmp_path, env=env)  # fmt: skip
     engine.dispose()
     assert printed.strip().splitlines()[-1].startswith("(5, ")
+    assert table.splitlines()[0].startswith("ablation ") and "5 arms, 25 experiments" in table
+    assert all(preset in table for preset in BOOK_CHAIN), table
+
+
+def _fails(*argv: str | Path, cwd: Path, env: dict[str, str]) -> str:
+    """A command's one line on stderr, where it must fail with exit code 1 and no output."""
+    done = subprocess.run([str(a) for a in argv], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 1 and not done.stdout, (argv, done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.stderr.strip()
