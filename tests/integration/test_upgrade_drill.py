@@ -142,12 +142,17 @@ class Upgrade:
         self.figures["all_finished"] = time.monotonic() - start
         for name in ("r1", "r2"):  # the interrupted runs ended on this release's workers
             assert _pid(finished[name]) in new_pids, finished[name]["worker"]
+        # Neither release's processes met an error on the other's data (a reaper pass or a
+        # write that failed would show here, even where it cost no run).
+        for stack in (old, new):
+            assert "Traceback" not in stack.full_logs(), stack.logs()
 
     def previous_release_training(self) -> None:
         """r1 and r2 training, one on each old worker; r3 and r4 queued behind them."""
         old = self.old
         self.ids["r1"] = old.submit(BODIES["r1"])["id"]
-        first = old.wait_for(self.ids["r1"], lambda e: e["status"] == "running")
+        # Training, so its worker has claimed its group: r2, the same spec, can't join it.
+        first = old.wait_for(self.ids["r1"], lambda e: e["progress"]["step"] > 0)
         self.ids["r2"] = old.submit(BODIES["r2"])["id"]  # the other worker: the first is busy
         second = old.wait_for(self.ids["r2"], lambda e: e["progress"]["step"] > 1000)
         assert first["worker"] != second["worker"], (first, second)
