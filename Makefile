@@ -58,7 +58,8 @@ integration: $(STAMP)
 	TEST_DATA_DIR=$(TEST_DATA_DIR) $(BIN)/pytest -m "integration and not drill" $(PYTEST_ARGS)
 
 # Fault drills (a few minutes): real serve/worker processes on a Postgres and a Redis of their
-# own, killed and restarted; each prints its time from fault to recovery (DRILL lines), with
+# own, killed and restarted, and the previous release replaced by this one with runs in flight
+# (tests/integration/test_upgrade_drill.py); each prints its times (DRILL lines), with
 # tuned intervals and, where recovery rests on a timing setting, at the shipped defaults too
 # ([defaults]: every one must recover within 30 s).
 drills: $(STAMP)

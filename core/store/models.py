@@ -145,15 +145,25 @@ DEFAULT_SERIES = "loss"
 
 
 class LossPoint(SQLModel, table=True):
+    """A point of the classifier's one series (DEFAULT_SERIES) while the run trains. Keyed
+    (experiment_id, step), as the previous release keeps inserting it with ON CONFLICT on
+    that key while an upgrade is under way; other series are SeriesPoint rows."""
+
     __tablename__ = "loss_points"
 
     experiment_id: str = Field(foreign_key="experiments.id", primary_key=True, ondelete="CASCADE")
-    series: str = Field(
-        default=DEFAULT_SERIES,
-        primary_key=True,
-        max_length=32,
-        sa_column_kwargs={"server_default": DEFAULT_SERIES},
-    )
+    step: int = Field(primary_key=True)
+    value: float
+
+
+class SeriesPoint(SQLModel, table=True):
+    """A point of a named series other than DEFAULT_SERIES (a GAN's discriminator and
+    generator, recorded at the same steps) while the run trains."""
+
+    __tablename__ = "series_points"
+
+    experiment_id: str = Field(foreign_key="experiments.id", primary_key=True, ondelete="CASCADE")
+    series: str = Field(primary_key=True, max_length=32)
     step: int = Field(primary_key=True)
     value: float
 

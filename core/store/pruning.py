@@ -22,14 +22,14 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Engine, Exists, delete, exists, func, select
+from sqlalchemy import Engine, Exists, delete, exists, func, select, union_all
 from sqlmodel import Session
 
 from core.store.models import TERMINAL_VALUES, AblationMember
 from core.store.retention import LOSS_POINT_BYTES, footprints, remove_experiments
 from core.store.series import pack_series
 from core.store.session import session_scope
-from core.store.tables import CHECKPOINTS, EXPERIMENTS, LOSS, SERIES
+from core.store.tables import CHECKPOINTS, EXPERIMENTS, LOSS, NAMED, SERIES
 
 _MEMBERS = AblationMember.__table__  # type: ignore[attr-defined]
 _E = EXPERIMENTS.c
@@ -67,12 +67,14 @@ def sweep(
     report.deleted = sorted(freed)
     report.freed_bytes += sum(f.bytes for f in freed.values())
 
+    # Point rows of every series (core/store/series.py: two tables).
+    points = union_all(select(LOSS.c.experiment_id), select(NAMED.c.experiment_id)).subquery()
     compactable = session.execute(
-        select(LOSS.c.experiment_id, func.count())
-        .join(EXPERIMENTS, _E.id == LOSS.c.experiment_id)
+        select(points.c.experiment_id, func.count())
+        .join(EXPERIMENTS, _E.id == points.c.experiment_id)
         .where(_E.status.in_(TERMINAL_VALUES))
-        .group_by(LOSS.c.experiment_id)
-        .order_by(LOSS.c.experiment_id)
+        .group_by(points.c.experiment_id)
+        .order_by(points.c.experiment_id)
         .limit(batch)
     ).all()
     for experiment_id, points in compactable:
@@ -128,7 +130,8 @@ def _compact(session: Session, experiment_id: str) -> None:
     ).first()
     if packed is None:
         pack_series(session, experiment_id)
-    session.execute(delete(LOSS).where(LOSS.c.experiment_id == experiment_id))
+    for table in (LOSS, NAMED):
+        session.execute(delete(table).where(table.c.experiment_id == experiment_id))
 
 
 @dataclass(frozen=True)

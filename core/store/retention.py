@@ -34,7 +34,15 @@ from core.store.experiments import request_cancel, require_experiment
 from core.store.models import TERMINAL, TERMINAL_VALUES, Ablation, AblationMember, DeletedTotal
 from core.store.samples import SAMPLES
 from core.store.series import _series_cache
-from core.store.tables import CHECKPOINTS, EXPERIMENTS, LOSS, PREDICTIONS, SERIES, rowcount
+from core.store.tables import (
+    CHECKPOINTS,
+    EXPERIMENTS,
+    LOSS,
+    NAMED,
+    PREDICTIONS,
+    SERIES,
+    rowcount,
+)
 
 _MEMBERS = AblationMember.__table__  # type: ignore[attr-defined]
 _ABLATIONS = Ablation.__table__  # type: ignore[attr-defined]
@@ -110,6 +118,9 @@ def footprints(session: Session, experiment_ids: Iterable[str]) -> dict[str, Foo
         "loss_points": select(LOSS.c.experiment_id, func.count())
         .where(LOSS.c.experiment_id.in_(ids))
         .group_by(LOSS.c.experiment_id),
+        "named_points": select(NAMED.c.experiment_id, func.count())
+        .where(NAMED.c.experiment_id.in_(ids))
+        .group_by(NAMED.c.experiment_id),
         "series_bytes": select(
             SERIES.c.experiment_id,
             func.length(SERIES.c.steps) + func.length(SERIES.c["values"]),
@@ -130,6 +141,8 @@ def footprints(session: Session, experiment_ids: Iterable[str]) -> dict[str, Foo
     for name, query in queries.items():
         for experiment_id, amount in session.execute(query).all():
             found[str(experiment_id)][name] = int(amount or 0)
+    for parts in found.values():  # a point is a point, whichever table holds its series
+        parts["loss_points"] = parts.get("loss_points", 0) + parts.pop("named_points", 0)
     return {i: Footprint(**parts) for i, parts in found.items()}
 
 
@@ -218,7 +231,7 @@ def remove_experiments(session: Session, experiment_ids: Iterable[str]) -> dict[
         key = f"runs_finished_{row.status}"
         totals[key] = totals.get(key, 0) + 1
     add_deleted_totals(session, totals)
-    for table in (LOSS, SERIES, PREDICTIONS, CHECKPOINTS, MODELS, SAMPLES):
+    for table in (LOSS, NAMED, SERIES, PREDICTIONS, CHECKPOINTS, MODELS, SAMPLES):
         session.execute(delete(table).where(table.c.experiment_id.in_(ids)))
     session.execute(delete(EXPERIMENTS).where(EXPERIMENTS.c.id.in_(ids)))
     _forget_cached(session, ids)

@@ -1,17 +1,21 @@
 """Loss series: points as rows while a run trains, one packed row once it has finished.
 
-Loss points are rows keyed (experiment_id, series, step) and inserted with ON CONFLICT DO
-NOTHING, so a delivery repeated after a crash writes the same keys again and the series has no
-duplicate and no gap. Every worker write first takes the experiment row's write lock with a
-no-op UPDATE that only matches the current attempt (`lock_if_owner`): a superseded attempt
-writes nothing, and on SQLite the lock also keeps the check and the insert in one write
-transaction.
+Loss points are rows keyed by step and inserted with ON CONFLICT DO NOTHING, so a delivery
+repeated after a crash writes the same keys again and the series has no duplicate and no gap.
+Every worker write first takes the experiment row's write lock with a no-op UPDATE that only
+matches the current attempt (`lock_if_owner`): a superseded attempt writes nothing, and on
+SQLite the lock also keeps the check and the insert in one write transaction.
 
 A finished experiment's series never changes, so decoded copies are kept in a small
 in-process LRU cache; a finished 18,000-point curve is then served without touching the rows.
 
 A run records one series per name its kind declares (core/kinds: Kind.series); the
-classifier's one series is DEFAULT_SERIES, which every function reads when given no name.
+classifier's one series is DEFAULT_SERIES, which every function reads when given no name. Its
+points are rows of `loss_points`, keyed (experiment_id, step) as before series had names: the
+previous release's workers go on inserting there, with ON CONFLICT on that key, while an
+upgrade runs (README, "Upgrades: expand, then contract"). Every other series (a GAN's two,
+recorded at the same steps) is rows of `series_points`, keyed (experiment_id, series, step).
+Packed series are one table, keyed (experiment_id, series), for all.
 
 SQLite turns a bound NaN into NULL (and the value column is NOT NULL), so on SQLite NaN is
 stored as the text 'NaN', which the REAL column keeps as text and which reads back as nan.
@@ -26,7 +30,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Float, String, bindparam, delete, insert, select
+from sqlalchemy import ColumnElement, Float, String, Table, bindparam, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -36,7 +40,7 @@ from core import kinds
 from core.errors import invalid
 from core.store.cache import LRU, cache_key
 from core.store.models import DEFAULT_SERIES, TERMINAL_VALUES
-from core.store.tables import EXPERIMENTS, LOSS, SERIES, lock_if_owner
+from core.store.tables import EXPERIMENTS, LOSS, NAMED, SERIES, lock_if_owner
 
 Steps = npt.NDArray[np.int64]
 Values = npt.NDArray[np.float64]
@@ -85,11 +89,12 @@ def append_loss(
         raise ValueError(f"{len(steps)} steps but {len(values)} values")
     if not steps or not lock_if_owner(session, experiment_id, attempt):
         return 0
+    named = {} if series == DEFAULT_SERIES else {"series": series}
     rows = [
-        {"experiment_id": experiment_id, "series": series, "step": int(s), "value": float(v)}
+        {"experiment_id": experiment_id, **named, "step": int(s), "value": float(v)}
         for s, v in zip(steps, values, strict=True)
     ]
-    statement = _insert_ignoring_conflicts(session.get_bind().dialect.name)
+    statement = _insert_ignoring_conflicts(session.get_bind().dialect.name, bool(named))
     # One statement executed for many rows: SQLAlchemy batches them into multi-row INSERTs
     # ("insertmanyvalues"), and RETURNING counts the rows really inserted (conflicting ones
     # return nothing), which rowcount doesn't do reliably on every driver.
@@ -113,38 +118,44 @@ class _LossValue(TypeDecorator[float]):
         return value
 
 
-def _insert_ignoring_conflicts(dialect: str) -> Any:
-    values = {
-        "experiment_id": bindparam("experiment_id"),
-        "series": bindparam("series"),
-        "step": bindparam("step"),
-        "value": bindparam("value", type_=_LossValue()),
-    }
-    keys = ["experiment_id", "series", "step"]
+def _insert_ignoring_conflicts(dialect: str, named: bool) -> Any:
+    table = NAMED if named else LOSS
+    keys = ["experiment_id", "series", "step"] if named else ["experiment_id", "step"]
+    values: dict[str, Any] = {key: bindparam(key) for key in keys}
+    values["value"] = bindparam("value", type_=_LossValue())
     if dialect == "postgresql":
-        statement: Any = postgresql.insert(LOSS).values(values)
+        statement: Any = postgresql.insert(table).values(values)
     elif dialect == "sqlite":
-        statement = sqlite.insert(LOSS).values(values)
+        statement = sqlite.insert(table).values(values)
     else:
         raise NotImplementedError(f"the store supports sqlite and postgresql, not {dialect}")
-    return statement.on_conflict_do_nothing(index_elements=keys).returning(LOSS.c.step)
+    return statement.on_conflict_do_nothing(index_elements=keys).returning(table.c.step)
+
+
+def _points(experiment_id: str, series: str) -> tuple[Table, list[ColumnElement[bool]]]:
+    """The table holding a series' rows, and the condition that picks them."""
+    if series == DEFAULT_SERIES:
+        return LOSS, [LOSS.c.experiment_id == experiment_id]
+    return NAMED, [NAMED.c.experiment_id == experiment_id, NAMED.c.series == series]
 
 
 def truncate_loss_after(session: Session, experiment_id: str, step: int) -> None:
     """Drop points of every series after `step`: a run resumed from a checkpoint at `step`
     writes them again."""
-    session.execute(delete(LOSS).where(LOSS.c.experiment_id == experiment_id, LOSS.c.step > step))
+    for table in (LOSS, NAMED):
+        session.execute(
+            delete(table).where(table.c.experiment_id == experiment_id, table.c.step > step)
+        )
 
 
 def _rows_series(
     session: Session, experiment_id: str, since_step: int | None, series: str = DEFAULT_SERIES
 ) -> tuple[Steps, Values]:
-    query = select(LOSS.c.step, LOSS.c.value).where(
-        LOSS.c.experiment_id == experiment_id, LOSS.c.series == series
-    )
+    table, picked = _points(experiment_id, series)
+    query = select(table.c.step, table.c.value).where(*picked)
     if since_step is not None:
-        query = query.where(LOSS.c.step > since_step)
-    rows = session.execute(query.order_by(LOSS.c.step)).all()
+        query = query.where(table.c.step > since_step)
+    rows = session.execute(query.order_by(table.c.step)).all()
     steps = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
     # float() also reads SQLite's stored 'NaN' text back as nan.
     values = np.fromiter((float(row[1]) for row in rows), dtype=np.float64, count=len(rows))
@@ -156,7 +167,7 @@ def pack_series(session: Session, experiment_id: str) -> int:
     the default series always has its row, even empty. Returns the points packed."""
     names = set(
         session.execute(
-            select(LOSS.c.series).where(LOSS.c.experiment_id == experiment_id).distinct()
+            select(NAMED.c.series).where(NAMED.c.experiment_id == experiment_id).distinct()
         ).scalars()
     )
     session.execute(delete(SERIES).where(SERIES.c.experiment_id == experiment_id))

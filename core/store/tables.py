@@ -18,6 +18,8 @@ def _table(name: str) -> Table:
 
 EXPERIMENTS = _table("experiments")
 LOSS = _table("loss_points")
+# Named series other than the classifier's (core/store/series.py says which table holds which).
+NAMED = _table("series_points")
 SERIES = _table("experiment_series")
 PREDICTIONS = _table("experiment_predictions")
 CHECKPOINTS = _table("experiment_checkpoints")

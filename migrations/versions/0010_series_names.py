@@ -3,13 +3,20 @@
 Revision ID: 0010
 Revises: 0009
 
-A kind of job may record several loss series (the GAN's discriminator and generator): loss
-points and packed series are keyed by a series name too. Existing rows are the classifier's
-one series, "loss", the column's default. Samples of a GAN's fixed seeds get a table.
+A kind of job may record several loss series (the GAN's discriminator and generator, at the
+same steps). The classifier's one series, "loss", keeps its points in `loss_points`, keyed
+(experiment_id, step) as before: the previous release's workers insert there with ON CONFLICT
+on that key while an upgrade runs, so the key stays (README, "Upgrades"). Points of every other
+series go to a new table, `series_points`, keyed (experiment_id, series, step). Packed series
+are keyed by name: `experiment_series` gains `series` in its key, and its existing rows are the
+classifier's, "loss", the column's default (the previous release replaces a run's packed row by
+deleting and inserting it, naming no key, so the wider key suits it). Samples of a GAN's fixed
+seeds get a table.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -20,63 +27,44 @@ down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_KEYS = {
-    "loss_points": ["experiment_id", "series", "step"],
-    "experiment_series": ["experiment_id", "series"],
-}
+PACKED = "experiment_series"
+PACKED_KEY = f"{PACKED}_pkey"
 
 
-def _columns(table: str, named: bool) -> list[sa.Column[object]]:
-    key: list[sa.Column[object]] = [sa.Column("experiment_id", sa.String(), nullable=False)]
-    if named:
-        key.append(
-            sa.Column("series", sa.String(length=32), nullable=False, server_default="loss")
-        )
-    if table == "loss_points":
-        rest = [
-            sa.Column("step", sa.Integer(), nullable=False),
-            sa.Column("value", sa.Float(), nullable=False),
-        ]
-    else:
-        rest = [
-            sa.Column("points", sa.Integer(), nullable=False),
-            sa.Column("steps", sa.LargeBinary(), nullable=False),
-            sa.Column("values", sa.LargeBinary(), nullable=False),
-        ]
-    return key + rest
+def _series_column() -> sa.Column[str]:
+    return sa.Column("series", sa.String(length=32), nullable=False, server_default="loss")
 
 
-def _rekey(table: str, keys: list[str], named: bool) -> None:
-    """Give `table` the primary key `keys`, with (named) or without the series column."""
-    if op.get_bind().dialect.name == "sqlite":
-        # SQLite can't change a primary key in place: copy into a new table.
-        columns = _columns(table, named)
-        names = [column.name for column in columns]
-        op.create_table(
-            f"_new_{table}",
-            *columns,
-            sa.ForeignKeyConstraint(["experiment_id"], ["experiments.id"], ondelete="CASCADE"),
-            sa.PrimaryKeyConstraint(*keys, name=f"{table}_pkey"),
-        )
-        copied = [name for name in names if name != "series"]
-        listed = ", ".join(f'"{name}"' for name in copied)
-        op.execute(sa.text(f'INSERT INTO "_new_{table}" ({listed}) SELECT {listed} FROM {table}'))
-        op.drop_table(table)
-        op.rename_table(f"_new_{table}", table)
-        return
-    op.drop_constraint(f"{table}_pkey", table, type_="primary")
-    if named:
-        op.add_column(
-            table, sa.Column("series", sa.String(length=32), nullable=False, server_default="loss")
-        )
-    else:
-        op.drop_column(table, "series")
-    op.create_primary_key(f"{table}_pkey", table, keys)
+def _sqlite() -> bool:
+    return op.get_bind().dialect.name == "sqlite"
 
 
 def upgrade() -> None:
-    for table, keys in _KEYS.items():
-        _rekey(table, keys, named=True)
+    if _sqlite():
+        # SQLite can't change a primary key in place: batch mode copies the table. The copy
+        # starts from the reflected key column, so SQLAlchemy warns that the key it is given
+        # is wider, which is the point.
+        with (
+            warnings.catch_warnings(),
+            op.batch_alter_table(PACKED, recreate="always") as batch,
+        ):
+            warnings.filterwarnings("ignore", "Table .* specifies columns", sa.exc.SAWarning)
+            batch.add_column(_series_column())
+            batch.create_primary_key(PACKED_KEY, ["experiment_id", "series"])
+    else:
+        # One transaction: no reader sees the table without its key.
+        op.drop_constraint(PACKED_KEY, PACKED, type_="primary")
+        op.add_column(PACKED, _series_column())
+        op.create_primary_key(PACKED_KEY, PACKED, ["experiment_id", "series"])
+    op.create_table(
+        "series_points",
+        sa.Column("experiment_id", sa.String(), nullable=False),
+        sa.Column("series", sa.String(length=32), nullable=False),
+        sa.Column("step", sa.Integer(), nullable=False),
+        sa.Column("value", sa.Float(), nullable=False),
+        sa.ForeignKeyConstraint(["experiment_id"], ["experiments.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("experiment_id", "series", "step"),
+    )
     op.create_table(
         "experiment_samples",
         sa.Column("experiment_id", sa.String(), nullable=False),
@@ -91,8 +79,13 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("experiment_samples")
-    # Points of series other than the classifier's have no place in the old key.
-    for table in _KEYS:
-        op.execute(sa.text(f"DELETE FROM {table} WHERE series <> 'loss'"))
-    _rekey("loss_points", ["experiment_id", "step"], named=False)
-    _rekey("experiment_series", ["experiment_id"], named=False)
+    op.drop_table("series_points")
+    # Packed series other than the classifier's have no place in the old key.
+    op.execute(sa.text(f"DELETE FROM {PACKED} WHERE series <> 'loss'"))
+    if _sqlite():
+        with op.batch_alter_table(PACKED, recreate="always") as batch:
+            batch.drop_column("series")
+        return
+    op.drop_constraint(PACKED_KEY, PACKED, type_="primary")
+    op.drop_column(PACKED, "series")
+    op.create_primary_key(PACKED_KEY, PACKED, ["experiment_id"])

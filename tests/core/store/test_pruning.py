@@ -78,6 +78,25 @@ def test_the_sweep_compacts_ended_runs_and_their_curves_still_read(engine: Engin
         assert not pruning.sweep(session, keep_checkpoints=False)  # nothing left to do
 
 
+def test_the_sweep_compacts_named_series_too(engine: Engine) -> None:
+    """A kind with several series (a GAN's, at the same steps) keeps them in series_points:
+    compacted, counted and read back as the classifier's one series is."""
+    lost, attempt = running(engine)
+    with session_scope(engine) as session:
+        for name, value in (("discriminator", 0.5), ("generator", 2.0)):
+            series.append_loss(session, lost, attempt, [10, 20], [value, value], name)
+    with session_scope(engine) as session:
+        assert runs.fail(session, lost, "gave up")
+    assert rows_of(engine, lost)["series_points"] == 4
+    report = pruning.sweep_until_done(engine, keep_checkpoints=False)
+    assert report.compacted == [lost] and report.freed_bytes == 4 * 12
+    assert rows_of(engine, lost)["series_points"] == 0
+    with session_scope(engine) as session:
+        steps, values = series.read_series(session, lost, series="generator")
+        assert (steps.tolist(), values.tolist()) == ([10, 20], [2.0, 2.0])
+        assert series.read_series(session, lost)[0].tolist() == []  # no classifier series
+
+
 def test_checkpoints_stay_when_kept(engine: Engine) -> None:
     done = full_run(engine)
     report = pruning.sweep_until_done(engine, keep_checkpoints=True)

@@ -16,6 +16,7 @@ from tests.core.store.helpers import SMALL, finish, predictions, queued, read, r
 
 PER_EXPERIMENT_TABLES = (
     "loss_points",
+    "series_points",
     "experiment_series",
     "experiment_predictions",
     "experiment_checkpoints",
@@ -61,6 +62,7 @@ def test_a_finished_experiment_goes_with_every_row_and_blob(engine: Engine) -> N
     other = full_run(engine, seed=1)
     assert rows_of(engine, experiment_id) == {
         "loss_points": 10,
+        "series_points": 0,
         "experiment_series": 1,
         "experiment_predictions": 1,
         "experiment_checkpoints": 1,
@@ -73,6 +75,18 @@ def test_a_finished_experiment_goes_with_every_row_and_blob(engine: Engine) -> N
     assert outcome.deleted and outcome.freed_bytes == 120 + 80 + 50 * 42 + 5000 + 700
     assert set(rows_of(engine, experiment_id).values()) == {0}
     assert rows_of(engine, other)["experiment_models"] == 1  # only that one went
+
+
+def test_named_series_points_go_with_their_experiment(engine: Engine) -> None:
+    experiment_id, attempt = running(engine)
+    with session_scope(engine) as session:
+        series.append_loss(session, experiment_id, attempt, [10, 20], [1.0, 2.0], "generator")
+    with session_scope(engine) as session:
+        assert runs.fail(session, experiment_id, "gave up")  # ended, never packed
+    with session_scope(engine) as session:
+        outcome = retention.delete_experiment(session, experiment_id, cancel=False)
+    assert outcome.deleted and outcome.freed_bytes == 2 * 12
+    assert set(rows_of(engine, experiment_id).values()) == {0}
 
 
 def test_an_unfinished_experiment_is_refused_unless_cancel_is_asked(engine: Engine) -> None:

@@ -1,0 +1,63 @@
+"""Migration 0010 names the series and leaves the previous release's writes working, on SQLite
+and Postgres: its workers go on inserting the classifier's points with ON CONFLICT on
+(experiment_id, step) while an upgrade runs (the upgrade drill does it with live processes),
+packed rows stored before it are the classifier's "loss", and a named series (a GAN's, at the
+same steps as its other one) is stored beside them."""
+
+from __future__ import annotations
+
+from alembic import command
+from sqlalchemy import text
+
+from core.store.migrate import alembic_config, upgrade_to_head
+from core.store.session import make_engine, session_scope
+
+EXPERIMENT = text(
+    "INSERT INTO experiments (id, tags, spec, spec_hash, status, cancel_requested, attempt, "
+    "step, total_steps, created_at, cost) VALUES (:id, '[]', '{}', 'h', 'running', false, 1, "
+    "0, 0, '2026-01-01 00:00:00+00:00', 0)"
+)
+PACKED = text(
+    'INSERT INTO experiment_series (experiment_id, points, steps, "values") '
+    "VALUES (:id, 0, :empty, :empty)"
+)
+# What the previous release's worker sends for each batch of points (core/store/series.py at
+# tests/migrations/previous_release.py's commit).
+PREVIOUS_RELEASE_POINTS = text(
+    "INSERT INTO loss_points (experiment_id, step, value) VALUES (:id, :step, :value) "
+    "ON CONFLICT (experiment_id, step) DO NOTHING RETURNING step"
+)
+
+
+def test_the_previous_release_still_writes_points_and_named_series_fit_beside(
+    empty_database: str,
+) -> None:
+    from core.store.series import append_loss, pack_series, read_series
+
+    running, finished = "a" * 32, "b" * 32
+    engine = make_engine(empty_database)
+    try:
+        with engine.begin() as connection:
+            config = alembic_config(empty_database)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0009")
+            for row_id in (running, finished):
+                connection.execute(EXPERIMENT, {"id": row_id})
+            connection.execute(PACKED, {"id": finished, "empty": b""})
+        upgrade_to_head(empty_database)
+        with engine.begin() as connection:
+            packed = connection.execute(text("SELECT experiment_id, series FROM experiment_series"))
+            assert [tuple(row) for row in packed] == [(finished, "loss")]
+            points = {"id": running, "step": 10, "value": 0.5}
+            assert connection.execute(PREVIOUS_RELEASE_POINTS, points).all() == [(10,)]
+            assert connection.execute(PREVIOUS_RELEASE_POINTS, points).all() == []  # a repeat
+        with session_scope(engine) as session:
+            assert append_loss(session, running, 1, [10, 20], [0.5, 0.25]) == 1
+            for name in ("discriminator", "generator"):
+                assert append_loss(session, running, 1, [10, 20], [1.0, 2.0], name) == 2
+        with session_scope(engine) as session:
+            assert read_series(session, running)[0].tolist() == [10, 20]
+            assert read_series(session, running, series="generator")[1].tolist() == [1.0, 2.0]
+            assert pack_series(session, running) == 6
+    finally:
+        engine.dispose()
