@@ -25,4 +25,19 @@ CONTRACT_STEPS: dict[tuple[str, ...], str] = {
         "previous release never names it (it replaces a run's packed row by a delete and an "
         "insert)"
     ),
+    # 0011 acts only on a store that ran 0010's first version, whose loss_points (keyed with
+    # the series) already refuses the previous release's inserts: it gives that key back.
+    **{
+        ("0011_repair_first_series_layout.py", *step): (
+            "repairs 0010's first layout, which the previous release cannot write to; the "
+            "table keeps its name and its 0001 columns and key (SQLite rebuilds it in one "
+            "transaction), and the series column it drops was never the previous release's"
+        )
+        for step in (
+            ("drop_table", "loss_points"),
+            ("rename_table", "_new_loss_points"),
+            ("drop_constraint", "loss_points", "loss_points_pkey"),
+            ("drop_column", "loss_points", "series"),
+        )
+    },
 }
