@@ -281,5 +281,7 @@ class Mix(CheckedRequests):
     def _predict_unfinished(self, client: httpx.Client, rng: random.Random) -> None:
         run = self.ledger.pick(rng, lambda r: not r.finished)
         if run is not None:
+            # Ended meanwhile: a model (200), or none if it was cancelled before its first step.
+            ended = {200, 404}
             path = f"/experiments/{run.id}/predict"
-            self._call("predict-unfinished", client, "POST", path, {409}, run, {200}, json=PIXELS)
+            self._call("predict-unfinished", client, "POST", path, {409}, run, ended, json=PIXELS)

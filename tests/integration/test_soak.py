@@ -3,12 +3,14 @@
 on when the service runs for months: no run stuck, every series exact, no process that keeps
 growing, nothing wrong in the logs.
 
-The mix (tests/integration/soak.py) runs for the warm-up (a fifth of the time, at most 120 s),
-then pauses: every run ends, every client disconnects, and the first quiet window is sampled.
-Then it runs for the rest of the time, and the second quiet window is sampled the same way.
+The mix (tests/integration/soak.py) runs for the warm-up (a fifth of the time, at most 120 s,
+and on until every kind of request has been answered), then pauses: every run ends, every
+client disconnects, and the first quiet window is sampled. Then it runs for the rest of the
+time, and the second quiet window is sampled the same way.
 From the first window to the second (tests/integration/soak_rules.py): each process's resident
 memory grows by at most 10 %; its open file descriptors and database connections, and the
-Redis server's clients, do not grow. The figures are printed (run pytest with -s).
+Redis server's clients, by at most the two a connection pool may add. The figures are printed
+(run pytest with -s), and every sample is kept in the test's soak-series.json.
 """
 
 from __future__ import annotations
@@ -38,9 +40,10 @@ SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "600"))
 WARMUP_S = min(120.0, SOAK_SECONDS / 5)
 QUIET_S = 6.0  # each quiet window: about six samples, a second apart
 # Small runs (a second or two of training each) of two structures and four seeds: seeds of one
-# structure may train together as a fused group, and each must still get its own series. Runs
-# much shorter than that would turn over so fast that the API processes' bounded caches (a
-# few tens of kB for each run read, up to 1,024 runs) would still be filling at the end.
+# structure may train together as a fused group, and each must still get its own series. Each
+# run that turns over leaves a few tens of kB in the API processes' caches (its finished series,
+# its last answers; bounded, full after a thousand runs or more): much shorter runs would turn
+# over faster, and grow them faster.
 CATALOGUE = [
     drill_body(seed=seed, train_limit=limit, test_limit=100)
     for seed in (61, 62, 63, 64)
