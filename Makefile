@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-dev
 TEST_DATA_DIR ?= $(abspath ../shared/data)
 PYTEST_ARGS ?=
 
-.PHONY: run test drills lint typecheck layering unit integration fuzz clean
+.PHONY: run test drills soak lint typecheck layering unit integration fuzz clean
 .PHONY: bench bench-api bench-api-embedded bench-fused bench-sparse bench-cost bench-cnn bench-gan
 # The benchmarks import the service's packages by their names (core, worker, ...), which an
 # install, an editable one too, keeps out of the top of site-packages (setup.py): they run
@@ -62,8 +62,19 @@ integration: $(STAMP)
 # (tests/integration/test_upgrade_drill.py); each prints its times (DRILL lines), with
 # tuned intervals and, where recovery rests on a timing setting, at the shipped defaults too
 # ([defaults]: every one must recover within 30 s).
+# They include the soak (below) at 10 minutes.
 drills: $(STAMP)
 	TEST_DATA_DIR=$(TEST_DATA_DIR) $(BIN)/pytest -m drill -s $(PYTEST_ARGS)
+
+# The soak (tests/integration/test_soak.py): two API processes and two workers under a steady
+# mix of submissions, cancels, deletes, polls, event streams and predictions for SOAK_SECONDS
+# (here 30 minutes; `make drills` runs it for 10), then: no run stuck, every series exact, no
+# process whose memory, descriptors or connections grew after the warm-up, no error logged.
+# Prints its figures (SOAK lines). SOAK_SECONDS=N to change.
+SOAK_SECONDS ?= 1800
+soak: $(STAMP)
+	SOAK_SECONDS=$(SOAK_SECONDS) TEST_DATA_DIR=$(TEST_DATA_DIR) \
+		$(BIN)/pytest tests/integration/test_soak.py -m drill -s $(PYTEST_ARGS)
 
 # Deeper fuzzing of the live API than `make test` does (tests/api/test_fuzz.py): many more
 # examples per endpoint, many more stateful scenarios (linked calls: submit, read, cancel,

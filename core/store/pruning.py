@@ -78,10 +78,9 @@ def sweep(
         .limit(batch)
     ).all()
     for experiment_id, points in compactable:
-        report.compacted.append(str(experiment_id))
-        report.freed_bytes += int(points) * LOSS_POINT_BYTES
-        if not dry_run:
-            _compact(session, str(experiment_id))
+        if dry_run or _compact(session, str(experiment_id)):
+            report.compacted.append(str(experiment_id))
+            report.freed_bytes += int(points) * LOSS_POINT_BYTES
 
     if not keep_checkpoints:
         stale = session.execute(
@@ -124,7 +123,21 @@ def sweep_until_done(
             return total
 
 
-def _compact(session: Session, experiment_id: str) -> None:
+def _compact(session: Session, experiment_id: str) -> bool:
+    """Pack the run's series if it has no packed row yet, and drop its per-point rows. False,
+    doing nothing, when the run is gone or going: a DELETE (through any API process) committed
+    since the pass listed it, or holds its row now. Packing the series of a run that is gone
+    broke the foreign key, and with it the whole pass. On PostgreSQL the row is then locked
+    against deletion (FOR KEY SHARE) until the pass commits, and a row that a deletion holds is
+    passed by, not waited for (SKIP LOCKED: no lock order to keep). SQLite has one writer at a
+    time: once the pass has written, no deletion commits before it does."""
+    here = session.execute(
+        select(_E.id)
+        .where(_E.id == experiment_id)
+        .with_for_update(read=True, key_share=True, skip_locked=True)
+    ).first()
+    if here is None:
+        return False
     packed = session.execute(
         select(SERIES.c.experiment_id).where(SERIES.c.experiment_id == experiment_id)
     ).first()
@@ -132,6 +145,7 @@ def _compact(session: Session, experiment_id: str) -> None:
         pack_series(session, experiment_id)
     for table in (LOSS, NAMED):
         session.execute(delete(table).where(table.c.experiment_id == experiment_id))
+    return True
 
 
 @dataclass(frozen=True)

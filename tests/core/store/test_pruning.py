@@ -7,9 +7,10 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
-from sqlalchemy import Engine
+import pytest
+from sqlalchemy import Engine, text
 
-from core.store import ablations, artifacts, pruning, runs, series
+from core.store import ablations, artifacts, pruning, retention, runs, series
 from core.store.clock import utcnow
 from core.store.models import Status
 from core.store.session import session_scope
@@ -141,3 +142,33 @@ def test_prune_candidates_by_age_outcome_and_membership(engine: Engine) -> None:
             session, finished_before=cutoff, statuses=["failed"]
         )
         assert [c.experiment_id for c in only_failed] == [old_failed]
+
+
+def test_a_run_deleted_after_the_pass_listed_it_is_left_alone(engine: Engine) -> None:
+    """A DELETE through another API process commits between the pass's listing and its
+    compaction of that run (the soak caught it): the pass skips the run instead of packing a
+    series for an experiment that is gone, which broke the foreign key and the whole pass."""
+    done = full_run(engine)
+    with session_scope(engine) as sweeping:
+        with session_scope(engine) as deleting:
+            assert retention.delete_experiment(deleting, done, cancel=False).deleted
+        assert not pruning._compact(sweeping, done)
+    assert rows_of(engine, done) == dict.fromkeys(rows_of(engine, done), 0)
+
+
+def test_a_run_being_deleted_is_skipped_without_waiting(engine: Engine) -> None:
+    """The deletion holds the run's row (not yet committed) while the pass lists it: the pass
+    passes it by (PostgreSQL's SKIP LOCKED) instead of waiting on it, and once the deletion has
+    committed nothing of it is left to compact."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: a deletion in progress holds the pass off")
+    done = full_run(engine)
+    other = full_run(engine, seed=1)
+    with session_scope(engine) as deleting:
+        assert retention.delete_experiment(deleting, done, cancel=False).deleted
+        with session_scope(engine) as sweeping:
+            sweeping.execute(text("SET LOCAL lock_timeout = '5s'"))  # never hang the suite
+            report = pruning.sweep(sweeping, keep_checkpoints=True)
+        assert report.compacted == [other]
+    assert rows_of(engine, done)["experiments"] == 0
+    assert not pruning.sweep_until_done(engine, keep_checkpoints=True)
