@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from api.background.periodic import running_every
 from api.services import predictors
 from core.settings import Settings
-from core.store import pruning
+from core.store import cache, pruning
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +24,9 @@ def sweep_once(engine: Engine, settings: Settings) -> pruning.SweepReport:
     # The store's own caches forget deleted runs as it deletes them; the decoded models are
     # the API's.
     predictors.forget(str(engine.url), report.deleted)
+    # And runs deleted through another API process: their entries would sit in this one's
+    # caches until the bounds pushed them out.
+    cache.forget_deleted(engine)
     if report:
         logger.info(
             "retention: deleted %d experiments, compacted %d series, dropped %d checkpoints, "

@@ -50,7 +50,7 @@ def status_of(session: Session, experiment_id: str) -> str:
     return status
 
 
-_BODIES: LRU[tuple[str, str], tuple[tuple[object, ...], bytes]] = LRU(1024)
+_BODIES: LRU[tuple[str, str], tuple[tuple[object, ...], bytes]] = LRU(1024, per_run=True)
 # Keyed (engine URL, id) for the state, (engine URL, id, since_step, max_points, series) for
 # /loss.
 _FRESH_STATE = FreshAnswers()

@@ -95,7 +95,9 @@ def load(data: bytes) -> LoadedModel:
 # A few of the largest models a run may keep, or hundreds of the book's (600 kB each). A model
 # larger than this is decoded for each prediction and not kept.
 MODEL_CACHE_BYTES = 256 * 1_048_576
-_models: LRU[tuple[str, str, str], LoadedModel] = LRU(MODEL_CACHE_BYTES, lambda m: m.nbytes)
+_models: LRU[tuple[str, str, str], LoadedModel] = LRU(
+    MODEL_CACHE_BYTES, lambda m: m.nbytes, per_run=True
+)
 
 
 def cached_bytes() -> int:

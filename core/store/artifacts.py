@@ -51,7 +51,7 @@ def _predictions_bytes(blob: PredictionsBlob) -> int:
 # Bounded by bytes: a full test set's outputs are 420 kB, so 16 MiB holds about forty runs'.
 PREDICTIONS_CACHE_BYTES = 16 * 1_048_576
 _predictions_cache: LRU[tuple[str, str], PredictionsBlob] = LRU(
-    PREDICTIONS_CACHE_BYTES, _predictions_bytes
+    PREDICTIONS_CACHE_BYTES, _predictions_bytes, per_run=True
 )
 
 

@@ -63,7 +63,7 @@ def _series_bytes(packed: dict[str, FinishedSeries]) -> int:
 # (16 bytes a point, so 32 MiB is about a hundred book-length curves).
 SERIES_CACHE_BYTES = 32 * 1_048_576
 _series_cache: LRU[tuple[str, str], dict[str, FinishedSeries]] = LRU(
-    SERIES_CACHE_BYTES, _series_bytes
+    SERIES_CACHE_BYTES, _series_bytes, per_run=True
 )
 
 
