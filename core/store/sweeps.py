@@ -16,7 +16,8 @@ from sqlmodel import Session, col, select
 
 from core.store.clock import utcnow
 from core.store.cursor import decode_cursor, encode_cursor
-from core.store.errors import StoreError
+from core.store.errors import IdempotencyConflict, StoreError
+from core.store.experiments import scoped_key
 from core.store.models import Experiment
 from core.store.sweep_tables import ExperimentRung, Sweep, SweepRun, SweepTrial
 from core.store.tables import rowcount
@@ -35,6 +36,18 @@ def require_sweep(session: Session, sweep_id: str) -> Sweep:
     if sweep is None:
         raise SweepNotFound(sweep_id)
     return sweep
+
+
+def sweep_by_idempotency_key(
+    session: Session, key: str, owner: str | None, request: dict[str, Any]
+) -> Sweep | None:
+    """The sweep an earlier POST with this Idempotency-Key (of this owner) made, or None;
+    IdempotencyConflict when that POST asked for something else."""
+    stored = scoped_key(key, owner)
+    found = session.exec(select(Sweep).where(col(Sweep.idempotency_key) == stored)).first()
+    if found is not None and found.request != request:
+        raise IdempotencyConflict(key, found.id, "sweep")
+    return found
 
 
 def list_sweeps(
