@@ -11,6 +11,12 @@ Per sweep, under its lease (core/store/sweeps.py: one driver at a time across AP
    `max_trials` in all; their runs are ordinary experiments of the sweep's owner, counted
    against its key's quotas (over one, the sweep waits and says so in `note`);
 4. the sweep ends `succeeded` once max_trials trials have ended.
+
+The lease fences every write, not only the start of a pass: each transaction of a pass begins
+by taking (renewing) it with a conditional UPDATE of the sweep's row, which also holds that row
+until the commit, so another process's take waits for the commit and then finds the lease
+held. A process that has lost the lease (paused past it, while another took the sweep over)
+stops at its next transaction instead of writing from what it read before the other drove.
 """
 
 from __future__ import annotations
@@ -41,8 +47,11 @@ from core.sweeps.space import apply_params, decode, parse_space
 
 logger = logging.getLogger(__name__)
 
-LEASE_S = 30.0
 ENDED = ("pruned", "complete", "failed")
+
+
+class LeaseLost(Exception):
+    """Another process drives the sweep now: this pass stops where it is."""
 
 
 def driver_name() -> str:
@@ -99,18 +108,27 @@ class SweepDriver:
     def drive(self, sweep_id: str) -> None:
         to_send: list[str] = []
         with Session(self.engine) as session:
-            if not sweep_store.take_lease(session, sweep_id, self.me, LEASE_S):
+            try:
+                self._hold(session, sweep_id)
+                sweep = sweep_store.require_sweep(session, sweep_id)
+                self._update(session, sweep)
+                if sweep.status == "running":
+                    self._fill(session, sweep, to_send)
+                self._maybe_finish(session, sweep)
+                session.commit()
+            except LeaseLost:
                 session.rollback()
-                return
-            session.commit()
-            sweep = sweep_store.require_sweep(session, sweep_id)
-            self._update(session, sweep)
-            if sweep.status == "running":
-                to_send = self._fill(session, sweep)
-            self._maybe_finish(session, sweep)
-            session.commit()
+        # What was committed goes out, even when the pass stopped early (a run committed and
+        # never sent is sent by the reaper later, too).
         if to_send:
             self.dispatcher.dispatch_all(to_send)
+
+    def _hold(self, session: Session, sweep_id: str) -> None:
+        """Take or renew the lease at the start of a transaction (its row stays held until the
+        commit); LeaseLost, with the transaction rolled back, when another process holds it."""
+        if not sweep_store.take_lease(session, sweep_id, self.me, self.settings.sweep_lease_s):
+            session.rollback()
+            raise LeaseLost(sweep_id)
 
     # 1 and 2 ----------------------------------------------------------------------------
 
@@ -193,15 +211,19 @@ class SweepDriver:
 
     # 3 and 4 ----------------------------------------------------------------------------
 
-    def _fill(self, session: Session, sweep: Sweep) -> list[str]:
+    def _fill(self, session: Session, sweep: Sweep, created: list[str]) -> None:
+        """Ask new trials, one transaction each; their runs' ids go to `created` as each
+        commits."""
         trials = sweep_store.trials(session, sweep.id)
         active = sum(1 for t in trials if t.state not in ENDED)
         space = parse_space(sweep.space)
-        created: list[str] = []
         runs = sweep_store.runs_with_experiments(session, sweep.id)
         rungs = sweep_store.rungs_of(session, [e.id for m in runs.values() for _, e in m])
         recs = records(trials, runs, rungs, sweep)
-        while len(recs) < sweep.max_trials and active < sweep.parallel:
+        # The status is read again after each commit: a cancel stops the asking.
+        while (
+            len(recs) < sweep.max_trials and active < sweep.parallel and sweep.status == "running"
+        ):
             number = len(recs)
             optuna_params, attrs = study.ask(
                 space, recs, sampler=sweep.sampler, seed=sweep.sampler_seed,
@@ -229,13 +251,15 @@ class SweepDriver:
                     )  # fmt: skip
                     new.append((spec.seed, experiment.id))
                 if sweep.key_id is not None and not self._within_quota(session, sweep, specs):
-                    return created
+                    return
                 sweep_store.add_trial(session, sweep, number, params, optuna_params, attrs, new)
-                created += [eid for _, eid in new]
                 active += 1
             recs.append(study.TrialRecord(number, optuna_params, "running", system_attrs=attrs))
             session.commit()
-        return created
+            created += [eid for _, eid in new]
+            # The next trial is asked from what this process read under the lease: only
+            # while it still holds it (no other process can have asked one since).
+            self._hold(session, sweep.id)
 
     def _within_quota(self, session: Session, sweep: Sweep, specs: list[ExperimentSpec]) -> bool:
         limits = quotas.Quotas.of(self.settings)
@@ -249,10 +273,12 @@ class SweepDriver:
             )  # fmt: skip
         except quotas.QuotaExceeded as exc:
             session.rollback()
+            self._hold(session, sweep.id)
             sweep = sweep_store.require_sweep(session, sweep.id)
             sweep.note = f"waiting: {exc}"
             session.add(sweep)
             session.commit()
+            self._hold(session, sweep.id)
             return False
         return True
 

@@ -1,0 +1,136 @@
+"""The sweep driver (api/background/sweeps.py), its passes run by the test and its runs
+finished in the store as a worker would finish them (tests/api/sweep_runs.py), on SQLite and
+Postgres: every decision it stores can be decided again from the store alone, whoever reported
+later; and a driver that loses its lease in the middle of a pass stops there, leaving the
+sweep whole to the process that took it over."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from api.background.sweeps import SweepDriver
+from core.settings import Settings
+from core.store import sweeps as sweep_store
+from core.store.clock import utcnow
+from core.sweeps import paired, study
+from tests.api.app_client import AppClient
+from tests.api.sweep_runs import Sent, finish_runs
+from tests.core.sweeps.decisions import assert_decisions_reproduce
+
+BASE: dict[str, Any] = {
+    "preset": "seed-baseline",
+    "overrides": {"train_limit": 500, "test_limit": 100, "epochs": 1, "batch_size": 10},
+    "validation_records": 200,
+    "sampler": "grid",
+    "seeds": 2,
+}
+ACCURACY = {0.5: 0.8, 0.0001: 0.1, 0.01: 0.5}
+PAUSE_S = 2.0  # long enough for b's whole pass when nothing holds it up
+
+
+def _sweep(client: AppClient, lrs: list[float], **body: Any) -> str:
+    space = {"lr": {"type": "choice", "values": lrs}}
+    created = client.post("/sweeps", json={**BASE, "space": space, **body})
+    assert created.status_code == 201, created.text
+    sweep_id: str = created.json()["id"]
+    return sweep_id
+
+
+def test_decisions_are_decided_again_from_the_store(
+    client: AppClient, engine: Engine, settings: Settings
+) -> None:
+    # One trial at a time: the first is judged before the second has any figure.
+    sweep_id = _sweep(client, [0.5, 0.0001], max_trials=2, parallel=1)
+    driver = SweepDriver(engine, Sent(), settings)  # type: ignore[arg-type]
+    for _ in range(2):
+        driver.drive(sweep_id)
+        finish_runs(engine, sweep_id, ACCURACY)
+        driver.drive(sweep_id)
+    view = client.get(f"/sweeps/{sweep_id}").json()
+    assert view["status"] == "succeeded" and len(view["trials"]) == 2
+    first, second = view["trials"]
+    # Two keeps of the first; the second is pruned at its first rung or kept at both.
+    assert len(second["decisions"]) == (1 if second["state"] == "pruned" else 2)
+    assert assert_decisions_reproduce(view) == 2 + len(second["decisions"])
+    assert [d["rivals"] for d in first["decisions"]] == [[], []]
+    assert second["decisions"][0]["rivals"] == [0]
+    # The second trial's figures are in the store now: deciding the first's rungs against
+    # every trial there is would not give what was decided then.
+    mine = {r["seed"]: r["rungs"][0]["validation_accuracy"] for r in first["runs"]}
+    later = {r["seed"]: r["rungs"][0]["validation_accuracy"] for r in second["runs"]}
+    against_all = paired.decide(mine, {1: later}, looks=2).as_dict()
+    assert {"rung": 0, **against_all} != first["decisions"][0]
+    # And a figure changed after the fact is found.
+    tampered = copy.deepcopy(view)
+    tampered["trials"][1]["runs"][0]["rungs"][0]["validation_accuracy"] += 1e-9
+    with pytest.raises(AssertionError):
+        assert_decisions_reproduce(tampered)
+
+
+def _take_over(engine: Engine, other: SweepDriver, sweep_id: str) -> None:
+    """What happens while the first driver is paused past its lease: its lease runs out (set
+    so here) and `other` drives a whole pass."""
+    with Session(engine) as session:
+        sweep = sweep_store.require_sweep(session, sweep_id)
+        sweep.lease_until = utcnow() - timedelta(seconds=1)
+        session.add(sweep)
+        session.commit()
+    other.drive(sweep_id)
+
+
+def test_a_driver_paused_mid_pass_past_its_lease_never_writes_over_the_next(
+    client: AppClient, engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Driver a stalls between two trials of one pass (in Optuna's ask) while b, in another
+    thread, takes the sweep over. Whatever the order they then run in, the sweep has each
+    trial once, each run sent once, and a ends its pass without an error."""
+    sweep_id = _sweep(client, [0.5, 0.0001, 0.01], max_trials=3, parallel=3)
+    sent_a, sent_b = Sent(), Sent()
+    a = SweepDriver(engine, sent_a, settings)  # type: ignore[arg-type]
+    b = SweepDriver(engine, sent_b, settings)  # type: ignore[arg-type]
+    a.me, b.me = "a", "b"
+    real_ask = study.ask
+    asks: list[threading.Thread] = []
+
+    def ask(*args: Any, **kwargs: Any) -> Any:
+        if (
+            threading.current_thread() is threading.main_thread()
+            and len(asks) == 0
+            and (
+                len(args[1]) == 1  # a's second ask, its first trial committed
+            )
+        ):
+            other = threading.Thread(target=_take_over, args=(engine, b, sweep_id))
+            asks.append(other)
+            other.start()
+            # b finishes, or waits for a's transaction: a goes on either way.
+            other.join(timeout=PAUSE_S)
+        return real_ask(*args, **kwargs)
+
+    monkeypatch.setattr(study, "ask", ask)
+    a.drive(sweep_id)
+    asks[0].join(timeout=60)
+    assert not asks[0].is_alive()
+    with Session(engine) as session:
+        trials = sweep_store.trials(session, sweep_id)
+        runs = sweep_store.runs_with_experiments(session, sweep_id)
+    assert [t.number for t in trials] == [0, 1, 2]
+    experiment_ids = sorted(e.id for members in runs.values() for _, e in members)
+    assert len(set(experiment_ids)) == 6
+    assert len(client.get("/experiments", params={"limit": 50}).json()["items"]) == 6
+    # Each run went out once, from the process that committed it.
+    assert sorted(sent_a.ids + sent_b.ids) == experiment_ids
+    finish_runs(engine, sweep_id, ACCURACY)
+    for _ in range(2):
+        a.drive(sweep_id)
+        b.drive(sweep_id)
+    view = client.get(f"/sweeps/{sweep_id}").json()
+    assert view["status"] == "succeeded" and len(view["trials"]) == 3
+    assert_decisions_reproduce(view)
