@@ -10,7 +10,7 @@ Per sweep, under its lease (core/store/sweeps.py: one driver at a time across AP
 3. new trials, asked from a study rebuilt from the stored trials, up to `parallel` running and
    `max_trials` in all; their runs are ordinary experiments of the sweep's owner, counted
    against its key's quotas (over one, the sweep waits and says so in `note`);
-4. the sweep ends `succeeded` once max_trials trials have ended.
+4. the sweep ends `succeeded` once max_trials trials and all their runs have ended.
 
 The lease fences every write, not only the start of a pass: each transaction of a pass begins
 by taking (renewing) it with a conditional UPDATE of the sweep's row, which also holds that row
@@ -285,6 +285,11 @@ class SweepDriver:
     def _maybe_finish(self, session: Session, sweep: Sweep) -> None:
         trials = sweep_store.trials(session, sweep.id)
         if not all(t.state in ENDED for t in trials):
+            return
+        # A pruned (or failed) trial ends at once, its unfinished runs asked to stop: the
+        # sweep ends once they have, so nothing of it still trains (or counts) after its end.
+        runs = sweep_store.runs_with_experiments(session, sweep.id)
+        if any(e.status not in TERMINAL for members in runs.values() for _, e in members):
             return
         if sweep.status == "cancelling":
             sweep_store.finish(session, sweep, "cancelled")

@@ -1,8 +1,8 @@
 """The sweep driver (api/background/sweeps.py), its passes run by the test and its runs
 finished in the store as a worker would finish them (tests/api/sweep_runs.py), on SQLite and
 Postgres: every decision it stores can be decided again from the store alone, whoever reported
-later; and a driver that loses its lease in the middle of a pass stops there, leaving the
-sweep whole to the process that took it over."""
+later; a driver that loses its lease in the middle of a pass stops there, leaving the sweep
+whole to the process that took it over; and a sweep ends only once all its runs have."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from api.background.sweeps import SweepDriver
 from core.settings import Settings
 from core.store import sweeps as sweep_store
 from core.store.clock import utcnow
+from core.store.models import Experiment
 from core.sweeps import paired, study
 from tests.api.app_client import AppClient
 from tests.api.sweep_runs import Sent, finish_runs
@@ -134,3 +135,37 @@ def test_a_driver_paused_mid_pass_past_its_lease_never_writes_over_the_next(
     view = client.get(f"/sweeps/{sweep_id}").json()
     assert view["status"] == "succeeded" and len(view["trials"]) == 3
     assert_decisions_reproduce(view)
+
+
+def test_a_sweep_ends_only_once_its_pruned_trials_runs_have_stopped(
+    client: AppClient, engine: Engine, settings: Settings
+) -> None:
+    sweep_id = _sweep(client, [0.5, 0.0001], max_trials=2, parallel=2)
+    driver = SweepDriver(engine, Sent(), settings)  # type: ignore[arg-type]
+    driver.drive(sweep_id)
+    finish_runs(engine, sweep_id, ACCURACY)
+    with Session(engine) as session:
+        # The loser's runs still train (their rungs reported so far) when it is judged.
+        losing = [e for _, e in _runs_of(session, sweep_id, 0.0001)]
+        for experiment in losing:
+            experiment.status, experiment.step = "running", 17
+            session.add(experiment)
+        session.commit()
+        losing_ids = [e.id for e in losing]
+    driver.drive(sweep_id)
+    view = client.get(f"/sweeps/{sweep_id}").json()
+    states = sorted(t["state"] for t in view["trials"])
+    assert states == ["complete", "pruned"] and view["status"] == "running"
+    assert all(client.get(f"/experiments/{i}").json()["cancel_requested"] for i in losing_ids)
+    with Session(engine) as session:
+        for _, experiment in _runs_of(session, sweep_id, 0.0001):
+            experiment.status = "cancelled"  # as the worker ends a run asked to stop
+            session.add(experiment)
+        session.commit()
+    driver.drive(sweep_id)
+    assert client.get(f"/sweeps/{sweep_id}").json()["status"] == "succeeded"
+
+
+def _runs_of(session: Session, sweep_id: str, lr: float) -> list[tuple[Any, Experiment]]:
+    runs = sweep_store.runs_with_experiments(session, sweep_id)
+    return [(r, e) for members in runs.values() for r, e in members if e.spec["lr"] == lr]
