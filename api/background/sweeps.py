@@ -48,6 +48,7 @@ from core.sweeps.space import apply_params, decode, parse_space
 logger = logging.getLogger(__name__)
 
 ENDED = ("pruned", "complete", "failed")
+WAITING = "waiting: "  # the note of a sweep whose next trial waits for its owner's quota
 
 
 class LeaseLost(Exception):
@@ -253,6 +254,9 @@ class SweepDriver:
                 if sweep.key_id is not None and not self._within_quota(session, sweep, specs):
                     return
                 sweep_store.add_trial(session, sweep, number, params, optuna_params, attrs, new)
+                if sweep.note is not None and sweep.note.startswith(WAITING):
+                    sweep.note = None  # within the quota again: no longer waiting
+                    session.add(sweep)
                 active += 1
             recs.append(study.TrialRecord(number, optuna_params, "running", system_attrs=attrs))
             session.commit()
@@ -275,7 +279,7 @@ class SweepDriver:
             session.rollback()
             self._hold(session, sweep.id)
             sweep = sweep_store.require_sweep(session, sweep.id)
-            sweep.note = f"waiting: {exc}"
+            sweep.note = f"{WAITING}{exc}"
             session.add(sweep)
             session.commit()
             self._hold(session, sweep.id)

@@ -2,7 +2,8 @@
 finished in the store as a worker would finish them (tests/api/sweep_runs.py), on SQLite and
 Postgres: every decision it stores can be decided again from the store alone, whoever reported
 later; a driver that loses its lease in the middle of a pass stops there, leaving the sweep
-whole to the process that took it over; and a sweep ends only once all its runs have."""
+whole to the process that took it over; a sweep ends only once all its runs have; and its
+trials are its owner's runs, waiting for the owner's quota."""
 
 from __future__ import annotations
 
@@ -15,13 +16,17 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from api.app import create_app
 from api.background.sweeps import SweepDriver
+from core.keys import Role
 from core.settings import Settings
+from core.store import keys
 from core.store import sweeps as sweep_store
 from core.store.clock import utcnow
 from core.store.models import Experiment
+from core.store.session import session_scope
 from core.sweeps import paired, study
-from tests.api.app_client import AppClient
+from tests.api.app_client import AppClient, app_client
 from tests.api.sweep_runs import Sent, finish_runs
 from tests.core.sweeps.decisions import assert_decisions_reproduce
 
@@ -36,9 +41,11 @@ ACCURACY = {0.5: 0.8, 0.0001: 0.1, 0.01: 0.5}
 PAUSE_S = 2.0  # long enough for b's whole pass when nothing holds it up
 
 
-def _sweep(client: AppClient, lrs: list[float], **body: Any) -> str:
+def _sweep(
+    client: AppClient, lrs: list[float], headers: dict[str, str] | None = None, **body: Any
+) -> str:
     space = {"lr": {"type": "choice", "values": lrs}}
-    created = client.post("/sweeps", json={**BASE, "space": space, **body})
+    created = client.post("/sweeps", json={**BASE, "space": space, **body}, headers=headers)
     assert created.status_code == 201, created.text
     sweep_id: str = created.json()["id"]
     return sweep_id
@@ -169,3 +176,30 @@ def test_a_sweep_ends_only_once_its_pruned_trials_runs_have_stopped(
 def _runs_of(session: Session, sweep_id: str, lr: float) -> list[tuple[Any, Experiment]]:
     runs = sweep_store.runs_with_experiments(session, sweep_id)
     return [(r, e) for members in runs.values() for r, e in members if e.spec["lr"] == lr]
+
+
+def test_trials_are_the_owners_runs_and_wait_for_its_quota(
+    settings: Settings, engine: Engine
+) -> None:
+    """Three active runs a key: the second trial's two runs wait until the first's end; the
+    sweep says so while it waits, and no longer once it goes on."""
+    limited = settings.model_copy(update={"auth": "required", "quota_active_experiments": 3})
+    with session_scope(engine) as session:
+        _, token = keys.create_key(session, "ann", Role.member)
+    ann = {"Authorization": f"Bearer {token}"}
+    with app_client(create_app(limited, lifespan_hooks=[])) as client:
+        sweep_id = _sweep(client, [0.5, 0.0001], ann, max_trials=2, parallel=2)
+        driver = SweepDriver(engine, Sent(), limited)  # type: ignore[arg-type]
+        driver.drive(sweep_id)
+        view = client.get(f"/sweeps/{sweep_id}", headers=ann).json()
+        assert len(view["trials"]) == 1 and view["note"].startswith("waiting: ")
+        runs = client.get("/experiments", params={"tag": sweep_id}, headers=ann).json()["items"]
+        assert len(runs) == 2 and all(r["owner"] == "ann" for r in runs)
+        assert all(set(r["tags"]) == {"sweep", sweep_id} for r in runs)
+        finish_runs(engine, sweep_id, ACCURACY)
+        driver.drive(sweep_id)
+        view = client.get(f"/sweeps/{sweep_id}", headers=ann).json()
+        assert len(view["trials"]) == 2 and view["note"] is None, view["note"]
+        finish_runs(engine, sweep_id, ACCURACY)
+        driver.drive(sweep_id)
+        assert client.get(f"/sweeps/{sweep_id}", headers=ann).json()["status"] == "succeeded"
