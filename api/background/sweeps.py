@@ -113,6 +113,10 @@ class SweepDriver:
                 self._hold(session, sweep_id)
                 sweep = sweep_store.require_sweep(session, sweep_id)
                 self._update(session, sweep)
+                # The judgements stand on their own: a trial asked next that waits for the
+                # owner's quota rolls its own transaction back, not the prunes that free it.
+                session.commit()
+                self._hold(session, sweep_id)
                 if sweep.status == "running":
                     self._fill(session, sweep, to_send)
                 self._maybe_finish(session, sweep)

@@ -42,9 +42,9 @@ from worker.shutdown import descendants
 
 pytestmark = [pytest.mark.integration, pytest.mark.drill]
 TRIALS = 6
-# Runs of a few seconds (2,900 steps at batch size 1): long enough to be caught mid-way, past
+# Runs of a few seconds (1,900 steps at batch size 1): long enough to be caught mid-way, past
 # a checkpoint (every second, tuned).
-LONGER = {**TINY_SWEEP["overrides"], "train_limit": 3000}
+LONGER = {**TINY_SWEEP["overrides"], "train_limit": 2000}
 
 
 @pytest.fixture
@@ -105,7 +105,7 @@ def test_api_kill_9_mid_sweep(sqlite_stack: Stack) -> None:
 
 def _mid_trial(view: dict[str, Any]) -> bool:
     """A run well into its training (past a checkpoint), and trials still to be asked for."""
-    going = any(r["status"] == "running" and r["step"] > 1000 for r in _runs(view))
+    going = any(r["status"] == "running" and r["step"] > 600 for r in _runs(view))
     return going and len(view["trials"]) < view["max_trials"]
 
 

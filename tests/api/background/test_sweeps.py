@@ -3,7 +3,7 @@ finished in the store as a worker would finish them (tests/api/sweep_runs.py), o
 Postgres: every decision it stores can be decided again from the store alone, whoever reported
 later; a driver that loses its lease in the middle of a pass stops there, leaving the sweep
 whole to the process that took it over; a sweep ends only once all its runs have; and its
-trials are its owner's runs, waiting for the owner's quota."""
+trials are its owner's runs, waiting for the owner's quota and judged while they wait."""
 
 from __future__ import annotations
 
@@ -203,3 +203,33 @@ def test_trials_are_the_owners_runs_and_wait_for_its_quota(
         finish_runs(engine, sweep_id, ACCURACY)
         driver.drive(sweep_id)
         assert client.get(f"/sweeps/{sweep_id}", headers=ann).json()["status"] == "succeeded"
+
+
+def test_a_sweep_waiting_for_its_quota_still_judges_its_trials(
+    settings: Settings, engine: Engine
+) -> None:
+    """The pass's judgements stand even when the trial it asks next waits for the quota: the
+    loser is pruned and its runs asked to stop, which is what frees the quota."""
+    limited = settings.model_copy(update={"auth": "required", "quota_active_experiments": 4})
+    with session_scope(engine) as session:
+        _, token = keys.create_key(session, "ann", Role.member)
+    ann = {"Authorization": f"Bearer {token}"}
+    with app_client(create_app(limited, lifespan_hooks=[])) as client:
+        sweep_id = _sweep(client, [0.5, 0.0001, 0.01], ann, max_trials=3, parallel=3)
+        driver = SweepDriver(engine, Sent(), limited)  # type: ignore[arg-type]
+        driver.drive(sweep_id)  # two trials; the third waits
+        finish_runs(engine, sweep_id, ACCURACY)
+        with Session(engine) as session:
+            for members in sweep_store.runs_with_experiments(session, sweep_id).values():
+                for _, experiment in members:  # rungs reported, still training
+                    experiment.status, experiment.step = "running", 17
+                    session.add(experiment)
+            session.commit()
+        driver.drive(sweep_id)
+        view = client.get(f"/sweeps/{sweep_id}", headers=ann).json()
+        assert len(view["trials"]) == 2 and view["note"].startswith("waiting: ")
+        pruned = [t for t in view["trials"] if t["state"] == "pruned"]
+        assert len(pruned) == 1, view["trials"]
+        for run in pruned[0]["runs"]:
+            got = client.get(f"/experiments/{run['experiment_id']}", headers=ann).json()
+            assert got["cancel_requested"], got
