@@ -12,11 +12,12 @@ Per sweep, under its lease (core/store/sweeps.py: one driver at a time across AP
    against its key's quotas (over one, the sweep waits and says so in `note`);
 4. the sweep ends `succeeded` once max_trials trials and all their runs have ended.
 
-The lease fences every write, not only the start of a pass: each transaction of a pass begins
-by taking (renewing) it with a conditional UPDATE of the sweep's row, which also holds that row
-until the commit, so another process's take waits for the commit and then finds the lease
-held. A process that has lost the lease (paused past it, while another took the sweep over)
-stops at its next transaction instead of writing from what it read before the other drove.
+The lease fences every commit, not only the start of a pass: the pass takes it (and commits
+that at once, holding nothing while it reads and asks), and each of its transactions commits
+only if this process is still the lease's owner (core/store/sweeps.py keep_lease, checked with
+the sweep's row held to the commit). A process paused past its lease while another took the
+sweep over commits nothing more: its next commit finds the other owner and rolls back, and a
+trial it asks that the other has already asked is that same sign.
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from api.background.dispatch import Dispatcher
@@ -109,31 +111,48 @@ class SweepDriver:
     def drive(self, sweep_id: str) -> None:
         to_send: list[str] = []
         with Session(self.engine) as session:
+            if not sweep_store.take_lease(session, sweep_id, self.me, self.settings.sweep_lease_s):
+                session.rollback()
+                return
+            session.commit()
             try:
-                self._hold(session, sweep_id)
                 sweep = sweep_store.require_sweep(session, sweep_id)
                 self._update(session, sweep)
                 # The judgements stand on their own: a trial asked next that waits for the
                 # owner's quota rolls its own transaction back, not the prunes that free it.
-                session.commit()
-                self._hold(session, sweep_id)
+                self._commit(session, sweep_id)
                 if sweep.status == "running":
                     self._fill(session, sweep, to_send)
                 self._maybe_finish(session, sweep)
-                session.commit()
+                self._commit(session, sweep_id)
             except LeaseLost:
-                session.rollback()
+                logger.info("sweep %s: driven by another process now", sweep_id)
         # What was committed goes out, even when the pass stopped early (a run committed and
         # never sent is sent by the reaper later, too).
         if to_send:
             self.dispatcher.dispatch_all(to_send)
 
-    def _hold(self, session: Session, sweep_id: str) -> None:
-        """Take or renew the lease at the start of a transaction (its row stays held until the
-        commit); LeaseLost, with the transaction rolled back, when another process holds it."""
-        if not sweep_store.take_lease(session, sweep_id, self.me, self.settings.sweep_lease_s):
+    def _commit(self, session: Session, sweep_id: str) -> None:
+        """Commit this transaction's writes if this process still holds the lease; else roll
+        them back and raise LeaseLost."""
+        with self._collisions(session, sweep_id):
+            session.flush()
+        if not sweep_store.keep_lease(session, sweep_id, self.me, self.settings.sweep_lease_s):
             session.rollback()
             raise LeaseLost(sweep_id)
+        session.commit()
+
+    @contextlib.contextmanager
+    def _collisions(self, session: Session, sweep_id: str) -> Iterator[None]:
+        """A write that collides with another's (the trial number it asks already stored) is
+        LeaseLost when another process holds the lease now: that one asked it."""
+        try:
+            yield
+        except IntegrityError:
+            session.rollback()
+            if sweep_store.lease_owner(session, sweep_id) != self.me:
+                raise LeaseLost(sweep_id) from None
+            raise
 
     # 1 and 2 ----------------------------------------------------------------------------
 
@@ -235,39 +254,45 @@ class SweepDriver:
                 maximize=sweep.objective == "validation_accuracy",
             )  # fmt: skip
             params = decode(space, optuna_params)
-            new: list[tuple[int, str]] = []
-            try:
-                spec_dict = apply_params(sweep.base, params)
-                specs = [
-                    ExperimentSpec.model_validate({**spec_dict, "seed": s}) for s in sweep.seeds
-                ]
-            except ValueError as exc:
-                trial = sweep_store.add_trial(
-                    session, sweep, number, params, optuna_params, attrs, []
-                )
-                self._end(session, trial, "failed", f"not a valid spec: {exc}"[:500])
-            else:
-                if sweep.key_id is not None:
-                    quotas.lock_key(session, sweep.key_id)
-                for spec in specs:
-                    experiment, _ = experiments.create_experiment(
-                        session, spec, tags=["sweep", sweep.id], preset=sweep.preset,
-                        owner=sweep.owner, key_id=sweep.key_id, cost=estimate(spec).cpu_hours,
-                    )  # fmt: skip
-                    new.append((spec.seed, experiment.id))
-                if sweep.key_id is not None and not self._within_quota(session, sweep, specs):
-                    return
-                sweep_store.add_trial(session, sweep, number, params, optuna_params, attrs, new)
-                if sweep.note is not None and sweep.note.startswith(WAITING):
-                    sweep.note = None  # within the quota again: no longer waiting
-                    session.add(sweep)
-                active += 1
+            with self._collisions(session, sweep.id):
+                new = self._add_trial(session, sweep, number, params, optuna_params, attrs)
+            if new is None:  # waiting for the owner's quota
+                self._commit(session, sweep.id)
+                return
+            active += 1 if new else 0
             recs.append(study.TrialRecord(number, optuna_params, "running", system_attrs=attrs))
-            session.commit()
+            self._commit(session, sweep.id)
             created += [eid for _, eid in new]
-            # The next trial is asked from what this process read under the lease: only
-            # while it still holds it (no other process can have asked one since).
-            self._hold(session, sweep.id)
+
+    def _add_trial(
+        self, session: Session, sweep: Sweep, number: int, params: dict[str, Any],
+        optuna_params: dict[str, Any], attrs: dict[str, Any],
+    ) -> list[tuple[int, str]] | None:  # fmt: skip
+        """Store trial `number` with a run per seed, or failed when its spec is not valid;
+        its runs' (seed, id), or None (nothing stored but the note) over the owner's quota."""
+        try:
+            spec_dict = apply_params(sweep.base, params)
+            specs = [ExperimentSpec.model_validate({**spec_dict, "seed": s}) for s in sweep.seeds]
+        except ValueError as exc:
+            trial = sweep_store.add_trial(session, sweep, number, params, optuna_params, attrs, [])
+            self._end(session, trial, "failed", f"not a valid spec: {exc}"[:500])
+            return []
+        if sweep.key_id is not None:
+            quotas.lock_key(session, sweep.key_id)
+        new: list[tuple[int, str]] = []
+        for spec in specs:
+            experiment, _ = experiments.create_experiment(
+                session, spec, tags=["sweep", sweep.id], preset=sweep.preset,
+                owner=sweep.owner, key_id=sweep.key_id, cost=estimate(spec).cpu_hours,
+            )  # fmt: skip
+            new.append((spec.seed, experiment.id))
+        if sweep.key_id is not None and not self._within_quota(session, sweep, specs):
+            return None
+        sweep_store.add_trial(session, sweep, number, params, optuna_params, attrs, new)
+        if sweep.note is not None and sweep.note.startswith(WAITING):
+            sweep.note = None  # within the quota again: no longer waiting
+            session.add(sweep)
+        return new
 
     def _within_quota(self, session: Session, sweep: Sweep, specs: list[ExperimentSpec]) -> bool:
         limits = quotas.Quotas.of(self.settings)
@@ -280,13 +305,10 @@ class SweepDriver:
                 account=sweep.owner, new_stored_bytes=sum(c.stored_bytes for c in costs),
             )  # fmt: skip
         except quotas.QuotaExceeded as exc:
-            session.rollback()
-            self._hold(session, sweep.id)
+            session.rollback()  # the trial's runs go; the note stays (the caller commits it)
             sweep = sweep_store.require_sweep(session, sweep.id)
             sweep.note = f"{WAITING}{exc}"
             session.add(sweep)
-            session.commit()
-            self._hold(session, sweep.id)
             return False
         return True
 
