@@ -36,6 +36,7 @@ from sqlmodel import Session
 
 from api.background.dispatch import Dispatcher
 from api.background.periodic import running_every
+from api.background.sweep_records import figures, records
 from core.cost import estimate
 from core.settings import Settings
 from core.spec import ExperimentSpec
@@ -59,38 +60,6 @@ class LeaseLost(Exception):
 
 def driver_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def figures(
-    runs: list[tuple[Any, Experiment]], rungs: dict[str, list[Any]], objective: str, index: int
-) -> dict[int, float]:
-    """Per seed, the objective at rung `index` (0-based) of each run that has reported it."""
-    found: dict[int, float] = {}
-    for run, experiment in runs:
-        rows = rungs.get(experiment.id, [])
-        if len(rows) > index:
-            found[run.seed] = float(getattr(rows[index], objective))
-    return found
-
-
-def records(
-    trials: list[SweepTrial], runs: dict[int, list[tuple[Any, Experiment]]],
-    rungs: dict[str, list[Any]], sweep: Sweep,
-) -> list[study.TrialRecord]:  # fmt: skip
-    out = []
-    for trial in trials:
-        intermediate = {}
-        for k in range(min(trial.judged + 1, sweep.rungs)):
-            seeds = figures(runs.get(trial.number, []), rungs, sweep.objective, k)
-            if len(seeds) == len(sweep.seeds):
-                intermediate[study.rung_resource(k)] = sum(seeds.values()) / len(seeds)
-        out.append(
-            study.TrialRecord(
-                trial.number, trial.optuna_params, trial.state, trial.value, intermediate,
-                trial.system_attrs,
-            )
-        )  # fmt: skip
-    return out
 
 
 class SweepDriver:
