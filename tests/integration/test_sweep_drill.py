@@ -1,7 +1,7 @@
 """Fault drills of a sweep mid-way, each ending with the sweep succeeded with exactly
-max_trials trials, no number used twice, no stray run, every run claimed once (twice for the
-runs a killed worker lost), and every prune decided again the same way from the stored rung
-figures (sweep_live.assert_ended_whole):
+max_trials trials, no number used twice, no stray run, every run claimed once (once more
+only after the reaper requeued it as lost: the runs a killed worker held), and every prune
+decided again the same way from the stored rung figures (sweep_live.assert_ended_whole):
 
 - kill -9 of the API process (its driver holds the sweep's lease and may be between storing a
   trial and sending its runs), then a new one: it takes the lease once the dead one's has
@@ -34,6 +34,7 @@ from tests.integration.sweep_live import (
     assert_ended_whole,
     create_sweep,
     get_sweep,
+    requeued_by_reaper,
     run_ids,
     start_sqlite_stack,
     wait_sweep,
@@ -137,8 +138,9 @@ def test_worker_kill_9_mid_trial(stacks: Callable[..., Stack]) -> None:
 
     resumed = wait_until("every lost run claimed again (or ended)", moved_on, timeout=120)
     view = wait_sweep(stack, sweep_id, timeout=150)
-    claims = assert_ended_whole(stack, view, resumed=lost)
+    claims = assert_ended_whole(stack, view)
     assert lost and any(claims[run] == 2 for run in lost)  # resumed, not started over elsewhere
+    assert set(requeued_by_reaper(stack)) >= {run for run in lost if claims[run] == 2}
     report(
         "kill -9 worker mid-trial",
         resumed=resumed - fault,
