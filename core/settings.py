@@ -119,6 +119,11 @@ class Settings(BaseSettings):
     # The API's retention pass: deletes runs whose deletion waited for them to end, drops the
     # per-point loss rows of ended runs (their packed series stays) and stale checkpoints.
     retention_interval_s: float = Field(default=30.0, gt=0, le=86_400)
+    # One API process drives a sweep at a time, under a lease it renews at every step of its
+    # pass (api/background/sweeps.py). When its holder dies, another process takes the sweep
+    # over once the lease has run out: lower moves a sweep on sooner after a lost API process;
+    # too low, and a process paused that long (swapping) hands the sweep over, and stops.
+    sweep_lease_s: float = Field(default=30.0, ge=1, le=3_600)
     # The names (Host header, without the port) this server answers to; anything else gets
     # 400, which stops DNS rebinding (a web page whose name suddenly points at 127.0.0.1).
     # Empty means the loopback names plus TRAINLAB_HOST; `*` accepts any name. In the

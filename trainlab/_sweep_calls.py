@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 import trainlab.sweep_models as sm
-from trainlab._calls import Call, _as, _seg
+from trainlab._calls import Call, _as, _idempotent, _seg
 
 
 def sweep_body(
@@ -37,10 +37,11 @@ def sweep_body(
     return body
 
 
-def create_sweep(body: dict[str, Any]) -> Call[sm.Sweep]:
-    # No Idempotency-Key: POST /sweeps does not honour one (a retried create makes a second
-    # sweep, which can be cancelled and deleted).
-    return Call("POST", "/sweeps", _as(sm.Sweep), json=body)
+def create_sweep(body: dict[str, Any], idempotency_key: str | None) -> Call[sm.Sweep]:
+    # A key on every create, as experiments and ablations carry one: a retried POST (after a
+    # 429, or the caller's with the same key) answers the same sweep instead of a second.
+    headers = _idempotent(idempotency_key)
+    return Call("POST", "/sweeps", _as(sm.Sweep), json=body, headers=headers)
 
 
 def get_sweep(sweep_id: str) -> Call[sm.Sweep]:

@@ -46,14 +46,16 @@ class Sweeps:
         spec: Mapping[str, Any] | None = None,
         overrides: Mapping[str, Any] | None = None,
         name: str | None = None,
+        idempotency_key: str | None = None,
         **options: Any,
     ) -> sm.Sweep:
         """A search over `space` ({"lr": {"type": "log_uniform", "low": ..., "high": ...}})
         on a preset (with overrides) or a spec. `options`: seeds, sampler, pruner, max_trials,
         parallel, validation_records, objective, rungs, sampler_seed (the server's defaults
-        where not given)."""
+        where not given). Same idempotency as experiments.create: a retry with the same
+        `idempotency_key` (one is made when not given) answers the same sweep."""
         body = _body(space, preset, spec, overrides, name, options)
-        return self._c.send(_calls.create_sweep(body))
+        return self._c.send(_calls.create_sweep(body, idempotency_key))
 
     def get(self, sweep_id: str) -> sm.Sweep:
         return self._c.send(_calls.get_sweep(sweep_id))
@@ -119,10 +121,11 @@ class AsyncSweeps:
         spec: Mapping[str, Any] | None = None,
         overrides: Mapping[str, Any] | None = None,
         name: str | None = None,
+        idempotency_key: str | None = None,
         **options: Any,
     ) -> sm.Sweep:
         body = _body(space, preset, spec, overrides, name, options)
-        return await self._c.send(_calls.create_sweep(body))
+        return await self._c.send(_calls.create_sweep(body, idempotency_key))
 
     async def get(self, sweep_id: str) -> sm.Sweep:
         return await self._c.send(_calls.get_sweep(sweep_id))

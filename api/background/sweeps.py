@@ -10,7 +10,14 @@ Per sweep, under its lease (core/store/sweeps.py: one driver at a time across AP
 3. new trials, asked from a study rebuilt from the stored trials, up to `parallel` running and
    `max_trials` in all; their runs are ordinary experiments of the sweep's owner, counted
    against its key's quotas (over one, the sweep waits and says so in `note`);
-4. the sweep ends `succeeded` once max_trials trials have ended.
+4. the sweep ends `succeeded` once max_trials trials and all their runs have ended.
+
+The lease fences every commit, not only the start of a pass: the pass takes it (and commits
+that at once, holding nothing while it reads and asks), and each of its transactions commits
+only if this process is still the lease's owner (core/store/sweeps.py keep_lease, checked with
+the sweep's row held to the commit). A process paused past its lease while another took the
+sweep over commits nothing more: its next commit finds the other owner and rolls back, and a
+trial it asks that the other has already asked is that same sign.
 """
 
 from __future__ import annotations
@@ -19,15 +26,17 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from api.background.dispatch import Dispatcher
 from api.background.periodic import running_every
+from api.background.sweep_records import figures, records
 from core.cost import estimate
 from core.settings import Settings
 from core.spec import ExperimentSpec
@@ -41,44 +50,16 @@ from core.sweeps.space import apply_params, decode, parse_space
 
 logger = logging.getLogger(__name__)
 
-LEASE_S = 30.0
 ENDED = ("pruned", "complete", "failed")
+WAITING = "waiting: "  # the note of a sweep whose next trial waits for its owner's quota
+
+
+class LeaseLost(Exception):
+    """Another process drives the sweep now: this pass stops where it is."""
 
 
 def driver_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def figures(
-    runs: list[tuple[Any, Experiment]], rungs: dict[str, list[Any]], objective: str, index: int
-) -> dict[int, float]:
-    """Per seed, the objective at rung `index` (0-based) of each run that has reported it."""
-    found: dict[int, float] = {}
-    for run, experiment in runs:
-        rows = rungs.get(experiment.id, [])
-        if len(rows) > index:
-            found[run.seed] = float(getattr(rows[index], objective))
-    return found
-
-
-def records(
-    trials: list[SweepTrial], runs: dict[int, list[tuple[Any, Experiment]]],
-    rungs: dict[str, list[Any]], sweep: Sweep,
-) -> list[study.TrialRecord]:  # fmt: skip
-    out = []
-    for trial in trials:
-        intermediate = {}
-        for k in range(min(trial.judged + 1, sweep.rungs)):
-            seeds = figures(runs.get(trial.number, []), rungs, sweep.objective, k)
-            if len(seeds) == len(sweep.seeds):
-                intermediate[study.rung_resource(k)] = sum(seeds.values()) / len(seeds)
-        out.append(
-            study.TrialRecord(
-                trial.number, trial.optuna_params, trial.state, trial.value, intermediate,
-                trial.system_attrs,
-            )
-        )  # fmt: skip
-    return out
 
 
 class SweepDriver:
@@ -99,18 +80,48 @@ class SweepDriver:
     def drive(self, sweep_id: str) -> None:
         to_send: list[str] = []
         with Session(self.engine) as session:
-            if not sweep_store.take_lease(session, sweep_id, self.me, LEASE_S):
+            if not sweep_store.take_lease(session, sweep_id, self.me, self.settings.sweep_lease_s):
                 session.rollback()
                 return
             session.commit()
-            sweep = sweep_store.require_sweep(session, sweep_id)
-            self._update(session, sweep)
-            if sweep.status == "running":
-                to_send = self._fill(session, sweep)
-            self._maybe_finish(session, sweep)
-            session.commit()
+            try:
+                sweep = sweep_store.require_sweep(session, sweep_id)
+                self._update(session, sweep)
+                # The judgements stand on their own: a trial asked next that waits for the
+                # owner's quota rolls its own transaction back, not the prunes that free it.
+                self._commit(session, sweep_id)
+                if sweep.status == "running":
+                    self._fill(session, sweep, to_send)
+                self._maybe_finish(session, sweep)
+                self._commit(session, sweep_id)
+            except LeaseLost:
+                logger.info("sweep %s: driven by another process now", sweep_id)
+        # What was committed goes out, even when the pass stopped early (a run committed and
+        # never sent is sent by the reaper later, too).
         if to_send:
             self.dispatcher.dispatch_all(to_send)
+
+    def _commit(self, session: Session, sweep_id: str) -> None:
+        """Commit this transaction's writes if this process still holds the lease; else roll
+        them back and raise LeaseLost."""
+        with self._collisions(session, sweep_id):
+            session.flush()
+        if not sweep_store.keep_lease(session, sweep_id, self.me, self.settings.sweep_lease_s):
+            session.rollback()
+            raise LeaseLost(sweep_id)
+        session.commit()
+
+    @contextlib.contextmanager
+    def _collisions(self, session: Session, sweep_id: str) -> Iterator[None]:
+        """A write that collides with another's (the trial number it asks already stored) is
+        LeaseLost when another process holds the lease now: that one asked it."""
+        try:
+            yield
+        except IntegrityError:
+            session.rollback()
+            if sweep_store.lease_owner(session, sweep_id) != self.me:
+                raise LeaseLost(sweep_id) from None
+            raise
 
     # 1 and 2 ----------------------------------------------------------------------------
 
@@ -193,49 +204,64 @@ class SweepDriver:
 
     # 3 and 4 ----------------------------------------------------------------------------
 
-    def _fill(self, session: Session, sweep: Sweep) -> list[str]:
+    def _fill(self, session: Session, sweep: Sweep, created: list[str]) -> None:
+        """Ask new trials, one transaction each; their runs' ids go to `created` as each
+        commits."""
         trials = sweep_store.trials(session, sweep.id)
         active = sum(1 for t in trials if t.state not in ENDED)
         space = parse_space(sweep.space)
-        created: list[str] = []
         runs = sweep_store.runs_with_experiments(session, sweep.id)
         rungs = sweep_store.rungs_of(session, [e.id for m in runs.values() for _, e in m])
         recs = records(trials, runs, rungs, sweep)
-        while len(recs) < sweep.max_trials and active < sweep.parallel:
+        # The status is read again after each commit: a cancel stops the asking.
+        while (
+            len(recs) < sweep.max_trials and active < sweep.parallel and sweep.status == "running"
+        ):
             number = len(recs)
             optuna_params, attrs = study.ask(
                 space, recs, sampler=sweep.sampler, seed=sweep.sampler_seed,
                 maximize=sweep.objective == "validation_accuracy",
             )  # fmt: skip
             params = decode(space, optuna_params)
-            new: list[tuple[int, str]] = []
-            try:
-                spec_dict = apply_params(sweep.base, params)
-                specs = [
-                    ExperimentSpec.model_validate({**spec_dict, "seed": s}) for s in sweep.seeds
-                ]
-            except ValueError as exc:
-                trial = sweep_store.add_trial(
-                    session, sweep, number, params, optuna_params, attrs, []
-                )
-                self._end(session, trial, "failed", f"not a valid spec: {exc}"[:500])
-            else:
-                if sweep.key_id is not None:
-                    quotas.lock_key(session, sweep.key_id)
-                for spec in specs:
-                    experiment, _ = experiments.create_experiment(
-                        session, spec, tags=["sweep", sweep.id], preset=sweep.preset,
-                        owner=sweep.owner, key_id=sweep.key_id, cost=estimate(spec).cpu_hours,
-                    )  # fmt: skip
-                    new.append((spec.seed, experiment.id))
-                if sweep.key_id is not None and not self._within_quota(session, sweep, specs):
-                    return created
-                sweep_store.add_trial(session, sweep, number, params, optuna_params, attrs, new)
-                created += [eid for _, eid in new]
-                active += 1
+            with self._collisions(session, sweep.id):
+                new = self._add_trial(session, sweep, number, params, optuna_params, attrs)
+            if new is None:  # waiting for the owner's quota
+                self._commit(session, sweep.id)
+                return
+            active += 1 if new else 0
             recs.append(study.TrialRecord(number, optuna_params, "running", system_attrs=attrs))
-            session.commit()
-        return created
+            self._commit(session, sweep.id)
+            created += [eid for _, eid in new]
+
+    def _add_trial(
+        self, session: Session, sweep: Sweep, number: int, params: dict[str, Any],
+        optuna_params: dict[str, Any], attrs: dict[str, Any],
+    ) -> list[tuple[int, str]] | None:  # fmt: skip
+        """Store trial `number` with a run per seed, or failed when its spec is not valid;
+        its runs' (seed, id), or None (nothing stored but the note) over the owner's quota."""
+        try:
+            spec_dict = apply_params(sweep.base, params)
+            specs = [ExperimentSpec.model_validate({**spec_dict, "seed": s}) for s in sweep.seeds]
+        except ValueError as exc:
+            trial = sweep_store.add_trial(session, sweep, number, params, optuna_params, attrs, [])
+            self._end(session, trial, "failed", f"not a valid spec: {exc}"[:500])
+            return []
+        if sweep.key_id is not None:
+            quotas.lock_key(session, sweep.key_id)
+        new: list[tuple[int, str]] = []
+        for spec in specs:
+            experiment, _ = experiments.create_experiment(
+                session, spec, tags=["sweep", sweep.id], preset=sweep.preset,
+                owner=sweep.owner, key_id=sweep.key_id, cost=estimate(spec).cpu_hours,
+            )  # fmt: skip
+            new.append((spec.seed, experiment.id))
+        if sweep.key_id is not None and not self._within_quota(session, sweep, specs):
+            return None
+        sweep_store.add_trial(session, sweep, number, params, optuna_params, attrs, new)
+        if sweep.note is not None and sweep.note.startswith(WAITING):
+            sweep.note = None  # within the quota again: no longer waiting
+            session.add(sweep)
+        return new
 
     def _within_quota(self, session: Session, sweep: Sweep, specs: list[ExperimentSpec]) -> bool:
         limits = quotas.Quotas.of(self.settings)
@@ -248,17 +274,21 @@ class SweepDriver:
                 account=sweep.owner, new_stored_bytes=sum(c.stored_bytes for c in costs),
             )  # fmt: skip
         except quotas.QuotaExceeded as exc:
-            session.rollback()
+            session.rollback()  # the trial's runs go; the note stays (the caller commits it)
             sweep = sweep_store.require_sweep(session, sweep.id)
-            sweep.note = f"waiting: {exc}"
+            sweep.note = f"{WAITING}{exc}"
             session.add(sweep)
-            session.commit()
             return False
         return True
 
     def _maybe_finish(self, session: Session, sweep: Sweep) -> None:
         trials = sweep_store.trials(session, sweep.id)
         if not all(t.state in ENDED for t in trials):
+            return
+        # A pruned (or failed) trial ends at once, its unfinished runs asked to stop: the
+        # sweep ends once they have, so nothing of it still trains (or counts) after its end.
+        runs = sweep_store.runs_with_experiments(session, sweep.id)
+        if any(e.status not in TERMINAL for members in runs.values() for _, e in members):
             return
         if sweep.status == "cancelling":
             sweep_store.finish(session, sweep, "cancelled")

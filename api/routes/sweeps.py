@@ -14,14 +14,22 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from api.auth import Member, QuotasDep, ensure_can_change
 from api.deps import DispatcherDep, SessionDep, SettingsDep
 from api.http.csv_response import attachment
 from api.http.etags import JSON, NOT_MODIFIED_DOC, conditional_json
-from api.routes.params import Cursor, IfNoneMatch, SweepId
-from api.schemas import BODY_REQUIRED, DATABASE_DOWN, ERROR_RESPONSES, INVALID, NoFields
+from api.routes.params import Cursor, IfNoneMatch, SweepId, idempotency_header
+from api.schemas import (
+    BODY_REQUIRED,
+    CONFLICT,
+    DATABASE_DOWN,
+    ERROR_RESPONSES,
+    INVALID,
+    NoFields,
+)
 from api.services import admission, sweep_views
 from api.services.ablation_plan import store_plan
 from api.services.sweep_plan import SweepRequest, build_plan, store_sweep
@@ -35,6 +43,8 @@ from core.sweeps import study
 from core.sweeps.space import parse_space
 
 router = APIRouter(tags=["sweeps"])
+
+IdempotencyKey = Annotated[str | None, idempotency_header("sweep")]
 
 MAX_CONFIRM_TOP = 5
 MAX_CONFIRM_SEEDS = 20
@@ -61,7 +71,7 @@ def _sweep(session: Session, sweep_id: str) -> Sweep:
         raise HTTPException(404, str(exc)) from None
 
 
-@router.post("/sweeps", status_code=201, responses={**INVALID, **DATABASE_DOWN})
+@router.post("/sweeps", status_code=201, responses={**INVALID, **DATABASE_DOWN, **CONFLICT})
 def create_sweep(
     request: SweepRequest,
     session: SessionDep,
@@ -69,20 +79,55 @@ def create_sweep(
     principal: Member,
     limits: QuotasDep,
     response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """A search over `space` on a base (preset or spec, plus overrides): trials asked from
     Optuna's `sampler`, each trained on `seeds` paired seeds with `validation_records` held out
     of the training set, judged at `rungs` geometric rungs by `pruner` on validation figures
     only. 422 naming the field for a bad space (an empty range, a log bound <= 0, an unknown
     field or a numeric type on a non-numeric one, duplicate choices), a costliest trial past
-    a run bound, or a sweep past the CPU-hour bound. Its runs count against the key's quotas."""
+    a run bound, or a sweep past the CPU-hour bound. Its runs count against the key's quotas.
+    A retry with the same Idempotency-Key answers the same sweep and starts nothing; the same
+    key with a different body is 409."""
     plan = build_plan(request, CostLimits.from_settings(settings))
+    if idempotency_key is not None:
+        replayed = _replay(session, idempotency_key, principal.name, request, response)
+        if replayed is not None:
+            return replayed
     if principal.key_id is not None:
         quotas.check_ablation_size(limits, request.max_trials * request.seeds)
-    sweep = store_sweep(session, request, plan, owner=principal.name, key_id=principal.key_id)
-    session.commit()
+    try:
+        sweep = store_sweep(
+            session, request, plan, owner=principal.name, key_id=principal.key_id,
+            idempotency_key=idempotency_key,
+        )  # fmt: skip
+        session.commit()
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        # A retry with the same key committed first: its sweep is the answer.
+        session.rollback()
+        replayed = _replay(session, idempotency_key, principal.name, request, response)
+        if replayed is None:
+            raise
+        return replayed
     response.headers["Location"] = f"/sweeps/{sweep.id}"
     return sweep_views.sweep_view(session, sweep, full=True)
+
+
+def _replay(
+    session: Session, key: str, owner: str | None, request: SweepRequest, response: Response
+) -> dict[str, Any] | None:
+    """The answer for a POST whose Idempotency-Key made a sweep before: that sweep as it is
+    now; None when the key is new."""
+    found = sweep_store.sweep_by_idempotency_key(
+        session, key, owner, request.model_dump(mode="json")
+    )
+    if found is None:
+        return None
+    response.headers["Location"] = f"/sweeps/{found.id}"
+    response.headers["Idempotent-Replayed"] = "true"
+    return sweep_views.sweep_view(session, found, full=True)
 
 
 @router.get("/sweeps", response_class=Response, responses={**_OBJECT, **INVALID, **DATABASE_DOWN})

@@ -17,6 +17,7 @@ from core.model_spec import Int
 from core.presets import UnknownPresetError, preset_dict
 from core.spec import ExperimentSpec
 from core.spec_paths import MAX_OVERRIDES, SpecPath, apply_overrides
+from core.store.experiments import scoped_key
 from core.store.sweep_tables import Sweep
 from core.submissions import PresetName
 from core.sweeps import study
@@ -106,7 +107,10 @@ def store_sweep(
     *,
     owner: str | None,
     key_id: str | None,
+    idempotency_key: str | None = None,
 ) -> Sweep:
+    """Add the sweep (no trials yet: the driver asks them). A key already stored (a racing
+    retry committed first) fails the flush with an IntegrityError."""
     sweep = Sweep(
         name=request.name,
         request=request.model_dump(mode="json"),
@@ -125,6 +129,7 @@ def store_sweep(
         ),
         owner=owner,
         key_id=key_id,
+        idempotency_key=scoped_key(idempotency_key, owner),
     )
     session.add(sweep)
     session.flush()

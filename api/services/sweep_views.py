@@ -11,7 +11,7 @@ from typing import Any
 from scipy import stats as sps
 from sqlmodel import Session
 
-from api.background.sweeps import records
+from api.background.sweep_records import records
 from api.services.ablation_plan import Arm, Cell, Plan, PlanError
 from core.cost import CostLimits, ablation_total, ablation_violations, estimate
 from core.spec import ExperimentSpec

@@ -1,7 +1,8 @@
 """The tables of sweeps (core/store/sweeps.py reads and writes them).
 
-- sweeps: the request, its parsed parts, status, and the driver's lease (one API process
-  drives a sweep at a time: it takes the lease with a conditional UPDATE and renews it).
+- sweeps: the request, its parsed parts, status, the driver's lease (one API process
+  drives a sweep at a time: it takes the lease with a conditional UPDATE and renews it), and
+  the Idempotency-Key of the POST that made it.
 - sweep_trials: one row per asked trial, keyed (sweep, number): a number is asked once, so a
   sweep never has more than max_trials trials and never runs one twice.
 - sweep_runs: the trial's experiments, one per seed (ordinary experiments, linked here).
@@ -50,6 +51,9 @@ class Sweep(SQLModel, table=True):
     lease_until: datetime | None = None
     note: str | None = None  # why the driver waits (a quota), or why the sweep failed
     confirm_ablation_id: str | None = Field(default=None, max_length=32)
+    # As experiments and ablations store theirs (core/store/experiments.py scoped_key): unique,
+    # so two racing retries of one POST make one sweep.
+    idempotency_key: str | None = Field(default=None, unique=True, max_length=200)
 
 
 class SweepTrial(SQLModel, table=True):

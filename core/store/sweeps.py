@@ -2,7 +2,10 @@
 
 The driver's lease: a sweep is driven by one API process at a time. `take_lease` is one
 conditional UPDATE that succeeds when the lease is free, expired, or already the caller's, so
-two processes looking at the same sweep at the same moment cannot both drive it.
+two processes looking at the same sweep at the same moment cannot both drive it. `keep_lease`
+fences each of the driver's commits: it renews the lease only while the caller is still its
+owner, holding the sweep's row to the commit, so a driver that another has taken the sweep
+from (it was paused past its lease) commits nothing more.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from sqlmodel import Session, col, select
 
 from core.store.clock import utcnow
 from core.store.cursor import decode_cursor, encode_cursor
-from core.store.errors import StoreError
+from core.store.errors import IdempotencyConflict, StoreError
+from core.store.experiments import scoped_key
 from core.store.models import Experiment
 from core.store.sweep_tables import ExperimentRung, Sweep, SweepRun, SweepTrial
 from core.store.tables import rowcount
@@ -35,6 +39,18 @@ def require_sweep(session: Session, sweep_id: str) -> Sweep:
     if sweep is None:
         raise SweepNotFound(sweep_id)
     return sweep
+
+
+def sweep_by_idempotency_key(
+    session: Session, key: str, owner: str | None, request: dict[str, Any]
+) -> Sweep | None:
+    """The sweep an earlier POST with this Idempotency-Key (of this owner) made, or None;
+    IdempotencyConflict when that POST asked for something else."""
+    stored = scoped_key(key, owner)
+    found = session.exec(select(Sweep).where(col(Sweep.idempotency_key) == stored)).first()
+    if found is not None and found.request != request:
+        raise IdempotencyConflict(key, found.id, "sweep")
+    return found
 
 
 def list_sweeps(
@@ -88,6 +104,24 @@ def take_lease(session: Session, sweep_id: str, owner: str, seconds: float) -> b
         .values(lease_owner=owner, lease_until=now + timedelta(seconds=seconds))
     )
     return rowcount(taken) == 1
+
+
+def keep_lease(session: Session, sweep_id: str, owner: str, seconds: float) -> bool:
+    """Renew the lease if `owner` still holds it, run out or not (no one has taken it since:
+    only a take changes the owner); False when another process has taken the sweep over."""
+    kept = session.execute(
+        update(Sweep)
+        .where(col(Sweep.id) == sweep_id, col(Sweep.lease_owner) == owner)
+        .values(lease_until=utcnow() + timedelta(seconds=seconds))
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(kept) == 1
+
+
+def lease_owner(session: Session, sweep_id: str) -> str | None:
+    query = select(Sweep.lease_owner).where(col(Sweep.id) == sweep_id)
+    found: str | None = session.exec(query).first()
+    return found
 
 
 def trials(session: Session, sweep_id: str) -> list[SweepTrial]:
@@ -188,7 +222,8 @@ def delete_sweep(session: Session, sweep_id: str) -> list[str]:
 def finish(session: Session, sweep: Sweep, status: str, note: str | None = None) -> None:
     sweep.status = status
     sweep.finished_at = utcnow()
-    sweep.lease_owner = None
+    # The lease stays with the driver that ended the sweep (no one can take an ended sweep's):
+    # its commit is fenced by keep_lease as every other.
     if note is not None:
         sweep.note = note
     session.add(sweep)

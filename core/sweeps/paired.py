@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from scipy import stats as sps
@@ -38,6 +38,9 @@ class Decision:
     upper: float | None = None
     n: int = 0
     alpha: float = DEFAULT_ALPHA
+    # The other trials that had every seed's figure at this rung when it was decided: the
+    # same figures of these trials give the same decision again, whoever reported later.
+    rivals: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,6 +81,7 @@ def decide(
         for number, figures in others.items()
         if all(s in figures for s in seeds)
     }
+    compared = sorted(rivals)
     if not rivals:
         return Decision(False, "no other trial at this rung yet", alpha=level, n=len(seeds))
     best = max(rivals, key=lambda number: (sign * rivals[number], -number))
@@ -90,6 +94,6 @@ def decide(
             f"worse than trial {best} on the same {len(seeds)} seeds: the one-sided "
             f"{1 - level:.4g} upper bound of the paired difference is {upper:.4g} < 0"
         )
-        return Decision(True, reason, best, mean, upper, len(seeds), level)
+        return Decision(True, reason, best, mean, upper, len(seeds), level, compared)
     reason = f"not clearly worse than trial {best} (upper bound {upper:.4g} >= 0)"
-    return Decision(False, reason, best, mean, upper, len(seeds), level)
+    return Decision(False, reason, best, mean, upper, len(seeds), level, compared)

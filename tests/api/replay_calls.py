@@ -23,6 +23,17 @@ Value = str | Callable[[Answers], str]
 
 SUBSET = {"epochs": 1, "train_limit": 200, "test_limit": 50}
 MISSING = "0" * 32
+SWEEP = {
+    "preset": "seed-adam",
+    "overrides": SUBSET,
+    "space": {
+        "lr": {"type": "log_uniform", "low": 1e-4, "high": 0.1},
+        "model.activation": {"type": "choice", "values": ["sigmoid", "leaky_relu"]},
+    },
+    "seeds": 2,
+    "max_trials": 4,
+    "validation_records": 100,
+}
 
 
 @dataclass(frozen=True)
@@ -374,17 +385,25 @@ WRITES = [
         "/sweeps",
         caller="alice",
         remember=("sweep", "id"),
-        json={
-            "preset": "seed-adam",
-            "overrides": SUBSET,
-            "space": {
-                "lr": {"type": "log_uniform", "low": 1e-4, "high": 0.1},
-                "model.activation": {"type": "choice", "values": ["sigmoid", "leaky_relu"]},
-            },
-            "seeds": 2,
-            "max_trials": 4,
-            "validation_records": 100,
-        },
+        headers={"Idempotency-Key": "replay-sweep"},
+        json=SWEEP,
+    ),
+    # The same key again: the same sweep (Idempotent-Replayed); with another body, 409.
+    Call(
+        "sweep-create-retried",
+        "POST",
+        "/sweeps",
+        caller="alice",
+        headers={"Idempotency-Key": "replay-sweep"},
+        json=SWEEP,
+    ),
+    Call(
+        "sweep-key-reused",
+        "POST",
+        "/sweeps",
+        caller="alice",
+        headers={"Idempotency-Key": "replay-sweep"},
+        json={**SWEEP, "max_trials": 5},
     ),
     Call(
         "sweep-empty-range",

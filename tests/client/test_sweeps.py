@@ -1,8 +1,9 @@
 """client.sweeps, blocking and async, against a live server: a sweep driven by hand (the
 driver's passes run by the test; its runs finished in the store as a worker would) prunes
 its loser, ends, and confirms its winner; listing pages, importance, trials as CSV, cancel,
-delete and wait. The request bodies the client builds are checked against the server's
-schemas (the answers have none: tests/client/test_models_match_openapi.py can't apply)."""
+delete and wait; every create carries an Idempotency-Key. The request bodies the client
+builds are checked against the server's schemas (the answers have none:
+tests/client/test_models_match_openapi.py can't apply)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from sqlalchemy import Engine
 from api.app import create_app
 from api.background.sweeps import SweepDriver
 from core.settings import Settings
+from core.store import sweeps as sweep_store
+from core.store.session import session_scope
 from tests.api.sweep_runs import Sent, finish_runs
 from tests.conftest import make_settings
 from trainlab import AsyncClient, Client, Conflict, NotFound, ValidationError
@@ -80,10 +83,34 @@ def test_list_pages_cancel_and_refusals(client: Client) -> None:
         client.sweeps.create(space=SPACE, preset="seed-adam", spec={"epochs": 1})
 
 
+def test_every_create_carries_a_key_and_a_retry_with_it_answers_the_same_sweep(
+    client: Client, engine: Engine
+) -> None:
+    first = client.sweeps.create(space=SPACE, max_trials=2, idempotency_key="sw-1", **BASE)
+    again = client.sweeps.create(space=SPACE, max_trials=2, idempotency_key="sw-1", **BASE)
+    assert again.id == first.id and [s.id for s in client.sweeps.list()] == [first.id]
+    with pytest.raises(Conflict, match="different request body"):
+        client.sweeps.create(space=SPACE, max_trials=3, idempotency_key="sw-1", **BASE)
+    # Without one given, the client makes a key for each create: two sweeps, each stored
+    # with the key its POST carried.
+    made = [client.sweeps.create(space=SPACE, max_trials=2, **BASE).id for _ in range(2)]
+    with session_scope(engine) as session:
+        stored = [sweep_store.require_sweep(session, i).idempotency_key for i in made]
+    assert len(set(made)) == 2 and None not in stored and len(set(stored)) == 2
+    sent = [calls.create_sweep({}, None).headers["Idempotency-Key"] for _ in range(2)]
+    assert sent[0] != sent[1] and all(k.startswith("trainlab-") for k in sent)
+
+
 def test_the_async_client_mirrors_the_blocking_one(server: str) -> None:
     async def scenario() -> None:
         async with AsyncClient(base_url=server) as client:
-            made = await client.sweeps.create(space=SPACE, max_trials=2, **BASE)
+            made = await client.sweeps.create(
+                space=SPACE, max_trials=2, idempotency_key="async-1", **BASE
+            )
+            again = await client.sweeps.create(
+                space=SPACE, max_trials=2, idempotency_key="async-1", **BASE
+            )
+            assert again.id == made.id
             got = await client.sweeps.get(made.id)
             assert got.id == made.id and got.space == SPACE
             assert [s.id async for s in client.sweeps.list(page_size=1)] == [made.id]

@@ -132,6 +132,15 @@ class Stack:
         self.api = api
         return api
 
+    def start_api_beside(self, name: str, timeout: float = 90.0) -> str:
+        """Another `serve --no-worker` on the same store and broker (a scaled-out deployment's
+        second API process), on a port of its own; its base URL once it answers /readyz."""
+        port = free_port()
+        self.spawn_with(["serve", "--no-worker"], name, {"TRAINLAB_PORT": str(port)})
+        url = f"http://127.0.0.1:{port}"
+        self.wait_ready(timeout, url)
+        return url
+
     def kill(self, process: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
         """Signal the process and every process below it (a Celery worker's pool processes
         sit in process groups of their own, so a group signal would miss them)."""
@@ -142,12 +151,12 @@ class Stack:
                     os.kill(pid, sig)
         process.wait(timeout=30)
 
-    def wait_ready(self, timeout: float = 90.0) -> None:
+    def wait_ready(self, timeout: float = 90.0, base_url: str | None = None) -> None:
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
             try:
-                response = httpx.get(f"{self.base_url}/readyz", timeout=2.0)
+                response = httpx.get(f"{base_url or self.base_url}/readyz", timeout=2.0)
                 if response.status_code == 200:
                     return
                 last = response.text
@@ -208,20 +217,25 @@ class Stack:
 
 
 def start_production(
-    workdir: Path, workers: int = 1, settings: dict[str, str] | None = None
+    workdir: Path,
+    workers: int = 1,
+    settings: dict[str, str] | None = None,
+    broker_url: str | None = None,
 ) -> Stack:
-    """API and worker processes against PostgreSQL (a database made for this stack) and Redis."""
+    """API and worker processes against PostgreSQL (a database made for this stack) and Redis
+    (a database of the shared server, or `broker_url`: a drill's own server)."""
     db_name = f"trainlab_it_{uuid.uuid4().hex[:8]}"
     admin_url = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{db_name}"')
-    redis_url = lease_redis_database()
+    redis_url = broker_url or lease_redis_database()
     redis_client = redis.Redis.from_url(redis_url)
     redis_client.flushdb()
 
     def drop_database() -> None:
-        redis_client.flushdb()
-        release_redis_database(redis_url)
+        if broker_url is None:
+            redis_client.flushdb()
+            release_redis_database(redis_url)
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
 

@@ -1,14 +1,19 @@
-"""What the live sweep test and the sweep drill share: a stack of real processes on the
+"""What the live sweep tests and the sweep drills share: a stack of real processes on the
 embedded store (`serve --no-worker` and a `trainlab worker` on SQLite and the SQLite broker,
 so that the API process can be killed and restarted on its own), a tiny sweep, and the
-checks every ended sweep must pass."""
+checks every ended sweep must pass (tests/core/sweeps/decisions.py decides its prunes again
+from the store)."""
 
 from __future__ import annotations
 
+import re
 import time
+from collections import Counter
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+from tests.core.sweeps.decisions import assert_decisions_reproduce
 from tests.integration.stack import TERMINAL, Stack, start_services_stack
 
 MAX_TRIALS = 4
@@ -66,19 +71,49 @@ def wait_sweep(stack: Stack, sweep_id: str, timeout: float) -> dict[str, Any]:
     return view
 
 
-def assert_ended_whole(stack: Stack, view: dict[str, Any]) -> None:
+def run_ids(view: dict[str, Any], statuses: Collection[str] | None = None) -> set[str]:
+    """The sweep's runs, or those in one of `statuses`."""
+    return {
+        r["experiment_id"]
+        for t in view.get("trials", [])
+        for r in t["runs"]
+        if statuses is None or r["status"] in statuses
+    }
+
+
+def requeued_by_reaper(stack: Stack) -> Counter[str]:
+    """How often the API processes' reapers requeued each run as lost (its worker silent past
+    the heartbeat timeout), from their logs: the one way a run is claimed again."""
+    found: Counter[str] = Counter()
+    for listed in re.findall(r"ReapReport\(requeued=\[([^\]]*)\]", stack.full_logs()):
+        found.update(re.findall(r"'([0-9a-f]{32})'", listed))
+    return found
+
+
+def assert_ended_whole(stack: Stack, view: dict[str, Any]) -> dict[str, int]:
     """Succeeded with exactly max_trials trials, numbered 0..max_trials-1 once each, every
-    trial ended with one ended run per seed, and no run outside its trials."""
+    trial ended with one ended run per seed, no run outside its trials, every run claimed once
+    (once more for each time the reaper requeued it as lost: a killed worker's, or one a
+    loaded machine kept silent past the tuned 4 s heartbeat timeout; the lost attempt's
+    writes are refused), and every prune decided again the same way from the stored figures.
+    Returns each run's claims."""
     assert view["status"] == "succeeded", (view, stack.logs())
     numbers = [t["number"] for t in view["trials"]]
     assert sorted(numbers) == list(range(view["max_trials"])), numbers
-    run_ids = []
+    ids = []
     for trial in view["trials"]:
         assert trial["state"] in ("complete", "pruned"), trial
         assert sorted(r["seed"] for r in trial["runs"]) == view["seeds"], trial
         assert all(r["status"] in TERMINAL for r in trial["runs"]), trial
-        run_ids += [r["experiment_id"] for r in trial["runs"]]
+        ids += [r["experiment_id"] for r in trial["runs"]]
+    assert len(set(ids)) == len(ids) == view["max_trials"] * len(view["seeds"])
     with stack.client() as client:
         listed = client.get("/experiments", params={"limit": 200}).json()["items"]
-    assert sorted(e["id"] for e in listed) == sorted(run_ids)  # no stray run either
+    assert sorted(e["id"] for e in listed) == sorted(ids)  # no stray run either
+    claims = {e["id"]: e["attempt"] for e in listed}
+    requeued = requeued_by_reaper(stack)
+    for run, count in claims.items():
+        assert count <= 1 + requeued[run], (run, count, stack.logs())
     assert view["budget"]["trials"] == view["max_trials"] and view["figures"] == "validation"
+    assert_decisions_reproduce(view)
+    return claims

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port, require_mnist, require_postgres, require_redis
+from tests.conftest import require_mnist, require_postgres, require_redis
 from tests.integration.drills import drill_body
 from tests.integration.stack import TRAINLAB, Stack, start_production
 
@@ -35,20 +35,11 @@ def two(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, str]]
         Path(tmp_path_factory.mktemp("two_apis")),
         settings={"TRAINLAB_POLL_FRESH_S": str(FRESH_S)},
     )
-    port = free_port()
-    stack.spawn_with(["serve", "--no-worker"], "api2", {"TRAINLAB_PORT": str(port)})
-    other = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{other}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    else:
+    try:
+        other = stack.start_api_beside("api2")
+    except BaseException:
         stack.stop()
-        raise RuntimeError(f"second API not ready\n{stack.logs()}")
+        raise
     yield stack, other
     stack.stop()
 

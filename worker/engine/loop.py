@@ -130,7 +130,12 @@ class GroupLoop:
         self.next_flush = self.start + self.flush_interval_s
         interval = self.checkpoint_interval_s
         self.next_checkpoint = self.start + interval if interval else float("inf")
-        self.rungs = [s for s in self.rung_steps if s > self.step]  # a resume skips passed ones
+        # A resume skips the rungs before its step, not one at it: a checkpoint is taken at a
+        # flush, which comes before that step's rung figures, so a worker lost in between has
+        # never reported them (a repeat of a stored rung changes nothing).
+        self.rungs = [s for s in self.rung_steps if s >= self.step]
+        if self.rungs and self.step >= self.rungs[0]:
+            self._rung()
         while self.step < self.total and self.active:
             if self._advance():
                 self._control()

@@ -1,6 +1,7 @@
-"""POST /sweeps refuses bad spaces with a 422 naming the field; a sweep driven by hand (its
-runs finished in the store as a worker would) prunes a clearly worse trial at its first rung,
-ends with exactly max_trials trials, and confirms its winner as an ablation; the reads a
+"""POST /sweeps refuses bad spaces with a 422 naming the field, and answers a retry with the
+same Idempotency-Key with the same sweep (409 for a different body); a sweep driven by hand
+(its runs finished in the store as a worker would) prunes a clearly worse trial at its first
+rung, ends with exactly max_trials trials, and confirms its winner as an ablation; the reads a
 dashboard polls are conditional (ETag, 304)."""
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ import pytest
 from sqlalchemy import Engine
 
 from api.background.sweeps import SweepDriver
+from core.keys import Role
 from core.settings import Settings
+from core.store import keys
+from core.store.session import session_scope
 from tests.api.app_client import AppClient
 from tests.api.sweep_runs import Sent, finish_runs
 
@@ -119,3 +123,37 @@ def test_sweep_reads_are_conditional_and_complete_trials_carry_their_interval(
     best = next(t for t in view["trials"] if t["params"] == {"lr": 0.5})
     assert view["best"]["validation_accuracy"] == best["value_interval"]
     assert client.get(f"/sweeps/{sweep_id}/importance").json()["importances"] == {"lr": 1.0}
+
+
+def test_a_retried_post_with_one_key_makes_one_sweep(client: AppClient) -> None:
+    key = {"Idempotency-Key": "sweep-1"}
+    first = client.post("/sweeps", json={**BASE, "space": SPACE, "max_trials": 2}, headers=key)
+    again = client.post("/sweeps", json={**BASE, "space": SPACE, "max_trials": 2}, headers=key)
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json()["id"] == first.json()["id"] and "Idempotent-Replayed" not in first.headers
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["Location"] == f"/sweeps/{first.json()['id']}"
+    assert [s["id"] for s in client.get("/sweeps").json()["items"]] == [first.json()["id"]]
+    changed = client.post("/sweeps", json={**BASE, "space": SPACE, "max_trials": 3}, headers=key)
+    assert changed.status_code == 409 and "different request body" in changed.json()["detail"]
+    other = client.post("/sweeps", json={**BASE, "space": SPACE, "max_trials": 2},
+                        headers={"Idempotency-Key": "sweep-2"})  # fmt: skip
+    assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
+    unkeyed = [_post(client, max_trials=2).json()["id"] for _ in range(2)]
+    assert len(set(unkeyed)) == 2  # without a key, every POST is a sweep of its own
+    bad_key = client.post(
+        "/sweeps", json={**BASE, "space": SPACE}, headers={"Idempotency-Key": " x"}
+    )
+    assert bad_key.status_code == 422 and bad_key.json()["errors"][0]["field"] == "Idempotency-Key"
+
+
+def test_one_key_of_two_accounts_makes_two_sweeps(guarded: AppClient, engine: Engine) -> None:
+    with session_scope(engine) as session:
+        tokens = {name: keys.create_key(session, name, Role.member)[1] for name in ("ann", "ben")}
+    made = {}
+    for name, token in tokens.items():
+        headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "shared"}
+        answer = guarded.post("/sweeps", json={**BASE, "space": SPACE}, headers=headers)
+        assert answer.status_code == 201 and answer.json()["owner"] == name, answer.text
+        made[name] = answer.json()["id"]
+    assert made["ann"] != made["ben"]

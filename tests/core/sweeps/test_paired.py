@@ -37,3 +37,13 @@ def test_a_spec_without_validation_keeps_its_canonical_json() -> None:
     held = ExperimentSpec(validation_records=100)
     assert held.fingerprint() != spec.fingerprint() and held.train_records == 59_900
     assert group_key(ExperimentSpec(seed=3)) == group_key(spec)
+
+
+def test_a_decision_names_the_trials_it_was_compared_with() -> None:
+    # Trial 1 lacks seed 1 at this rung: not a rival, and not named.
+    decision = paired.decide(
+        {0: 0.1, 1: 0.12}, {1: {0: 0.9}, 2: {0: 0.5, 1: 0.6}, 3: {0: 0.2, 1: 0.21}}, looks=2
+    )
+    assert decision.rivals == [2, 3] and decision.reference == 2
+    assert decision.as_dict()["rivals"] == [2, 3]
+    assert paired.decide({0: 0.1, 1: 0.1}, {1: {0: 0.9}}, looks=2).rivals == []

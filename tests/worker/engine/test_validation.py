@@ -35,3 +35,32 @@ def test_a_run_reports_validation_figures_at_its_rungs() -> None:
     assert [f["step"] for f in seen] == [10, 30] == spec.rung_steps
     assert result.metrics["rungs"] == seen and result.metrics["validation_records"] == 100
     assert result.metrics["validation_accuracy"] == seen[-1]["validation_accuracy"]
+
+
+def test_a_run_resumed_from_a_checkpoint_at_a_rung_still_reports_that_rung() -> None:
+    """A checkpoint can be taken at a rung's step before the rung's figures are reported (a
+    flush comes first); a worker killed in between resumes from that step, and the rung must
+    not be skipped: a sweep waits for every rung of every run before it judges a trial."""
+    spec = ExperimentSpec.model_validate(
+        {"train_limit": 300, "validation_records": 100, "test_limit": 50, "epochs": 1,
+         "batch_size": 10, "validation_rungs": [1 / 3, 1.0]}
+    )  # fmt: skip
+    uninterrupted: list[dict[str, float]] = []
+    kept: dict[int, bytes] = {}
+    reported_at: dict[int, int] = {}
+
+    def keep(data: bytes, step: int) -> None:
+        kept[step] = data
+        reported_at[step] = len(uninterrupted)  # rungs reported when it was taken
+
+    run_training(
+        spec, data_dir=DATA, allow_download=False, flush_interval_s=0.0,
+        checkpoint_interval_s=1e-9,
+        callbacks=RunCallbacks(on_rung=lambda _s, f: uninterrupted.append(f), on_checkpoint=keep),
+    )  # fmt: skip
+    assert reported_at[10] == 0  # the checkpoint at step 10 came before rung 10's figures
+    for step, expected in ((10, uninterrupted), (30, uninterrupted[1:])):
+        result = run_training(
+            spec, data_dir=DATA, allow_download=False, resume_from=kept[step],
+        )  # fmt: skip
+        assert result.metrics["rungs"] == expected, step  # what on_rung was given

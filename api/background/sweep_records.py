@@ -1,0 +1,42 @@
+"""A sweep's trials as the driver and the views read them: each seed's figure at a rung, and
+the trials as Optuna records (their rung means as intermediate values) for a rebuilt study."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.store.models import Experiment
+from core.store.sweep_tables import Sweep, SweepTrial
+from core.sweeps import study
+
+
+def figures(
+    runs: list[tuple[Any, Experiment]], rungs: dict[str, list[Any]], objective: str, index: int
+) -> dict[int, float]:
+    """Per seed, the objective at rung `index` (0-based) of each run that has reported it."""
+    found: dict[int, float] = {}
+    for run, experiment in runs:
+        rows = rungs.get(experiment.id, [])
+        if len(rows) > index:
+            found[run.seed] = float(getattr(rows[index], objective))
+    return found
+
+
+def records(
+    trials: list[SweepTrial], runs: dict[int, list[tuple[Any, Experiment]]],
+    rungs: dict[str, list[Any]], sweep: Sweep,
+) -> list[study.TrialRecord]:  # fmt: skip
+    out = []
+    for trial in trials:
+        intermediate = {}
+        for k in range(min(trial.judged + 1, sweep.rungs)):
+            seeds = figures(runs.get(trial.number, []), rungs, sweep.objective, k)
+            if len(seeds) == len(sweep.seeds):
+                intermediate[study.rung_resource(k)] = sum(seeds.values()) / len(seeds)
+        out.append(
+            study.TrialRecord(
+                trial.number, trial.optuna_params, trial.state, trial.value, intermediate,
+                trial.system_attrs,
+            )
+        )  # fmt: skip
+    return out
