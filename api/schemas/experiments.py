@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core import kinds
 from core.cost import SpecCost, estimate
+from core.kinds.gan_spec import GanSpec
 from core.labels import Label
 from core.spec import ExperimentSpec
 from core.store import experiments
@@ -178,7 +179,9 @@ class ArmPublic(BaseModel):
     label: str
     preset: str | None = None
     overrides: dict[str, Any] = Field(default_factory=dict, description="This arm's factors.")
-    spec: ExperimentSpec = Field(description="The arm's spec; each member adds its seed.")
+    spec: ExperimentSpec | GanSpec = Field(
+        description="The arm's spec (a classifier's, or a GAN's); each member adds its seed."
+    )
 
 
 class AblationPublic(BaseModel):

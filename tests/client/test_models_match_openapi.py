@@ -54,7 +54,10 @@ def shape(schema: dict[str, Any], defs: dict[str, Any], names: dict[str, str]) -
             return ("enum", *sorted(target["enum"]))
         return "object"  # an object the client reads as a dict (the spec)
     if "anyOf" in schema:
-        return ("union", *sorted(repr(shape(s, defs, names)) for s in schema["anyOf"]))
+        members = sorted({repr(shape(s, defs, names)) for s in schema["anyOf"]})
+        if len(members) == 1:  # objects of several schemas, all read as a dict: a dict
+            return shape(schema["anyOf"][0], defs, names)
+        return ("union", *members)
     if "enum" in schema:
         return ("enum", *sorted(schema["enum"]))
     kind = schema.get("type")

@@ -79,6 +79,8 @@ def charts_without_axis_titles(driver: Any, within: str = "body") -> list[str]:
 def draw_stroke(driver: Any, selector: str, points: list[tuple[int, int]]) -> None:
     """Press, move through `points` (offsets from the element's centre), release."""
     element = driver.find_element("css selector", selector)
+    # Pointer moves must land in the viewport: cards above it (a GAN's, a sweep's) push it down.
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
     actions = ActionChains(driver)
     actions.move_to_element_with_offset(element, *points[0]).click_and_hold()
     for x, y in points[1:]:
