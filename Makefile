@@ -13,6 +13,7 @@ PYTEST_ARGS ?=
 
 .PHONY: run test drills lint typecheck layering unit integration fuzz clean
 .PHONY: bench bench-api bench-api-embedded bench-fused bench-sparse bench-cost bench-cnn bench-gan
+.PHONY: bench-scale
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -91,6 +92,17 @@ bench-api: $(STAMP)
 
 bench-api-embedded: $(STAMP)
 	$(BIN)/python bench/api_bench.py --data-dir $(TEST_DATA_DIR) --embedded $(BENCH_API_ARGS)
+
+# A team's year of runs (bench/scale_bench.py): a store of N experiments per size, on
+# PostgreSQL (a database of its own on the server, dropped after) and on SQLite, built in the
+# store's own format; the reads over HTTP (p50 / p95), `trainlab prune` of half the store
+# with the reads going on, bytes on disk; a table and one JSON line per size and store.
+# PostgreSQL and Redis as for bench-api. BENCH_SCALE_SIZES=1000,10000 for a quicker look
+# (100,000 takes about half an hour for the two stores); BENCH_SCALE_ARGS="--stores sqlite".
+BENCH_SCALE_SIZES ?= 1000,10000,100000
+BENCH_SCALE_ARGS ?=
+bench-scale: $(STAMP)
+	BENCH_SCALE_SIZES=$(BENCH_SCALE_SIZES) $(BIN)/python bench/scale_bench.py $(BENCH_SCALE_ARGS)
 
 clean:
 	rm -rf $(VENV) .trainlab .mypy_cache .ruff_cache .pytest_cache

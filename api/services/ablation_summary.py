@@ -33,9 +33,11 @@ from api.services.stats import (
     EFFECT_SIZE,
     METHOD,
     TEST_NAME,
-    describe,
+    PairedDifference,
+    describe_many,
     holm,
     paired_difference,
+    paired_differences,
 )
 
 CompareMode = Literal["reference", "successive"]
@@ -68,14 +70,16 @@ def comparison_pairs(count: int, compare: CompareMode, reference: int) -> list[t
     return [(k, reference) for k in range(count) if k != reference]
 
 
-def _loss_comparison(arm: ArmResults, base: ArmResults) -> tuple[dict[str, Any] | None, str | None]:
-    if arm.loss_function is None or arm.loss_function != base.loss_function:
-        return None, (
-            f"final loss not compared: arm {arm.index} trains with {arm.loss_function}, arm "
-            f"{base.index} with {base.loss_function}; different loss functions put the loss on "
-            "different scales, so their difference means nothing"
-        )
-    return paired_difference(arm.final_loss, base.final_loss).as_dict(), None
+def _same_loss(arm: ArmResults, base: ArmResults) -> bool:
+    return arm.loss_function is not None and arm.loss_function == base.loss_function
+
+
+def _loss_note(arm: ArmResults, base: ArmResults) -> str:
+    return (
+        f"final loss not compared: arm {arm.index} trains with {arm.loss_function}, arm "
+        f"{base.index} with {base.loss_function}; different loss functions put the loss on "
+        "different scales, so their difference means nothing"
+    )
 
 
 def _records(
@@ -91,19 +95,39 @@ def _records(
     return found
 
 
-def _comparison(arm: ArmResults, base: ArmResults, lookup: RecordsLookup | None) -> dict[str, Any]:
-    accuracy = paired_difference(arm.accuracy, base.accuracy).as_dict()
-    loss, loss_note = _loss_comparison(arm, base)
+def _comparison(
+    arm: ArmResults,
+    base: ArmResults,
+    lookup: RecordsLookup | None,
+    accuracy_test: PairedDifference,
+    loss_test: PairedDifference | None,
+) -> dict[str, Any]:
+    accuracy = accuracy_test.as_dict()
     return {
         "arm": arm.index,
         "label": arm.label,
         "baseline": base.index,
         "baseline_label": base.label,
         "test_accuracy": accuracy,
-        "final_loss": loss,
-        "final_loss_note": loss_note,
+        "final_loss": None if loss_test is None else loss_test.as_dict(),
+        "final_loss_note": None if _same_loss(arm, base) else _loss_note(arm, base),
         "records": _records(arm, base, accuracy["seeds"], lookup),
     }
+
+
+def _comparisons(
+    arms: Sequence[ArmResults], pairs: list[tuple[int, int]], lookup: RecordsLookup | None
+) -> list[dict[str, Any]]:
+    """Every comparison, their paired tests computed together (stats.paired_differences);
+    final loss only between arms that share a loss function."""
+    accuracy = paired_differences([(arms[k].accuracy, arms[j].accuracy) for k, j in pairs])
+    comparable = [(k, j) for k, j in pairs if _same_loss(arms[k], arms[j])]
+    losses = paired_differences([(arms[k].final_loss, arms[j].final_loss) for k, j in comparable])
+    loss_of = dict(zip(comparable, losses, strict=True))
+    return [
+        _comparison(arms[k], arms[j], lookup, test, loss_of.get((k, j)))
+        for (k, j), test in zip(pairs, accuracy, strict=True)
+    ]
 
 
 def _adjust(comparisons: list[dict[str, Any]]) -> None:
@@ -117,20 +141,28 @@ def _adjust(comparisons: list[dict[str, Any]]) -> None:
         record["p_holm"] = adjusted
 
 
-def _arm_row(arm: ArmResults) -> dict[str, Any]:
-    accuracy = describe(list(arm.accuracy.values()))
-    return {
-        "arm": arm.index,
-        "label": arm.label,
-        "loss_function": arm.loss_function,
-        "n": accuracy.n,
-        "test_accuracy": accuracy.as_dict(),
-        "final_loss": describe(list(arm.final_loss.values())).as_dict(),
-        "per_seed": {
-            str(s): {"test_accuracy": arm.accuracy[s], "final_loss": arm.final_loss.get(s)}
-            for s in sorted(arm.accuracy)
-        },
-    }
+def _arm_rows(arms: Sequence[ArmResults]) -> list[dict[str, Any]]:
+    described = describe_many(
+        [list(arm.accuracy.values()) for arm in arms]
+        + [list(arm.final_loss.values()) for arm in arms]
+    )
+    return [
+        {
+            "arm": arm.index,
+            "label": arm.label,
+            "loss_function": arm.loss_function,
+            "n": accuracy.n,
+            "test_accuracy": accuracy.as_dict(),
+            "final_loss": loss.as_dict(),
+            "per_seed": {
+                str(s): {"test_accuracy": arm.accuracy[s], "final_loss": arm.final_loss.get(s)}
+                for s in sorted(arm.accuracy)
+            },
+        }
+        for arm, accuracy, loss in zip(
+            arms, described[: len(arms)], described[len(arms) :], strict=True
+        )
+    ]
 
 
 def summarize(
@@ -144,9 +176,9 @@ def summarize(
     if not 0 <= reference < len(arms):
         raise ValueError(f"reference arm {reference} does not exist (arms 0..{len(arms) - 1})")
     pairs = comparison_pairs(len(arms), compare, reference)
-    comparisons = [_comparison(arms[k], arms[j], records) for k, j in pairs]
+    comparisons = _comparisons(arms, pairs, records)
     _adjust(comparisons)
-    rows = [_arm_row(arm) for arm in arms]
+    rows = _arm_rows(arms)
     by_arm = {c["arm"]: c for c in comparisons}
     # Today's per-arm fields, kept: diff_to_reference (reference mode), diff_to_previous.
     for position, row in enumerate(rows):
