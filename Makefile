@@ -98,7 +98,7 @@ bench-api-embedded: $(STAMP)
 # store's own format; the reads over HTTP (p50 / p95), `trainlab prune` of half the store
 # with the reads going on, bytes on disk; a table and one JSON line per size and store.
 # PostgreSQL and Redis as for bench-api. BENCH_SCALE_SIZES=1000,10000 for a quicker look
-# (100,000 takes about half an hour for the two stores); BENCH_SCALE_ARGS="--stores sqlite".
+# (all three sizes took about 25 minutes here); BENCH_SCALE_ARGS="--stores sqlite".
 BENCH_SCALE_SIZES ?= 1000,10000,100000
 BENCH_SCALE_ARGS ?=
 bench-scale: $(STAMP)
