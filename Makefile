@@ -16,8 +16,9 @@ PYTEST_ARGS ?=
 # The benchmarks import the service's packages by their names (core, worker, ...), which an
 # install, an editable one too, keeps out of the top of site-packages (setup.py): they run
 # from this checkout. (The tests get it from pytest; `trainlab` finds it itself.)
-bench bench-api bench-api-embedded bench-fused bench-sparse bench-cost bench-cnn bench-gan: \
+bench bench-api bench-api-embedded bench-fused bench-sparse bench-cost bench-cnn bench-gan bench-scale: \
 	export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
+.PHONY: bench-scale
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -108,6 +109,17 @@ bench-api: $(STAMP)
 
 bench-api-embedded: $(STAMP)
 	$(BIN)/python bench/api_bench.py --data-dir $(TEST_DATA_DIR) --embedded $(BENCH_API_ARGS)
+
+# A team's year of runs (bench/scale_bench.py): a store of N experiments per size, on
+# PostgreSQL (a database of its own on the server, dropped after) and on SQLite, built in the
+# store's own format; the reads over HTTP (p50 / p95), `trainlab prune` of half the store
+# with the reads going on, bytes on disk; a table and one JSON line per size and store.
+# PostgreSQL and Redis as for bench-api. BENCH_SCALE_SIZES=1000,10000 for a quicker look
+# (all three sizes took about 25 minutes here); BENCH_SCALE_ARGS="--stores sqlite".
+BENCH_SCALE_SIZES ?= 1000,10000,100000
+BENCH_SCALE_ARGS ?=
+bench-scale: $(STAMP)
+	BENCH_SCALE_SIZES=$(BENCH_SCALE_SIZES) $(BIN)/python bench/scale_bench.py $(BENCH_SCALE_ARGS)
 
 clean:
 	rm -rf $(VENV) .trainlab .mypy_cache .ruff_cache .pytest_cache

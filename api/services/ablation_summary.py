@@ -34,9 +34,11 @@ from api.services.stats import (
     EFFECT_SIZE,
     METHOD,
     TEST_NAME,
-    describe,
+    PairedDifference,
+    describe_many,
     holm,
     paired_difference,
+    paired_differences,
 )
 
 CompareMode = Literal["reference", "successive"]
@@ -71,14 +73,16 @@ def comparison_pairs(count: int, compare: CompareMode, reference: int) -> list[t
     return [(k, reference) for k in range(count) if k != reference]
 
 
-def _loss_comparison(arm: ArmResults, base: ArmResults) -> tuple[dict[str, Any] | None, str | None]:
-    if arm.loss_function is None or arm.loss_function != base.loss_function:
-        return None, (
-            f"final loss not compared: arm {arm.index} trains with {arm.loss_function}, arm "
-            f"{base.index} with {base.loss_function}; different loss functions put the loss on "
-            "different scales, so their difference means nothing"
-        )
-    return paired_difference(arm.final_loss, base.final_loss).as_dict(), None
+def _same_loss(arm: ArmResults, base: ArmResults) -> bool:
+    return arm.loss_function is not None and arm.loss_function == base.loss_function
+
+
+def _loss_note(arm: ArmResults, base: ArmResults) -> str:
+    return (
+        f"final loss not compared: arm {arm.index} trains with {arm.loss_function}, arm "
+        f"{base.index} with {base.loss_function}; different loss functions put the loss on "
+        "different scales, so their difference means nothing"
+    )
 
 
 def _records(
@@ -94,19 +98,39 @@ def _records(
     return found
 
 
-def _comparison(arm: ArmResults, base: ArmResults, lookup: RecordsLookup | None) -> dict[str, Any]:
-    difference = paired_difference(arm.values, base.values).as_dict()
-    loss, loss_note = _loss_comparison(arm, base)
+def _comparison(
+    arm: ArmResults,
+    base: ArmResults,
+    lookup: RecordsLookup | None,
+    metric_test: PairedDifference,
+    loss_test: PairedDifference | None,
+) -> dict[str, Any]:
+    difference = metric_test.as_dict()
     return {
         "arm": arm.index,
         "label": arm.label,
         "baseline": base.index,
         "baseline_label": base.label,
         arm.metric: difference,
-        "final_loss": loss,
-        "final_loss_note": loss_note,
+        "final_loss": None if loss_test is None else loss_test.as_dict(),
+        "final_loss_note": None if _same_loss(arm, base) else _loss_note(arm, base),
         "records": _records(arm, base, difference["seeds"], lookup),
     }
+
+
+def _comparisons(
+    arms: Sequence[ArmResults], pairs: list[tuple[int, int]], lookup: RecordsLookup | None
+) -> list[dict[str, Any]]:
+    """Every comparison, their paired tests computed together (stats.paired_differences);
+    final loss only between arms that share a loss function."""
+    figures = paired_differences([(arms[k].values, arms[j].values) for k, j in pairs])
+    comparable = [(k, j) for k, j in pairs if _same_loss(arms[k], arms[j])]
+    losses = paired_differences([(arms[k].final_loss, arms[j].final_loss) for k, j in comparable])
+    loss_of = dict(zip(comparable, losses, strict=True))
+    return [
+        _comparison(arms[k], arms[j], lookup, test, loss_of.get((k, j)))
+        for (k, j), test in zip(pairs, figures, strict=True)
+    ]
 
 
 def _adjust(comparisons: list[dict[str, Any]], metric: str) -> None:
@@ -120,20 +144,28 @@ def _adjust(comparisons: list[dict[str, Any]], metric: str) -> None:
         record["p_holm"] = adjusted
 
 
-def _arm_row(arm: ArmResults) -> dict[str, Any]:
-    figures = describe(list(arm.values.values()))
-    return {
-        "arm": arm.index,
-        "label": arm.label,
-        "loss_function": arm.loss_function,
-        "n": figures.n,
-        arm.metric: figures.as_dict(),
-        "final_loss": describe(list(arm.final_loss.values())).as_dict(),
-        "per_seed": {
-            str(s): {arm.metric: arm.values[s], "final_loss": arm.final_loss.get(s)}
-            for s in sorted(arm.values)
-        },
-    }
+def _arm_rows(arms: Sequence[ArmResults]) -> list[dict[str, Any]]:
+    described = describe_many(
+        [list(arm.values.values()) for arm in arms]
+        + [list(arm.final_loss.values()) for arm in arms]
+    )
+    return [
+        {
+            "arm": arm.index,
+            "label": arm.label,
+            "loss_function": arm.loss_function,
+            "n": figures.n,
+            arm.metric: figures.as_dict(),
+            "final_loss": loss.as_dict(),
+            "per_seed": {
+                str(s): {arm.metric: arm.values[s], "final_loss": arm.final_loss.get(s)}
+                for s in sorted(arm.values)
+            },
+        }
+        for arm, figures, loss in zip(
+            arms, described[: len(arms)], described[len(arms) :], strict=True
+        )
+    ]
 
 
 def summarize(
@@ -151,9 +183,9 @@ def summarize(
         raise ValueError(f"arms compared on different metrics: {sorted(metrics)}")
     (metric,) = metrics
     pairs = comparison_pairs(len(arms), compare, reference)
-    comparisons = [_comparison(arms[k], arms[j], records) for k, j in pairs]
+    comparisons = _comparisons(arms, pairs, records)
     _adjust(comparisons, metric)
-    rows = [_arm_row(arm) for arm in arms]
+    rows = _arm_rows(arms)
     by_arm = {c["arm"]: c for c in comparisons}
     # Today's per-arm fields, kept: diff_to_reference (reference mode), diff_to_previous.
     for position, row in enumerate(rows):

@@ -21,7 +21,7 @@ PAIRING_RULE = "each experiment against the first one listed (second - first)"
 
 
 def load(session: Session, ids: list[str]) -> list[Experiment]:
-    return [experiments.require_experiment(session, experiment_id) for experiment_id in ids]
+    return experiments.require_experiments(session, ids)
 
 
 def who(experiment: Experiment) -> dict[str, Any]:
@@ -38,10 +38,10 @@ def loss_comparison(
 ) -> dict[str, Any]:
     """Loss curves on one shared step axis (NaN where a run has no point), smoothed, then
     downsampled keeping each bucket's min and max (max_points None: every point)."""
-    smoothed = []
-    for experiment in found:
-        steps, values = series.read_series(session, experiment.id)
-        smoothed.append((steps, curves.tensorboard_ema(values, smoothing)))
+    smoothed = [
+        (steps, curves.tensorboard_ema(values, smoothing))
+        for steps, values in series.read_series_many(session, [e.id for e in found])
+    ]
     aligned = curves.align(smoothed)
     small = curves.downsample_aligned(aligned, max_points)[0] if max_points else aligned
     return {

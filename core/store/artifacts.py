@@ -58,6 +58,16 @@ _predictions_cache: LRU[tuple[str, str], PredictionsBlob] = LRU(
 def save_predictions(
     session: Session, experiment_id: str, outputs: Any, labels: Any, predicted: Any
 ) -> None:
+    row = predictions_row(experiment_id, outputs, labels, predicted)
+    session.execute(delete(PREDICTIONS).where(PREDICTIONS.c.experiment_id == experiment_id))
+    session.execute(insert(PREDICTIONS).values(**row))
+
+
+def predictions_row(
+    experiment_id: str, outputs: Any, labels: Any, predicted: Any
+) -> dict[str, Any]:
+    """The ExperimentPredictions row: outputs float32 [N, 10], labels and predicted uint8
+    [N]. The one place that format is written (bulk loaders use it too)."""
     out = np.ascontiguousarray(outputs, dtype="<f4")
     lab = np.ascontiguousarray(labels, dtype=np.uint8)
     pred = np.ascontiguousarray(predicted, dtype=np.uint8)
@@ -66,16 +76,13 @@ def save_predictions(
             f"predictions must be outputs [N, {NUM_OUTPUTS}], labels [N], predicted [N]; got "
             f"{out.shape}, {lab.shape}, {pred.shape}"
         )
-    session.execute(delete(PREDICTIONS).where(PREDICTIONS.c.experiment_id == experiment_id))
-    session.execute(
-        insert(PREDICTIONS).values(
-            experiment_id=experiment_id,
-            records=int(lab.size),
-            outputs=out.tobytes(),
-            labels=lab.tobytes(),
-            predicted=pred.tobytes(),
-        )
-    )
+    return {
+        "experiment_id": experiment_id,
+        "records": int(lab.size),
+        "outputs": out.tobytes(),
+        "labels": lab.tobytes(),
+        "predicted": pred.tobytes(),
+    }
 
 
 def read_predictions(session: Session, experiment_id: str) -> PredictionsBlob | None:

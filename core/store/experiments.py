@@ -1,5 +1,7 @@
 """Experiments in the store: create (with idempotency keys), read, list, cancel.
 
+The listing itself (filters, sorts, keyset pages) is core/store/listing.py, named here too.
+
 Functions take a Session and commit nothing: the caller's `session_scope` (or the request's
 session) commits. The run lifecycle that workers and the reaper drive lives in
 core/store/runs.py; what runs produce (loss series, predictions, checkpoints) in
@@ -9,24 +11,23 @@ core/store/series.py and core/store/artifacts.py.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from collections.abc import Sequence
 
-from sqlalchemy import Engine, and_, bindparam, exists, func, literal, or_, select, update
-from sqlalchemy import cast as sa_cast
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
 from core.cost import estimate
 from core.kinds.gan_spec import GanSpec
 from core.spec import ExperimentSpec, group_key
 from core.store.clock import utcnow
-from core.store.cursor import decode_sort_cursor, encode_sort_cursor
 from core.store.errors import AlreadyFinished, ExperimentNotFound, IdempotencyConflict
-from core.store.models import SORTABLE_METRICS, TERMINAL, Experiment, Status
+from core.store.listing import DEFAULT_SORT as DEFAULT_SORT
+from core.store.listing import SORT_KEYS as SORT_KEYS
+from core.store.listing import SORTS as SORTS
+from core.store.listing import ExperimentFilters as ExperimentFilters
+from core.store.listing import list_experiments as list_experiments
+from core.store.models import TERMINAL, Experiment, Status
 from core.store.tables import EXPERIMENTS, rowcount
 
 _C = EXPERIMENTS.c
@@ -141,103 +142,6 @@ def get_status(session: Session, experiment_id: str) -> str | None:
     return None if status is None else str(status)
 
 
-@dataclass(frozen=True)
-class ExperimentFilters:
-    """What the listing keeps: every given field must match (None means any)."""
-
-    status: str | None = None
-    tag: str | None = None
-    preset: str | None = None
-    dataset: str | None = None
-    name: str | None = None  # case-insensitive substring of the name
-
-
-# Sort keys: created_at, or a metric copied into a column (SORTABLE_METRICS); "-" descends.
-SORT_KEYS = ("created_at", *SORTABLE_METRICS)
-SORTS = tuple(f"{sign}{key}" for key in SORT_KEYS for sign in ("-", ""))
-DEFAULT_SORT = "-created_at"
-
-
-def list_experiments(
-    session: Session,
-    *,
-    filters: ExperimentFilters | None = None,
-    sort: str = DEFAULT_SORT,
-    limit: int = 50,
-    cursor: str | None = None,
-) -> tuple[list[Experiment], str | None]:
-    """One page of experiments in `sort` order (default newest first), with the cursor of the
-    next page. Keyset paging on (sort value, created_at, id): the cursor names the last row of
-    a page (and the sort it belongs to), so pages stay stable while experiments arrive.
-
-    A metric sort puts experiments without that metric (unfinished, failed) last, and breaks
-    ties newest first; `sort=created_at` is oldest first, `-created_at` newest first."""
-    if sort not in SORTS:
-        raise ValueError(f"unknown sort {sort!r}; one of {', '.join(SORTS)}")
-    wanted = filters or ExperimentFilters()
-    descending, key = sort.startswith("-"), sort.lstrip("-")
-    query = select(Experiment).where(*_filter_conditions(session, wanted))
-    if cursor is not None:
-        value, created, last_id = decode_sort_cursor(cursor, sort)
-        query = query.where(_after(key, descending, value, created, last_id))
-    query = query.order_by(*_order(key, descending)).limit(limit + 1)
-    rows = list(session.execute(query).scalars())
-    if len(rows) <= limit:
-        return rows, None
-    page = rows[:limit]
-    last = page[-1]
-    value = None if key == "created_at" else getattr(last, key)
-    return page, encode_sort_cursor(sort, value, last.created_at, last.id)
-
-
-def _filter_conditions(session: Session, wanted: ExperimentFilters) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if wanted.status is not None:
-        conditions.append(_C.status == wanted.status)
-    if wanted.tag is not None:
-        conditions.append(_has_tag(session, wanted.tag))
-    if wanted.preset is not None:
-        conditions.append(_C.preset == wanted.preset)
-    if wanted.dataset is not None:
-        conditions.append(_C.dataset == wanted.dataset)
-    if wanted.name is not None:
-        # ILIKE on PostgreSQL, lower() LIKE lower() on SQLite; % and _ match themselves.
-        conditions.append(_C.name.icontains(wanted.name, autoescape=True))
-    return conditions
-
-
-def _order(key: str, descending: bool) -> list[Any]:
-    created, row_id = _C.created_at, _C.id
-    if key == "created_at":
-        return [created.desc(), row_id.desc()] if descending else [created.asc(), row_id.asc()]
-    metric = _C[key].desc() if descending else _C[key].asc()
-    # NULLS LAST spelled out: PostgreSQL and SQLite put NULLs at opposite ends by default.
-    return [metric.nulls_last(), created.desc(), row_id.desc()]
-
-
-def _after(
-    key: str, descending: bool, value: float | None, created: datetime, last_id: str
-) -> ColumnElement[bool]:
-    """Rows that come after (value, created, last_id) in the order `_order` gives."""
-    newer_first = or_(_C.created_at < created, and_(_C.created_at == created, _C.id < last_id))
-    if key == "created_at":
-        if descending:
-            return newer_first
-        return or_(_C.created_at > created, and_(_C.created_at == created, _C.id > last_id))
-    metric = _C[key]
-    if value is None:  # already among the rows without the metric, which come last
-        return and_(metric.is_(None), newer_first)
-    beyond = metric < value if descending else metric > value
-    return or_(beyond, and_(metric == value, newer_first), metric.is_(None))
-
-
-def _has_tag(session: Session, tag: str) -> ColumnElement[bool]:
-    if session.get_bind().dialect.name == "postgresql":
-        return sa_cast(_C.tags, JSONB).contains([tag])
-    members = func.json_each(_C.tags).table_valued("value")
-    return exists(select(literal(1)).select_from(members).where(members.c.value == tag))
-
-
 # Cancelling ------------------------------------------------------------------
 
 
@@ -271,6 +175,17 @@ def expected_total_steps(experiment: Experiment) -> int:
     if experiment.total_steps:
         return max(experiment.total_steps, experiment.step)
     return experiment.planned_steps or experiment.step
+
+
+def require_experiments(session: Session, experiment_ids: Sequence[str]) -> list[Experiment]:
+    """The experiments in the order asked, read in one query; ExperimentNotFound naming the
+    first of them (in that order) that does not exist."""
+    rows = session.execute(select(Experiment).where(_C.id.in_(list(experiment_ids))))
+    found = {e.id: e for e in rows.scalars()}
+    for experiment_id in experiment_ids:
+        if experiment_id not in found:
+            raise ExperimentNotFound(experiment_id)
+    return [found[i] for i in experiment_ids]
 
 
 def require_experiment(session: Session, experiment_id: str) -> Experiment:

@@ -73,6 +73,18 @@ class Experiment(SQLModel, table=True):
         Index("ix_experiments_final_loss", "final_loss"),
         Index("ix_experiments_test_loss", "test_loss"),
         Index("ix_experiments_group_key", "group_key"),
+        # Every column core/store/census.py reads (/metrics, the change feed): an index-only
+        # scan instead of reading every row's JSON (migration 0011).
+        Index(
+            "ix_experiments_census",
+            *("status", "attempt", "step", "cancel_requested", "delete_requested"),
+            *("created_at", "started_at", "heartbeat_at", "finished_at"),
+        ),
+        # The listing filtered by status and sorted by a metric walks one of these and stops
+        # after a page, instead of sorting every run of that status (migration 0011).
+        Index("ix_experiments_status_test_accuracy", "status", "test_accuracy"),
+        Index("ix_experiments_status_final_loss", "status", "final_loss"),
+        Index("ix_experiments_status_test_loss", "status", "test_loss"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)

@@ -174,17 +174,24 @@ def pack_series(session: Session, experiment_id: str) -> int:
     packed = 0
     for name in sorted(names | {DEFAULT_SERIES}):
         steps, values = _rows_series(session, experiment_id, None, name)
-        session.execute(
-            insert(SERIES).values(
-                experiment_id=experiment_id,
-                series=name,
-                points=int(steps.shape[0]),
-                steps=steps.astype("<i4").tobytes(),
-                values=values.astype("<f4").tobytes(),
-            )
-        )
+        session.execute(insert(SERIES).values(**packed_row(experiment_id, name, steps, values)))
         packed += int(steps.shape[0])
     return packed
+
+
+def packed_row(
+    experiment_id: str, name: str, steps: npt.ArrayLike, values: npt.ArrayLike
+) -> dict[str, Any]:
+    """The ExperimentSeries row of one series: steps as int32, values as float32, little
+    endian. The one place that format is written (bulk loaders use it too)."""
+    step_array = np.asarray(steps)
+    return {
+        "experiment_id": experiment_id,
+        "series": name,
+        "points": int(step_array.shape[0]),
+        "steps": step_array.astype("<i4").tobytes(),
+        "values": np.asarray(values).astype("<f4").tobytes(),
+    }
 
 
 def read_series(
@@ -280,26 +287,57 @@ def read_finished_series(
 
 def _read_packed(session: Session, experiment_id: str) -> dict[str, FinishedSeries] | None:
     """Every packed series of a finished experiment by name; None before it has finished."""
-    key = cache_key(session, experiment_id)
-    cached = _series_cache.get(key)
-    if cached is not None:
-        return cached
+    return _read_packed_many(session, [experiment_id]).get(experiment_id)
+
+
+def _read_packed_many(
+    session: Session, experiment_ids: Sequence[str]
+) -> dict[str, dict[str, FinishedSeries]]:
+    """_read_packed of each experiment, those not cached read in one query; experiments
+    that have not finished are left out."""
+    found: dict[str, dict[str, FinishedSeries]] = {}
+    missing = []
+    for experiment_id in dict.fromkeys(experiment_ids):
+        cached = _series_cache.get(cache_key(session, experiment_id))
+        if cached is not None:
+            found[experiment_id] = cached
+        else:
+            missing.append(experiment_id)
+    if not missing:
+        return found
     rows = session.execute(
-        select(SERIES.c.series, SERIES.c.steps, SERIES.c["values"], EXPERIMENTS.c.status)
+        select(
+            SERIES.c.experiment_id, SERIES.c.series, SERIES.c.steps, SERIES.c["values"],
+            EXPERIMENTS.c.status,
+        )
         .join(EXPERIMENTS, EXPERIMENTS.c.id == SERIES.c.experiment_id)
-        .where(SERIES.c.experiment_id == experiment_id)
-    ).all()
-    if not rows:
-        return None
-    packed: dict[str, FinishedSeries] = {}
+        .where(SERIES.c.experiment_id.in_(missing))
+    ).all()  # fmt: skip
+    read: dict[str, dict[str, FinishedSeries]] = {}
     for row in rows:
-        steps = np.frombuffer(row[1], dtype="<i4").astype(np.int64)
-        values = np.frombuffer(row[2], dtype="<f4").astype(np.float64)
+        steps = np.frombuffer(row[2], dtype="<i4").astype(np.int64)
+        values = np.frombuffer(row[3], dtype="<f4").astype(np.float64)
         steps.flags.writeable = False
         values.flags.writeable = False
-        packed[str(row[0])] = FinishedSeries(status=str(row[3]), steps=steps, values=values)
-    _series_cache.put(key, packed)
-    return packed
+        packed = read.setdefault(str(row[0]), {})
+        packed[str(row[1])] = FinishedSeries(status=str(row[4]), steps=steps, values=values)
+    for experiment_id, packed in read.items():
+        _series_cache.put(cache_key(session, experiment_id), packed)
+    return found | read
+
+
+def read_series_many(
+    session: Session, experiment_ids: Sequence[str], series: str = DEFAULT_SERIES
+) -> list[tuple[Steps, Values]]:
+    """read_series of each experiment (in order): the finished ones' packed rows in one
+    query, the live rows of the others one by one (few: they are still running)."""
+    packed = _read_packed_many(session, experiment_ids)
+    return [
+        _packed_after(packed[i], series, None)
+        if i in packed
+        else _rows_series(session, i, None, series)
+        for i in experiment_ids
+    ]
 
 
 def _packed_after(
