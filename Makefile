@@ -129,7 +129,7 @@ bench-cost: $(STAMP)
 # TPE + SuccessiveHalving and Ray Tune's ASHA on one seed, on a 32-configuration grid around the
 # book's recipes (1 epoch of 20,000 records, 10,000 validation records), 5 repetitions each at
 # an equal step budget, judged on a 5-seed ground truth (cached under bench/results/). About
-# 45-60 min on 2 cores; BENCH_SWEEP_ARGS="--quick" (or BENCH_SWEEP_QUICK=1) for a small grid.
+# an hour on 2 cores; BENCH_SWEEP_ARGS="--quick" (or BENCH_SWEEP_QUICK=1) for a small grid.
 BENCH_SWEEP_ARGS ?=
 bench-sweep: $(BENCH_STAMP)
 	TEST_DATA_DIR=$(TEST_DATA_DIR) $(BIN)/python bench/sweep_bench.py --data-dir $(TEST_DATA_DIR) \

@@ -22,7 +22,8 @@ top-3 configurations at most half of single-seed ASHA's (Ray Tune's) at equal co
 overhead <= 20 ms per trial.
 
 Usage: python bench/sweep_bench.py --data-dir ../shared/data [--reps 5] [--budget 0.3]
-       [--methods trainlab,optuna,ray] [--quick]     (BENCH_SWEEP_QUICK=1 = --quick)
+       [--methods trainlab,optuna,ray] [--seeds 3] [--quick] [--name NAME]
+       (BENCH_SWEEP_QUICK=1 = --quick; the JSON goes to bench/results/sweep[-quick][-NAME].json)
 Prints a row per repetition as it goes, then a table and one JSON line.
 """
 
@@ -57,7 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--parallel", type=int, default=4, help="trainlab's trials at once")
     quick = bool(os.environ.get("BENCH_SWEEP_QUICK"))
     p.add_argument("--quick", action="store_true", default=quick, help="a small grid, 2 reps")
-    p.add_argument("--results", type=Path, default=REPO / "bench" / "results")
+    results = REPO / "bench" / "results"
+    p.add_argument("--results", type=Path, default=results, help="the cache and the JSON")
+    p.add_argument("--name", default="", help="names the JSON file: sweep[-NAME].json")
     return p.parse_args(argv)
 
 
@@ -80,8 +83,10 @@ def score(truth: Truth, run: dict[str, Any], grid_steps: int) -> dict[str, Any]:
         "overhead_ms": run["overhead_per_trial_ms"],
         "wall_s": run["wall_s"],
         "engine_s": run["engine_s"],
+        # Each trial in order: its configuration's true rank, its end, the rung of a prune.
+        "log": [[truth.rank(t["config"]), t["state"], t["pruned_at_rung"]] for t in trials],
         # trainlab's only: waits at rungs for verdicts, outcome writes, the sweep's end.
-        **{k: run[k] for k in ("held_s", "write_s", "end_lag_s") if k in run},
+        **{k: run[k] for k in ("held_s", "write_s", "end_lag_s", "unstarted") if k in run},
     }
 
 
@@ -194,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     line = json.dumps(report, separators=(",", ":"))
     print(line)
     args.results.mkdir(parents=True, exist_ok=True)
-    (args.results / f"sweep{'-quick' if args.quick else ''}.json").write_text(line + "\n")
+    suffix = "".join(f"-{part}" for part in ("quick" if args.quick else "", args.name) if part)
+    (args.results / f"sweep{suffix}.json").write_text(line + "\n")
     return 0
 
 

@@ -15,7 +15,7 @@ Overhead per trial, from the service's own timestamps and the worker's phases:
               (metrics.phases: preparing data and model, the training loop with its rung
               evaluations, the test evaluation: what the engine alone would spend) less the
               members' held_s (the loop waiting at rungs for the driver's verdicts)
-    overhead per trial = (wall - engine) / trials
+    overhead per trial = (wall - engine) / trials that trained
 so it holds everything else: the driver's passes (every second) asking and judging, the
 waits for its verdicts at rungs, queueing and dispatch, the claim, the store writes of loss
 points, rungs and outcomes, and any moment the worker waits for the next trial. Reported
@@ -120,8 +120,15 @@ class TrainlabArm:
 
 
 def summarize(view: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
-    trials = []
+    """The sweep's figures. Trials none of whose runs started (queued when the budget's cancel
+    came: up to `parallel` of them) trained nothing and count nowhere, as in the peers' arms,
+    where a trial exists once it trains."""
+    started_ids = {r["id"] for r in runs if r["started_at"]}
+    trials, unstarted = [], 0
     for t in view["trials"]:
+        if not any(r["experiment_id"] in started_ids for r in t["runs"]):
+            unstarted += 1
+            continue
         # `failed` here is a trial whose runs the budget's cancel stopped.
         state = {"failed": "cut"}.get(t["state"], t["state"])
         rung = t["pruned_at_rung"]
@@ -144,6 +151,7 @@ def summarize(view: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any
         "held_s": round(held, 3),
         "write_s": round(_phase(started, "write_s"), 3),
         "status": view["status"],
+        "unstarted": unstarted,
     }
 
 
