@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 # `make test` after `make run` still installs them).
 RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed-dev
+# `make bench-sweep` adds the benchmark-only peers (the `bench` extra: Ray Tune, MLflow).
+BENCH_STAMP := $(VENV)/.installed-bench
 # Tests and benchmarks read MNIST from here; the service itself uses TRAINLAB_DATA_DIR.
 TEST_DATA_DIR ?= $(abspath ../shared/data)
 PYTEST_ARGS ?=
@@ -16,9 +18,10 @@ PYTEST_ARGS ?=
 # The benchmarks import the service's packages by their names (core, worker, ...), which an
 # install, an editable one too, keeps out of the top of site-packages (setup.py): they run
 # from this checkout. (The tests get it from pytest; `trainlab` finds it itself.)
-bench bench-api bench-api-embedded bench-fused bench-sparse bench-cost bench-cnn bench-gan bench-scale: \
+bench bench-api bench-api-embedded bench-fused bench-sparse bench-cost bench-cnn bench-gan bench-scale bench-sweep: \
 	export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 .PHONY: bench-scale
+.PHONY: bench-sweep
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +35,10 @@ $(RUN_STAMP): pyproject.toml setup.py | $(VENV)/bin/python
 $(STAMP): pyproject.toml setup.py | $(VENV)/bin/python
 	$(BIN)/pip install --quiet -e '.[server,worker,dev]'
 	touch $(STAMP)
+
+$(BENCH_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -e '.[server,worker,dev,bench]'
+	touch $(BENCH_STAMP)
 
 # Ctrl-C is how `make run` is meant to end: serve then stops cleanly and exits 130 (128 +
 # SIGINT, what a supervisor should see), which here is no error ("make: *** Error 130").
@@ -146,3 +153,13 @@ bench-sparse: $(STAMP)
 BENCH_COST_ARGS ?=
 bench-cost: $(STAMP)
 	$(BIN)/python bench/cost_calibration.py --data-dir $(TEST_DATA_DIR) $(BENCH_COST_ARGS)
+
+# Sweeps: trainlab's paired pruning through a live service (PostgreSQL + Redis) against Optuna's
+# TPE + SuccessiveHalving and Ray Tune's ASHA on one seed, on a 32-configuration grid around the
+# book's recipes (1 epoch of 20,000 records, 10,000 validation records), 5 repetitions each at
+# an equal step budget, judged on a 5-seed ground truth (cached under bench/results/). About
+# an hour on 2 cores; BENCH_SWEEP_ARGS="--quick" (or BENCH_SWEEP_QUICK=1) for a small grid.
+BENCH_SWEEP_ARGS ?=
+bench-sweep: $(BENCH_STAMP)
+	TEST_DATA_DIR=$(TEST_DATA_DIR) $(BIN)/python bench/sweep_bench.py --data-dir $(TEST_DATA_DIR) \
+		$(BENCH_SWEEP_ARGS)

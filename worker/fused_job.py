@@ -26,7 +26,7 @@ from core.store.scheduling import claim_siblings
 from worker.claiming import ClaimedRun, claim_run, prepare_run, worker_name
 from worker.heartbeat import Heartbeat
 from worker.job import NOT_TAKEN, device_label, never, start_heartbeat, train
-from worker.rungs import rung_writer
+from worker.rungs import RungHold, rung_steps
 from worker.settling import settle, settle_error
 from worker.store_link import StoreGone, StoreLink
 
@@ -151,6 +151,7 @@ def train_group(
     for heartbeat in heartbeats:
         heartbeat.device = device_label(chosen)
         heartbeat.engine_started = started
+    holds = [RungHold(h, rung_steps(s)) for h, s in zip(heartbeats, specs, strict=True)]
     return engine_for(specs[0]).run_group(
         specs,
         data_dir=settings.data_dir,
@@ -159,11 +160,11 @@ def train_group(
             RunCallbacks(
                 on_loss=h.write_loss,
                 on_progress=h.set_progress,
-                should_stop=h.should_stop,
+                should_stop=hold.should_stop,
                 on_checkpoint=h.write_checkpoint,
-                on_rung=rung_writer(h.link, h.experiment_id),
+                on_rung=hold.on_rung,
             )
-            for h in heartbeats
+            for h, hold in zip(heartbeats, holds, strict=True)
         ],
         resume_from=[m.checkpoint[1] if m.checkpoint else None for m in members],
         device=device,

@@ -80,6 +80,9 @@ class Heartbeat:
         self.device: str | None = None
         # time.monotonic() when the engine was called for this run (the job's claim_s phase).
         self.engine_started: float | None = None
+        # Seconds the training loop waited at rungs for a sweep's verdicts (worker/rungs.py):
+        # part of the engine's train_s, but the service's time, not training.
+        self.held_s = 0.0
         # Set when the store no longer names this attempt as the owner (the reaper requeued
         # the experiment and another worker claimed it): stop, and write nothing more.
         self.lost = False

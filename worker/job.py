@@ -34,7 +34,7 @@ from core.settings import Settings
 from core.store import artifacts
 from worker.claiming import ClaimedRun
 from worker.heartbeat import Heartbeat
-from worker.rungs import rung_writer
+from worker.rungs import RungHold, rung_steps
 from worker.store_link import StoreLink
 
 # What run_experiment_by_id answers when it would not take a run (the caller requeues the
@@ -95,6 +95,7 @@ def train(claimed: ClaimedRun, heartbeat: Heartbeat, settings: Settings) -> Any:
     chosen = resolve_device(device or spec.device)
     heartbeat.device = device_label(chosen)
     heartbeat.engine_started = time.monotonic()
+    hold = RungHold(heartbeat, rung_steps(spec))
     return engine_for(spec).run(
         spec,
         data_dir=settings.data_dir,
@@ -102,9 +103,9 @@ def train(claimed: ClaimedRun, heartbeat: Heartbeat, settings: Settings) -> Any:
         callbacks=RunCallbacks(
             on_loss=heartbeat.write_loss,
             on_progress=heartbeat.set_progress,
-            should_stop=heartbeat.should_stop,
+            should_stop=hold.should_stop,
             on_checkpoint=heartbeat.write_checkpoint,
-            on_rung=rung_writer(heartbeat.link, claimed.experiment_id),
+            on_rung=hold.on_rung,
             on_series=heartbeat.write_series,
             load_model=lambda experiment_id: read_model(heartbeat.link, experiment_id),
         ),

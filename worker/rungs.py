@@ -1,21 +1,39 @@
-"""Writing a run's validation figures at its rungs, as the engine reports them.
+"""Writing a run's validation figures at its rungs, and holding a sweep's run there for the
+pruner's verdict.
 
 Rungs are few (at most core.spec.MAX_VALIDATION_RUNGS a run), so each is written at once on
 the training thread through the job's StoreLink, where a sweep's driver can read it while
 the run goes on. A store that stays away loses the figure, not the run: the final metrics
 carry every rung as well.
+
+A sweep's run at a rung its pruner judges waits for the verdict before it trains on (the
+engine asks `should_stop` right after the rung: RungHold.should_stop answers it): stopped at
+once when its trial is pruned, not a driver pass, a heartbeat and a flush later, which on a
+short run was most of the run (bench/sweep_bench.py measured pruned trials of 2,700 steps
+judged at step 300 stopping at 2,025). The wait is the driver's pass interval at most, and
+never more than VERDICT_WAIT_S: an API that is away costs a run that much per rung, no more.
+Runs of no sweep, a sweep without a pruner, and the last rung (never judged) never wait.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
+from core.kinds.gan_spec import GanSpec
+from core.spec import ExperimentSpec
 from core.store import sweeps
+from worker.heartbeat import Heartbeat
 from worker.store_link import StoreGone, StoreLink, StoreRefused
 
 logger = logging.getLogger(__name__)
+
+# Above the driver's pass interval (api/background/sweeps.py runs one a second) with room
+# for the pass itself on a busy machine.
+VERDICT_WAIT_S = 3.0
+VERDICT_POLL_S = 0.02
 
 
 def rung_writer(link: StoreLink, experiment_id: str) -> Callable[[int, dict[str, Any]], None]:
@@ -31,3 +49,79 @@ def rung_writer(link: StoreLink, experiment_id: str) -> Callable[[int, dict[str,
             )
 
     return write
+
+
+def rung_steps(spec: ExperimentSpec | GanSpec) -> list[int]:
+    """A spec's rung steps; none for a kind without validation rungs (the GAN)."""
+    return spec.rung_steps if isinstance(spec, ExperimentSpec) else []
+
+
+class RungHold:
+    """A run's `on_rung` and `should_stop`: the rung written, then (for a sweep's judged
+    rung) the verdict awaited by the next `should_stop`, which the engine asks right after
+    the rungs of the whole group are written (so a trial's seeds trained fused all report
+    before any of them waits)."""
+
+    def __init__(
+        self,
+        heartbeat: Heartbeat,
+        rung_steps: list[int],
+        *,
+        wait_s: float | None = None,
+        poll_s: float = VERDICT_POLL_S,
+    ) -> None:
+        self.heartbeat, self.link = heartbeat, heartbeat.link
+        self.experiment_id, self.rung_steps = heartbeat.experiment_id, rung_steps
+        self.wait_s = VERDICT_WAIT_S if wait_s is None else wait_s
+        self.poll_s = poll_s
+        self._write = rung_writer(self.link, self.experiment_id)
+        self._sweep: tuple[str, int, int] | bool | None = False  # False: not looked up yet
+        self._pending: int | None = None  # the rung whose verdict the next stop check awaits
+        self.stopped_by_verdict = False
+
+    def on_rung(self, step: int, figures: dict[str, Any]) -> None:
+        self._write(step, figures)
+        if step not in self.rung_steps:
+            return
+        index = self.rung_steps.index(step)  # by step: a resumed run skips the rungs it passed
+        sweep = self._judging()
+        if sweep is not None and index < sweep[2]:
+            self._pending = index
+
+    def should_stop(self) -> bool:
+        if self._pending is not None:
+            index, self._pending = self._pending, None
+            if self._await(index):
+                self.stopped_by_verdict = True
+        return self.stopped_by_verdict or self.heartbeat.should_stop()
+
+    def _judging(self) -> tuple[str, int, int] | None:
+        if self._sweep is False:
+            try:
+                self._sweep = self.link.run(
+                    "the run's sweep", lambda s: sweeps.judged_rungs(s, self.experiment_id)
+                )
+            except (StoreGone, StoreRefused):
+                self._sweep = None  # no verdict to wait for that can be read
+        return self._sweep if isinstance(self._sweep, tuple) else None
+
+    def _await(self, index: int) -> bool:
+        """True when the verdict says stop; False to go on (also when none came in time)."""
+        sweep = self._judging()
+        assert sweep is not None
+        started = time.monotonic()
+        try:
+            while True:
+                verdict = self.link.run(
+                    f"the verdict at rung {index}",
+                    lambda s: sweeps.rung_verdict(s, sweep[0], sweep[1], index, self.experiment_id),
+                )
+                if verdict is not None:
+                    return verdict
+                if time.monotonic() - started >= self.wait_s:
+                    return False
+                time.sleep(self.poll_s)
+        except (StoreGone, StoreRefused):
+            return False  # the heartbeat decides what a store that is away means
+        finally:
+            self.heartbeat.held_s += time.monotonic() - started

@@ -117,7 +117,9 @@ def phases(
     metrics["phases"]): claim_s from the claim to the engine's start, load_s preparing data
     and model, train_s the training loop (a fused group's), evaluate_s the test set and its
     outputs, write_s the final checkpoint's bytes, the queued writes still to drain, the
-    weights file and the outcome's transaction up to its last statement."""
+    weights file and the outcome's transaction up to its last statement; held_s the part of
+    train_s this run waited at rungs for its sweep's verdicts (worker/rungs.py; a fused
+    group's loop waits for each member's in turn)."""
     timings = result.timings
     started = heartbeat.engine_started
     figures = {
@@ -126,6 +128,7 @@ def phases(
         "evaluate_s": timings.get("evaluate_s", 0.0),
         "write_s": timings.get("save_s", 0.0) + time.monotonic() - settling,
         "claim_s": started - claimed.claimed_at if started is not None else 0.0,
+        "held_s": heartbeat.held_s,
     }
     return {name: round(max(value, 0.0), 4) for name, value in figures.items()}
 

@@ -26,6 +26,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -50,6 +51,11 @@ from core.sweeps.space import apply_params, decode, parse_space
 
 logger = logging.getLogger(__name__)
 
+# While a sweep is active the driver looks this often whether anything new happened (a rung
+# stored, a run ended, a sweep created or cancelled: core.store.sweeps.activity, one cheap
+# query) and makes its pass at once if so, else on its interval: a sweep's run waits at a
+# rung for the pruner's verdict (worker/rungs.py), so this is time a worker stands idle.
+WAKE_S = 0.05
 ENDED = ("pruned", "complete", "failed")
 WAITING = "waiting: "  # the note of a sweep whose next trial waits for its owner's quota
 
@@ -66,6 +72,28 @@ class SweepDriver:
     def __init__(self, engine: Engine, dispatcher: Dispatcher, settings: Settings) -> None:
         self.engine, self.dispatcher, self.settings = engine, dispatcher, settings
         self.me = driver_name()
+        self._signal: tuple[int, ...] | None = None
+        self._last_pass = float("-inf")
+        self._active = 0  # sweeps active at the last pass
+
+    def pass_when_due(self, interval_s: float) -> int:
+        """A pass when something changed since the last one or `interval_s` has passed
+        since it; with no sweep active at the last pass, only on the interval."""
+        now = time.monotonic()
+        due = now - self._last_pass >= interval_s
+        signal = None
+        if not due and self._active:
+            with Session(self.engine) as session:
+                signal = sweep_store.activity(session)
+            due = signal != self._signal
+        if not due:
+            return 0
+        if signal is None:
+            with Session(self.engine) as session:
+                signal = sweep_store.activity(session)
+        self._signal, self._last_pass = signal, now
+        self._active = self.one_pass()
+        return self._active
 
     def one_pass(self) -> int:
         with Session(self.engine) as session:
@@ -301,4 +329,6 @@ def sweeps_running(
     failed: Callable[[Exception], None] = lambda exc: logger.warning("sweep pass: %s", exc),
 ) -> AbstractAsyncContextManager[None]:  # fmt: skip
     driver = SweepDriver(engine, dispatcher, settings)
-    return running_every("sweeps", interval_s, driver.one_pass, failed=failed)
+    return running_every(
+        "sweeps", min(WAKE_S, interval_s), lambda: driver.pass_when_due(interval_s), failed=failed
+    )

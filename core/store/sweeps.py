@@ -14,14 +14,14 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, update
+from sqlalchemy import and_, case, delete, func, or_, update
 from sqlmodel import Session, col, select
 
 from core.store.clock import utcnow
 from core.store.cursor import decode_cursor, encode_cursor
 from core.store.errors import IdempotencyConflict, StoreError
 from core.store.experiments import scoped_key
-from core.store.models import Experiment
+from core.store.models import TERMINAL_VALUES, Experiment
 from core.store.sweep_tables import ExperimentRung, Sweep, SweepRun, SweepTrial
 from core.store.tables import rowcount
 
@@ -86,6 +86,31 @@ def list_sweeps(
 def active_sweep_ids(session: Session) -> list[str]:
     query = select(Sweep.id).where(col(Sweep.status).in_(ACTIVE)).order_by(col(Sweep.created_at))
     return [str(i) for i in session.exec(query).all()]
+
+
+def activity(session: Session) -> tuple[int, ...]:
+    """A cheap signal of what a driver pass acts on, over the active sweeps: how many there
+    are and are cancelling, the rung figures their runs stored, and their runs that ended.
+    The same answer twice: nothing new for the driver since."""
+    active = select(Sweep.id).where(col(Sweep.status).in_(ACTIVE))
+    sweeps = session.exec(
+        select(func.count(), func.count(case((col(Sweep.status) == "cancelling", 1))))
+        .select_from(Sweep)
+        .where(col(Sweep.status).in_(ACTIVE))
+    ).one()
+    rungs = session.exec(
+        select(func.count())
+        .select_from(ExperimentRung)
+        .join(SweepRun, col(SweepRun.experiment_id) == col(ExperimentRung.experiment_id))
+        .where(col(SweepRun.sweep_id).in_(active))
+    ).one()
+    ended = session.exec(
+        select(func.count())
+        .select_from(SweepRun)
+        .join(Experiment, col(Experiment.id) == col(SweepRun.experiment_id))
+        .where(col(SweepRun.sweep_id).in_(active), col(Experiment.status).in_(TERMINAL_VALUES))
+    ).one()
+    return int(sweeps[0]), int(sweeps[1]), int(rungs), int(ended)
 
 
 def take_lease(session: Session, sweep_id: str, owner: str, seconds: float) -> bool:
@@ -175,6 +200,36 @@ def save_rung(session: Session, experiment_id: str, figures: dict[str, Any]) -> 
         )
     )
     session.flush()
+
+
+def judged_rungs(session: Session, experiment_id: str) -> tuple[str, int, int] | None:
+    """(sweep id, trial number, rungs its pruner judges) of a sweep's run, or None for a run
+    of no sweep. The pruner judges every rung but the last (the full budget)."""
+    link = session.exec(
+        select(SweepRun).where(col(SweepRun.experiment_id) == experiment_id)
+    ).first()
+    if link is None:
+        return None
+    sweep = session.get(Sweep, link.sweep_id)
+    judged = 0 if sweep is None or sweep.pruner == "none" else sweep.rungs - 1
+    return link.sweep_id, link.number, judged
+
+
+def rung_verdict(
+    session: Session, sweep_id: str, number: int, index: int, experiment_id: str
+) -> bool | None:
+    """The driver's word on trial `number` at rung `index` (0-based), for its run
+    `experiment_id`: True to stop (pruned, or a cancel asked for), False to go on (judged
+    past that rung), None while it has not looked yet."""
+    experiment = session.get(Experiment, experiment_id)
+    trial = session.get(SweepTrial, (sweep_id, number))
+    if experiment is None or trial is None or experiment.cancel_requested:
+        return True
+    if trial.state in ("pruned", "failed"):
+        return True
+    if trial.judged > index or trial.state == "complete":
+        return False
+    return None
 
 
 def add_trial(

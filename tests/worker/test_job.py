@@ -69,9 +69,10 @@ def test_a_delivery_trains_and_stores_the_outcome(
     assert done.device == "cpu" and done.fingerprint is not None
     # Where the attempt's time went, for the benchmark: these keys, in seconds, none negative.
     phases = done.metrics["phases"]
-    assert set(phases) == {"claim_s", "load_s", "train_s", "evaluate_s", "write_s"}
+    assert set(phases) == {"claim_s", "load_s", "train_s", "evaluate_s", "write_s", "held_s"}
     assert all(isinstance(v, float) and v >= 0 for v in phases.values()), phases
     assert phases["train_s"] > 0 and phases["write_s"] > 0
+    assert phases["held_s"] == 0.0  # a run of no sweep never waits for a verdict
     steps, _ = _series(engine, experiment_id)
     assert steps == list(range(10, 301, 10))
     with session_scope(engine) as session:

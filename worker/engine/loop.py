@@ -141,6 +141,9 @@ class GroupLoop:
                 self._control()
             if self.rungs and self.step >= self.rungs[0]:
                 self._rung()
+                # A stop asked for at the rung (a pruner's verdict on its figures) takes
+                # effect there, not a flush later: past a rung every step is wasted on it.
+                self._stop_asked(flush_first=True)
         self._flush()
         self.stepper.sync()
         seconds = self._elapsed()
@@ -216,18 +219,7 @@ class GroupLoop:
         self._flush()
         now = time.perf_counter()
         self.next_flush = now + self.flush_interval_s
-        stopping = [r for r in self.active if self.runs[r].callbacks.should_stop()]
-        if stopping:
-            self.stepper.sync()
-            seconds = self._elapsed()
-            for r in stopping:
-                run = self.runs[r]
-                # A stop asked for at the very last step finds the run complete.
-                run.status = "stopped" if self.step < self.total else "completed"
-                run.step, run.seconds = self.step, seconds
-            self.active = [r for r in self.active if r not in stopping]
-            if self.active and self.step < self.total:
-                self._rebuild()
+        self._stop_asked()
         if self.active and now >= self.next_checkpoint:
             self.stepper.sync()
             seconds = self._elapsed()
@@ -236,6 +228,25 @@ class GroupLoop:
                 data = self.make_checkpoint(r, self.step, run.seconds_before + seconds, run.tail)
                 run.callbacks.on_checkpoint(data, self.step)
             self.next_checkpoint = time.perf_counter() + (self.checkpoint_interval_s or 0.0)
+
+    def _stop_asked(self, *, flush_first: bool = False) -> None:
+        """End the runs whose callbacks ask to stop (their points so far flushed first when
+        `flush_first`); the others go on in a group rebuilt without them."""
+        stopping = [r for r in self.active if self.runs[r].callbacks.should_stop()]
+        if not stopping:
+            return
+        if flush_first:
+            self._flush()
+        self.stepper.sync()
+        seconds = self._elapsed()
+        for r in stopping:
+            run = self.runs[r]
+            # A stop asked for at the very last step finds the run complete.
+            run.status = "stopped" if self.step < self.total else "completed"
+            run.step, run.seconds = self.step, seconds
+        self.active = [r for r in self.active if r not in stopping]
+        if self.active and self.step < self.total:
+            self._rebuild()
 
     def _elapsed(self) -> float:
         if self.device.type == "cuda":

@@ -64,3 +64,24 @@ def test_a_run_resumed_from_a_checkpoint_at_a_rung_still_reports_that_rung() -> 
             spec, data_dir=DATA, allow_download=False, resume_from=kept[step],
         )  # fmt: skip
         assert result.metrics["rungs"] == expected, step  # what on_rung was given
+
+
+def test_a_stop_asked_for_at_a_rung_takes_effect_at_that_rung() -> None:
+    # A pruner decides on a rung's figures: the run must end there, not a flush later (the
+    # flush interval here is longer than the whole run, so only the rung can stop it).
+    verdict: list[int] = []
+    spec = ExperimentSpec.model_validate(
+        {"train_limit": 900, "validation_records": 100, "test_limit": 50, "epochs": 1,
+         "batch_size": 1, "validation_rungs": [1 / 9, 1 / 3, 1.0]}
+    )  # fmt: skip
+    calls = RunCallbacks(
+        on_rung=lambda step, _figures: verdict.append(step),
+        should_stop=lambda: bool(verdict),
+    )
+    result = run_training(
+        spec, data_dir=DATA, allow_download=False, callbacks=calls, flush_interval_s=3600.0
+    )
+    assert verdict == [100] == spec.rung_steps[:1]
+    assert result.status == "stopped" and result.steps == 100
+    assert result.metrics["rungs"] == [result.metrics["rungs"][0]]
+    assert result.metrics["loss_points"] == 10  # its points up to the rung, flushed
