@@ -6,11 +6,13 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, update
+from alembic import command
+from sqlalchemy import Connection, Engine, update
 
 from core.presets import build_spec
 from core.store import experiments, runs, series
 from core.store.clock import utcnow
+from core.store.migrate import alembic_config
 from core.store.models import Experiment, Status
 from core.store.session import session_scope
 from core.store.tables import EXPERIMENTS
@@ -100,3 +102,11 @@ def backdate(
 def read(engine: Engine, experiment_id: str) -> Experiment:
     with session_scope(engine) as session:
         return experiments.require_experiment(session, experiment_id)
+
+
+def migrate_to(connection: Connection, url: str, revision: str) -> None:
+    """Migrate the database at `url` to `revision` on `connection`, inside its transaction, so
+    a test can write rows of that older schema in the same go before migrating on."""
+    config = alembic_config(url)
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)

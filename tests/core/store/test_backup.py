@@ -12,18 +12,17 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from alembic import command
 from sqlalchemy import Engine, select, text
 from sqlmodel import SQLModel
 
 from core.store import artifacts
 from core.store.backup import BackupRefused, backup, read_backup, restore
-from core.store.migrate import alembic_config, head_revision, schema_state, upgrade_to_head
+from core.store.migrate import head_revision, schema_state, upgrade_to_head
 from core.store.models import Status
 from core.store.restored import CANCELLED, NO_CHECKPOINT, reconcile
 from core.store.session import make_engine, session_scope
 from tests.conftest import ADMIN_URL, POSTGRES_URL, require_postgres
-from tests.core.store.helpers import queued, read, running, write_loss
+from tests.core.store.helpers import migrate_to, queued, read, running, write_loss
 from tests.core.store.test_retention import full_run
 
 NewStore = Callable[[], str]
@@ -162,9 +161,7 @@ def test_an_older_schema_is_migrated_and_a_full_target_refused(
     source_url = new_store()
     for engine in _engine(source_url):
         with engine.begin() as connection:
-            config = alembic_config(source_url)
-            config.attributes["connection"] = connection
-            command.upgrade(config, "0005")
+            migrate_to(connection, source_url, "0005")
     assert backup(source_url, tmp_path / "old.backup").revision == "0005"
     target_url = new_store()
     assert restore(target_url, tmp_path / "old.backup").revision == "0005"

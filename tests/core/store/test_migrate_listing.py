@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 
-from alembic import command
 from sqlalchemy import text
 
-from core.store.migrate import alembic_config, upgrade_to_head
+from core.store.migrate import upgrade_to_head
 from core.store.session import make_engine
+from tests.core.store.helpers import migrate_to
 
 INSERT = text(
     "INSERT INTO experiments (id, tags, spec, spec_hash, status, cancel_requested, attempt, "
@@ -22,9 +22,7 @@ def test_upgrade_copies_dataset_and_metrics_into_columns(empty_database: str) ->
     engine = make_engine(empty_database)
     try:
         with engine.begin() as connection:
-            config = alembic_config(empty_database)
-            config.attributes["connection"] = connection
-            command.upgrade(config, "0001")
+            migrate_to(connection, empty_database, "0001")
             rows = [
                 (
                     "a" * 32,

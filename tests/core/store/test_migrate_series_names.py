@@ -6,11 +6,11 @@ same steps as its other one) is stored beside them."""
 
 from __future__ import annotations
 
-from alembic import command
 from sqlalchemy import text
 
-from core.store.migrate import alembic_config, upgrade_to_head
+from core.store.migrate import upgrade_to_head
 from core.store.session import make_engine, session_scope
+from tests.core.store.helpers import migrate_to
 
 EXPERIMENT = text(
     "INSERT INTO experiments (id, tags, spec, spec_hash, status, cancel_requested, attempt, "
@@ -38,9 +38,7 @@ def test_the_previous_release_still_writes_points_and_named_series_fit_beside(
     engine = make_engine(empty_database)
     try:
         with engine.begin() as connection:
-            config = alembic_config(empty_database)
-            config.attributes["connection"] = connection
-            command.upgrade(config, "0009")
+            migrate_to(connection, empty_database, "0009")
             for row_id in (running, finished):
                 connection.execute(EXPERIMENT, {"id": row_id})
             connection.execute(PACKED, {"id": finished, "empty": b""})
@@ -95,9 +93,7 @@ def test_a_store_that_ran_the_first_0010_gets_its_layout_and_keeps_every_point(
     engine = make_engine(empty_database)
     try:
         with engine.begin() as connection:
-            config = alembic_config(empty_database)
-            config.attributes["connection"] = connection
-            command.upgrade(config, "0010")
+            migrate_to(connection, empty_database, "0010")
             sqlite = connection.dialect.name == "sqlite"
             for statement in FIRST_0010_SQLITE if sqlite else FIRST_0010_POSTGRES:
                 connection.execute(text(statement))

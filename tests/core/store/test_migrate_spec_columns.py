@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 
-from alembic import command
 from sqlalchemy import text
 
 from core.presets import build_spec
 from core.spec import group_key
-from core.store.migrate import alembic_config, upgrade_to_head
+from core.store.migrate import upgrade_to_head
 from core.store.session import make_engine
+from tests.core.store.helpers import migrate_to
 
 INSERT = text(
     "INSERT INTO experiments (id, tags, spec, spec_hash, status, cancel_requested, attempt, "
@@ -34,9 +34,7 @@ def test_upgrade_fills_planned_steps_and_group_key_from_the_spec(empty_database:
     engine = make_engine(empty_database)
     try:
         with engine.begin() as connection:
-            config = alembic_config(empty_database)
-            config.attributes["connection"] = connection
-            command.upgrade(config, "0005")
+            migrate_to(connection, empty_database, "0005")
             for row_id, spec in specs.items():
                 connection.execute(INSERT, {"id": row_id, "spec": json.dumps(spec)})
         upgrade_to_head(empty_database)

@@ -5,12 +5,12 @@ stored once (a second sweep with it is refused, as two racing retries need)."""
 from __future__ import annotations
 
 import pytest
-from alembic import command
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from core.store.migrate import alembic_config, upgrade_to_head
+from core.store.migrate import upgrade_to_head
 from core.store.session import make_engine
+from tests.core.store.helpers import migrate_to
 
 INSERT = text(
     "INSERT INTO sweeps (id, status, request, base, space, seeds, sampler, pruner, objective, "
@@ -30,9 +30,7 @@ def test_upgrade_keeps_earlier_sweeps_and_keys_are_unique(empty_database: str) -
     engine = make_engine(empty_database)
     try:
         with engine.begin() as connection:
-            config = alembic_config(empty_database)
-            config.attributes["connection"] = connection
-            command.upgrade(config, "0011")
+            migrate_to(connection, empty_database, "0011")
             connection.execute(INSERT, {"id": "a" * 32})
         upgrade_to_head(empty_database)
         with engine.begin() as connection:
