@@ -1,4 +1,4 @@
-"""`KEY=VALUE` arguments, as `--set` and `--factor` take them, for every command.
+"""`KEY=VALUE` arguments, as `--set`, `--factor` and `--variant` take them, for every command.
 
 A VALUE is read as JSON when it parses (`lr=0.01` is a number, `model.hidden=[100,100]` a
 list) and is a string otherwise (`loss=bce`).
@@ -55,3 +55,19 @@ def parse_factors(items: list[str]) -> dict[str, list[Any]]:
             parsed if isinstance(parsed, list) else [parse_value(v) for v in text.split(",")]
         )
     return factors
+
+
+def parse_variants(groups: list[list[str]]) -> list[dict[str, Any]]:
+    """Each `--variant [LABEL] KEY=VALUE ...` into {"label": ..., "overrides": {...}}: a first
+    word without `=` names the arm; several changes make one arm (a knob that is two fields)."""
+    variants: list[dict[str, Any]] = []
+    for words in groups:
+        label = words[0] if words and "=" not in words[0] else None
+        changes = words[1:] if label is not None else words
+        if not changes:
+            raise AssignmentError(f"--variant {' '.join(words)!r}: expected [LABEL] KEY=VALUE ...")
+        variant: dict[str, Any] = {"overrides": parse_assignments(changes, "--variant")}
+        if label is not None:
+            variant["label"] = label
+        variants.append(variant)
+    return variants

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from cli import missing_extra
-from cli.assignments import AssignmentError, parse_assignments, parse_factors
+from cli.assignments import AssignmentError, parse_assignments, parse_factors, parse_variants
 from cli.report import experiment_summary, summary_table
 from trainlab import ApiError, Client, ConnectionFailed
 from trainlab._config import ClientConfig
@@ -58,6 +58,8 @@ def ablate_body(args: argparse.Namespace) -> dict[str, Any]:
         body["preset"] = args.base
     if args.factor:
         body["factors"] = parse_factors(args.factor)
+    if args.variant:
+        body["variants"] = parse_variants(args.variant)
     if args.name:
         body["name"] = args.name
     return body
@@ -174,10 +176,18 @@ def register(commands: Any) -> None:
     submit.set_defaults(handler=_with_server(_guarded(submit_command)))
 
     ablate = commands.add_parser("ablate", help="Run an ablation on a server.")
-    ablate.add_argument("--design", choices=["grid", "book"], default="grid")
-    ablate.add_argument("--base", help="Base preset of a grid.")
+    ablate.add_argument("--design", choices=["grid", "variants", "book"], default="grid")
+    ablate.add_argument("--base", help="Base preset of a grid or of variants.")
     ablate.add_argument(
         "--factor", action="append", default=[], metavar="KEY=V1,V2", help="A factor to vary."
+    )
+    ablate.add_argument(
+        "--variant",
+        action="append",
+        nargs="+",
+        default=[],
+        metavar="[LABEL] KEY=VALUE",
+        help="design=variants: one arm, the base with these changes (repeat per arm).",
     )
     ablate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     ablate.add_argument("--seeds", type=int, default=3, help="Seeds per arm (0..N-1).")

@@ -1,6 +1,6 @@
 """What a client asks to run, as the services take it: an experiment (a preset plus overrides,
-or a full spec, with `name` and `tags`) and an ablation (a grid of factors over a base, or the
-book's chain of presets, over several seeds).
+or a full spec, with `name` and `tags`) and an ablation (a grid of factors over a base, the base
+and variants of it one at a time, or the book's chain of presets, over several seeds).
 
 These are the inputs of api/services/submission.py and api/services/ablation_plan.py; the API
 reads them from request bodies and lists them in its schema, and the bounds here are the ones
@@ -76,6 +76,22 @@ Seeds = Annotated[
     ),
 ]
 Levels = Annotated[list[Any], Field(min_length=1, max_length=MAX_LEVELS)]
+# The base plus up to MAX_LEVELS - 1 variants: as many arms as one factor can have.
+MAX_VARIANTS = MAX_LEVELS - 1
+
+
+class Variant(BaseModel):
+    """One arm of design=variants: the base with these changes (several knobs at once when
+    they belong together, e.g. the book's rand(1) seed is `latent` and `latent_size`)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    label: Label | None = Field(default=None, description="The arm's name; default: its changes.")
+    overrides: dict[SpecPath, Any] = Field(
+        min_length=1,
+        max_length=MAX_OVERRIDES,
+        description='Spec changes of this arm alone, e.g. {"latent": "uniform", "latent_size": 1}.',
+    )
 
 
 class AblationRequest(BaseModel):
@@ -85,9 +101,10 @@ class AblationRequest(BaseModel):
 
     # The name also tags every member experiment: it follows the one rule for labels.
     name: Label | None = None
-    design: Literal["grid", "book"] = Field(
+    design: Literal["grid", "book", "variants"] = Field(
         default="grid",
         description="`grid`: every combination of the factors' values on the base; "
+        "`variants`: the base, then each of `variants` alone on it (one knob at a time); "
         "`book`: the five presets of the book's chain as arms.",
     )
     preset: PresetName | None = Field(default=None, description="Base preset of a grid.")
@@ -104,6 +121,12 @@ class AblationRequest(BaseModel):
         max_length=MAX_FACTORS,
         description='Dotted spec path -> values, e.g. {"model.activation": ["sigmoid", '
         '"leaky_relu"]}; arms are the full grid, in the order given.',
+    )
+    variants: list[Variant] = Field(
+        default_factory=list,
+        max_length=MAX_VARIANTS,
+        description="design=variants: the arms after the base (arm 0), each the base with its "
+        "own changes.",
     )
     seeds: Seeds = Field(
         default=DEFAULT_SEEDS,
@@ -128,3 +151,9 @@ class AblationRequest(BaseModel):
     @property
     def seed_list(self) -> list[int]:
         return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
+
+    def stored(self) -> dict[str, Any]:
+        """The request as the store keeps it (and compares an Idempotency-Key's replay with):
+        `variants` only where given, so the ablations of other designs read as they always
+        did."""
+        return self.model_dump(mode="json", exclude=set() if self.variants else {"variants"})

@@ -296,8 +296,9 @@ class Ablations:
         idempotency_key: str | None = None,
         **extra: Any,
     ) -> models.Ablation:
-        """A grid of `factors` on `preset` (design="grid") or the book's chain
-        (design="book"), times seeds. Same idempotency as experiments.create."""
+        """A grid of `factors` on `preset` (design="grid"), the preset and each of
+        `variants=[{"label": ..., "overrides": {...}}]` alone on it (design="variants"), or
+        the book's chain (design="book"), times seeds. Idempotent as experiments.create."""
         body = ablation_body(
             design=design, preset=preset, factors=factors, overrides=overrides, seeds=seeds,
             name=name, extra=extra,

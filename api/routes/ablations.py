@@ -120,9 +120,7 @@ def _replay(
 ) -> dict[str, Any] | None:
     """The answer for a POST whose Idempotency-Key made an ablation before: that ablation,
     nothing created; None when the key is new."""
-    found = ablations.ablation_by_idempotency_key(
-        session, key, owner, request.model_dump(mode="json")
-    )
+    found = ablations.ablation_by_idempotency_key(session, key, owner, request.stored())
     if found is None:
         return None
     ablation, members = _load(session, found.id)

@@ -1,8 +1,9 @@
 """Ablation designs: from a request to the arms and the (arm, seed) experiments to run.
 
 Pure: no database here. `build_plan` validates the request, expands a full factorial grid
-(or the book's five-recipe chain) and checks every cell's spec, so an ablation is either
-stored whole or refused (InvalidFields, each bad field named) before anything is written.
+(or the base and its variants one at a time, or the book's five-recipe chain) and checks
+every cell's spec, so an ablation is either stored whole or refused (InvalidFields, each bad
+field named) before anything is written.
 
 The request itself (AblationRequest) and its bounds are core's (core/submissions.py).
 
@@ -111,13 +112,51 @@ def _validate(spec_dict: dict[str, Any], loc: tuple[str | int, ...], what: str) 
     return spec
 
 
-def _grid_arms(request: AblationRequest) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _base(request: AblationRequest) -> dict[str, Any]:
     if request.preset and request.base is not None:
         raise PlanError(("base",), "give a base preset or a base spec, not both")
     try:
-        base = preset_dict(request.preset) if request.preset else dict(request.base or {})
+        return preset_dict(request.preset) if request.preset else dict(request.base or {})
     except UnknownPresetError as exc:
         raise PlanError(("preset",), str(exc)) from None
+
+
+def _variant_arms(request: AblationRequest) -> list[tuple[str, dict[str, Any]]]:
+    """(label, changes) of each arm: the base first (the summary's default reference), then
+    each variant alone on it."""
+    if request.factors:
+        raise PlanError(
+            ("factors",), "design=variants varies `variants` one at a time, not a grid of factors"
+        )
+    if not request.variants:
+        raise PlanError(("variants",), "design=variants needs at least one variant of the base")
+    arms: list[tuple[str, dict[str, Any]]] = [("base", {})]
+    for index, variant in enumerate(request.variants):
+        for key in ("seed", "kind"):
+            if key in variant.overrides:
+                raise PlanError(
+                    ("variants", index, "overrides", key),
+                    "seeds are set by `seeds`"
+                    if key == "seed"
+                    else "every arm is of the base's kind",
+                )
+        arms.append((variant.label or _label(variant.overrides), variant.overrides))
+    labels = [label for label, _ in arms]
+    changes = [repr(sorted(c.items())) for _, c in arms]
+    for index in range(1, len(arms)):
+        if changes[index] in changes[:index]:
+            raise PlanError(
+                ("variants", index - 1, "overrides"), "the same changes as an earlier arm"
+            )
+        if labels[index] in labels[:index]:
+            raise PlanError(("variants", index - 1, "label"), f"label {labels[index]!r} is taken")
+    return arms
+
+
+def _grid_arms(request: AblationRequest) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    if request.variants:
+        raise PlanError(("variants",), "variants are the arms of design=variants, not of a grid")
+    base = _base(request)
     if len(request.factors) > MAX_FACTORS:
         raise PlanError(("factors",), f"{len(request.factors)} factors; the bound is {MAX_FACTORS}")
     for key, levels in request.factors.items():
@@ -143,7 +182,7 @@ def build_plan(request: AblationRequest, limits: CostLimits) -> Plan:
     one run of an arm, or all the runs together, would pass the server's cost bounds."""
     seeds = request.seed_list
     if request.design == "book":
-        for field in ("factors", "preset", "base"):
+        for field in ("factors", "variants", "preset", "base"):
             if getattr(request, field):
                 raise PlanError(
                     (field,),
@@ -151,6 +190,8 @@ def build_plan(request: AblationRequest, limits: CostLimits) -> Plan:
                     "put changes shared by every arm in `overrides`",
                 )
         arm_count = len(BOOK_CHAIN)
+    elif request.design == "variants":
+        arm_count = 1 + len(request.variants)
     else:
         arm_count = math.prod(len(v) for v in request.factors.values())
     total = arm_count * len(seeds)
@@ -168,6 +209,9 @@ def build_plan(request: AblationRequest, limits: CostLimits) -> Plan:
     raw: list[tuple[str | None, dict[str, Any], str, dict[str, Any]]]
     if request.design == "book":
         raw = [(name, PRESETS[name], name, {}) for name in BOOK_CHAIN]
+    elif request.design == "variants":
+        base = _base(request)
+        raw = [(request.preset, base, label, c) for label, c in _variant_arms(request)]
     else:
         base, combos = _grid_arms(request)
         raw = [(request.preset, base, _label(c), c) for c in combos]
@@ -179,7 +223,8 @@ def build_plan(request: AblationRequest, limits: CostLimits) -> Plan:
         try:
             merged = apply_overrides(apply_overrides(arm_base, request.overrides), changes)
         except ValueError as exc:
-            raise PlanError(("factors",) if changes else ("overrides",), str(exc)) from None
+            where = "variants" if request.design == "variants" else "factors"
+            raise PlanError((where,) if changes else ("overrides",), str(exc)) from None
         spec = _validate(merged, ("arms", index), f"arm {index} ({label})")
         # The seed changes neither the network nor the steps: one price per arm.
         cost = estimate(spec)
@@ -237,7 +282,7 @@ def store_plan(
         session,
         name=request.name,
         design=plan.design,
-        request=request.model_dump(mode="json"),
+        request=request.stored(),
         arms=[arm.as_dict() for arm in plan.arms],
         seeds=plan.seeds,
         members=cells,

@@ -276,7 +276,7 @@ class Ablation(SQLModel, table=True):
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     name: str | None = Field(default=None, max_length=200)
-    design: str = Field(max_length=16)  # "grid" or "book"
+    design: str = Field(max_length=16)  # "grid", "variants" or "book"
     # The request as given (base, factors, seeds), kept so the ablation describes itself.
     request: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     # [{"index": 0, "label": "...", "overrides": {...}, "spec": {...}}, ...]

@@ -370,6 +370,26 @@ WRITES = [
         "/ablations",
         json={"design": "grid", "preset": "seed-bce", "factors": {"model.nope": [1, 2]}},
     ),
+    # The same runs as act-grid, asked as the base and one variant: reused, not run again.
+    Call(
+        "ablate-variants",
+        "POST",
+        "/ablations",
+        caller="alice",
+        json={
+            "design": "variants",
+            "preset": "seed-bce",
+            "overrides": SUBSET,
+            "variants": [{"label": "leaky", "overrides": {"model.activation": "leaky_relu"}}],
+            "seeds": [4],
+        },
+    ),
+    Call(
+        "ablate-variants-invalid",
+        "POST",
+        "/ablations",
+        json={"design": "variants", "preset": "seed-bce", "variants": [{"overrides": {}}]},
+    ),
     Call("ablate-cancel", "POST", "/ablations/{grid-new}/cancel", json={}, caller="alice"),
     Call("ablate-cancel-missing", "POST", f"/ablations/{MISSING}/cancel", json={}),
     _get("ablation-cancelled", "/ablations/{grid-new}"),

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from cli.assignments import AssignmentError, parse_assignments, parse_factors
+from cli.assignments import AssignmentError, parse_assignments, parse_factors, parse_variants
 
 
 @pytest.mark.parametrize(
@@ -50,3 +50,12 @@ def test_a_mistyped_spec_field_says_what_was_meant(item: str, meant: str) -> Non
         parse_assignments([item], "--set")
     with pytest.raises(AssignmentError, match=rf"did you mean {meant}\?"):
         parse_factors([item.replace("=", "=1,")])
+
+
+def test_variants_take_an_optional_label_then_changes() -> None:
+    assert parse_variants([["rand1", "latent=uniform", "latent_size=1"], ["loss=mse"]]) == [
+        {"label": "rand1", "overrides": {"latent": "uniform", "latent_size": 1}},
+        {"overrides": {"loss": "mse"}},
+    ]
+    with pytest.raises(AssignmentError, match="--variant"):
+        parse_variants([["only-a-label"]])

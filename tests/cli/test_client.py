@@ -32,6 +32,18 @@ def test_submit_and_ablate_bodies() -> None:
     args = _parse("ablate", "--base", "seed-bce", "--factor", "optimizer=sgd,adam")
     body = ablate_body(args)
     assert body["preset"] == "seed-bce" and body["factors"] == {"optimizer": ["sgd", "adam"]}
+    args = _parse(
+        "ablate", "--design", "variants", "--base", "gan-mnist",
+        "--variant", "rand1", "latent=uniform", "latent_size=1", "generator.widths=[1,200,784]",
+        "--variant", "loss=mse", "--seeds", "3",
+    )  # fmt: skip
+    assert ablate_body(args)["variants"] == [
+        {
+            "label": "rand1",
+            "overrides": {"latent": "uniform", "latent_size": 1, "generator.widths": [1, 200, 784]},
+        },
+        {"overrides": {"loss": "mse"}},
+    ]
 
 
 def test_default_server_comes_from_the_settings() -> None:

@@ -95,3 +95,66 @@ def test_requests_that_contradict_themselves_are_refused() -> None:
 def test_seed_counts_and_lists_are_checked(seeds: object) -> None:
     with pytest.raises(pydantic.ValidationError, match="seeds"):
         AblationRequest.model_validate({"seeds": seeds})
+
+
+# The book's rand(1) seed: one knob, three fields (the generator's input follows the seed).
+RAND1 = {"latent": "uniform", "latent_size": 1, "generator.widths": [1, 200, 784]}
+
+
+def test_variants_are_the_base_then_each_variant_alone() -> None:
+    # The book's GAN knobs one at a time, on the same seeds as the base.
+    plan = build_plan(
+        AblationRequest.model_validate(
+            {
+                "design": "variants",
+                "preset": "gan-mnist",
+                "overrides": {"epochs": 1, "train_limit": 500},
+                "variants": [
+                    {"label": "rand(1)", "overrides": RAND1},
+                    {"overrides": {"loss": "mse"}},
+                ],
+                "seeds": 2,
+            }
+        )
+    )
+    assert [a.label for a in plan.arms] == ["base", "rand(1)", "loss=mse"]
+    assert [a.overrides for a in plan.arms][1] == RAND1
+    assert [(c.arm, c.seed) for c in plan.cells] == [(a, s) for a in range(3) for s in (0, 1)]
+    base, rand1, mse = (plan.cells[i].spec for i in (0, 2, 4))
+    assert (base.latent, base.latent_size, base.loss) == ("normal", 100, "bce")
+    # Each variant changes only its own knobs; the shared overrides reach every arm.
+    assert (rand1.latent, rand1.latent_size, rand1.loss) == ("uniform", 1, "bce")
+    assert (mse.latent, mse.latent_size, mse.loss) == ("normal", 100, "mse")
+    assert {c.spec.train_limit for c in plan.cells} == {500}
+
+
+def test_variants_are_refused_where_they_make_no_sense() -> None:
+    assert _refusal(design="variants", preset="seed-bce").loc == ("variants",)
+    one = [{"overrides": {"loss": "mse"}}]
+    assert _refusal(variants=one, preset="seed-bce").loc == ("variants",)
+    assert _refusal(design="book", variants=one).loc == ("variants",)
+    both = _refusal(design="variants", preset="seed-bce", variants=one, factors={"lr": [0.1]})
+    assert both.loc == ("factors",)
+    twice = _refusal(design="variants", preset="seed-bce", variants=one + one)
+    assert twice.loc == ("variants", 1, "overrides")
+    named = [{"label": "x", "overrides": {"lr": 0.1}}, {"label": "x", "overrides": {"lr": 0.2}}]
+    assert _refusal(design="variants", preset="seed-bce", variants=named).loc == (
+        "variants",
+        1,
+        "label",
+    )
+    seeded = [{"overrides": {"seed": 4}}]
+    assert _refusal(design="variants", preset="seed-bce", variants=seeded).loc == (
+        "variants",
+        0,
+        "overrides",
+        "seed",
+    )
+    bad = _refusal(design="variants", preset="seed-bce", variants=[{"overrides": {"loss": "x"}}])
+    assert bad.loc[:3] == ("arms", 1, "loss") and "arm 1 (loss=x)" in bad.message
+
+
+def test_variants_count_against_the_experiment_bound() -> None:
+    many = [{"overrides": {"lr": 0.001 * (i + 1)}} for i in range(19)]
+    error = _refusal(design="variants", preset="seed-bce", variants=many, seeds=11)
+    assert error.loc == ("seeds",) and "20 arms x 11 seeds" in error.message
