@@ -1,6 +1,7 @@
-"""The spec's fields as dotted paths ("epochs", "model.activation"), and the one a mistyped
-path most likely meant: the API's 422 for an unknown field and the CLI's `--set` both say
-"did you mean ...", from this one list."""
+"""The specs' fields as dotted paths ("epochs", "model.activation", "generator.lr"), and the
+one a mistyped path most likely meant: the API's 422 for an unknown field and the CLI's
+`--set`, `--factor` and `--variant` all say "did you mean ...", from this one list. It holds
+every kind's fields: the CLI checks a path before it knows the kind of the spec it changes."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import functools
 
 from pydantic import BaseModel
 
-from core.spec import ExperimentSpec
+from core.kinds import BUILT_IN
 
 
 def _paths(model: type[BaseModel], prefix: str = "") -> list[str]:
@@ -24,8 +25,8 @@ def _paths(model: type[BaseModel], prefix: str = "") -> list[str]:
 
 @functools.cache
 def spec_paths() -> tuple[str, ...]:
-    """Every field of ExperimentSpec, sections and their fields alike."""
-    return tuple(_paths(ExperimentSpec))
+    """Every field of every kind's spec, sections and their fields alike, each once."""
+    return tuple(dict.fromkeys(path for kind in BUILT_IN for path in _paths(kind.spec_model)))
 
 
 def did_you_mean(path: str) -> str | None:
