@@ -43,26 +43,32 @@ DEVICES = {"cpu"}
 Losses = tuple[Tensor | None, Tensor | None, Tensor | None]
 
 
-def _update(opt: torch.optim.Optimizer, net: FastNet) -> Callable[[], None] | None:
-    """The optimizer's step on `net`'s gradient buffers, or None where it is not plain SGD or
-    fused Adam with one parameter group."""
+def _covered(opt: torch.optim.Optimizer, net: FastNet) -> bool:
+    """Whether the optimizer is plain SGD or fused Adam, one group of `net`'s parameters."""
     if len(opt.param_groups) != 1:
-        return None
+        return False
     group = opt.param_groups[0]
-    params = list(group["params"])
-    if [p.data_ptr() for p in params] != [p.data_ptr() for p in net.params]:
-        return None
-    if isinstance(opt, torch.optim.SGD):
-        if group["momentum"] or group["weight_decay"] or group["maximize"] or group["fused"]:
-            return None
+    if [p.data_ptr() for p in group["params"]] != [p.data_ptr() for p in net.params]:
+        return False
+    if type(opt) is torch.optim.SGD:
+        return not (
+            group["momentum"] or group["weight_decay"] or group["maximize"] or group["fused"]
+        )
+    return (
+        type(opt) is torch.optim.Adam
+        and bool(group.get("fused"))
+        and not (group["amsgrad"] or group["maximize"] or group["capturable"])
+        and not (group["differentiable"] or group.get("decoupled_weight_decay"))
+        and not isinstance(group["lr"], Tensor)
+    )
+
+
+def _update(opt: torch.optim.Optimizer, net: FastNet) -> Callable[[], None]:
+    """The optimizer's step on `net`'s gradient buffers (`_covered` says it is one)."""
+    group = opt.param_groups[0]
+    if type(opt) is torch.optim.SGD:
         return _sgd(net, float(group["lr"]))
-    if type(opt) is torch.optim.Adam and group.get("fused") and not group["amsgrad"]:
-        if group["maximize"] or group["capturable"] or group["differentiable"]:
-            return None
-        if group.get("decoupled_weight_decay") or isinstance(group["lr"], Tensor):
-            return None
-        return _adam(opt, params, net.grads)
-    return None
+    return _adam(opt, list(group["params"]), net.grads)
 
 
 def _sgd(net: FastNet, lr: float) -> Callable[[], None]:
@@ -117,11 +123,10 @@ def fast_step(spec: GanSpec, models: GanModels, device: torch.device) -> FastGan
     if models.loss.reduction != "mean" or getattr(models.loss, "weight", None) is not None:
         return None
     step = FastGanStep(spec, models, device)
-    d_update = _update(models.d_optimizer, step.d)
-    g_update = _update(models.g_optimizer, step.g)
-    if d_update is None or g_update is None:
+    if not (_covered(models.d_optimizer, step.d) and _covered(models.g_optimizer, step.g)):
         return None
-    step.d_update, step.g_update = d_update, g_update
+    step.d_update = _update(models.d_optimizer, step.d)
+    step.g_update = _update(models.g_optimizer, step.g)
     return step
 
 

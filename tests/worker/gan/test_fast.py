@@ -165,8 +165,9 @@ def test_declines_what_it_does_not_cover() -> None:
     assert not _declines(models, spec)
     # An optimizer other than plain SGD or fused Adam steps through autograd's path.
     other = build_models(spec, CPU)
-    other.d_optimizer = torch.optim.Adam(other.discriminator.parameters(), lr=0.01)
+    other.g_optimizer = torch.optim.Adam(other.generator.parameters(), lr=0.01)
     assert _declines(other, spec)
+    assert not other.d_optimizer.state  # declined before it set up any optimizer's state
     sgd = build_models(_spec(optimizer="sgd"), CPU)
     sgd.g_optimizer = torch.optim.SGD(sgd.generator.parameters(), lr=0.1, momentum=0.9)
     assert _declines(sgd, _spec(optimizer="sgd"))
