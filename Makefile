@@ -14,11 +14,11 @@ TEST_DATA_DIR ?= $(abspath ../shared/data)
 PYTEST_ARGS ?=
 
 .PHONY: run test drills soak lint typecheck layering unit integration fuzz clean
-.PHONY: bench bench-api bench-api-embedded bench-fused bench-sparse bench-cost bench-cnn bench-gan
+.PHONY: bench bench-api bench-api-embedded bench-fused bench-sparse bench-cost bench-cnn bench-gan bench-gan-cost
 # The benchmarks import the service's packages by their names (core, worker, ...), which an
 # install, an editable one too, keeps out of the top of site-packages (setup.py): they run
 # from this checkout. (The tests get it from pytest; `trainlab` finds it itself.)
-bench bench-api bench-api-embedded bench-fused bench-sparse bench-cost bench-cnn bench-gan bench-scale bench-sweep: \
+bench bench-api bench-api-embedded bench-fused bench-sparse bench-cost bench-cnn bench-gan bench-gan-cost bench-scale bench-sweep: \
 	export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 .PHONY: bench-scale
 .PHONY: bench-sweep
@@ -103,6 +103,10 @@ bench: $(STAMP)
 bench-gan: $(STAMP)
 	$(BIN)/python bench/gan_bench.py --data-dir $(TEST_DATA_DIR) --preset gan-mnist
 	$(BIN)/python bench/gan_bench.py --data-dir $(TEST_DATA_DIR) --preset gan-first-attempt
+
+# The GAN cost model's rate (core/kinds/gan.py) against the engine's CPU time per step.
+bench-gan-cost: $(STAMP)
+	$(BIN)/python bench/gan_cost.py --data-dir $(TEST_DATA_DIR)
 
 # The service's overhead (bench/api_bench.py's docstring): end to end through the API vs the
 # engine alone and where the time goes, API CPU per 1,000 polls, training under 20 pollers,

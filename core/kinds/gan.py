@@ -22,9 +22,13 @@ from core.kinds.gan_spec import GanNetwork, GanSpec
 
 SERIES = ("discriminator", "generator")
 # The GAN's step is not in the classifier's calibrated step-time model (STEP_SECONDS, fitted
-# on classifier runs); it is priced at the rate the classifier's estimate used before that
-# calibration, measured with the engine on one CPU thread, which errs on the long side.
-STEP_PARAMETERS_PER_CPU_SECOND = 3e8
+# on classifier runs): it has a rate of its own, fitted by bench/gan_cost.py (make
+# bench-gan-cost) on the engine's hand-written step, one CPU thread, CPU time, over the book's
+# four GANs and variants of width, depth and optimizer: the rate that puts the worst over- and
+# under-estimate at one factor, 2.0x (gan-first-attempt, SGD without LayerNorm, runs 2x faster
+# than this rate says; a 50-wide gan-mnist 2x slower). Measured under a load average of 11 on
+# 2 cores, which inflates CPU time too: the estimates err on the long side.
+STEP_PARAMETERS_PER_CPU_SECOND = 6.7e8
 # Bytes of one stored sample image (uint8 pixels) and what the judge adds per image.
 _SAMPLE_BYTES = 784
 _JUDGE_VALUES_PER_IMAGE = 784 + 2 * 200
@@ -39,10 +43,20 @@ def _network(net: GanNetwork) -> tuple[int, int, int]:
     return parameters, tensors, state
 
 
+def step_parameters(spec: GanSpec) -> float:
+    """One step's work: D takes two forward and backward passes and one more through the
+    generator's step, G two (the detached fake and its own step): about 3 x D + 2 x G
+    step-parameters, and a fixed overhead per layer."""
+    layers = len(spec.discriminator.layers()) + len(spec.generator.layers())
+    return (
+        3 * spec.discriminator.parameters
+        + 2 * spec.generator.parameters
+        + 5 * STEP_OVERHEAD_PER_LAYER * layers
+    )
+
+
 def estimate(spec: GanSpec) -> SpecCost:
-    """Every figure of one GAN run, from the spec alone. Per step (one record) D takes two
-    forward and backward passes and one more through the generator's step, G two (the
-    detached fake and its own step): about 3 x D + 2 x G step-parameters."""
+    """Every figure of one GAN run, from the spec alone."""
     d_params, d_tensors, d_state = _network(spec.discriminator)
     g_params, g_tensors, g_state = _network(spec.generator)
     parameters = d_params + g_params
@@ -59,8 +73,7 @@ def estimate(spec: GanSpec) -> SpecCost:
     )
     judging = spec.judge_samples * _JUDGE_VALUES_PER_IMAGE * FLOAT_BYTES
     memory = FLOAT_BYTES * (2 * parameters + state) + DATASET_BYTES + max(judging, 3 * checkpoint)
-    layers = len(spec.discriminator.layers()) + len(spec.generator.layers())
-    per_step = 3 * d_params + 2 * g_params + 5 * STEP_OVERHEAD_PER_LAYER * layers
+    per_step = step_parameters(spec)
     # The judge: the generator and the classifier over judge_samples images per sample point.
     judge = len(spec.sample_steps()) * spec.judge_samples * (g_params + 200_000) * 0.05
     work = spec.total_steps * per_step + judge

@@ -21,6 +21,7 @@ from core.kinds.gan_spec import GanSpec
 from worker.engine.callbacks import Predictions, RunCallbacks, RunResult
 from worker.engine.data import load_dataset
 from worker.engine.model import resolve_device
+from worker.gan.fast import FastGanStep, fast_step
 from worker.gan.judge import Judge
 from worker.gan.networks import GanModels, build_models, draw_latent
 from worker.gan.step import GanStep
@@ -83,7 +84,9 @@ def run_gan(
     judge = _judge(spec, call, dev)
     load_s = time.perf_counter() - loading
 
-    step_fn = GanStep(spec, models, dev)
+    # The hand-written step where it covers the spec (the same values, a fraction of the
+    # time at one record a step), else autograd's.
+    step_fn: GanStep | FastGanStep = fast_step(spec, models, dev) or GanStep(spec, models, dev)
     train_x = data.train_x[: spec.train_records]
     train_labels = data.train_labels[: spec.train_records].tolist()
     records, total, every = spec.train_records, spec.total_steps, spec.log_every
@@ -114,19 +117,20 @@ def run_gan(
     while state.step < total:
         index = state.step % records
         seeds, labels = step_fn.draw(rng)
-        d_real, d_fake, g_loss = step_fn(
-            train_x[index : index + 1], train_labels[index], seeds, labels
-        )
-        state.step += 1
-        step = state.step
+        step = state.step + 1
         # D's train calls so far are 2 * step (the real one was 2 * step - 1).
-        if (2 * step - 1) % every == 0:
+        record = ((2 * step - 1) % every == 0, (2 * step) % every == 0, step % every == 0)
+        d_real, d_fake, g_loss = step_fn(
+            train_x[index : index + 1], train_labels[index], seeds, labels, record
+        )
+        state.step = step
+        if d_real is not None and record[0]:
             d_steps.append(step)
             d_values.append(d_real.detach())
-        if (2 * step) % every == 0:
+        if d_fake is not None and record[1]:
             d_steps.append(step)
             d_values.append(d_fake.detach())
-        if step % every == 0:
+        if g_loss is not None and record[2]:
             g_steps.append(step)
             g_values.append(g_loss.detach())
         if step in sample_steps:

@@ -38,9 +38,15 @@ class GanStep:
         return seeds, labels
 
     def __call__(
-        self, real: Tensor, real_label: int, seeds: Tensor, labels: Tensor | None
-    ) -> tuple[Tensor, Tensor, Tensor]:
-        """Train on one record; the three losses (D real, D fake, G), not read back."""
+        self,
+        real: Tensor,
+        real_label: int,
+        seeds: Tensor,
+        labels: Tensor | None,
+        record: tuple[bool, bool, bool] = (True, True, True),
+    ) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        """Train on one record; the three losses (D real, D fake, G), not read back (autograd
+        computes each anyway, so `record`, which names those the caller keeps, is not read)."""
         m = self.m
         d, g, loss = m.discriminator, m.generator, m.loss
         seed_d, seed_g = seeds[0:1], seeds[1:2]

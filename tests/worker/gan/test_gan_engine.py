@@ -1,6 +1,7 @@
 """The GAN engine on a few hundred records: both series finite and keyed as the book records
-them, a resumed run gives the same series as one straight through, and the API's numpy
-generator draws what torch's does."""
+them, a resumed run gives the same series as one straight through, the hand-written step
+trains as autograd's (resuming from either), and the API's numpy generator draws what
+torch's does."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import pytest
 import torch
 
 import api.services.gan_inference as gan_inference
+import worker.gan.checkpoint as ckpt
+import worker.gan.runner as gan_runner
 from core.presets import build_any_spec
 from worker.engine.callbacks import RunCallbacks
 from worker.gan import run_gan
@@ -99,3 +102,49 @@ def test_numpy_generator_equals_torch(preset: str) -> None:
     expected = generate(spec, torch_models, seed, label)[0].numpy()  # type: ignore[arg-type]
     got = gan_inference.generate(model, seed[0].numpy(), 7)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def _autograd_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runner without the hand-written step: autograd's GanStep for everything."""
+    monkeypatch.setattr(gan_runner, "fast_step", lambda spec, models, device: None)
+
+
+@pytest.mark.parametrize("preset", ["gan-mnist", "cgan-mnist", "gan-first-attempt"])
+def test_hand_written_step_trains_as_autograd(monkeypatch: pytest.MonkeyPatch, preset: str) -> None:
+    spec = _spec(preset, log_every=3)
+    fast, fast_points = _run(spec)
+    _autograd_only(monkeypatch)
+    slow, slow_points = _run(spec)
+    assert fast_points == slow_points
+    for want, got in zip(slow.extra["samples"], fast.extra["samples"], strict=True):  # type: ignore[attr-defined]
+        assert np.array_equal(want["pixels"], got["pixels"])
+    want_state, got_state = (
+        ckpt.networks_state(r.checkpoint)  # type: ignore[attr-defined]
+        for r in (slow, fast)
+    )
+    assert all(torch.equal(v, got_state[k]) for k, v in want_state.items())
+
+
+def test_resume_across_the_two_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkpoint of an autograd run resumed by the hand-written step (and the optimizers'
+    state_dicts it leaves) continues as the autograd run straight through."""
+    spec = _spec(log_every=3)
+    stops = iter([False, True])
+    calls = RunCallbacks(should_stop=lambda: next(stops, True))
+    _autograd_only(monkeypatch)
+    straight, whole = _run(spec)
+    first = run_gan(
+        spec,  # type: ignore[arg-type]
+        data_dir=DATA, callbacks=calls, device="cpu", flush_interval_s=0.0,
+    )  # fmt: skip
+    assert first.status == "stopped" and 0 < first.steps < 200
+    monkeypatch.undo()
+    rest, tail = _run(spec, resume_from=first.checkpoint)
+    assert tail["generator"] == [p for p in whole["generator"] if p[0] > first.steps]
+    assert tail["discriminator"] == [p for p in whole["discriminator"] if p[0] > first.steps]
+    want = ckpt.read(straight.checkpoint)  # type: ignore[attr-defined]
+    got = ckpt.read(rest.checkpoint)  # type: ignore[attr-defined]
+    for name in ("d_optimizer", "g_optimizer"):
+        assert want[name]["param_groups"] == got[name]["param_groups"]
+        for index, entry in want[name]["state"].items():
+            assert all(torch.equal(v, got[name]["state"][index][k]) for k, v in entry.items())
