@@ -3,10 +3,11 @@
 Per sweep, under its lease (core/store/sweeps.py: one driver at a time across API processes):
 1. each trial's state from its runs' experiments (running, failed, complete);
 2. the pruner at each rung every seed of a trial has reported (validation figures only: the
-   test set is never read while a sweep decides). `paired`: core/sweeps/paired.py against
-   the best trial at that rung on the same seeds; `asha`, `hyperband`, `median`: Optuna's, on
-   the seeds' mean, over a study rebuilt from the stored trials. A pruned trial's unfinished
-   runs are cancelled. The last rung (the full budget) is not judged: nothing is left to save;
+   test set is never read while a sweep decides). `paired`: core/sweeps/paired.py, a trial
+   outside the rung's top third that is clearly worse than the band's edge on the same
+   seeds; `asha`, `hyperband`, `median`: Optuna's, on the seeds' mean, over the sweep's
+   study. A pruned trial's unfinished runs are cancelled. The last rung (the full budget)
+   is not judged: nothing is left to save;
 3. new trials, asked from a study rebuilt from the stored trials, up to `parallel` running and
    `max_trials` in all; their runs are ordinary experiments of the sweep's owner, counted
    against its key's quotas (over one, the sweep waits and says so in `note`);
@@ -199,7 +200,10 @@ class SweepDriver:
                 for t in trials
                 if t.number != trial.number
             }
-            decision = paired.decide(mine, others, looks=sweep.rungs - 1, maximize=maximize)
+            decision = paired.decide(
+                mine, others, looks=sweep.rungs - 1, maximize=maximize, number=trial.number,
+                min_trials=int(sweep.request.get("prune_after", paired.MIN_TRIALS)),
+            )  # fmt: skip
             prune, note = decision.prune, decision.as_dict()
         else:
             recs = records(trials, runs, rungs, sweep)

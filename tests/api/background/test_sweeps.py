@@ -36,6 +36,8 @@ BASE: dict[str, Any] = {
     "validation_records": 200,
     "sampler": "grid",
     "seeds": 2,
+    # A prune among the two or three trials these tests run (the default waits for six).
+    "prune_after": 2,
 }
 ACCURACY = {0.5: 0.8, 0.0001: 0.1, 0.01: 0.5}
 PAUSE_S = 2.0  # long enough for b's whole pass when nothing holds it up
