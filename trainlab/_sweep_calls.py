@@ -21,7 +21,8 @@ def sweep_body(
     extra: Mapping[str, Any],
 ) -> dict[str, Any]:
     """The body of POST /sweeps; `extra` holds the rest of its fields (seeds, sampler, pruner,
-    max_trials, parallel, validation_records, objective, rungs, sampler_seed), unset when None."""
+    max_trials, parallel, validation_records, objective, rungs, sampler_seed, prune_after),
+    unset when None."""
     if spec is not None and preset is not None:
         raise ValueError("give either spec, or preset (with overrides), not both")
     body: dict[str, Any] = {"space": {k: dict(v) for k, v in space.items()}}

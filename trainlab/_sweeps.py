@@ -51,9 +51,9 @@ class Sweeps:
     ) -> sm.Sweep:
         """A search over `space` ({"lr": {"type": "log_uniform", "low": ..., "high": ...}})
         on a preset (with overrides) or a spec. `options`: seeds, sampler, pruner, max_trials,
-        parallel, validation_records, objective, rungs, sampler_seed (the server's defaults
-        where not given). Same idempotency as experiments.create: a retry with the same
-        `idempotency_key` (one is made when not given) answers the same sweep."""
+        parallel, validation_records, objective, rungs, sampler_seed, prune_after (the
+        server's defaults where not given). Same idempotency as experiments.create: a retry
+        with the same `idempotency_key` (one is made when not given) answers the same sweep."""
         body = _body(space, preset, spec, overrides, name, options)
         return self._c.send(_calls.create_sweep(body, idempotency_key))
 

@@ -71,17 +71,20 @@ def settle(
     def write(session: Session) -> bool:
         metrics = dict(result.metrics)
         eid, attempt = claimed.experiment_id, claimed.attempt
-        if not artifacts.save_checkpoint(session, eid, attempt, result.steps, result.checkpoint):
+        # The final checkpoint is stored only where it is kept: save_model drops it otherwise
+        # (an ended run is never resumed), so writing its bytes first was work thrown away
+        # (on a sweep's 3 runs, most of their outcome's write). Both lock the run's row and
+        # write nothing unless this attempt is still the current one.
+        keep = settings.keep_checkpoints
+        if keep and not artifacts.save_checkpoint(
+            session, eid, attempt, result.steps, result.checkpoint
+        ):
             return False
         # The final weights (safetensors) beside the outcome; drops the checkpoint unless kept.
-        artifacts.save_model(
-            session,
-            eid,
-            attempt,
-            step=result.steps,
-            data=weights,
-            keep_checkpoint=settings.keep_checkpoints,
-        )
+        if not artifacts.save_model(
+            session, eid, attempt, step=result.steps, data=weights, keep_checkpoint=keep
+        ):
+            return False
         # Up to here: what the outcome's own transaction (outputs, metrics, commit) adds is
         # the one part of writing these figures can't include.
         if images is not None:

@@ -3,11 +3,14 @@
 Per sweep, under its lease (core/store/sweeps.py: one driver at a time across API processes):
 1. each trial's state from its runs' experiments (running, failed, complete);
 2. the pruner at each rung every seed of a trial has reported (validation figures only: the
-   test set is never read while a sweep decides). `paired`: core/sweeps/paired.py against
-   the best trial at that rung on the same seeds; `asha`, `hyperband`, `median`: Optuna's, on
-   the seeds' mean, over a study rebuilt from the stored trials. A pruned trial's unfinished
-   runs are cancelled. The last rung (the full budget) is not judged: nothing is left to save;
-3. new trials, asked from a study rebuilt from the stored trials, up to `parallel` running and
+   test set is never read while a sweep decides). `paired`: core/sweeps/paired.py, a trial
+   outside the rung's top third that is clearly worse than the band's edge on the same
+   seeds; `asha`, `hyperband`, `median`: Optuna's, on the seeds' mean, over the sweep's
+   study. A pruned trial's unfinished runs are cancelled. The last rung (the full budget)
+   is not judged: nothing is left to save;
+3. new trials, asked of the sweep's Optuna study (kept between passes and brought up to date
+   from the stored trials, core/sweeps/study_cache.py; built again from them whole when this
+   process takes the lease, or the store moved otherwise), up to `parallel` running and
    `max_trials` in all; their runs are ordinary experiments of the sweep's owner, counted
    against its key's quotas (over one, the sweep waits and says so in `note`);
 4. the sweep ends `succeeded` once max_trials trials and all their runs have ended.
@@ -48,6 +51,7 @@ from core.store.models import TERMINAL, Experiment, Status
 from core.store.sweep_tables import Sweep, SweepTrial
 from core.sweeps import paired, study
 from core.sweeps.space import apply_params, decode, parse_space
+from core.sweeps.study_cache import StudyCache
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +79,10 @@ class SweepDriver:
         self._signal: tuple[int, ...] | None = None
         self._last_pass = float("-inf")
         self._active = 0  # sweeps active at the last pass
+        self._studies = StudyCache()
+        # Sweeps whose lease this process held through its last pass of them: a study kept
+        # for any other was kept while another process may have driven the sweep.
+        self._held: set[str] = set()
 
     def pass_when_due(self, interval_s: float) -> int:
         """A pass when something changed since the last one or `interval_s` has passed
@@ -98,6 +106,9 @@ class SweepDriver:
     def one_pass(self) -> int:
         with Session(self.engine) as session:
             ids = sweep_store.active_sweep_ids(session)
+        for gone in set(self._studies.entries) - set(ids):
+            self._studies.drop(gone)
+            self._held.discard(gone)
         for sweep_id in ids:
             try:
                 self.drive(sweep_id)
@@ -110,8 +121,12 @@ class SweepDriver:
         with Session(self.engine) as session:
             if not sweep_store.take_lease(session, sweep_id, self.me, self.settings.sweep_lease_s):
                 session.rollback()
+                self._let_go(sweep_id)
                 return
             session.commit()
+            if sweep_id not in self._held:
+                self._studies.drop(sweep_id)  # taken (back) over: built from the store again
+            self._held.add(sweep_id)
             try:
                 sweep = sweep_store.require_sweep(session, sweep_id)
                 self._update(session, sweep)
@@ -124,10 +139,18 @@ class SweepDriver:
                 self._commit(session, sweep_id)
             except LeaseLost:
                 logger.info("sweep %s: driven by another process now", sweep_id)
+                self._let_go(sweep_id)
+            except Exception:
+                self._let_go(sweep_id)
+                raise
         # What was committed goes out, even when the pass stopped early (a run committed and
         # never sent is sent by the reaper later, too).
         if to_send:
             self.dispatcher.dispatch_all(to_send)
+
+    def _let_go(self, sweep_id: str) -> None:
+        self._held.discard(sweep_id)
+        self._studies.drop(sweep_id)
 
     def _commit(self, session: Session, sweep_id: str) -> None:
         """Commit this transaction's writes if this process still holds the lease; else roll
@@ -199,7 +222,10 @@ class SweepDriver:
                 for t in trials
                 if t.number != trial.number
             }
-            decision = paired.decide(mine, others, looks=sweep.rungs - 1, maximize=maximize)
+            decision = paired.decide(
+                mine, others, looks=sweep.rungs - 1, maximize=maximize, number=trial.number,
+                min_trials=int(sweep.request.get("prune_after", paired.MIN_TRIALS)),
+            )  # fmt: skip
             prune, note = decision.prune, decision.as_dict()
         else:
             recs = records(trials, runs, rungs, sweep)
@@ -237,6 +263,8 @@ class SweepDriver:
         commits."""
         trials = sweep_store.trials(session, sweep.id)
         active = sum(1 for t in trials if t.state not in ENDED)
+        if len(trials) >= sweep.max_trials or active >= sweep.parallel:
+            return  # nothing to ask: the runs and their rungs need not be read
         space = parse_space(sweep.space)
         runs = sweep_store.runs_with_experiments(session, sweep.id)
         rungs = sweep_store.rungs_of(session, [e.id for m in runs.values() for _, e in m])
@@ -246,14 +274,15 @@ class SweepDriver:
             len(recs) < sweep.max_trials and active < sweep.parallel and sweep.status == "running"
         ):
             number = len(recs)
-            optuna_params, attrs = study.ask(
-                space, recs, sampler=sweep.sampler, seed=sweep.sampler_seed,
+            optuna_params, attrs = self._studies.ask(
+                sweep.id, space, recs, sampler=sweep.sampler, seed=sweep.sampler_seed,
                 maximize=sweep.objective == "validation_accuracy",
             )  # fmt: skip
             params = decode(space, optuna_params)
             with self._collisions(session, sweep.id):
                 new = self._add_trial(session, sweep, number, params, optuna_params, attrs)
             if new is None:  # waiting for the owner's quota
+                self._studies.drop(sweep.id)  # it holds a trial the store does not
                 self._commit(session, sweep.id)
                 return
             active += 1 if new else 0

@@ -20,7 +20,7 @@ from core.spec_paths import MAX_OVERRIDES, SpecPath, apply_overrides
 from core.store.experiments import scoped_key
 from core.store.sweep_tables import Sweep
 from core.submissions import PresetName
-from core.sweeps import study
+from core.sweeps import paired, study
 from core.sweeps.space import MAX_SPACE_ENTRIES, Param, SpaceError, check_cost, parse_space
 
 MAX_TRIALS = 200
@@ -54,6 +54,13 @@ class SweepRequest(BaseModel):
     objective: Objective = "validation_accuracy"
     rungs: Int = Field(default=3, ge=1, le=MAX_RUNGS, description="Geometric: 1/9, 1/3, 1.")
     sampler_seed: Int | None = Field(default=None, ge=0, le=2**31 - 1)
+    prune_after: Int = Field(
+        default=paired.MIN_TRIALS,
+        ge=2,
+        le=MAX_TRIALS,
+        description="The paired pruner prunes no trial at a rung before this many trials "
+        "(it included) have reported there.",
+    )
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,12 @@
-"""Ask and tell over an Optuna study rebuilt from the stored trials, every time.
+"""Ask and tell over an Optuna study built from the stored trials.
 
-Nothing of Optuna's lives between driver passes: each pass builds an in-memory study from the
-trials the store holds (their parameters, state, seeds' means at each rung, final value and
-the system attributes Optuna's samplers and pruners keep) and asks it, or asks a pruner. The
-sampler's seed is derived from the sweep's seed and the number of the trial being asked, so
-the same stored trials give the same next parameters whichever API process drives the sweep.
+Nothing of Optuna's is stored: a study is built in memory from the trials the store holds
+(their parameters, state, seeds' means at each rung, final value and the system attributes
+Optuna's samplers and pruners keep) and asked, or a pruner is. The driver keeps a sweep's
+study between passes and brings it up to date from the same records (core/sweeps/
+study_cache.py), which gives the study a rebuild would. The sampler's seed is derived from
+the sweep's seed and the number of the trial being asked, so the same stored trials give the
+same next parameters whichever API process drives the sweep.
 
 Rungs are Optuna steps in resource units: with R rungs at fractions 3^-(R-1) .. 1 of the
 budget, rung k is step 3^k (1, 3, 9 for three rungs), so Optuna's successive halving and
@@ -30,7 +32,7 @@ SAMPLERS = ("tpe", "random", "grid", "qmc", "cmaes")
 PRUNERS = ("paired", "asha", "hyperband", "median", "none")
 REDUCTION = 3
 MAX_GRID_POINTS = 10_000
-_STATES = {
+STATES = {
     "queued": TrialState.RUNNING,
     "running": TrialState.RUNNING,
     "pruned": TrialState.PRUNED,
@@ -63,7 +65,7 @@ class SamplerUnavailable(ValueError):
 
 
 @contextmanager
-def _quiet() -> Iterator[None]:
+def quiet() -> Iterator[None]:
     # Optuna logs every trial and warns about experimental features; the driver reports itself.
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():
@@ -93,7 +95,7 @@ def check_sampler(name: str, space: dict[str, Param]) -> None:
 
 
 def make_sampler(name: str, space: dict[str, Param], seed: int, number: int) -> BaseSampler:
-    with _quiet():
+    with quiet():
         return _sampler(name, space, seed, number)
 
 
@@ -134,7 +136,7 @@ def rebuild(
     pruner: BasePruner | None = None,
 ) -> optuna.Study:
     distributions = {path: param.distribution() for path, param in space.items()}
-    with _quiet():
+    with quiet():
         study = optuna.create_study(
             study_name=STUDY_NAME,
             direction="maximize" if maximize else "minimize",
@@ -142,7 +144,7 @@ def rebuild(
             pruner=pruner or optuna.pruners.NopPruner(),
         )
         for record in sorted(trials, key=lambda t: t.number):
-            state = _STATES[record.state]
+            state = STATES[record.state]
             value = record.value if state is TrialState.COMPLETE else None
             if state is TrialState.COMPLETE and value is None:
                 state = TrialState.FAIL
@@ -172,7 +174,7 @@ def ask(
     chosen = make_sampler(sampler, space, seed, number)
     study = rebuild(space, trials, maximize=maximize, sampler=chosen)
     distributions = {path: param.distribution() for path, param in space.items()}
-    with _quiet():
+    with quiet():
         trial = study.ask(distributions)
         frozen = study.get_trials(deepcopy=False)[trial.number]
     return dict(frozen.params), dict(frozen.system_attrs)
@@ -194,7 +196,7 @@ def optuna_prunes(
     if pruner is None:
         return False, {}
     study = rebuild(space, trials, maximize=maximize, pruner=pruner)
-    with _quiet():
+    with quiet():
         frozen = study.get_trials(deepcopy=False)[number]
         prune = bool(pruner.prune(study, frozen))
         after = study.get_trials(deepcopy=False)[number]
@@ -210,7 +212,7 @@ def importances(
     if len(complete) < 2 or len({t.value for t in complete}) < 2:
         return {}
     study = rebuild(space, complete, maximize=maximize)
-    with _quiet():
+    with quiet():
         found = optuna.importance.get_param_importances(
             study, evaluator=optuna.importance.PedAnovaImportanceEvaluator()
         )

@@ -37,8 +37,9 @@ ACCURACY = {0.5: 0.8, 0.0001: 0.1}
 
 
 def test_a_sweep_from_the_client(client: Client, engine: Engine, settings: Settings) -> None:
+    # prune_after=2: the second trial may be pruned (the default waits for six at a rung).
     made = client.sweeps.create(space=SPACE, sampler="grid", max_trials=2, parallel=2, seeds=2,
-                                name="lr", **BASE)  # fmt: skip
+                                name="lr", prune_after=2, **BASE)  # fmt: skip
     assert made.status == "running" and made.figures == "validation" and made.trials == []
     driver = SweepDriver(engine, Sent(), settings)  # type: ignore[arg-type]
     driver.drive(made.id)

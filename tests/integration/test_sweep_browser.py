@@ -51,6 +51,7 @@ SWEEP: dict[str, Any] = {
     "seeds": 3,
     "max_trials": 3,
     "parallel": 3,
+    "prune_after": 2,  # three trials: the band is the best one
 }
 # Per seed: 0.5 and 0.05 trade places seed by seed (neither is surely worse: both complete);
 # 0.0001 is worse on every seed, so the paired pruner stops it at its first rung.

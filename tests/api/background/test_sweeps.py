@@ -25,7 +25,8 @@ from core.store import sweeps as sweep_store
 from core.store.clock import utcnow
 from core.store.models import Experiment
 from core.store.session import session_scope
-from core.sweeps import paired, study
+from core.sweeps import paired
+from core.sweeps.study_cache import StudyCache
 from tests.api.app_client import AppClient, app_client
 from tests.api.sweep_runs import Sent, finish_runs
 from tests.core.sweeps.decisions import assert_decisions_reproduce
@@ -36,6 +37,8 @@ BASE: dict[str, Any] = {
     "validation_records": 200,
     "sampler": "grid",
     "seeds": 2,
+    # A prune among the two or three trials these tests run (the default waits for six).
+    "prune_after": 2,
 }
 ACCURACY = {0.5: 0.8, 0.0001: 0.1, 0.01: 0.5}
 PAUSE_S = 2.0  # long enough for b's whole pass when nothing holds it up
@@ -104,25 +107,23 @@ def test_a_driver_paused_mid_pass_past_its_lease_never_writes_over_the_next(
     a = SweepDriver(engine, sent_a, settings)  # type: ignore[arg-type]
     b = SweepDriver(engine, sent_b, settings)  # type: ignore[arg-type]
     a.me, b.me = "a", "b"
-    real_ask = study.ask
+    real_ask = StudyCache.ask
     asks: list[threading.Thread] = []
 
-    def ask(*args: Any, **kwargs: Any) -> Any:
+    def ask(self: StudyCache, sweep: str, space: Any, records: list[Any], **kwargs: Any) -> Any:
         if (
             threading.current_thread() is threading.main_thread()
             and len(asks) == 0
-            and (
-                len(args[1]) == 1  # a's second ask, its first trial committed
-            )
+            and len(records) == 1  # a's second ask, its first trial committed
         ):
             other = threading.Thread(target=_take_over, args=(engine, b, sweep_id))
             asks.append(other)
             other.start()
             # b finishes, or waits for a's transaction: a goes on either way.
             other.join(timeout=PAUSE_S)
-        return real_ask(*args, **kwargs)
+        return real_ask(self, sweep, space, records, **kwargs)
 
-    monkeypatch.setattr(study, "ask", ask)
+    monkeypatch.setattr(StudyCache, "ask", ask)
     a.drive(sweep_id)
     asks[0].join(timeout=60)
     assert not asks[0].is_alive()

@@ -20,8 +20,9 @@ from tests.api.app_client import AppClient
 from tests.api.sweep_runs import Sent, finish_runs
 
 SPACE = {"lr": {"type": "choice", "values": [0.5, 0.0001]}}
+# Two trials: a prune from the second on (the default waits for six trials at a rung).
 BASE = {"preset": "seed-baseline", "overrides": {"train_limit": 500, "test_limit": 100,
-        "epochs": 1, "batch_size": 10}, "validation_records": 200}  # fmt: skip
+        "epochs": 1, "batch_size": 10}, "validation_records": 200, "prune_after": 2}  # fmt: skip
 
 
 def _post(client: AppClient, **body: Any) -> Any:
@@ -47,6 +48,12 @@ def test_bad_spaces_are_refused_naming_the_field(
     response = client.post("/sweeps", json={**BASE, "space": space})
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["field"] == field, response.text
+
+
+def test_a_prune_after_below_two_trials_is_refused_naming_the_field(client: AppClient) -> None:
+    response = _post(client, prune_after=1)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "prune_after", response.text
 
 
 def test_a_sweep_over_the_cpu_hour_bound_is_refused(client: AppClient) -> None:

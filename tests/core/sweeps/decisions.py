@@ -43,7 +43,10 @@ def assert_decisions_reproduce(view: dict[str, Any]) -> int:
                 sorted(o) == seeds for o in others.values()
             )
             maximize = objective == "validation_accuracy"
-            again = paired.decide(mine, others, looks=looks, maximize=maximize).as_dict()
+            again = paired.decide(
+                mine, others, looks=looks, maximize=maximize, number=trial["number"],
+                min_trials=stored["min_trials"],
+            ).as_dict()  # fmt: skip
             assert {"rung": rung, **again} == stored, (where, rung, again, stored)
             checked += 1
         prunes = [d["prune"] for d in decisions]
