@@ -13,7 +13,7 @@ from api.services import curves
 from api.services.ablation_summary import ArmResults, CompareMode, RecordsLookup, summarize
 from api.services.paired_records import DifferentRecords, compare_runs
 from core import kinds
-from core.store import ablations, artifacts, experiments, series
+from core.store import artifacts, experiments, series
 from core.store.ablations import MemberState
 from core.store.clock import as_utc
 from core.store.models import (
@@ -163,7 +163,7 @@ def summary(
     succeeded members' metrics are read."""
     succeeded = [m.experiment_id for m in states if m.status == Status.succeeded.value]
     result = summarize(
-        arm_results(ablation, states, ablations.metrics_of(session, succeeded)),
+        arm_results(ablation, states, experiments.metrics_of(session, succeeded)),
         reference,
         compare=compare,
         records=records_lookup(session, states),

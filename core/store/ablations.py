@@ -26,8 +26,6 @@ from core.store.tables import EXPERIMENTS
 # A failed or cancelled run is not an answer: an ablation asking for the same spec reruns it.
 REUSABLE = (Status.queued.value, Status.running.value, Status.succeeded.value)
 _MEMBERS = AblationMember.__table__  # type: ignore[attr-defined]
-# Ids per IN (...) list: well under SQLite's bound on a statement's parameters.
-_ID_BATCH = 500
 
 
 def find_reusable(session: Session, spec: AnySpec, owner: str | None) -> Experiment | None:
@@ -199,17 +197,3 @@ def member_states(session: Session, ablation_id: str) -> list[MemberState]:
         .order_by(_MEMBERS.c.arm, _MEMBERS.c.seed)
     ).all()
     return [MemberState(int(a), int(s), str(e), str(st), f) for a, s, e, st, f in rows]
-
-
-def metrics_of(session: Session, experiment_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """The stored metrics of these experiments (those that have some), in one query a batch."""
-    found: dict[str, dict[str, Any]] = {}
-    ordered = sorted(set(experiment_ids))
-    for start in range(0, len(ordered), _ID_BATCH):
-        rows = session.execute(
-            sa_select(EXPERIMENTS.c.id, EXPERIMENTS.c.metrics).where(
-                EXPERIMENTS.c.id.in_(ordered[start : start + _ID_BATCH])
-            )
-        )
-        found.update({str(i): m for i, m in rows if m is not None})
-    return found

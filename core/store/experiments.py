@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import Engine, bindparam, select, update
+from sqlalchemy import ColumnElement, Engine, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -167,6 +168,47 @@ def request_cancel(session: Session, experiment_id: str) -> Experiment:
     if not cancelled_now and experiment.status in TERMINAL:
         raise AlreadyFinished(experiment)
     return experiment
+
+
+# Ids per IN (...) list: well under SQLite's bound on a statement's parameters.
+_ID_BATCH = 500
+
+
+def metrics_of(session: Session, experiment_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The stored metrics of these experiments (those that have some), without the rest of
+    their rows: reads that only need the figures skip the specs' JSON."""
+    return _json_of(session, _C.metrics, experiment_ids)
+
+
+def figure_of(session: Session, experiment_ids: Sequence[str], key: str) -> dict[str, float]:
+    """One numeric figure of these experiments' metrics (those that have it), extracted by
+    the database (JSON_EXTRACT, ->>): a run's metrics carry its confusion matrix and
+    per-class figures, which a read of one figure need not decode."""
+    found: dict[str, float] = {}
+    figure = _C.metrics[key].as_float()
+    ordered = sorted(set(experiment_ids))
+    for start in range(0, len(ordered), _ID_BATCH):
+        chunk = ordered[start : start + _ID_BATCH]
+        rows = session.execute(select(_C.id, figure).where(_C.id.in_(chunk)))
+        found.update({str(i): float(value) for i, value in rows if value is not None})
+    return found
+
+
+def specs_of(session: Session, experiment_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The stored specs of these experiments, as stored (not validated)."""
+    return _json_of(session, _C.spec, experiment_ids)
+
+
+def _json_of(
+    session: Session, column: ColumnElement[Any], experiment_ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    ordered = sorted(set(experiment_ids))
+    for start in range(0, len(ordered), _ID_BATCH):
+        chunk = ordered[start : start + _ID_BATCH]
+        rows = session.execute(select(_C.id, column).where(_C.id.in_(chunk)))
+        found.update({str(i): value for i, value in rows if value is not None})
+    return found
 
 
 def expected_total_steps(experiment: Experiment) -> int:
