@@ -16,7 +16,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlalchemy.orm import load_only
+from sqlmodel import Session, col
 
 from core.cost import estimate
 from core.kinds.gan_spec import GanSpec
@@ -32,6 +33,12 @@ from core.store.models import TERMINAL, Experiment, Status
 from core.store.tables import EXPERIMENTS, rowcount
 
 _C = EXPERIMENTS.c
+_NAMES: tuple[Any, ...] = (
+    col(Experiment.id),
+    col(Experiment.name),
+    col(Experiment.preset),
+    col(Experiment.status),
+)
 
 
 # Creating and reading ---------------------------------------------------------------------
@@ -219,10 +226,17 @@ def expected_total_steps(experiment: Experiment) -> int:
     return experiment.planned_steps or experiment.step
 
 
-def require_experiments(session: Session, experiment_ids: Sequence[str]) -> list[Experiment]:
+def require_experiments(
+    session: Session, experiment_ids: Sequence[str], *, names_only: bool = False
+) -> list[Experiment]:
     """The experiments in the order asked, read in one query; ExperimentNotFound naming the
-    first of them (in that order) that does not exist."""
-    rows = session.execute(select(Experiment).where(_C.id.in_(list(experiment_ids))))
+    first of them (in that order) that does not exist. With `names_only`, only what names a
+    run (id, name, preset, status) is read, the rest on first use: side-by-side reads of 20
+    runs need no spec or metrics JSON."""
+    query = select(Experiment).where(_C.id.in_(list(experiment_ids)))
+    if names_only:
+        query = query.options(load_only(*_NAMES))
+    rows = session.execute(query)
     found = {e.id: e for e in rows.scalars()}
     for experiment_id in experiment_ids:
         if experiment_id not in found:
