@@ -24,7 +24,7 @@ from api.schemas import (
     AblationPublic,
     NoFields,
 )
-from api.services import ablation_views, admission, csv_export
+from api.services import ablation_views, admission, csv_export, summary_cache
 from api.services.ablation_plan import build_plan, store_plan
 from api.services.ablation_summary import CompareMode
 from core.cost import CostLimits
@@ -207,7 +207,7 @@ ReferenceQuery = Annotated[
 def _summary(
     session: Session, ablation_id: str, compare: CompareMode, reference: int | None
 ) -> dict[str, Any]:
-    ablation, members = _load(session, ablation_id)
+    ablation = ablations.require_ablation(session, ablation_id)
     if compare == "successive" and reference is not None:
         invalid("reference", "a reference arm applies only with compare=reference")
     if reference is not None and reference >= len(ablation.arms):
@@ -215,8 +215,9 @@ def _summary(
             "reference",
             f"arm {reference} does not exist; this ablation has arms 0..{len(ablation.arms) - 1}",
         )
-    return ablation_views.summary(
-        session, ablation, members, compare=compare, reference=reference or 0
+    states = ablations.member_states(session, ablation_id)
+    return summary_cache.summary(
+        session, ablation, states, compare=compare, reference=reference or 0
     )
 
 

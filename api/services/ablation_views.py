@@ -4,6 +4,7 @@ summary statistics and its mean curves. Pure functions of what the store returne
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from sqlmodel import Session
@@ -13,8 +14,16 @@ from api.services.ablation_summary import ArmResults, CompareMode, RecordsLookup
 from api.services.paired_records import DifferentRecords, compare_runs
 from core import kinds
 from core.store import artifacts, experiments, series
+from core.store.ablations import MemberState
 from core.store.clock import as_utc
-from core.store.models import TERMINAL, Ablation, AblationMember, Experiment, Status
+from core.store.models import (
+    TERMINAL,
+    TERMINAL_VALUES,
+    Ablation,
+    AblationMember,
+    Experiment,
+    Status,
+)
 
 Members = list[tuple[AblationMember, Experiment]]
 
@@ -86,33 +95,39 @@ def ablation_view(ablation: Ablation, members: Members, *, full: bool) -> dict[s
     return view
 
 
-def arm_results(ablation: Ablation, members: Members) -> list[ArmResults]:
+def arm_results(
+    ablation: Ablation, states: Sequence[MemberState], metrics: dict[str, dict[str, Any]]
+) -> list[ArmResults]:
     """Per arm, the succeeded runs' figure of the arms' kind (a classifier's test accuracy, a
     GAN's label entropy) and final loss by seed, and the arm's loss function (final losses are
     only comparable between arms that share it)."""
+    by_arm: dict[int, list[MemberState]] = {}
+    for state in states:
+        if state.status == Status.succeeded.value:
+            by_arm.setdefault(state.arm, []).append(state)
     results: list[ArmResults] = []
     for arm in ablation.arms:
         spec = arm.get("spec") or {}
         metric = kinds.kind_of_raw(spec).summary_metric
         values: dict[int, float] = {}
         loss: dict[int, float] = {}
-        for member, experiment in members:
-            metrics = experiment.metrics or {}
-            if member.arm != arm["index"] or experiment.status != Status.succeeded:
-                continue
-            if isinstance(metrics.get(metric), int | float):
-                values[member.seed] = float(metrics[metric])
-            if isinstance(metrics.get("final_loss"), int | float):
-                loss[member.seed] = float(metrics["final_loss"])
+        for state in by_arm.get(arm["index"], []):
+            figures = metrics.get(state.experiment_id) or {}
+            if isinstance(figures.get(metric), int | float):
+                values[state.seed] = float(figures[metric])
+            if isinstance(figures.get("final_loss"), int | float):
+                loss[state.seed] = float(figures["final_loss"])
         loss_function = spec.get("loss")
         results.append(ArmResults(arm["index"], arm["label"], values, loss, loss_function, metric))
     return results
 
 
-def records_lookup(session: Session, members: Members) -> RecordsLookup:
+def records_lookup(session: Session, states: Sequence[MemberState]) -> RecordsLookup:
     """The per-record analysis of one seed's runs in two arms, reading each run's stored
     predictions once per request."""
-    succeeded = {(m.arm, m.seed): e.id for m, e in members if e.status == Status.succeeded.value}
+    succeeded = {
+        (m.arm, m.seed): m.experiment_id for m in states if m.status == Status.succeeded.value
+    }
     blobs: dict[str, artifacts.PredictionsBlob | None] = {}
 
     def blob(experiment_id: str) -> artifacts.PredictionsBlob | None:
@@ -138,24 +153,27 @@ def records_lookup(session: Session, members: Members) -> RecordsLookup:
 def summary(
     session: Session,
     ablation: Ablation,
-    members: Members,
+    states: Sequence[MemberState],
     *,
     compare: CompareMode = "reference",
     reference: int = 0,
 ) -> dict[str, Any]:
     """The paired statistics of the arms (against `reference`, or each against the one
-    before), with how many runs each arm expects and how many have finished."""
+    before), with how many runs each arm expects and how many have finished. Only the
+    succeeded members' metrics are read."""
+    succeeded = [m.experiment_id for m in states if m.status == Status.succeeded.value]
     result = summarize(
-        arm_results(ablation, members),
+        arm_results(ablation, states, experiments.metrics_of(session, succeeded)),
         reference,
         compare=compare,
-        records=records_lookup(session, members),
+        records=records_lookup(session, states),
     )
     result["ablation_id"] = ablation.id
+    expected: Counter[int] = Counter(m.arm for m in states)
+    finished: Counter[int] = Counter(m.arm for m in states if m.status in TERMINAL_VALUES)
     for row in result["arms"]:
-        cells = [e for m, e in members if m.arm == row["arm"]]
-        row["expected"] = len(cells)
-        row["finished"] = sum(e.status in TERMINAL for e in cells)
+        row["expected"] = expected[row["arm"]]
+        row["finished"] = finished[row["arm"]]
     return result
 
 

@@ -21,7 +21,9 @@ PAIRING_RULE = "each experiment against the first one listed (second - first)"
 
 
 def load(session: Session, ids: list[str]) -> list[Experiment]:
-    return experiments.require_experiments(session, ids)
+    """The runs compared, named (`who`) and nothing more: their series and predictions are
+    read apart."""
+    return experiments.require_experiments(session, ids, names_only=True)
 
 
 def who(experiment: Experiment) -> dict[str, Any]:

@@ -159,5 +159,10 @@ def group_bands(
 
 
 def json_floats(values: FloatArray) -> list[float | None]:
-    """NaN and infinities become null: JSON has no NaN."""
-    return [float(v) if np.isfinite(v) else None for v in values.tolist()]
+    """NaN and infinities become null: JSON has no NaN. Checked as one array, not value by
+    value (NumPy's per-call cost made this most of /compare/loss's CPU)."""
+    array = np.asarray(values, dtype=np.float64)
+    floats: list[float | None] = array.tolist()
+    for index in np.flatnonzero(~np.isfinite(array)).tolist():
+        floats[index] = None
+    return floats

@@ -4,6 +4,7 @@ the trials as CSV; and the confirmation ablation's plan (base + best trials, fre
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
 from typing import Any
@@ -15,9 +16,9 @@ from api.background.sweep_records import records
 from api.services.ablation_plan import Arm, Cell, Plan, PlanError
 from core.cost import CostLimits, ablation_total, ablation_violations, estimate
 from core.spec import ExperimentSpec
+from core.store import experiments, sweep_reads
 from core.store import sweeps as sweep_store
-from core.store.models import Experiment
-from core.store.sweep_tables import Sweep, SweepRun
+from core.store.sweep_tables import Sweep
 from core.submissions import AblationRequest
 from core.sweeps import study
 from core.sweeps.space import apply_params
@@ -31,8 +32,15 @@ def interval(values: list[float]) -> dict[str, Any]:
     if n < 2 or mean is None:
         return {"n": n, "mean": mean, "ci_low": None, "ci_high": None}
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = float(sps.t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * sd / math.sqrt(n)
+    half = _t_quantile(n - 1) * sd / math.sqrt(n)
     return {"n": n, "mean": mean, "ci_low": mean - half, "ci_high": mean + half}
+
+
+@functools.lru_cache(maxsize=256)
+def _t_quantile(df: int) -> float:
+    """The t quantile of the interval for `df` degrees of freedom: the same few for every
+    trial of a sweep (its seeds), each a SciPy call of about a millisecond."""
+    return float(sps.t.ppf(0.5 + CONFIDENCE / 2, df))
 
 
 def trial_records(session: Session, sweep: Sweep) -> list[study.TrialRecord]:
@@ -42,39 +50,48 @@ def trial_records(session: Session, sweep: Sweep) -> list[study.TrialRecord]:
 
 
 def sweep_view(session: Session, sweep: Sweep, *, full: bool) -> dict[str, Any]:
-    trials = sweep_store.trials(session, sweep.id)
-    runs = sweep_store.runs_with_experiments(session, sweep.id)
-    ids = [e.id for m in runs.values() for _, e in m]
-    rungs = sweep_store.rungs_of(session, ids)
+    """The sweep as GET /sweeps/{id} shows it (`full`: with its space, base and trials).
+    Narrow reads (core/store/sweep_reads.py): each run's price and length as stored when it
+    was made, and of the runs of complete trials only the objective in their metrics."""
+    trials = sweep_reads.trials(session, sweep.id)
+    runs = sweep_reads.runs(session, sweep.id)
+    rungs = sweep_reads.rungs(session, [r.experiment_id for m in runs.values() for r in m])
+    finished = {t.number for t in trials if t.state == "complete" and t.value is not None}
+    figures = experiments.figure_of(
+        session, [r.experiment_id for n in finished for r in runs.get(n, [])], sweep.objective
+    )
+    prices = _prices(session, [r for m in runs.values() for r in m])
     steps_used = steps_full = 0
     cpu_used = cpu_full = 0.0
     items: list[dict[str, Any]] = []
     for trial in trials:
         members = runs.get(trial.number, [])
         per_seed = []
-        for run, e in members:
-            steps_used += e.step
-            total = e.total_steps or ExperimentSpec.model_validate(e.spec).total_steps
+        for run in members:
+            total, full_cpu = prices[run.experiment_id]
+            steps_used += run.step
             steps_full += total
-            full_cpu = estimate(ExperimentSpec.model_validate(e.spec)).cpu_seconds
             cpu_full += full_cpu
-            cpu_used += full_cpu * (e.step / total if total else 0.0)
+            cpu_used += full_cpu * (run.step / total if total else 0.0)
             per_seed.append({
-                "seed": run.seed, "experiment_id": e.id, "status": e.status, "step": e.step,
+                "seed": run.seed, "experiment_id": run.experiment_id, "status": run.status,
+                "step": run.step,
                 "rungs": [
                     {"step": r.step, "fraction": r.fraction,
                      "validation_accuracy": r.validation_accuracy,
                      "validation_loss": r.validation_loss}
-                    for r in rungs.get(e.id, [])
+                    for r in rungs.get(run.experiment_id, [])
                 ],
             })  # fmt: skip
-        finished = trial.state == "complete" and trial.value is not None
         item: dict[str, Any] = {
             "number": trial.number, "params": trial.params, "state": trial.state,
             "value": trial.value,
             # The objective's mean and 95% interval over the seeds (the dashboard's band of
             # the best so far); only a complete trial has one.
-            "value_interval": interval(_final(members, sweep.objective)) if finished else None,
+            "value_interval": (
+                interval(_final(members, figures))
+                if trial.number in finished else None
+            ),
             "pruned_at_rung": trial.rung, "reason": trial.reason,
             "decisions": trial.decisions, "runs": per_seed,
         }  # fmt: skip
@@ -109,9 +126,27 @@ def sweep_view(session: Session, sweep: Sweep, *, full: bool) -> dict[str, Any]:
     return view
 
 
-def _final(members: list[tuple[SweepRun, Experiment]], objective: str) -> list[float]:
-    """Each seed's final validation figure (the run's metrics)."""
-    return [float((e.metrics or {}).get(objective, "nan")) for _, e in members]
+def _final(members: list[sweep_reads.RunRow], figures: dict[str, float]) -> list[float]:
+    """Each seed's final validation figure (the objective in the run's metrics)."""
+    return [figures.get(r.experiment_id, math.nan) for r in members]
+
+
+def _prices(session: Session, runs: list[sweep_reads.RunRow]) -> dict[str, tuple[int, float]]:
+    """Each run's length in steps and the cost model's CPU-seconds for all of it, from what
+    was stored when it was made; a run stored without them (made before runs were priced)
+    has its spec validated and priced here, as every run's once was."""
+    found: dict[str, tuple[int, float]] = {}
+    unpriced = [r for r in runs if r.cost_hours <= 0 or not (r.total_steps or r.planned_steps)]
+    specs = experiments.specs_of(session, [r.experiment_id for r in unpriced])
+    for run in runs:
+        total = run.total_steps or run.planned_steps
+        cpu_seconds = run.cost_hours * 3600
+        if run.cost_hours <= 0 or not total:
+            spec = ExperimentSpec.model_validate(specs[run.experiment_id])
+            total = total or spec.total_steps
+            cpu_seconds = cpu_seconds if run.cost_hours > 0 else estimate(spec).cpu_seconds
+        found[run.experiment_id] = (total, cpu_seconds)
+    return found
 
 
 def trials_csv(view: dict[str, Any]) -> str:

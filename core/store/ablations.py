@@ -6,9 +6,12 @@ lookup. Functions take a Session and commit nothing (the caller's session commit
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, or_
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from core import kinds
@@ -18,9 +21,11 @@ from core.store.cursor import decode_cursor, encode_cursor
 from core.store.errors import AblationNotFound, IdempotencyConflict
 from core.store.experiments import scoped_key
 from core.store.models import Ablation, AblationMember, Experiment, Status
+from core.store.tables import EXPERIMENTS
 
 # A failed or cancelled run is not an answer: an ablation asking for the same spec reruns it.
 REUSABLE = (Status.queued.value, Status.running.value, Status.succeeded.value)
+_MEMBERS = AblationMember.__table__  # type: ignore[attr-defined]
 
 
 def find_reusable(session: Session, spec: AnySpec, owner: str | None) -> Experiment | None:
@@ -162,3 +167,33 @@ def shared_elsewhere(session: Session, ablation_id: str, experiment_ids: set[str
         .where(col(AblationMember.ablation_id) != ablation_id)
     ).all()
     return set(rows)
+
+
+@dataclass(frozen=True)
+class MemberState:
+    """One member's run as the summary needs it first: where it sits, how it stands, when it
+    ended. Narrow on purpose (no spec, no metrics JSON): it is read on every summary request,
+    and while every member has ended it is all a cached summary is checked against."""
+
+    arm: int
+    seed: int
+    experiment_id: str
+    status: str
+    finished_at: datetime | None
+
+
+def member_states(session: Session, ablation_id: str) -> list[MemberState]:
+    """The ablation's members in (arm, seed) order, with their runs' status and end time."""
+    rows = session.execute(
+        sa_select(
+            _MEMBERS.c.arm,
+            _MEMBERS.c.seed,
+            _MEMBERS.c.experiment_id,
+            EXPERIMENTS.c.status,
+            EXPERIMENTS.c.finished_at,
+        )
+        .join(EXPERIMENTS, EXPERIMENTS.c.id == _MEMBERS.c.experiment_id)
+        .where(_MEMBERS.c.ablation_id == ablation_id)
+        .order_by(_MEMBERS.c.arm, _MEMBERS.c.seed)
+    ).all()
+    return [MemberState(int(a), int(s), str(e), str(st), f) for a, s, e, st, f in rows]

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import Engine, bindparam, select, update
+from sqlalchemy import ColumnElement, Engine, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlalchemy.orm import load_only
+from sqlmodel import Session, col
 
 from core.cost import estimate
 from core.kinds.gan_spec import GanSpec
@@ -31,6 +33,12 @@ from core.store.models import TERMINAL, Experiment, Status
 from core.store.tables import EXPERIMENTS, rowcount
 
 _C = EXPERIMENTS.c
+_NAMES: tuple[Any, ...] = (
+    col(Experiment.id),
+    col(Experiment.name),
+    col(Experiment.preset),
+    col(Experiment.status),
+)
 
 
 # Creating and reading ---------------------------------------------------------------------
@@ -169,6 +177,47 @@ def request_cancel(session: Session, experiment_id: str) -> Experiment:
     return experiment
 
 
+# Ids per IN (...) list: well under SQLite's bound on a statement's parameters.
+_ID_BATCH = 500
+
+
+def metrics_of(session: Session, experiment_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The stored metrics of these experiments (those that have some), without the rest of
+    their rows: reads that only need the figures skip the specs' JSON."""
+    return _json_of(session, _C.metrics, experiment_ids)
+
+
+def figure_of(session: Session, experiment_ids: Sequence[str], key: str) -> dict[str, float]:
+    """One numeric figure of these experiments' metrics (those that have it), extracted by
+    the database (JSON_EXTRACT, ->>): a run's metrics carry its confusion matrix and
+    per-class figures, which a read of one figure need not decode."""
+    found: dict[str, float] = {}
+    figure = _C.metrics[key].as_float()
+    ordered = sorted(set(experiment_ids))
+    for start in range(0, len(ordered), _ID_BATCH):
+        chunk = ordered[start : start + _ID_BATCH]
+        rows = session.execute(select(_C.id, figure).where(_C.id.in_(chunk)))
+        found.update({str(i): float(value) for i, value in rows if value is not None})
+    return found
+
+
+def specs_of(session: Session, experiment_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The stored specs of these experiments, as stored (not validated)."""
+    return _json_of(session, _C.spec, experiment_ids)
+
+
+def _json_of(
+    session: Session, column: ColumnElement[Any], experiment_ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    ordered = sorted(set(experiment_ids))
+    for start in range(0, len(ordered), _ID_BATCH):
+        chunk = ordered[start : start + _ID_BATCH]
+        rows = session.execute(select(_C.id, column).where(_C.id.in_(chunk)))
+        found.update({str(i): value for i, value in rows if value is not None})
+    return found
+
+
 def expected_total_steps(experiment: Experiment) -> int:
     """The run's length: what its worker reported, or before that what its spec asks for
     (the `planned_steps` column, stored at submit: no stored spec is validated again here)."""
@@ -177,10 +226,17 @@ def expected_total_steps(experiment: Experiment) -> int:
     return experiment.planned_steps or experiment.step
 
 
-def require_experiments(session: Session, experiment_ids: Sequence[str]) -> list[Experiment]:
+def require_experiments(
+    session: Session, experiment_ids: Sequence[str], *, names_only: bool = False
+) -> list[Experiment]:
     """The experiments in the order asked, read in one query; ExperimentNotFound naming the
-    first of them (in that order) that does not exist."""
-    rows = session.execute(select(Experiment).where(_C.id.in_(list(experiment_ids))))
+    first of them (in that order) that does not exist. With `names_only`, only what names a
+    run (id, name, preset, status) is read, the rest on first use: side-by-side reads of 20
+    runs need no spec or metrics JSON."""
+    query = select(Experiment).where(_C.id.in_(list(experiment_ids)))
+    if names_only:
+        query = query.options(load_only(*_NAMES))
+    rows = session.execute(query)
     found = {e.id: e for e in rows.scalars()}
     for experiment_id in experiment_ids:
         if experiment_id not in found:

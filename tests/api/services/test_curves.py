@@ -117,3 +117,11 @@ def test_downsampled_bands_envelope_the_bucket() -> None:
     assert lo is not None and hi is not None
     assert lo.min() == pytest.approx(rows.min()) and hi.max() == pytest.approx(rows.max())
     assert np.all(lo <= small.values) and np.all(small.values <= hi)
+
+
+def test_json_floats_nulls_every_non_finite_value_and_keeps_the_rest_exact() -> None:
+    values = np.array([0.1, np.nan, np.inf, -np.inf, -2.5, 1e-300], dtype=np.float64)
+    assert json_floats(values) == [0.1, None, None, None, -2.5, 1e-300]
+    single = np.array([0.1, np.nan], dtype=np.float32)  # outputs are stored as float32
+    assert json_floats(single) == [float(np.float32(0.1)), None]
+    assert all(type(v) is float for v in json_floats(values) if v is not None)
