@@ -172,6 +172,41 @@ def runs_with_experiments(
     return found
 
 
+class RunRow(NamedTuple):
+    """What the sweep driver reads of a trial's run: not the whole experiment row (its spec,
+    metrics and the rest), only what its pass decides on."""
+
+    id: str
+    status: str
+    error: str | None
+    objective: float | None  # the objective in its metrics (validation_accuracy or _loss)
+
+
+def run_rows(
+    session: Session, sweep_id: str, objective: str
+) -> dict[int, list[tuple[SweepRun, RunRow]]]:
+    """Each trial's runs in seed order, as runs_with_experiments, with narrow columns."""
+    metric = col(Experiment.metrics)[objective].as_float()
+    rows = session.execute(
+        sa_select(
+            col(SweepRun.number),
+            col(SweepRun.seed),
+            col(Experiment.id),
+            col(Experiment.status),
+            col(Experiment.error),
+            metric,
+        )
+        .join(Experiment, col(Experiment.id) == col(SweepRun.experiment_id))
+        .where(col(SweepRun.sweep_id) == sweep_id)
+        .order_by(col(SweepRun.number), col(SweepRun.seed))
+    ).all()
+    found: dict[int, list[tuple[SweepRun, RunRow]]] = {}
+    for number, seed, eid, status, error, value in rows:
+        run = SweepRun(sweep_id=sweep_id, number=number, seed=seed, experiment_id=eid)
+        found.setdefault(number, []).append((run, RunRow(eid, status, error, value)))
+    return found
+
+
 def rungs_of(session: Session, experiment_ids: Sequence[str]) -> dict[str, list[ExperimentRung]]:
     found: dict[str, list[ExperimentRung]] = {e: [] for e in experiment_ids}
     if not experiment_ids:

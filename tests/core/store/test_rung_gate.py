@@ -16,7 +16,7 @@ from core.store.sweep_tables import Sweep, SweepTrial
 SPEC = {"epochs": 1, "train_limit": 900, "validation_records": 100}
 
 
-def _sweep(engine: Engine, trials: int, *, pruner: str = "paired", prune_after: int = 3) -> str:
+def make_sweep(engine: Engine, trials: int, *, pruner: str = "paired", prune_after: int = 3) -> str:
     """A sweep of `trials` trials of two runs (seeds 0 and 1) each, no rung stored yet."""
     with session_scope(engine) as session:
         sweep = Sweep(
@@ -36,7 +36,7 @@ def _sweep(engine: Engine, trials: int, *, pruner: str = "paired", prune_after: 
         return sweep.id
 
 
-def _run(engine: Engine, sweep_id: str, number: int, seed: int = 0) -> str:
+def run_of(engine: Engine, sweep_id: str, number: int, seed: int = 0) -> str:
     with session_scope(engine) as session:
         runs = sweep_store.runs_with_experiments(session, sweep_id)
         return next(e.id for r, e in runs[number] if r.seed == seed)
@@ -58,13 +58,13 @@ def _gate(engine: Engine, experiment_id: str, index: int) -> bool | None:
 
 
 def test_the_count_of_trials_at_the_rung_decides_whether_to_wait(engine: Engine) -> None:
-    sweep_id = _sweep(engine, 4, prune_after=3)
-    mine = _run(engine, sweep_id, 0)
+    sweep_id = make_sweep(engine, 4, prune_after=3)
+    mine = run_of(engine, sweep_id, 0)
     _report(engine, mine, 1)
-    _report(engine, _run(engine, sweep_id, 1), 2)
+    _report(engine, run_of(engine, sweep_id, 1), 2)
     assert _gate(engine, mine, 0) is False  # 2 trials at rung 0 of the 3 `prune_after` asks
     # Trial 2 with one seed there counts: the read errs towards waiting, never the other way.
-    _report(engine, _run(engine, sweep_id, 2, seed=1), 1)
+    _report(engine, run_of(engine, sweep_id, 2, seed=1), 1)
     assert _gate(engine, mine, 0) is None
     # At rung 1 only trials 1 and (now) 0 have a run: no prune possible there yet.
     _report(engine, mine, 2)
@@ -75,8 +75,8 @@ def test_the_count_of_trials_at_the_rung_decides_whether_to_wait(engine: Engine)
 
 
 def test_the_verdict_wins_over_the_count(engine: Engine) -> None:
-    sweep_id = _sweep(engine, 2, prune_after=6)
-    mine = _run(engine, sweep_id, 0)
+    sweep_id = make_sweep(engine, 2, prune_after=6)
+    mine = run_of(engine, sweep_id, 0)
     _report(engine, mine, 2)
     with session_scope(engine) as session:
         trial = session.get(SweepTrial, (sweep_id, 0))
@@ -84,7 +84,7 @@ def test_the_verdict_wins_over_the_count(engine: Engine) -> None:
         trial.state, trial.judged = "pruned", 1
         session.add(trial)
     assert _gate(engine, mine, 1) is True  # pruned at rung 0 after it went on: stops now
-    other = _run(engine, sweep_id, 1)
+    other = run_of(engine, sweep_id, 1)
     _report(engine, other, 1)
     with session_scope(engine) as session:
         experiments.request_cancel(session, other)
@@ -95,11 +95,11 @@ def test_the_verdict_wins_over_the_count(engine: Engine) -> None:
 def test_optunas_pruners_wait_from_two_trials_at_a_rung(
     engine: Engine, pruner: str, least: int
 ) -> None:
-    sweep_id = _sweep(engine, 2, pruner=pruner, prune_after=6)
-    mine = _run(engine, sweep_id, 0)
+    sweep_id = make_sweep(engine, 2, pruner=pruner, prune_after=6)
+    mine = run_of(engine, sweep_id, 0)
     _report(engine, mine, 1)
     assert _gate(engine, mine, 0) is False
-    _report(engine, _run(engine, sweep_id, 1), 1)
+    _report(engine, run_of(engine, sweep_id, 1), 1)
     assert _gate(engine, mine, 0) is None
     with session_scope(engine) as session:
         run = sweep_store.judged_rungs(session, mine)
