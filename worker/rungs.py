@@ -12,7 +12,10 @@ once when its trial is pruned, not a driver pass, a heartbeat and a flush later,
 short run was most of the run (bench/sweep_bench.py measured pruned trials of 2,700 steps
 judged at step 300 stopping at 2,025). The wait is the driver's pass interval at most, and
 never more than VERDICT_WAIT_S: an API that is away costs a run that much per rung, no more.
-Runs of no sweep, a sweep without a pruner, and the last rung (never judged) never wait.
+Runs of no sweep, a sweep without a pruner, and the last rung (never judged) never wait; nor
+does a run at a rung too few of its sweep's trials have reached for its pruner to stop any
+there (core/sweeps/gate.py): one narrow read (core/store/sweeps.py rung_gate) answers that, and
+the verdict if there is one already, so the first trials of a sweep train on at once.
 """
 
 from __future__ import annotations
@@ -75,9 +78,10 @@ class RungHold:
         self.wait_s = VERDICT_WAIT_S if wait_s is None else wait_s
         self.poll_s = poll_s
         self._write = rung_writer(self.link, self.experiment_id)
-        self._sweep: tuple[str, int, int] | bool | None = False  # False: not looked up yet
+        self._sweep: sweeps.RunOfSweep | bool | None = False  # False: not looked up yet
         self._pending: int | None = None  # the rung whose verdict the next stop check awaits
         self.stopped_by_verdict = False
+        self.passed: list[int] = []  # judged rungs gone past without waiting for a verdict
 
     def on_rung(self, step: int, figures: dict[str, Any]) -> None:
         self._write(step, figures)
@@ -85,17 +89,17 @@ class RungHold:
             return
         index = self.rung_steps.index(step)  # by step: a resumed run skips the rungs it passed
         sweep = self._judging()
-        if sweep is not None and index < sweep[2]:
+        if sweep is not None and index < sweep.judged:
             self._pending = index
 
     def should_stop(self) -> bool:
         if self._pending is not None:
             index, self._pending = self._pending, None
-            if self._await(index):
+            if self._verdict(index):
                 self.stopped_by_verdict = True
         return self.stopped_by_verdict or self.heartbeat.should_stop()
 
-    def _judging(self) -> tuple[str, int, int] | None:
+    def _judging(self) -> sweeps.RunOfSweep | None:
         if self._sweep is False:
             try:
                 self._sweep = self.link.run(
@@ -103,7 +107,25 @@ class RungHold:
                 )
             except (StoreGone, StoreRefused):
                 self._sweep = None  # no verdict to wait for that can be read
-        return self._sweep if isinstance(self._sweep, tuple) else None
+        return self._sweep if isinstance(self._sweep, sweeps.RunOfSweep) else None
+
+    def _verdict(self, index: int) -> bool:
+        """True to stop at rung `index`: the verdict already there, no wait where no verdict
+        can stop the run yet, else the wait for it."""
+        sweep = self._judging()
+        assert sweep is not None
+        try:
+            found = self.link.run(
+                f"the gate at rung {index}",
+                lambda s: sweeps.rung_gate(s, sweep, index, self.experiment_id),
+            )
+        except (StoreGone, StoreRefused):
+            return False  # the heartbeat decides what a store that is away means
+        if found is None:
+            return self._await(index)
+        if not found:
+            self.passed.append(index)
+        return found
 
     def _await(self, index: int) -> bool:
         """True when the verdict says stop; False to go on (also when none came in time)."""
@@ -114,7 +136,9 @@ class RungHold:
             while True:
                 verdict = self.link.run(
                     f"the verdict at rung {index}",
-                    lambda s: sweeps.rung_verdict(s, sweep[0], sweep[1], index, self.experiment_id),
+                    lambda s: sweeps.rung_verdict(
+                        s, sweep.sweep_id, sweep.number, index, self.experiment_id
+                    ),
                 )
                 if verdict is not None:
                     return verdict

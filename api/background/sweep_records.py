@@ -3,15 +3,22 @@ the trials as Optuna records (their rung means as intermediate values) for a reb
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
-from core.store.models import Experiment
 from core.store.sweep_tables import Sweep, SweepTrial
 from core.sweeps import study
 
 
+class Run(Protocol):
+    """A run as these read it: an experiment row, or the driver's narrow one."""
+
+    @property
+    def id(self) -> str: ...
+
+
 def figures(
-    runs: list[tuple[Any, Experiment]], rungs: dict[str, list[Any]], objective: str, index: int
+    runs: Sequence[tuple[Any, Run]], rungs: dict[str, list[Any]], objective: str, index: int
 ) -> dict[int, float]:
     """Per seed, the objective at rung `index` (0-based) of each run that has reported it."""
     found: dict[int, float] = {}
@@ -23,7 +30,7 @@ def figures(
 
 
 def records(
-    trials: list[SweepTrial], runs: dict[int, list[tuple[Any, Experiment]]],
+    trials: list[SweepTrial], runs: Mapping[int, Sequence[tuple[Any, Run]]],
     rungs: dict[str, list[Any]], sweep: Sweep,
 ) -> list[study.TrialRecord]:  # fmt: skip
     out = []

@@ -47,7 +47,7 @@ from core.spec import ExperimentSpec
 from core.store import errors, experiments, quotas
 from core.store import sweeps as sweep_store
 from core.store.clock import utcnow
-from core.store.models import TERMINAL, Experiment, Status
+from core.store.models import TERMINAL, Status
 from core.store.sweep_tables import Sweep, SweepTrial
 from core.sweeps import paired, study
 from core.sweeps.space import apply_params, decode, parse_space
@@ -178,7 +178,7 @@ class SweepDriver:
 
     def _update(self, session: Session, sweep: Sweep) -> None:
         trials = sweep_store.trials(session, sweep.id)
-        runs = sweep_store.runs_with_experiments(session, sweep.id)
+        runs = sweep_store.run_rows(session, sweep.id, sweep.objective)
         ids = [e.id for members in runs.values() for _, e in members]
         rungs = sweep_store.rungs_of(session, ids)
         maximize = sweep.objective == "validation_accuracy"
@@ -205,13 +205,13 @@ class SweepDriver:
             if trial_runs and all(e.status == Status.succeeded.value for e in trial_runs):
                 if sweep.pruner != "none" and trial.judged < sweep.rungs - 1:
                     continue  # a rung not yet seen (its figures still being written)
-                values = [float((e.metrics or {}).get(sweep.objective, "nan")) for e in trial_runs]
+                values = [float("nan") if e.objective is None else e.objective for e in trial_runs]
                 trial.value = sum(values) / len(values)
                 self._end(session, trial, "complete", None)
 
     def _judge(
         self, session: Session, sweep: Sweep, trial: SweepTrial, trials: list[SweepTrial],
-        runs: dict[int, list[tuple[Any, Experiment]]], rungs: dict[str, list[Any]],
+        runs: dict[int, list[tuple[Any, sweep_store.RunRow]]], rungs: dict[str, list[Any]],
         mine: dict[int, float], space: dict[str, Any], maximize: bool,
     ) -> bool:  # fmt: skip
         """Look at `trial` at its next rung; True when it was pruned."""
@@ -266,7 +266,7 @@ class SweepDriver:
         if len(trials) >= sweep.max_trials or active >= sweep.parallel:
             return  # nothing to ask: the runs and their rungs need not be read
         space = parse_space(sweep.space)
-        runs = sweep_store.runs_with_experiments(session, sweep.id)
+        runs = sweep_store.run_rows(session, sweep.id, sweep.objective)
         rungs = sweep_store.rungs_of(session, [e.id for m in runs.values() for _, e in m])
         recs = records(trials, runs, rungs, sweep)
         # The status is read again after each commit: a cancel stops the asking.
@@ -344,7 +344,7 @@ class SweepDriver:
             return
         # A pruned (or failed) trial ends at once, its unfinished runs asked to stop: the
         # sweep ends once they have, so nothing of it still trains (or counts) after its end.
-        runs = sweep_store.runs_with_experiments(session, sweep.id)
+        runs = sweep_store.run_rows(session, sweep.id, sweep.objective)
         if any(e.status not in TERMINAL for members in runs.values() for _, e in members):
             return
         if sweep.status == "cancelling":

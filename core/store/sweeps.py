@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, case, delete, func, or_, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from core.store.clock import utcnow
@@ -24,6 +25,7 @@ from core.store.experiments import scoped_key
 from core.store.models import TERMINAL_VALUES, Experiment
 from core.store.sweep_tables import ExperimentRung, Sweep, SweepRun, SweepTrial
 from core.store.tables import rowcount
+from core.sweeps import gate
 
 ACTIVE = ("running", "cancelling")
 
@@ -170,6 +172,41 @@ def runs_with_experiments(
     return found
 
 
+class RunRow(NamedTuple):
+    """What the sweep driver reads of a trial's run: not the whole experiment row (its spec,
+    metrics and the rest), only what its pass decides on."""
+
+    id: str
+    status: str
+    error: str | None
+    objective: float | None  # the objective in its metrics (validation_accuracy or _loss)
+
+
+def run_rows(
+    session: Session, sweep_id: str, objective: str
+) -> dict[int, list[tuple[SweepRun, RunRow]]]:
+    """Each trial's runs in seed order, as runs_with_experiments, with narrow columns."""
+    metric = col(Experiment.metrics)[objective].as_float()
+    rows = session.execute(
+        sa_select(
+            col(SweepRun.number),
+            col(SweepRun.seed),
+            col(Experiment.id),
+            col(Experiment.status),
+            col(Experiment.error),
+            metric,
+        )
+        .join(Experiment, col(Experiment.id) == col(SweepRun.experiment_id))
+        .where(col(SweepRun.sweep_id) == sweep_id)
+        .order_by(col(SweepRun.number), col(SweepRun.seed))
+    ).all()
+    found: dict[int, list[tuple[SweepRun, RunRow]]] = {}
+    for number, seed, eid, status, error, value in rows:
+        run = SweepRun(sweep_id=sweep_id, number=number, seed=seed, experiment_id=eid)
+        found.setdefault(number, []).append((run, RunRow(eid, status, error, value)))
+    return found
+
+
 def rungs_of(session: Session, experiment_ids: Sequence[str]) -> dict[str, list[ExperimentRung]]:
     found: dict[str, list[ExperimentRung]] = {e: [] for e in experiment_ids}
     if not experiment_ids:
@@ -202,17 +239,29 @@ def save_rung(session: Session, experiment_id: str, figures: dict[str, Any]) -> 
     session.flush()
 
 
-def judged_rungs(session: Session, experiment_id: str) -> tuple[str, int, int] | None:
-    """(sweep id, trial number, rungs its pruner judges) of a sweep's run, or None for a run
-    of no sweep. The pruner judges every rung but the last (the full budget)."""
-    link = session.exec(
-        select(SweepRun).where(col(SweepRun.experiment_id) == experiment_id)
+class RunOfSweep(NamedTuple):
+    sweep_id: str
+    number: int
+    judged: int  # rungs its pruner judges: every rung but the last, none without a pruner
+    least: int  # trials at a rung below which its pruner prunes none (core/sweeps/gate.py)
+
+
+def judged_rungs(session: Session, experiment_id: str) -> RunOfSweep | None:
+    """What a sweep's run needs to know to wait at its rungs, in one indexed read; None for a
+    run of no sweep."""
+    columns = (SweepRun.sweep_id, SweepRun.number, Sweep.pruner, Sweep.rungs, Sweep.request)
+    row = session.execute(
+        sa_select(*(col(c) for c in columns))
+        .join(Sweep, col(Sweep.id) == col(SweepRun.sweep_id))
+        .where(col(SweepRun.experiment_id) == experiment_id)
     ).first()
-    if link is None:
+    if row is None:
         return None
-    sweep = session.get(Sweep, link.sweep_id)
-    judged = 0 if sweep is None or sweep.pruner == "none" else sweep.rungs - 1
-    return link.sweep_id, link.number, judged
+    sweep_id, number, pruner, rungs, request = row
+    judged = 0 if pruner == "none" else rungs - 1
+    prune_after = (request or {}).get("prune_after")
+    least = gate.least_at_rung(pruner, None if prune_after is None else int(prune_after))
+    return RunOfSweep(sweep_id, number, judged, least)
 
 
 def rung_verdict(
@@ -221,13 +270,63 @@ def rung_verdict(
     """The driver's word on trial `number` at rung `index` (0-based), for its run
     `experiment_id`: True to stop (pruned, or a cancel asked for), False to go on (judged
     past that rung), None while it has not looked yet."""
-    experiment = session.get(Experiment, experiment_id)
-    trial = session.get(SweepTrial, (sweep_id, number))
-    if experiment is None or trial is None or experiment.cancel_requested:
+    row = session.exec(
+        select(
+            _cancel_requested(experiment_id),
+            _trial_column(SweepTrial.state, sweep_id, number),
+            _trial_column(SweepTrial.judged, sweep_id, number),
+        )
+    ).one()
+    return _verdict(row[0], row[1], row[2], index)
+
+
+def rung_gate(session: Session, run: RunOfSweep, index: int, experiment_id: str) -> bool | None:
+    """At a run's judged rung `index`: True to stop, False to go on without waiting (the
+    driver has said so, or too few trials are at that rung for its pruner to stop any, as
+    core/sweeps/gate.py counts), None to wait for the verdict. One statement: the run's
+    cancel, its trial's state, and how many of the sweep's trials have a run with more
+    than `index` rungs stored (the primary keys of sweep_runs and experiment_rungs)."""
+    per_run = (
+        select(col(SweepRun.number))
+        .join(ExperimentRung, col(ExperimentRung.experiment_id) == col(SweepRun.experiment_id))
+        .where(col(SweepRun.sweep_id) == run.sweep_id)
+        .group_by(col(SweepRun.number), col(SweepRun.experiment_id))
+        .having(func.count() > index)
+        .subquery()
+    )
+    at_rung = select(func.count(func.distinct(per_run.c.number))).scalar_subquery()
+    row = session.exec(
+        select(
+            _cancel_requested(experiment_id),
+            _trial_column(SweepTrial.state, run.sweep_id, run.number),
+            _trial_column(SweepTrial.judged, run.sweep_id, run.number),
+            at_rung,
+        )
+    ).one()
+    verdict = _verdict(row[0], row[1], row[2], index)
+    if verdict is None and int(row[3]) < run.least:
+        return False
+    return verdict
+
+
+def _cancel_requested(experiment_id: str) -> Any:
+    query = select(col(Experiment.cancel_requested)).where(col(Experiment.id) == experiment_id)
+    return query.scalar_subquery()
+
+
+def _trial_column(column: Any, sweep_id: str, number: int) -> Any:
+    query = select(col(column)).where(
+        col(SweepTrial.sweep_id) == sweep_id, col(SweepTrial.number) == number
+    )
+    return query.scalar_subquery()
+
+
+def _verdict(cancel: bool | None, state: str | None, judged: int | None, index: int) -> bool | None:
+    if cancel is None or state is None or judged is None or cancel:
+        return True  # the run or its trial gone, or a cancel asked for
+    if state in ("pruned", "failed"):
         return True
-    if trial.state in ("pruned", "failed"):
-        return True
-    if trial.judged > index or trial.state == "complete":
+    if judged > index or state == "complete":
         return False
     return None
 

@@ -40,10 +40,12 @@ from typing import Any
 
 from scipy import stats as sps
 
+from core.sweeps.gate import ETA, MIN_TRIALS
+
+__all__ = ["ETA", "MIN_TRIALS", "Decision", "band_size", "decide", "per_look_alpha", "upper_bound"]
+
 DEFAULT_ALPHA = 0.05
 MIN_SEEDS = 2
-ETA = 3  # the band keeps the top 1/ETA of a rung, as successive halving with this factor
-MIN_TRIALS = 2 * ETA  # trials at a rung (this one included) before any prune there
 
 
 @dataclass(frozen=True)

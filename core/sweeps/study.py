@@ -94,6 +94,25 @@ def check_sampler(name: str, space: dict[str, Param]) -> None:
         grid_space(space)
 
 
+class IndexedQMCSampler(optuna.samplers.QMCSampler):
+    """Optuna's QMC sampler with the point's index in the sequence taken from the number of
+    the trial asked rather than from a counter kept in the study. Optuna's counter lives in
+    the study's system attributes, which nothing stores: a study rebuilt from the store
+    started it again at 0 and drew the same point for every trial from the second on.
+
+    A study that lives through the whole sweep draws trial 0 with the independent sampler
+    (no search space is known yet) and point k of the sequence for trial k + 1; the index
+    here is the same, so the points are the ones a long-lived study would ask, from any
+    rebuild (tests/core/sweeps/test_study_cache.py compares both)."""
+
+    def __init__(self, *, seed: int, number: int) -> None:
+        super().__init__(seed=seed, scramble=True)
+        self._number = number
+
+    def _find_sample_id(self, study: optuna.Study, search_space: dict[str, Any]) -> int:
+        return max(self._number - 1, 0)
+
+
 def make_sampler(name: str, space: dict[str, Param], seed: int, number: int) -> BaseSampler:
     with quiet():
         return _sampler(name, space, seed, number)
@@ -108,7 +127,7 @@ def _sampler(name: str, space: dict[str, Param], seed: int, number: int) -> Base
     if name == "grid":
         return optuna.samplers.GridSampler(grid_space(space), seed=seed % 2**32)
     if name == "qmc":
-        return optuna.samplers.QMCSampler(seed=seed % 2**32, scramble=True)
+        return IndexedQMCSampler(seed=seed % 2**32, number=number)
     if name == "cmaes":
         return optuna.samplers.CmaEsSampler(seed=per_ask)
     return optuna.samplers.TPESampler(seed=per_ask, constant_liar=True)

@@ -74,12 +74,7 @@ class StudyCache:
         seed: int,
         maximize: bool,
     ) -> tuple[dict[str, object], dict[str, object]]:
-        """As study.ask, on the kept study: the same parameters for the same records. QMC is
-        asked of a rebuilt study: its sampler counts its draws in the study itself, so a kept
-        study would draw on where a rebuilt one (another process's) starts again."""
-        if sampler == "qmc":
-            self.drop(sweep_id)
-            return study.ask(space, records, sampler=sampler, seed=seed, maximize=maximize)
+        """As study.ask, on the kept study: the same parameters for the same records."""
         number = len(records)
         found = self.study_for(sweep_id, space, records, maximize=maximize)
         found.sampler = study.make_sampler(sampler, space, seed, number)

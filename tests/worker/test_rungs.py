@@ -40,18 +40,33 @@ def worker_settings(settings: Settings, mnist_dir: Path) -> Settings:
     )  # fmt: skip
 
 
-def _sweep_run(engine: Engine, pruner: str = "paired") -> tuple[str, str]:
-    """A sweep with one trial of one run (seed 0); (sweep id, experiment id)."""
+def _sweep_run(
+    engine: Engine, pruner: str = "paired", *, rivals: int = 1, prune_after: int | None = 2
+) -> tuple[str, str]:
+    """A sweep with trial 0 of one run (seed 0) and `rivals` trials whose runs have stored
+    every rung already (so a verdict at trial 0's rungs could prune it: enough trials are
+    there for `prune_after`); (sweep id, trial 0's experiment id)."""
     spec = build_spec("seed-adam", SPEC)
+    request = {} if prune_after is None else {"prune_after": prune_after}
     with session_scope(engine) as session:
         sweep = Sweep(
-            request={}, base={}, space={}, seeds=[0], sampler="random", pruner=pruner,
-            objective="validation_accuracy", max_trials=1, parallel=1, rungs=3, sampler_seed=0,
+            request=request, base={}, space={}, seeds=[0], sampler="random", pruner=pruner,
+            objective="validation_accuracy", max_trials=1 + rivals, parallel=1 + rivals,
+            rungs=3, sampler_seed=0,
         )  # fmt: skip
         session.add(sweep)
         session.flush()
         experiment, _ = experiments.create_experiment(session, spec, tags=["sweep", sweep.id])
         sweep_store.add_trial(session, sweep, 0, {}, {}, {}, [(0, experiment.id)])
+        for number in range(1, 1 + rivals):
+            rival, _ = experiments.create_experiment(session, spec, tags=["sweep", sweep.id])
+            sweep_store.add_trial(session, sweep, number, {}, {}, {}, [(0, rival.id)])
+            for step, fraction in ((100, 1 / 9), (300, 1 / 3), (900, 1.0)):
+                figures = {"step": step, "fraction": fraction, "validation_accuracy": 0.5,
+                           "validation_loss": 1.0}  # fmt: skip
+                sweep_store.save_rung(session, rival.id, figures)
+            rival.status = "succeeded"  # ended: not a run this delivery could take up too
+            session.add(rival)
         return sweep.id, experiment.id
 
 
@@ -155,3 +170,62 @@ def _plain(engine: Engine) -> str:
     with session_scope(engine) as session:
         experiment, _ = experiments.create_experiment(session, build_spec("seed-adam", SPEC))
         return experiment.id
+
+
+def test_where_too_few_trials_reached_a_rung_the_run_never_waits(
+    engine: Engine, worker_settings: Settings, waits: list[tuple[int, bool, float]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    # No driver: a wait would last the whole (long) VERDICT_WAIT_S at each judged rung.
+    monkeypatch.setattr(rungs, "VERDICT_WAIT_S", 30.0)
+    passed = _passed(monkeypatch)
+    for setup in ({"rivals": 0, "prune_after": None}, {"rivals": 4, "prune_after": None},
+                  {"rivals": 0, "prune_after": 1}, {"rivals": 0, "pruner": "asha"}):  # fmt: skip
+        started = time.monotonic()
+        _, eid = _sweep_run(engine, **setup)  # type: ignore[arg-type]
+        _deliver(engine, worker_settings, eid)
+        assert read(engine, eid).status == "succeeded", setup
+        assert time.monotonic() - started < 30.0, setup
+    # 1 or 5 trials at a rung where the paired pruner prunes from 6, one where it needs 2 (a
+    # rival to pair with) whatever `prune_after` says, and asha's trial alone: never held.
+    assert waits == [] and passed == [0, 1] * 4
+
+
+def test_a_run_gone_past_a_rung_and_pruned_later_stops_at_its_next_judged_rung(
+    engine: Engine, worker_settings: Settings, waits: list[tuple[int, bool, float]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    sweep_id, eid = _sweep_run(engine, rivals=0)  # alone: rung 0 cannot prune it
+    real = rungs.RungHold._verdict
+
+    def then_pruned(self: rungs.RungHold, index: int) -> bool:
+        answer = real(self, index)
+        if index == 0:  # the driver decides once the run has gone on (more trials came)
+            with session_scope(engine) as session:
+                trial = session.get(SweepTrial, (sweep_id, 0))
+                assert trial is not None
+                trial.state, trial.judged = "pruned", 1
+                session.add(trial)
+                experiments.request_cancel(session, eid)
+        return answer
+
+    monkeypatch.setattr(rungs.RungHold, "_verdict", then_pruned)
+    _deliver(engine, worker_settings, eid)
+    done = read(engine, eid)
+    assert done.status == "cancelled" and done.step == 300
+    assert waits == []  # neither rung waited: the first could not prune, the second knew
+
+
+def _passed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The judged rungs runs went past without waiting, every run's in turn."""
+    seen: list[int] = []
+    real = rungs.RungHold._verdict
+
+    def recorded(self: rungs.RungHold, index: int) -> bool:
+        before = len(self.passed)
+        answer = real(self, index)
+        seen.extend(self.passed[before:])
+        return answer
+
+    monkeypatch.setattr(rungs.RungHold, "_verdict", recorded)
+    return seen

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 
+import optuna
 import pytest
 
 from core.sweeps import study
@@ -37,7 +38,7 @@ def _progress(records: list[study.TrialRecord], rng: random.Random) -> None:
 
 @pytest.mark.parametrize(
     ("sampler", "space"),
-    [("tpe", SPACE), ("random", SPACE), ("cmaes", SPACE), ("grid", GRID_SPACE)],
+    [("tpe", SPACE), ("random", SPACE), ("cmaes", SPACE), ("qmc", SPACE), ("grid", GRID_SPACE)],
 )
 def test_the_kept_study_asks_what_a_rebuilt_one_asks(sampler: str, space: dict[str, Param]) -> None:
     rng = random.Random(4)
@@ -73,11 +74,23 @@ def test_a_store_that_moved_otherwise_rebuilds() -> None:
     assert cache.rebuilds == 4
 
 
-def test_qmc_is_asked_of_a_rebuilt_study() -> None:
+def test_qmc_asks_distinct_points_across_rebuilds_as_one_long_lived_study() -> None:
+    """A sweep's study is rebuilt from the store (another process, a restart): QMC must go on
+    along its sequence, not start it again, and ask what one study kept all along asks."""
+    distributions = {path: param.distribution() for path, param in SPACE.items()}
+    with study.quiet():
+        long_lived = optuna.create_study(
+            direction="maximize", sampler=optuna.samplers.QMCSampler(seed=2, scramble=True)
+        )
+        expected = [long_lived.ask(distributions).params for _ in range(8)]
     cache = StudyCache()
     records: list[study.TrialRecord] = []
-    for number in range(3):
-        kept = cache.ask("s", SPACE, records, sampler="qmc", seed=2, maximize=True)
-        assert kept == study.ask(SPACE, records, sampler="qmc", seed=2, maximize=True)
-        records.append(study.TrialRecord(number, kept[0], "complete", 0.5, {}, kept[1]))
-    assert "s" not in cache.entries
+    for number in range(8):
+        rebuilt = study.ask(SPACE, records, sampler="qmc", seed=2, maximize=True)
+        assert rebuilt[0] == expected[number], number
+        assert cache.ask("s", SPACE, records, sampler="qmc", seed=2, maximize=True) == rebuilt
+        state = "complete" if number % 2 else "running"
+        records.append(study.TrialRecord(number, rebuilt[0], state, 0.5, {}, rebuilt[1]))
+    lrs = [r.params["lr"] for r in records]
+    assert len(set(lrs)) == len(lrs)  # no point asked twice
+    assert cache.rebuilds == 1  # the kept study serves QMC too
