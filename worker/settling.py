@@ -71,17 +71,23 @@ def settle(
     def write(session: Session) -> bool:
         metrics = dict(result.metrics)
         eid, attempt = claimed.experiment_id, claimed.attempt
-        if not artifacts.save_checkpoint(session, eid, attempt, result.steps, result.checkpoint):
+        # The final checkpoint is written only where it is kept: otherwise save_model would
+        # drop it again in this same transaction, and its bytes (a few MB with an optimizer's
+        # state) were most of a tiny run's outcome write. Either call checks the attempt.
+        if settings.keep_checkpoints and not artifacts.save_checkpoint(
+            session, eid, attempt, result.steps, result.checkpoint
+        ):
             return False
         # The final weights (safetensors) beside the outcome; drops the checkpoint unless kept.
-        artifacts.save_model(
+        if not artifacts.save_model(
             session,
             eid,
             attempt,
             step=result.steps,
             data=weights,
             keep_checkpoint=settings.keep_checkpoints,
-        )
+        ):
+            return False
         # Up to here: what the outcome's own transaction (outputs, metrics, commit) adds is
         # the one part of writing these figures can't include.
         if images is not None:
