@@ -81,7 +81,7 @@ function renderPager() {
 function firstPage() {
   state.pages = [];
   state.cursor = null;
-  return refreshLists();
+  return refreshLists({ ablations: false });
 }
 
 function turnPage(forward) {
@@ -91,15 +91,16 @@ function turnPage(forward) {
   } else if (!forward && state.pages.length) {
     state.cursor = state.pages.pop();
   } else { return; }
-  refreshLists();
+  refreshLists({ ablations: false });
 }
 
-async function refreshLists() {
+// A sort, a search or a page of the experiments list reads that list alone (ablations: false).
+async function refreshLists({ ablations = true } = {}) {
   try {
-    const [exps, abls] = await Promise.all([getJSON(listQuery()), getJSON("/ablations?limit=20")]);
+    const [exps, abls] = await Promise.all([getJSON(listQuery()), ablations ? getJSON("/ablations?limit=20") : null]);
     state.experiments = exps.items;
     state.nextCursor = exps.next_cursor || null;
-    state.ablations = abls.items;
+    if (abls) { state.ablations = abls.items; }
     if (!state.userPicked) {
       // Follow the newest runs that have points, so a fresh page shows something at once.
       const newest = [...state.experiments].sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
