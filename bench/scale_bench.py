@@ -12,7 +12,8 @@ For each size N (BENCH_SCALE_SIZES, default 1000,10000,100000) and each store:
 then the store is dropped. It ends with a table and one JSON line per size and store.
 
 Usage: python bench/scale_bench.py [--sizes 1000,10000] [--stores postgres,sqlite]
-       [--samples 60] [--no-prune]
+       [--samples 60] [--no-prune] [--no-dashboard] [--tiny-runs 1000] [--no-ray]
+       [--mlflow-sizes 10000]
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import psycopg
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.scale_hooks import FIGURES, LiveStore  # noqa: E402
+from bench.scale_hooks import DETAILS, FIGURES, SETTINGS, LiveStore  # noqa: E402
 from bench.scale_prune import prune_half  # noqa: E402
 from bench.scale_reads import catalogue, client, time_reads  # noqa: E402
 from bench.scale_server import start_server  # noqa: E402
@@ -100,6 +101,7 @@ def run_one(size: int, store: str, args: argparse.Namespace, workdir: Path) -> d
                 live = LiveStore(size, store, stack.base_url, built.token, url, built)
                 for key, figure in FIGURES.items():
                     row[key] = figure(live)
+                row |= DETAILS.get((size, store), {})
                 if not args.no_prune:
                     print(f"  reads done; pruning half ({time.strftime('%H:%M:%S')})", flush=True)
                     kept = catalogue(built, http, recent_only=True)
@@ -153,8 +155,10 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 JSON_KEYS = (
     "size", "store", "worst_read_p95_ms", "worst_read", "p95_growth_vs_1000", "growth_read",
     "metrics_p95_ms", "prune_read_p95_ms", "dashboard_usable_s", "tiny_run_overhead_ms",
+    "dashboard_next_page_s", "mlflow_min_ratio",
     "build_s", "bytes_on_disk", "bytes_per_experiment", "prune_s", "prune_removed",
-    "prune_longest_transaction_s", "load_before", "load_after", "reads",
+    "prune_longest_transaction_s", "load_before", "load_after", "reads", "dashboard",
+    "tiny_runs", "mlflow",
 )  # fmt: skip
 
 
@@ -166,7 +170,14 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=60, help="timed samples per read")
     parser.add_argument("--postgres", default=POSTGRES, help="an admin URL of the server")
     parser.add_argument("--no-prune", action="store_true")
+    parser.add_argument("--no-dashboard", action="store_true", help="no headless Chromium")
+    parser.add_argument("--tiny-runs", type=int, default=1000, help="0: none")
+    parser.add_argument("--no-ray", action="store_true", help="tiny runs without Ray Tune")
+    parser.add_argument("--mlflow-sizes", default="10000", help="'': no MLflow")
     args = parser.parse_args()
+    SETTINGS.dashboard, SETTINGS.ray = not args.no_dashboard, not args.no_ray
+    SETTINGS.tiny_runs = args.tiny_runs
+    SETTINGS.mlflow_sizes = {int(s) for s in args.mlflow_sizes.split(",") if s}
     rows = []
     with tempfile.TemporaryDirectory(prefix="trainlab-scale-") as tmp:
         for size in sorted(int(s) for s in args.sizes.split(",")):

@@ -22,6 +22,7 @@ const FALLBACK_REFRESH_MS = 15000;
 const ABLATION_REFRESH_MS = 10000;
 const CURVE_THROTTLE_MS = 1000;
 const MAX_SELECTED = 8;
+const MAX_STREAMS = 3;
 
 function progress(done, total) {
   return el("progress", { max: Math.max(1, total), value: Math.min(done, total), title: `${done} of ${total}` });
@@ -44,6 +45,7 @@ function renderExperiments() {
   });
   $("#experiments tbody").replaceChildren(...(rows.length ? rows
     : [el("tr", {}, el("td", { colspan: 5, class: "muted", text: "no experiments match" }))]));
+  state.listDrawnAt = performance.now();  // when this page of the list was drawn (benchmarks)
 }
 
 function renderAblations() {
@@ -65,14 +67,40 @@ function listQuery() {
   const params = new URLSearchParams({ limit: "50", sort: $("#sort").value });
   const text = $("#search").value.trim();
   if (text) { params.set("q", text.slice(0, 100)); }
+  if (state.cursor) { params.set("cursor", state.cursor); }
   return `/experiments?${params}`;
 }
 
-async function refreshLists() {
+function renderPager() {
+  $("#exp-prev").disabled = state.pages.length === 0;
+  $("#exp-next").disabled = !state.nextCursor;
+  $("#exp-page").textContent = `page ${state.pages.length + 1}`;
+}
+
+// A new sort or search starts again at the first page: a cursor belongs to its query.
+function firstPage() {
+  state.pages = [];
+  state.cursor = null;
+  return refreshLists({ ablations: false });
+}
+
+function turnPage(forward) {
+  if (forward && state.nextCursor) {
+    state.pages.push(state.cursor);
+    state.cursor = state.nextCursor;
+  } else if (!forward && state.pages.length) {
+    state.cursor = state.pages.pop();
+  } else { return; }
+  refreshLists({ ablations: false });
+}
+
+// A sort, a search or a page of the experiments list reads that list alone (ablations: false).
+async function refreshLists({ ablations = true } = {}) {
   try {
-    const [exps, abls] = await Promise.all([getJSON(listQuery()), getJSON("/ablations?limit=20")]);
+    const [exps, abls] = await Promise.all([getJSON(listQuery()), ablations ? getJSON("/ablations?limit=20") : null]);
     state.experiments = exps.items;
-    state.ablations = abls.items;
+    state.nextCursor = exps.next_cursor || null;
+    if (abls) { state.ablations = abls.items; }
     if (!state.userPicked) {
       // Follow the newest runs that have points, so a fresh page shows something at once.
       const newest = [...state.experiments].sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
@@ -83,6 +111,7 @@ async function refreshLists() {
     }
     if (!state.ablation && state.ablations.length) { showAblation(state.ablations[0].id); }
     renderExperiments();
+    renderPager();
     renderAblations();
     refreshConfusion();
     refreshGan();
@@ -94,15 +123,20 @@ async function refreshLists() {
   }
 }
 
-// Live updates: one event stream per selected experiment that has not finished. New loss
-// points only trigger a (throttled) refetch of the aligned, smoothed curves from the server.
+// Live updates: one event stream per selected experiment that has not finished, up to
+// MAX_STREAMS. New loss points only trigger a (throttled) refetch of the aligned, smoothed
+// curves from the server. A browser holds 6 connections per server over HTTP/1.1: with the
+// change feed and 5 runs' streams open, every other request of the page waited forever (the
+// list, its sort, its pages). The selected runs past the cap follow the change feed instead.
 function syncStreams() {
   const live = new Set(state.experiments.filter((e) => state.selected.has(e.id) && !TERMINAL.has(e.status)).map((e) => e.id));
   for (const [id, source] of state.streams) {
     if (!live.has(id)) { source.close(); state.streams.delete(id); }
   }
+  let unstreamed = false;
   for (const id of live) {
     if (state.streams.has(id)) { continue; }
+    if (state.streams.size >= MAX_STREAMS) { unstreamed = true; continue; }
     const source = openStream(`/experiments/${encodeURIComponent(id)}/events`, {
       loss: scheduleCurves,
       status: scheduleCurves,
@@ -110,6 +144,7 @@ function syncStreams() {
     });
     state.streams.set(id, source);
   }
+  if (unstreamed) { scheduleCurves(); }  // called on each change the feed reports
 }
 
 const feed = { source: null, fallback: null, ended: null, ablationAt: 0 };
@@ -239,8 +274,10 @@ function wire() {
     scheduleCurves();
   });
   $("#record").addEventListener("change", refreshRecord);
-  $("#search").addEventListener("input", refreshLists);
-  $("#sort").addEventListener("change", refreshLists);
+  $("#search").addEventListener("input", firstPage);
+  $("#sort").addEventListener("change", firstPage);
+  $("#exp-next").addEventListener("click", () => turnPage(true));
+  $("#exp-prev").addEventListener("click", () => turnPage(false));
   window.addEventListener("resize", () => { scheduleCurves(); if (state.ablation) { showAblation(state.ablation); } });
   wirePngButtons();
   wireDownloads();

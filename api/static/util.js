@@ -6,6 +6,12 @@ export const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
 
 export const state = {
   experiments: [],
+  // The experiments list pages through the server's cursor, 50 rows at a time, never more:
+  // the cursors of the pages before this one (for "previous"), this page's and the next's.
+  pages: [],
+  cursor: null,
+  nextCursor: null,
+  listDrawnAt: null,        // performance.now() when the list was last drawn
   ablations: [],
   selected: new Set(),      // experiment ids overlaid in the curve view
   userPicked: false,        // until the user ticks something, follow the newest runs

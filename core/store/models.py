@@ -85,6 +85,9 @@ class Experiment(SQLModel, table=True):
         Index("ix_experiments_status_test_accuracy", "status", "test_accuracy"),
         Index("ix_experiments_status_final_loss", "status", "final_loss"),
         Index("ix_experiments_status_test_loss", "status", "test_loss"),
+        # An account's latest start, which every claim's fairness rule reads for each account
+        # with queued work (core/store/scheduling.py): one index seek each (migration 0014).
+        Index("ix_experiments_owner_started", "owner", "started_at"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)

@@ -14,7 +14,7 @@ server (no owner) count as one account.
 
 from __future__ import annotations
 
-from sqlalchemy import Integer, case, func, select
+from sqlalchemy import and_, case, func, select
 from sqlmodel import Session
 
 from core.store.models import Status
@@ -22,36 +22,41 @@ from core.store.runs import claim
 from core.store.tables import EXPERIMENTS
 
 _C = EXPERIMENTS.c
+_queued = and_(_C.status == Status.queued.value, _C.cancel_requested.is_(False))
 # Claims race with other workers: a pick another worker took first is passed over.
 _ATTEMPTS = 5
 
 
 def fair_candidates(session: Session, limit: int) -> list[str]:
-    """Queued experiments in the order the fairness rule would run them, best first."""
+    """Queued experiments in the order the fairness rule would run them, best first.
+
+    Every claim asks this, so it must not grow with the store's history: the statistics are
+    read only for the accounts that have queued work, each by index (the running count by
+    status, the latest start by ix_experiments_owner_started: migration 0014), rather than
+    grouped over every experiment ever run (a scan of the whole table per claim)."""
+    waiting = select(_C.owner).where(_queued).distinct()
+    owners = list(session.execute(waiting).scalars())
+    if not owners:
+        return []
+    # One statement for every waiting account's two figures, each a subquery an index answers.
+    figures = []
+    for owner in owners:
+        mine = _C.owner.is_(None) if owner is None else _C.owner == owner
+        figures += [
+            select(func.count()).where(_C.status == Status.running.value, mine).scalar_subquery(),
+            select(func.max(_C.started_at)).where(mine).scalar_subquery(),
+        ]
+    row = session.execute(select(*figures)).one()
+    # Fewest running first, then served longest ago (never served: first of all).
+    rank = {
+        owner: (int(row[2 * i]), row[2 * i + 1] is not None, row[2 * i + 1] or 0)
+        for i, owner in enumerate(owners)
+    }
+    order = sorted(owners, key=lambda owner: rank[owner])
+    # Experiments from an open server (no owner) count as one account; an owner is never ''.
     who = func.coalesce(_C.owner, "")
-    stats = (
-        select(
-            who.label("who"),
-            func.sum(case((_C.status == Status.running.value, 1), else_=0))
-            .cast(Integer)
-            .label("running"),
-            func.max(_C.started_at).label("last_start"),
-        )
-        .group_by(who)
-        .subquery()
-    )
-    query = (
-        select(_C.id)
-        .join(stats, stats.c.who == who)
-        .where(_C.status == Status.queued.value, _C.cancel_requested.is_(False))
-        .order_by(
-            stats.c.running,
-            stats.c.last_start.asc().nulls_first(),
-            _C.created_at,
-            _C.id,
-        )
-        .limit(limit)
-    )
+    place = case({owner or "": i for i, owner in enumerate(order)}, value=who)
+    query = select(_C.id).where(_queued).order_by(place, _C.created_at, _C.id).limit(limit)
     return [str(row) for row in session.execute(query).scalars()]
 
 
