@@ -129,7 +129,7 @@ bench-api-embedded: $(STAMP)
 # (all three sizes took about 25 minutes here); BENCH_SCALE_ARGS="--stores sqlite".
 BENCH_SCALE_SIZES ?= 1000,10000,100000
 BENCH_SCALE_ARGS ?=
-bench-scale: $(STAMP)
+bench-scale: $(BENCH_STAMP)
 	BENCH_SCALE_SIZES=$(BENCH_SCALE_SIZES) $(BIN)/python bench/scale_bench.py $(BENCH_SCALE_ARGS)
 
 clean:
