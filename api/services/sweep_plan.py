@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from core.cost import CostLimits, SpecCost
 from core.errors import InvalidFields, field_error, from_spec_errors
+from core.kinds import DEFAULT_KIND
 from core.labels import Label
 from core.model_spec import Int
 from core.presets import UnknownPresetError, preset_dict
@@ -87,6 +88,14 @@ def build_plan(request: SweepRequest, limits: CostLimits) -> SweepPlan:
         raise _fail("preset", str(exc)) from None
     except ValueError as exc:
         raise _fail("overrides", str(exc)) from None
+    kind = merged.get("kind", DEFAULT_KIND)
+    if kind != DEFAULT_KIND:
+        # A sweep selects on a held-out split's accuracy or loss, which only a classifier has.
+        raise _fail(
+            "preset" if request.preset else "spec.kind",
+            f"a sweep searches a classifier's knobs (it selects on validation accuracy or "
+            f"loss); compare {kind} runs' knobs with an ablation (POST /ablations)",
+        )
     merged["validation_records"] = request.validation_records
     merged["validation_rungs"] = study.rung_fractions(request.rungs)
     merged.pop("seed", None)
