@@ -38,6 +38,7 @@ def sweep_options(args: argparse.Namespace) -> dict[str, Any]:
         "name": args.name, "seeds": args.seeds, "max_trials": args.max_trials,
         "sampler": args.sampler, "pruner": args.pruner, "parallel": args.parallel,
         "validation_records": args.validation_records, "objective": args.objective,
+        "prune_after": args.prune_after,
     }  # fmt: skip
     return options
 
@@ -127,6 +128,12 @@ def register(commands: Any) -> None:
     sweep.add_argument("--sampler", choices=["tpe", "random", "grid", "qmc", "cmaes"])
     sweep.add_argument("--pruner", choices=["paired", "asha", "hyperband", "median", "none"])
     sweep.add_argument("--parallel", type=int, default=None, help="Trials running at once.")
+    sweep.add_argument(
+        "--prune-after",
+        type=int,
+        default=None,
+        help="Trials that must reach a rung before the paired pruner stops any there.",
+    )
     sweep.add_argument("--validation-records", type=int, default=None)
     sweep.add_argument("--objective", choices=["validation_accuracy", "validation_loss"])
     sweep.add_argument("--name")

@@ -47,7 +47,8 @@ def test_sweep_wait_prints_the_leaderboard(tmp_path: Path) -> None:
             done = subprocess.run(
                 [sys.executable, "-m", "cli", "sweep", "--preset", "seed-adam", "--space",
                  "space.json", "--seeds", "2", "--max-trials", "2", "--sampler", "grid",
-                 "--pruner", "paired", "--parallel", "2", "--validation-records", "100",
+                 "--pruner", "paired", "--prune-after", "2", "--parallel", "2",
+                 "--validation-records", "100",
                  "--set", "train_limit=300", "--set", "test_limit=50", "--set", "epochs=1",
                  "--wait"],
                 cwd=tmp_path, env=server.env, capture_output=True, text=True, timeout=90,

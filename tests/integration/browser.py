@@ -87,6 +87,22 @@ def ink(driver: Any, selector: str) -> int:
     return count
 
 
+def click(driver: Any, selector: str, timeout: float = 10.0) -> None:
+    """Click the element `selector` names, found again if the page redrew it between the
+    find and the click (the dashboard's lists redraw their rows as the change feed moves)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            driver.find_element("css selector", selector).click()
+            return
+        except StaleElementReferenceException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

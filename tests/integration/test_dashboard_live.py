@@ -13,7 +13,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.browser import browser_errors, chromium, ink, screenshot, wait_until
+from tests.integration.browser import (
+    browser_errors,
+    chromium,
+    click,
+    ink,
+    screenshot,
+    wait_until,
+)
 from tests.integration.dashboard_page import (
     charts_without_axis_titles,
     draw_stroke,
@@ -83,7 +90,7 @@ def test_an_ablation_made_on_the_page_runs_and_is_summarized(
         driver.set_window_size(1280, 800)
         driver.get(embedded_stack.base_url + "/")
         wait_until(lambda: js(driver, ROW_STATUS, ablation["id"]) == "succeeded", 20, "the row")
-        driver.find_element("css selector", f'#ablations tr[data-id="{ablation["id"]}"]').click()
+        click(driver, f'#ablations tr[data-id="{ablation["id"]}"]')
         wait_until(
             lambda: js(driver, "return window.trainlab.ablation") == ablation["id"], 10, "pick"
         )
@@ -128,7 +135,7 @@ def test_the_pad_asks_the_trained_models(embedded_stack: Stack, ablation: dict[s
         wait_until(lambda: js(driver, "return window.trainlab.experiments.length") > 0, 20, "lists")
         for experiment_id in ids[:2]:  # tick two of the trained models
             if not js(driver, f"return window.trainlab.selected.has('{experiment_id}')"):
-                driver.find_element("css selector", f'tr[data-id="{experiment_id}"] input').click()
+                click(driver, f'tr[data-id="{experiment_id}"] input')
         ticked = js(
             driver,
             "return window.trainlab.experiments.filter(e => window.trainlab.selected.has(e.id)"
