@@ -191,7 +191,12 @@ def ask(
     """The next trial's Optuna parameters and the system attributes the sampler set on it."""
     number = len(trials)
     chosen = make_sampler(sampler, space, seed, number)
-    study = rebuild(space, trials, maximize=maximize, sampler=chosen)
+    return ask_of(rebuild(space, trials, maximize=maximize, sampler=chosen), space)
+
+
+def ask_of(study: optuna.Study, space: dict[str, Param]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Ask `study` (rebuilt or kept) for the next trial over `space`: its parameters and the
+    system attributes its sampler set on it."""
     distributions = {path: param.distribution() for path, param in space.items()}
     with quiet():
         trial = study.ask(distributions)

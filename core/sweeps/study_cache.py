@@ -78,15 +78,11 @@ class StudyCache:
         number = len(records)
         found = self.study_for(sweep_id, space, records, maximize=maximize)
         found.sampler = study.make_sampler(sampler, space, seed, number)
-        distributions = {path: param.distribution() for path, param in space.items()}
         try:
-            with study.quiet():
-                trial = found.ask(distributions)
-                frozen = found.get_trials(deepcopy=False)[trial.number]
+            params, attrs = study.ask_of(found, space)
         except Exception:
             self.drop(sweep_id)
             raise
-        params, attrs = dict(frozen.params), dict(frozen.system_attrs)
         self.asked(sweep_id, TrialRecord(number, params, "running", system_attrs=attrs))
         return params, attrs
 
