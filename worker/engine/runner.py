@@ -141,9 +141,6 @@ def _prepare(
     validation = None
     if spec.validation_records:
         data, validation = split_dataset(data, spec.validation_records)
-    validation = None
-    if spec.validation_records:
-        data, validation = split_dataset(data, spec.validation_records)
     model = build_model(spec, dev)
     optimizer = build_optimizer(spec, list(model.parameters()))
     run = PreparedRun(spec, dev, data, model, optimizer, 0, 0.0, [], resume is not None)

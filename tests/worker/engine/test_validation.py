@@ -85,3 +85,20 @@ def test_a_stop_asked_for_at_a_rung_takes_effect_at_that_rung() -> None:
     assert result.status == "stopped" and result.steps == 100
     assert result.metrics["rungs"] == [result.metrics["rungs"][0]]
     assert result.metrics["loss_points"] == 10  # its points up to the rung, flushed
+
+
+def test_a_run_trains_on_the_split_and_validates_on_exactly_the_held_out_records() -> None:
+    """What the run prepares is the documented split, taken once: the records trained on are
+    every training record but the held-out ones, and validation reads exactly those."""
+    from worker.engine.data import load_dataset
+    from worker.engine.runner import _prepare
+
+    spec = ExperimentSpec.model_validate({"validation_records": 500, "epochs": 1})
+    run = _prepare(spec, None, "cpu", DATA, False)
+    whole = load_dataset(spec.dataset, DATA, run.device, allow_download=False)
+    trained, held = split_indices(len(whole.train_x), 500)
+    assert run.validation is not None
+    assert len(run.data.train_x) == len(trained) == spec.train_records
+    assert np.array_equal(run.data.train_labels.numpy(), whole.train_labels[trained].numpy())
+    assert np.array_equal(run.validation.labels.numpy(), whole.train_labels[held].numpy())
+    assert np.array_equal(run.validation.x.numpy(), whole.train_x[held].numpy())
