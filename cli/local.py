@@ -195,8 +195,10 @@ def _summary(preset: str | None, spec: ExperimentSpec, result: Any) -> dict[str,
         "total_steps": result.total_steps,
         "train_seconds": round(metrics["train_seconds"], 3),
         "steps_per_second": round(metrics["steps_per_second"], 1),
-        "test_accuracy": metrics["test_accuracy"],
-        "test_loss": metrics["test_loss"],
+        # None where the spec skipped the test set (evaluate_test=false).
+        "test_accuracy": metrics.get("test_accuracy"),
+        "test_loss": metrics.get("test_loss"),
+        "validation_accuracy": metrics.get("validation_accuracy"),
         "final_loss": metrics["final_loss"],
         "loss_points": metrics["loss_points"],
         "device": result.device,
@@ -214,7 +216,10 @@ def _print_human(summary: dict[str, Any]) -> None:
     print(f"  train  {summary['train_seconds']:.1f} s ({summary['steps_per_second']:,.0f} steps/s)")
     if summary["final_loss"] is not None:
         print(f"  loss   {summary['final_loss']:.4f} (mean of the last 100 logged points)")
-    print(f"  test   accuracy {summary['test_accuracy']:.4f}, loss {summary['test_loss']:.4f}")
+    if summary["test_accuracy"] is not None:
+        print(f"  test   accuracy {summary['test_accuracy']:.4f}, loss {summary['test_loss']:.4f}")
+    if summary["validation_accuracy"] is not None:
+        print(f"  validation accuracy {summary['validation_accuracy']:.4f}")
     if "record_19" in summary:
         values = " ".join(f"{v:.3f}" for v in summary["record_19"])
         print(f"  record 19 (true label {summary['record_19_label']}): {values}")

@@ -86,7 +86,15 @@ class ExperimentSpec(StrictModel):
         le=MAX_VALIDATION_RECORDS,
         exclude_if=lambda v: v == 0,
         description="Training records held out (never trained on) to report validation "
-        "figures; the rule is fixed and seed-independent (docs/sweeps.md).",
+        "figures; the rule is fixed and seed-independent (README.md, 'Sweeps').",
+    )
+    # A sweep's trials select on the validation split alone: they never read the test set
+    # (their test figures would invite choosing on them); a confirmation's runs read it.
+    evaluate_test: bool = Field(
+        default=True,
+        exclude_if=lambda v: v,
+        description="Evaluate on the test set at the end (test metrics and per-record "
+        "predictions); false needs validation_records, whose figures are then the run's.",
     )
     validation_rungs: list[Float] = Field(
         default_factory=list,
@@ -175,6 +183,11 @@ def _check_validation(spec: ExperimentSpec) -> None:
         raise ValueError(
             f"train_limit={spec.train_limit} plus validation_records={held} is more than the "
             f"{full:,} training records: lower one of them"
+        )
+    if not spec.evaluate_test and not held:
+        raise ValueError(
+            "evaluate_test=false needs validation_records > 0: a run must report on records "
+            "it did not train on"
         )
     rungs = spec.validation_rungs
     if rungs and not held:

@@ -97,6 +97,8 @@ def build_plan(request: SweepRequest, limits: CostLimits) -> SweepPlan:
             f"loss); compare {kind} runs' knobs with an ablation (POST /ablations)",
         )
     merged["validation_records"] = request.validation_records
+    # The test set is never read while a sweep decides: its trials report validation only.
+    merged["evaluate_test"] = False
     merged["validation_rungs"] = study.rung_fractions(request.rungs)
     merged.pop("seed", None)
     try:

@@ -175,7 +175,8 @@ def confirm_plan(
     complete.sort(key=lambda t: -(t.value or 0.0) if maximize else (t.value or 0.0))
     chosen = complete[:top]
     fresh = list(range(max(sweep.seeds) + 1, max(sweep.seeds) + 1 + seeds))
-    base = {k: v for k, v in sweep.base.items() if k != "validation_rungs"}
+    # The confirmation is where the test set is read: its runs evaluate on it, with no rungs.
+    base = {k: v for k, v in sweep.base.items() if k not in ("validation_rungs", "evaluate_test")}
     configs: list[tuple[str, dict[str, Any], dict[str, Any]]] = [("base", {}, base)] + [
         (f"trial {t.number}", t.params, apply_params(base, t.params)) for t in chosen
     ]

@@ -38,7 +38,7 @@ MAX_CHOICES = 16
 # entry is found one entry at a time (the cost model grows or shrinks with each knob alone).
 MAX_CORNERS = 4096
 # Fields a sweep does not search: seeds are paired on purpose; the split is the sweep's own.
-RESERVED = ("seed", "validation_records", "validation_rungs")
+RESERVED = ("seed", "validation_records", "validation_rungs", "evaluate_test")
 NUMERIC_TYPES = ("uniform", "log_uniform", "int")
 
 

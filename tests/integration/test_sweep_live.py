@@ -41,6 +41,12 @@ def test_a_tiny_sweep_runs_to_the_end_and_confirms(sqlite_stack: Stack) -> None:
     complete = [t for t in view["trials"] if t["state"] == "complete"]
     assert complete and all(len(r["rungs"]) == 3 for t in complete for r in t["runs"])
     with sqlite_stack.client() as client:
+        # What the worker stored for a trial's run: validation figures, nothing of the test set.
+        run_id = complete[0]["runs"][0]["experiment_id"]
+        stored = client.get(f"/experiments/{run_id}").json()
+        assert stored["metrics"]["validation_accuracy"] is not None, stored
+        assert stored["metrics"].get("test_accuracy") is None, stored
+        assert client.get(f"/experiments/{run_id}/predictions").status_code == 404
         confirm = client.post(f"/sweeps/{created['id']}/confirm", json={"top": 1, "seeds": 2})
         assert confirm.status_code == 201, confirm.text
         answer = confirm.json()

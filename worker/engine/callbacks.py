@@ -54,6 +54,11 @@ class Predictions:
     labels: npt.NDArray[np.uint8]  # [records]
     predicted: npt.NDArray[np.uint8]  # [records]
 
+    @classmethod
+    def none(cls) -> Predictions:
+        """No evaluated records: a GAN, or a run that skipped the test set."""
+        return cls(np.zeros((0, 10), np.float32), np.zeros(0, np.uint8), np.zeros(0, np.uint8))
+
 
 @dataclass
 class RunResult:

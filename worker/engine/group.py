@@ -20,7 +20,7 @@ from torch import nn
 
 from core.spec import ExperimentSpec
 from worker.engine.batches import train_batches
-from worker.engine.callbacks import RunCallbacks, RunResult
+from worker.engine.callbacks import Predictions, RunCallbacks, RunResult
 from worker.engine.checkpoint import save_checkpoint
 from worker.engine.data import DeviceDataset
 from worker.engine.evaluate import evaluate
@@ -128,8 +128,10 @@ def train_group(
         tests = spec.test_records
         for j, run in enumerate(runs):
             started = time.perf_counter()
-            metrics, predictions = evaluate(
-                run.model, run.spec, data.test_x[:tests], data.test_labels[:tests]
+            metrics, predictions = (
+                evaluate(run.model, run.spec, data.test_x[:tests], data.test_labels[:tests])
+                if run.spec.evaluate_test
+                else ({}, Predictions.none())
             )
             evaluate_s = time.perf_counter() - started
             state = states[j]

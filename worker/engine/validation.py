@@ -1,6 +1,6 @@
 """The validation split: training records held out, never trained on, to select with.
 
-The rule (docs/sweeps.md): permute the indices of the dataset's training split with numpy's
+The rule (README.md, "Sweeps"): permute the indices of the training split with numpy's
 PCG64 generator seeded by SPLIT_SEED (a constant, so the split does not depend on the run's
 seed and paired seeds see the same split), hold out the last `validation_records` of that
 permutation, and train on the rest in their original order (`train_limit` takes the first N of

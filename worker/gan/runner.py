@@ -157,11 +157,7 @@ def run_gan(
         steps=state.step,
         total_steps=total,
         metrics=_metrics(spec, state, train_s),
-        predictions=Predictions(
-            outputs=np.zeros((0, 10), np.float32),
-            labels=np.zeros(0, np.uint8),
-            predicted=np.zeros(0, np.uint8),
-        ),
+        predictions=Predictions.none(),
         fingerprint={
             "spec": spec.fingerprint(),
             "dataset": data.checksum,

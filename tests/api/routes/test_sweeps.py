@@ -90,6 +90,10 @@ def test_a_sweep_prunes_the_loser_and_confirms_the_winner(
     view = client.get(f"/sweeps/{sweep_id}").json()
     assert len(view["trials"]) == 2 and all(t["state"] == "queued" for t in view["trials"])
     assert len(sent.ids) == 4
+    # A trial never reads the test set: its runs report on the validation split alone.
+    for run_id in sent.ids:
+        spec = client.get(f"/experiments/{run_id}").json()["spec"]
+        assert spec["evaluate_test"] is False and spec["validation_records"] == 200
     finish_runs(engine, sweep_id, {0.5: 0.8, 0.0001: 0.1})
     driver.drive(sweep_id)
     driver.drive(sweep_id)
@@ -106,6 +110,9 @@ def test_a_sweep_prunes_the_loser_and_confirms_the_winner(
     assert confirm.status_code == 201, confirm.text
     assert confirm.json()["seeds"] == [2, 3] and confirm.json()["figures"] == "test"
     ablation = client.get(f"/ablations/{confirm.json()['ablation_id']}").json()
+    # The confirmation is where the test set is read, on the same training records.
+    for arm in ablation["arms"]:
+        assert "evaluate_test" not in arm["spec"] and arm["spec"]["validation_records"] == 200
     assert [a["label"] for a in ablation["arms"]] == ["base", "trial 0"] or len(
         ablation["arms"]
     ) == 2

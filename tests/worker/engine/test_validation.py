@@ -6,9 +6,13 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pytest
+from pydantic import ValidationError
 
 from core.spec import ExperimentSpec
 from worker.engine import RunCallbacks, run_training
+from worker.engine.data import load_dataset
+from worker.engine.runner import _prepare
 from worker.engine.validation import split_indices
 
 DATA = Path(os.environ.get("TEST_DATA_DIR", "../shared/data"))
@@ -90,9 +94,6 @@ def test_a_stop_asked_for_at_a_rung_takes_effect_at_that_rung() -> None:
 def test_a_run_trains_on_the_split_and_validates_on_exactly_the_held_out_records() -> None:
     """What the run prepares is the documented split, taken once: the records trained on are
     every training record but the held-out ones, and validation reads exactly those."""
-    from worker.engine.data import load_dataset
-    from worker.engine.runner import _prepare
-
     spec = ExperimentSpec.model_validate({"validation_records": 500, "epochs": 1})
     run = _prepare(spec, None, "cpu", DATA, False)
     whole = load_dataset(spec.dataset, DATA, run.device, allow_download=False)
@@ -102,3 +103,27 @@ def test_a_run_trains_on_the_split_and_validates_on_exactly_the_held_out_records
     assert np.array_equal(run.data.train_labels.numpy(), whole.train_labels[trained].numpy())
     assert np.array_equal(run.validation.labels.numpy(), whole.train_labels[held].numpy())
     assert np.array_equal(run.validation.x.numpy(), whole.train_x[held].numpy())
+
+
+def test_a_run_that_skips_the_test_set_reports_validation_only() -> None:
+    spec = ExperimentSpec.model_validate(
+        {"train_limit": 300, "validation_records": 100, "epochs": 1, "batch_size": 10,
+         "evaluate_test": False}
+    )  # fmt: skip
+    result = run_training(spec, data_dir=DATA, allow_download=False)
+    assert "test_accuracy" not in result.metrics and "test_loss" not in result.metrics
+    assert len(result.predictions.labels) == 0 == len(result.predictions.outputs)
+    assert 0.0 <= result.metrics["validation_accuracy"] <= 1.0
+
+
+def test_skipping_the_test_set_needs_a_validation_split_and_is_left_out_of_dumps() -> None:
+    with pytest.raises(ValidationError, match="evaluate_test=false needs validation_records"):
+        ExperimentSpec.model_validate({"evaluate_test": False})
+    plain = ExperimentSpec.model_validate({})
+    assert "evaluate_test" not in plain.model_dump(mode="json")  # fingerprints unchanged
+    held = ExperimentSpec.model_validate({"evaluate_test": False, "validation_records": 10})
+    assert held.model_dump(mode="json")["evaluate_test"] is False
+    assert (
+        held.fingerprint()
+        != ExperimentSpec.model_validate({"validation_records": 10}).fingerprint()
+    )
