@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -193,15 +194,23 @@ def drill_redis() -> Iterator[DrillRedis]:
 
 
 def kill_insert_into(
-    conninfo: str, table: str, *, application_name: str, timeout_s: float = 60.0
+    conninfo: str,
+    table: str,
+    *,
+    application_name: str,
+    timeout_s: float = 60.0,
+    held: threading.Event | None = None,
 ) -> int:
     """Terminate the backend of `application_name` in the middle of an INSERT into `table`,
     as `pg_terminate_backend` of that one connection does in production; returns its pid.
 
     To catch the INSERT in flight, the table is held (EXCLUSIVE: readers go on, writers wait)
     until that client's INSERT is seen waiting on it; then its backend is terminated and the
-    table released. The table is held only once the client has started inserting (before
-    that, a run's start deletes from it, and would wait instead)."""
+    table released. By default the table is held only once the client has been seen
+    inserting (a resumed run's start deletes from it, and would wait instead); a caller whose
+    client's first write to the table is an INSERT (a first attempt) passes `held`, and the
+    table is held at once and `held` set, so the caller starts the client after it: a fast
+    run cannot slip its INSERTs between two looks."""
     inserting = (
         "SELECT pid FROM pg_stat_activity WHERE application_name = %s "
         "AND query ILIKE 'INSERT INTO loss_points%%'"
@@ -211,11 +220,15 @@ def kill_insert_into(
         psycopg.connect(conninfo) as holder,
         psycopg.connect(conninfo, autocommit=True) as watcher,
     ):
-        while watcher.execute(inserting, [application_name]).fetchone() is None:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{application_name} never inserted into {table}")
-            time.sleep(0.01)
-        holder.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
+        if held is not None:
+            holder.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
+            held.set()
+        else:
+            while watcher.execute(inserting, [application_name]).fetchone() is None:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{application_name} never inserted into {table}")
+                time.sleep(0.01)
+            holder.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
         while time.monotonic() < deadline:
             row = watcher.execute(
                 "SELECT pid FROM pg_stat_activity WHERE application_name = %s "

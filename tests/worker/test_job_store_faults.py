@@ -60,12 +60,18 @@ def test_one_connection_killed_mid_insert_costs_nothing(schema: str, mnist_dir: 
         reference, victim = trained_twin(engine, settings, SPEC)
 
         killed: list[int] = []
+        held = threading.Event()
         killer = threading.Thread(
             target=lambda: killed.append(
-                kill_insert_into(ADMIN_URL, f'"{schema}".loss_points', application_name=APP)
+                kill_insert_into(
+                    ADMIN_URL, f'"{schema}".loss_points', application_name=APP, held=held
+                )
             )
         )
         killer.start()
+        # The table is held before the run starts: its first INSERT waits, and is the one
+        # killed (a first attempt deletes nothing from it first).
+        assert held.wait(timeout=30), "the loss table was never held"
         outcome = run_delivery(victim, engine, settings)
         killer.join(timeout=60)
         assert killed, "the INSERT was never caught in flight"
