@@ -68,8 +68,12 @@ def final_weights(spec: ExperimentSpec, result: RunResult, *, experiment_id: str
     stopped before its first step, whose network is only its initialisation."""
     if result.steps == 0:
         return None
-    checkpoint = read_checkpoint(result.checkpoint)
+    # The engine's copy of the final state where it gives one: reading the checkpoint back
+    # (torch.load of model and optimizer state) was most of a tiny run's weights file.
+    state = result.final_state
+    if state is None:
+        state = read_checkpoint(result.checkpoint).model_state
     metadata = model_metadata(
-        spec, experiment_id=experiment_id, step=checkpoint.step, outcome=result.status
+        spec, experiment_id=experiment_id, step=result.steps, outcome=result.status
     )
-    return save(state_tensors(checkpoint.model_state), metadata=metadata)
+    return save(state_tensors(state), metadata=metadata)

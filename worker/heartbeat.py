@@ -100,11 +100,15 @@ class Heartbeat:
             target=self._run, name=f"heartbeat-{experiment_id[:8]}", daemon=True
         )
 
-    def start(self) -> None:
-        try:
-            self._beat()
-        except Exception as exc:  # the thread beats again in a moment
-            self._beat_failed(exc)
+    def start(self, *, beat: bool = True) -> None:
+        """Beat once (unless `beat` is false), then start the thread. A first attempt needs
+        no beat here: its claim has just set heartbeat_at, and its step (0) and planned steps
+        are stored already; the beat would only make a tiny run wait a round trip."""
+        if beat:
+            try:
+                self._beat()
+            except Exception as exc:  # the thread beats again in a moment
+                self._beat_failed(exc)
         self._thread.start()
 
     def drain(self) -> None:

@@ -69,7 +69,8 @@ def start_heartbeat(
         total_steps=claimed.spec.total_steps if claimed.spec else 0,
         shutting_down=shutting_down,
     )
-    heartbeat.start()
+    # A resumed attempt beats at once, to show the step it resumes from.
+    heartbeat.start(beat=claimed.attempt > 1)
     return heartbeat
 
 

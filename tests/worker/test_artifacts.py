@@ -48,6 +48,32 @@ def test_the_file_loads_into_the_engine_network_and_reproduces_its_outputs(
     assert priced.outputs_bytes == result.predictions.outputs.size * 4 + 2 * spec.test_records
 
 
+@pytest.mark.parametrize("stop_at", [None, 7])
+def test_the_engines_final_state_gives_the_checkpoints_file(
+    run: RunFn, stop_at: int | None
+) -> None:
+    """The weights are made from the engine's copy of the final state, not the checkpoint read
+    back: the same tensors and metadata, whether the run completed or was stopped."""
+    spec = small_spec("seed-adam", **{"model.normalization": "batch_norm", "batch_size": 8})
+    result, _ = run(spec, stop_at=stop_at)
+    assert result.final_state is not None
+    from_state = final_weights(spec, result, experiment_id="abc")
+    from_checkpoint = final_weights(
+        spec, dataclasses.replace(result, final_state=None), experiment_id="abc"
+    )
+    assert from_state is not None and from_checkpoint is not None
+    ours, theirs = load(from_state), load(from_checkpoint)
+    assert ours.keys() == theirs.keys()
+    assert all(torch.equal(ours[name], theirs[name]) for name in ours)
+    assert _metadata(from_state) == _metadata(from_checkpoint)
+
+
+def _metadata(data: bytes) -> dict[str, str]:
+    header_length = int.from_bytes(data[:8], "little")
+    metadata: dict[str, str] = json.loads(data[8 : 8 + header_length])["__metadata__"]
+    return metadata
+
+
 def test_metadata_carries_the_spec_and_the_step(run: RunFn) -> None:
     spec = small_spec("seed-leakyrelu")
     result, _ = run(spec, stop_at=7)

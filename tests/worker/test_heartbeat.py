@@ -52,6 +52,25 @@ def test_a_beat_records_progress_and_reads_the_cancel_flag(engine: Engine) -> No
     assert steps.tolist() == [10, 20, 30, 40]
 
 
+def test_a_first_attempt_starts_without_a_beat_and_a_resumed_one_with_one(
+    engine: Engine,
+) -> None:
+    """A first attempt's claim has just beaten for it: its start writes nothing (a round trip
+    less per run); a resumed attempt's start shows at once the step it resumes from."""
+    experiment_id, attempt = running(engine)
+    backdate(engine, experiment_id, heartbeat_s=600)
+    before = read(engine, experiment_id).heartbeat_at
+    quiet = Heartbeat(_link(engine), experiment_id, attempt, 60.0, step=0, total_steps=100)
+    quiet.start(beat=False)
+    quiet.stop()
+    assert read(engine, experiment_id).heartbeat_at == before
+    resumed = Heartbeat(_link(engine), experiment_id, attempt, 60.0, step=30, total_steps=100)
+    resumed.start()
+    resumed.stop()
+    stored = read(engine, experiment_id)
+    assert stored.heartbeat_at != before and stored.step == 30
+
+
 def test_a_superseded_attempt_stops_and_writes_nothing(engine: Engine) -> None:
     experiment_id, attempt = running(engine)
     beat = Heartbeat(_link(engine), experiment_id, attempt, 60.0, step=0, total_steps=100)

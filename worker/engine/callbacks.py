@@ -77,3 +77,6 @@ class RunResult:
     # load_s (dataset, model, resume, batches), train_s (the loop, the group's for a fused
     # run), evaluate_s (test metrics and outputs), save_s (the final checkpoint's bytes).
     timings: dict[str, float] = field(default_factory=dict)
+    # The network's final state dict (CPU copies; the checkpoint's model state), so the
+    # caller makes the weights file without reading the checkpoint back; None: read it there.
+    final_state: dict[str, Any] | None = None

@@ -182,6 +182,10 @@ def train_group(
                     predictions=predictions,
                     fingerprint=fingerprint,
                     checkpoint=checkpoint,
+                    final_state={
+                        name: tensor.detach().to("cpu", copy=True)
+                        for name, tensor in run.model.state_dict().items()
+                    },
                     device=str(dev),
                     extra=extra,
                     timings=timings,
