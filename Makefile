@@ -70,13 +70,13 @@ integration: $(STAMP)
 # (tests/integration/test_upgrade_drill.py); each prints its times (DRILL lines), with
 # tuned intervals and, where recovery rests on a timing setting, at the shipped defaults too
 # ([defaults]: every one must recover within 30 s).
-# They include the soak (below) at 10 minutes.
+# They include the soak (below) at 6 minutes (`make soak` runs it for 30).
 drills: $(STAMP)
 	TEST_DATA_DIR=$(TEST_DATA_DIR) $(BIN)/pytest -m drill -s $(PYTEST_ARGS)
 
 # The soak (tests/integration/test_soak.py): two API processes and two workers under a steady
 # mix of submissions, cancels, deletes, polls, event streams and predictions for SOAK_SECONDS
-# (here 30 minutes; `make drills` runs it for 10), then: no run stuck, every series exact, no
+# (here 30 minutes; `make drills` runs it for 6), then: no run stuck, every series exact, no
 # process whose memory, descriptors or connections grew after the warm-up, no error logged.
 # Prints its figures (SOAK lines). SOAK_SECONDS=N to change.
 SOAK_SECONDS ?= 1800

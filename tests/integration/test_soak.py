@@ -1,5 +1,5 @@
 """The soak: two API processes and two workers under a steady mix of requests for SOAK_SECONDS
-(`make drills`: 600, `make soak`: 1800 unless given), then the invariants an operator relies
+(`make drills`: 360, `make soak`: 1800 unless given), then the invariants an operator relies
 on when the service runs for months: no run stuck, every series exact, no process that keeps
 growing, nothing wrong in the logs.
 
@@ -36,7 +36,7 @@ from tests.integration.soak_rules import Growth, Window, bound_for, growth
 
 pytestmark = [pytest.mark.integration, pytest.mark.drill]
 
-SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "600"))
+SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "360"))
 WARMUP_S = min(120.0, SOAK_SECONDS / 5)
 QUIET_S = 6.0  # each quiet window: about six samples, a second apart
 # Small runs (a second or two of training each) of two structures and four seeds: seeds of one
