@@ -77,11 +77,6 @@ class Settings(BaseSettings):
     # How many times an experiment may be started before a lost worker makes it `failed`.
     max_attempts: int = Field(default=3, ge=1, le=20)
     visibility_timeout_s: int = Field(default=_TWO_DAYS_S, ge=60)
-    # After a delivery that trained for less than this, the same task claims the next queued
-    # run itself (the claim picks the fairest queued run whatever a message names), rather
-    # than a broker round trip for the next message: up to this long in all per message, so
-    # the message is still acknowledged within seconds. 0 turns it off (one run a message).
-    chain_runs_s: float = Field(default=5.0, ge=0, le=60)
     # A run that has ended keeps its final weights (small, safetensors) and drops its
     # checkpoint (weights plus optimizer state, only good for resuming) unless this is set.
     keep_checkpoints: bool = False

@@ -7,7 +7,6 @@ must never cross a fork), from the one Settings object, and hands it to the job 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,7 +72,6 @@ def run_experiment(experiment_id: str) -> str:
     from worker.job import NOT_TAKEN
 
     context = process_context()
-    started = time.monotonic()
     outcome = run_delivery(
         experiment_id,
         context.engine,
@@ -83,29 +81,4 @@ def run_experiment(experiment_id: str) -> str:
     logger.info("experiment %s: %s", experiment_id, outcome)
     if outcome == NOT_TAKEN:  # the message goes back to the broker for another worker
         raise Reject(outcome, requeue=True)
-    chain_runs(experiment_id, outcome, started, context)
     return outcome
-
-
-def chain_runs(hint: str, outcome: str, started: float, context: ProcessContext) -> None:
-    """Short runs back to back in one task: while the task is under settings.chain_runs_s,
-    claim and train the next queued run (the fairest, as any delivery claims) instead of
-    returning for the broker's next message. Each run's own message later finds it taken
-    and is acknowledged at once. A tiny run's round trip through the broker cost more than
-    its training; a long run never chains (its first delivery is over the bound)."""
-    from worker.fused_job import run_delivery
-
-    budget = context.settings.chain_runs_s
-    while _ran(outcome) and time.monotonic() - started < budget:
-        outcome = run_delivery(
-            hint, context.engine, context.settings, shutting_down=shutdown.hand_back_requested
-        )
-        logger.info("next queued run after %s: %s", hint, outcome)
-
-
-def _ran(outcome: str) -> bool:
-    """Whether a delivery trained something (not: nothing queued, shutting down, or the store
-    away): only then may there be more to chain."""
-    from worker.job import NOT_TAKEN
-
-    return outcome != NOT_TAKEN and not outcome.startswith(("skipped", "left to the reaper"))
