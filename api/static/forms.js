@@ -1,5 +1,6 @@
 // The "New run" card: one experiment (a preset and any knob changed), or an ablation (the
-// book's chain, or a grid over ticked knobs), each over seeds; the sweep tab is sweepform.js.
+// book's chain, a grid over ticked knobs, or variants of a base one change per arm), each over
+// seeds; the sweep tab is sweepform.js.
 // Knobs and their bounds come from the spec's schema, presets from GET /presets (schema.js).
 
 import { $, el, errorLines, sendJSON } from "./util.js";
@@ -118,6 +119,32 @@ function factors(form) {
   return { factors: out, problems };
 }
 
+// One arm per line, as `trainlab ablate --variant [LABEL] KEY=VALUE ...` takes it (a first
+// word without "=" names the arm; VALUE is JSON when it parses, else text), so a line can be
+// copied between the CLI and this form.
+function variantArms() {
+  const arms = [];
+  const problems = [];
+  const lines = $("#abl-variant-lines").value.split("\n").map((l) => l.trim()).filter(Boolean);
+  if (!lines.length) { problems.push("variants: give one line per arm: [label] key=value ..."); }
+  lines.forEach((line, i) => {
+    const words = line.split(/\s+/);
+    const label = words[0].includes("=") ? null : words.shift();
+    const overrides = {};
+    for (const word of words) {
+      const at = word.indexOf("=");
+      if (at <= 0) { problems.push(`variants: line ${i + 1}: "${word}" is not key=value`); continue; }
+      const text = word.slice(at + 1);
+      let value;
+      try { value = JSON.parse(text); } catch { value = text; }
+      overrides[word.slice(0, at)] = value;
+    }
+    if (!words.length) { problems.push(`variants: line ${i + 1}: no key=value change`); }
+    arms.push(label ? { label, overrides } : { overrides });
+  });
+  return { arms, problems };
+}
+
 async function submitAblation(ev) {
   ev.preventDefault();
   const form = $("#ablation-form");
@@ -137,6 +164,11 @@ async function submitAblation(ev) {
     problems.push(...grid.problems);
     body.factors = grid.factors;
     if ($("#abl-base").value) { body.preset = $("#abl-base").value; }
+  } else if (design === "variants") {
+    const { arms, problems: wrong } = variantArms();
+    problems.push(...wrong);
+    body.variants = arms;
+    if ($("#abl-vbase").value) { body.preset = $("#abl-vbase").value; }
   }
   const name = $("#abl-name").value.trim();
   if (name) { body.name = name; }
@@ -167,8 +199,9 @@ export async function initForms({ onCreated }) {
   forms.onCreated = onCreated;
   document.querySelectorAll("#create-card .tab").forEach((t) => t.addEventListener("click", () => showTab(t.dataset.tab)));
   $("#ablation-form").addEventListener("change", () => {
-    const grid = $("#ablation-form").querySelector("input[name=design]:checked").value === "grid";
-    $("#abl-grid").classList.toggle("hidden", !grid);
+    const design = $("#ablation-form").querySelector("input[name=design]:checked").value;
+    $("#abl-grid").classList.toggle("hidden", design !== "grid");
+    $("#abl-variants").classList.toggle("hidden", design !== "variants");
   });
   $("#experiment-form").addEventListener("submit", submitExperiment);
   $("#ablation-form").addEventListener("submit", submitAblation);
@@ -187,6 +220,7 @@ export async function initForms({ onCreated }) {
     ...presets.map((p) => el("option", { value: p.name, title: p.description }, p.name))];
   $("#exp-preset").replaceChildren(...options);
   $("#abl-base").replaceChildren(...options.map((o) => o.cloneNode(true)));
+  $("#abl-vbase").replaceChildren(...options.map((o) => o.cloneNode(true)));
   $("#presets-note").textContent = error ? `presets unavailable (${error.message}); starting from the spec's defaults`
     : `${presets.length} presets`;
   fillExperimentKnobs();

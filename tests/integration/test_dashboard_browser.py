@@ -434,3 +434,55 @@ def test_lists_follow_the_change_feed_and_stay_quiet_while_nothing_changes(
         row = f"return !!document.querySelector('tr[data-id=\"{made.json()['id']}\"]')"
         wait_until(lambda: bool(_js(driver, row)), 10, "the new run in the list")
         assert not browser_errors(driver)
+
+
+def test_the_form_starts_a_variants_ablation_of_a_gan(live_server: LiveServer) -> None:
+    """design=variants on the page: a GAN preset as the base, one arm per line in the CLI's
+    --variant syntax (label, KEY=VALUE with JSON values); a line that is not KEY=VALUE is
+    refused on the page before anything is sent."""
+    with chromium() as driver:
+        driver.get(live_server.url + "/")
+        wait_until(
+            lambda: js(driver, "return document.body.dataset.formsReady") == "true", 20, "forms"
+        )
+        driver.find_element("css selector", "#tab-ablation").click()
+        driver.find_element("css selector", "input[name=design][value=variants]").click()
+        assert driver.find_element("css selector", "#abl-variants").is_displayed()
+        assert not driver.find_element("css selector", "#abl-grid").is_displayed()
+        driver.find_element("css selector", "#abl-vbase option[value=gan-mnist]").click()
+        _fill(driver, "#abl-seeds", "2")
+        _fill(driver, "#abl-name", "gan variants from the form")
+        _fill(driver, "[id='abl-train_limit']", "200")
+        _fill(driver, "#abl-variant-lines", "rand1 latent=uniform latent_size\n")
+        before = len(httpx.get(f"{live_server.url}/ablations").json()["items"])
+        driver.find_element("css selector", "#abl-submit").click()
+        shown = js(driver, "return document.querySelector('#abl-result').textContent")
+        assert 'line 1: "latent_size" is not key=value' in shown
+        assert len(httpx.get(f"{live_server.url}/ablations").json()["items"]) == before
+        _fill(
+            driver,
+            "#abl-variant-lines",
+            "rand1 latent=uniform latent_size=1 generator.widths=[1,200,784]\n\nloss=mse\n",
+        )
+        driver.find_element("css selector", "#abl-submit").click()
+        wait_until(
+            lambda: (
+                "started ablation"
+                in js(driver, "return document.querySelector('#abl-result').textContent")
+            ),
+            10,
+            "the ablation started",
+        )
+        ablations = httpx.get(f"{live_server.url}/ablations").json()["items"]
+        made = next(a for a in ablations if a["name"] == "gan variants from the form")
+        detail = httpx.get(f"{live_server.url}/ablations/{made['id']}").json()
+        assert [a["label"] for a in detail["arms"]] == ["base", "rand1", "loss=mse"]
+        rand1 = detail["arms"][1]["spec"]
+        assert (rand1["latent"], rand1["latent_size"], rand1["generator"]["widths"]) == (
+            "uniform",
+            1,
+            [1, 200, 784],
+        )
+        assert detail["arms"][2]["spec"]["loss"] == "mse"
+        assert {a["spec"]["train_limit"] for a in detail["arms"]} == {200}
+        assert detail["design"] == "variants" and detail["seeds"] == [0, 1]
