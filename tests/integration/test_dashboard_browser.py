@@ -313,6 +313,18 @@ def _fill(driver: object, selector: str, text: str) -> None:
     element.send_keys(text)
 
 
+def _start_ablation(driver: object) -> None:
+    driver.find_element("css selector", "#abl-submit").click()  # type: ignore[attr-defined]
+    wait_until(
+        lambda: (
+            "started ablation"
+            in js(driver, "return document.querySelector('#abl-result').textContent")
+        ),
+        10,
+        "the ablation started",
+    )
+
+
 def test_forms_create_an_experiment_and_a_grid_ablation(live_server: LiveServer) -> None:
     with chromium() as driver:
         driver.get(live_server.url + "/")
@@ -363,15 +375,7 @@ def test_forms_create_an_experiment_and_a_grid_ablation(live_server: LiveServer)
             driver.find_element("css selector", f"input[data-level=loss][value={level}]").click()
         driver.find_element("css selector", "input[data-vary=lr]").click()
         _fill(driver, "input[data-levels=lr]", "0.01, 0.1")
-        driver.find_element("css selector", "#abl-submit").click()
-        wait_until(
-            lambda: (
-                "started ablation"
-                in js(driver, "return document.querySelector('#abl-result').textContent")
-            ),
-            10,
-            "the ablation started",
-        )
+        _start_ablation(driver)
         ablations = httpx.get(f"{live_server.url}/ablations").json()["items"]
         grid = next(a for a in ablations if a["name"] == "grid from the form")
         labels = [a["label"] for a in grid["arms"]]
@@ -464,15 +468,7 @@ def test_the_form_starts_a_variants_ablation_of_a_gan(live_server: LiveServer) -
             "#abl-variant-lines",
             "rand1 latent=uniform latent_size=1 generator.widths=[1,200,784]\n\nloss=mse\n",
         )
-        driver.find_element("css selector", "#abl-submit").click()
-        wait_until(
-            lambda: (
-                "started ablation"
-                in js(driver, "return document.querySelector('#abl-result').textContent")
-            ),
-            10,
-            "the ablation started",
-        )
+        _start_ablation(driver)
         ablations = httpx.get(f"{live_server.url}/ablations").json()["items"]
         made = next(a for a in ablations if a["name"] == "gan variants from the form")
         detail = httpx.get(f"{live_server.url}/ablations/{made['id']}").json()
