@@ -263,7 +263,9 @@ def test_embedded_worker_killed_between_taking_the_message_and_claiming(
 
 def test_postgres_restarted_mid_run(drill_stack: StackFactory, pg: DrillPostgres) -> None:
     stack = drill_stack()
-    body = drill_body(seed=4)
+    # Long enough to be seen running (progress comes with each flush) well before it ends:
+    # the default 6,000 steps now train in about a second, and a poll could miss them all.
+    body = drill_body(seed=4, train_limit=20000)
     created = stack.submit(body)
     at_fault = _running_past(stack, created["id"], 1000)["progress"]["step"]
     fault = time.monotonic()
