@@ -19,6 +19,7 @@ from typing import Any
 
 from cli.assignments import AssignmentError, parse_assignments
 from cli.client import _bar, _client, _guarded, _with_server
+from core.sweeps.objectives import OBJECTIVES, maximizes, percent
 from trainlab.sweep_models import Sweep, Trial
 
 CONFIDENCE = 0.95
@@ -69,12 +70,12 @@ def _interval(values: list[float]) -> tuple[float | None, float | None]:
 def _show(value: float | None, objective: str) -> str:
     if value is None:
         return "-"
-    return f"{100 * value:.2f}" if objective == "validation_accuracy" else f"{value:.4f}"
+    return f"{100 * value:.2f}" if percent(objective) else f"{value:.4f}"
 
 
 def leaderboard(sweep: Sweep) -> str:
     """The trials as a fixed-width table, best first."""
-    maximize = sweep.objective == "validation_accuracy"
+    maximize = maximizes(sweep.objective)
     rows = []
     for trial in sweep.trials:
         rung, values = trial_figure(trial, sweep.objective)
@@ -88,7 +89,7 @@ def leaderboard(sweep: Sweep) -> str:
         params = ", ".join(f"{k}={v}" for k, v in sorted(trial.params.items()))
         rows.append((key, [str(trial.number), trial.state, pruned, params, figure]))
     rows.sort(key=lambda row: row[0])
-    unit = "%" if maximize else ""
+    unit = "%" if percent(sweep.objective) else ""
     head = ["trial", "state", "pruned rung", "params", f"{sweep.objective}{unit} (95% CI)"]
     table = [head, *[cells for _, cells in rows]]
     widths = [max(len(r[i]) for r in table) for i in range(len(head))]
@@ -135,7 +136,11 @@ def register(commands: Any) -> None:
         help="Trials that must reach a rung before the paired pruner stops any there.",
     )
     sweep.add_argument("--validation-records", type=int, default=None)
-    sweep.add_argument("--objective", choices=["validation_accuracy", "validation_loss"])
+    sweep.add_argument(
+        "--objective",
+        choices=list(OBJECTIVES),
+        help="default: validation_accuracy for a classifier, entropy_bits for a GAN",
+    )
     sweep.add_argument("--name")
     sweep.add_argument("--wait", action="store_true", help="Show progress, then the leaderboard.")
     sweep.add_argument("--server", default=None, help="Server URL (default: from settings).")

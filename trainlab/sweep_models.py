@@ -51,7 +51,8 @@ class SweepBudget(_Loose):
 
 class Sweep(_Loose):
     """A sweep: POST /sweeps, GET /sweeps/{id}, its cancel answer, and (without space, base
-    and trials) an item of GET /sweeps. Every figure in it is on the validation split."""
+    and trials) an item of GET /sweeps. No figure in it reads the test set: a classifier's
+    are on its validation split, a GAN's are its judge's over its samples."""
 
     id: str
     name: str | None
@@ -60,6 +61,8 @@ class Sweep(_Loose):
     sampler: str
     pruner: str
     objective: str
+    maximize: bool = True  # which way the objective is better
+    objective_label: str | None = None
     figures: str
     max_trials: int
     parallel: int

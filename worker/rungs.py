@@ -55,8 +55,8 @@ def rung_writer(link: StoreLink, experiment_id: str) -> Callable[[int, dict[str,
 
 
 def rung_steps(spec: ExperimentSpec | GanSpec) -> list[int]:
-    """A spec's rung steps; none for a kind without validation rungs (the GAN)."""
-    return spec.rung_steps if isinstance(spec, ExperimentSpec) else []
+    """A spec's rung steps: a classifier's validation rungs, a GAN's judge rungs."""
+    return spec.rung_steps
 
 
 class RungHold:

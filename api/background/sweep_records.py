@@ -24,8 +24,9 @@ def figures(
     found: dict[int, float] = {}
     for run, experiment in runs:
         rows = rungs.get(experiment.id, [])
-        if len(rows) > index:
-            found[run.seed] = float(getattr(rows[index], objective))
+        value = rows[index].value(objective) if len(rows) > index else None
+        if value is not None:
+            found[run.seed] = value
     return found
 
 

@@ -32,7 +32,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -41,15 +41,17 @@ from sqlmodel import Session
 from api.background.dispatch import Dispatcher
 from api.background.periodic import running_every
 from api.background.sweep_records import figures, records
+from core import kinds
 from core.cost import estimate
+from core.kinds import AnySpec
 from core.settings import Settings
-from core.spec import ExperimentSpec
 from core.store import errors, experiments, quotas
 from core.store import sweeps as sweep_store
 from core.store.clock import utcnow
 from core.store.models import TERMINAL, Status
 from core.store.sweep_tables import Sweep, SweepTrial
 from core.sweeps import paired, study
+from core.sweeps.objectives import maximizes
 from core.sweeps.space import apply_params, decode, parse_space
 from core.sweeps.study_cache import StudyCache
 
@@ -181,8 +183,8 @@ class SweepDriver:
         runs = sweep_store.run_rows(session, sweep.id, sweep.objective)
         ids = [e.id for members in runs.values() for _, e in members]
         rungs = sweep_store.rungs_of(session, ids)
-        maximize = sweep.objective == "validation_accuracy"
-        space = parse_space(sweep.space)
+        maximize = maximizes(sweep.objective)
+        space = parse_space(sweep.space, sweep.base)
         for trial in trials:
             if trial.state in ENDED:
                 continue
@@ -265,7 +267,7 @@ class SweepDriver:
         active = sum(1 for t in trials if t.state not in ENDED)
         if len(trials) >= sweep.max_trials or active >= sweep.parallel:
             return  # nothing to ask: the runs and their rungs need not be read
-        space = parse_space(sweep.space)
+        space = parse_space(sweep.space, sweep.base)
         runs = sweep_store.run_rows(session, sweep.id, sweep.objective)
         rungs = sweep_store.rungs_of(session, [e.id for m in runs.values() for _, e in m])
         recs = records(trials, runs, rungs, sweep)
@@ -276,7 +278,7 @@ class SweepDriver:
             number = len(recs)
             optuna_params, attrs = self._studies.ask(
                 sweep.id, space, recs, sampler=sweep.sampler, seed=sweep.sampler_seed,
-                maximize=sweep.objective == "validation_accuracy",
+                maximize=maximizes(sweep.objective),
             )  # fmt: skip
             params = decode(space, optuna_params)
             with self._collisions(session, sweep.id):
@@ -298,7 +300,7 @@ class SweepDriver:
         its runs' (seed, id), or None (nothing stored but the note) over the owner's quota."""
         try:
             spec_dict = apply_params(sweep.base, params)
-            specs = [ExperimentSpec.model_validate({**spec_dict, "seed": s}) for s in sweep.seeds]
+            specs = [cast(AnySpec, kinds.parse({**spec_dict, "seed": s})) for s in sweep.seeds]
         except ValueError as exc:
             trial = sweep_store.add_trial(session, sweep, number, params, optuna_params, attrs, [])
             self._end(session, trial, "failed", f"not a valid spec: {exc}"[:500])
@@ -320,7 +322,7 @@ class SweepDriver:
             session.add(sweep)
         return new
 
-    def _within_quota(self, session: Session, sweep: Sweep, specs: list[ExperimentSpec]) -> bool:
+    def _within_quota(self, session: Session, sweep: Sweep, specs: list[AnySpec]) -> bool:
         limits = quotas.Quotas.of(self.settings)
         costs = [estimate(s) for s in specs]
         assert sweep.key_id is not None

@@ -32,7 +32,7 @@ from api.schemas import (
 )
 from api.services import admission, sweep_views
 from api.services.ablation_plan import store_plan
-from api.services.sweep_plan import SweepRequest, build_plan, store_sweep
+from api.services.sweep_plan import SweepRequest, build_plan, resolve_sweep_judge, store_sweep
 from core.cost import CostLimits
 from core.store import ablations, errors, experiments, quotas, retention
 from core.store import sweeps as sweep_store
@@ -40,6 +40,7 @@ from core.store.models import TERMINAL
 from core.store.sweep_tables import Sweep
 from core.submissions import AblationRequest
 from core.sweeps import study
+from core.sweeps.objectives import maximizes
 from core.sweeps.space import parse_space
 
 router = APIRouter(tags=["sweeps"])
@@ -82,10 +83,12 @@ def create_sweep(
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """A search over `space` on a base (preset or spec, plus overrides): trials asked from
-    Optuna's `sampler`, each trained on `seeds` paired seeds with `validation_records` held out
-    of the training set, judged at `rungs` geometric rungs by `pruner` on validation figures
-    only. 422 naming the field for a bad space (an empty range, a log bound <= 0, an unknown
-    field or a numeric type on a non-numeric one, duplicate choices), a costliest trial past
+    Optuna's `sampler`, each trained on `seeds` paired seeds, judged at `rungs` geometric
+    rungs by `pruner` on the `objective`: a classifier's on a split of `validation_records`
+    held out of the training set, a GAN's on its judge's figures over its samples (the judge
+    a finished MNIST classifier; the test set unread). 422 naming the field for a bad space
+    (an empty range, a log bound <= 0, an unknown field or a numeric type on a non-numeric
+    one, duplicate choices), an objective the kind does not report, a costliest trial past
     a run bound, or a sweep past the CPU-hour bound. Its runs count against the key's quotas.
     A retry with the same Idempotency-Key answers the same sweep and starts nothing; the same
     key with a different body is 409."""
@@ -96,6 +99,7 @@ def create_sweep(
             return replayed
     if principal.key_id is not None:
         quotas.check_ablation_size(limits, request.max_trials * request.seeds)
+    plan = resolve_sweep_judge(session, plan, principal.name)
     try:
         sweep = store_sweep(
             session, request, plan, owner=principal.name, key_id=principal.key_id,
@@ -215,7 +219,7 @@ def sweep_importance(
     sweep = _sweep(session, sweep_id)
     trials = sweep_views.trial_records(session, sweep)
     found = study.importances(
-        parse_space(sweep.space), trials, maximize=sweep.objective == "validation_accuracy"
+        parse_space(sweep.space, sweep.base), trials, maximize=maximizes(sweep.objective)
     )
     return _conditional({"objective": sweep.objective, "importances": found}, if_none_match)
 

@@ -7,20 +7,23 @@ import csv
 import functools
 import io
 import math
-from typing import Any
+from typing import Any, cast
 
 from scipy import stats as sps
 from sqlmodel import Session
 
 from api.background.sweep_records import records
 from api.services.ablation_plan import Arm, Cell, Plan, PlanError
+from core import kinds
 from core.cost import CostLimits, ablation_total, ablation_violations, estimate
-from core.spec import ExperimentSpec
+from core.kinds import AnySpec
 from core.store import experiments, sweep_reads
 from core.store import sweeps as sweep_store
 from core.store.sweep_tables import Sweep
 from core.submissions import AblationRequest
 from core.sweeps import study
+from core.sweeps.objectives import label as objective_label
+from core.sweeps.objectives import maximizes
 from core.sweeps.space import apply_params
 
 CONFIDENCE = 0.95
@@ -76,12 +79,7 @@ def sweep_view(session: Session, sweep: Sweep, *, full: bool) -> dict[str, Any]:
             per_seed.append({
                 "seed": run.seed, "experiment_id": run.experiment_id, "status": run.status,
                 "step": run.step,
-                "rungs": [
-                    {"step": r.step, "fraction": r.fraction,
-                     "validation_accuracy": r.validation_accuracy,
-                     "validation_loss": r.validation_loss}
-                    for r in rungs.get(run.experiment_id, [])
-                ],
+                "rungs": [_rung(r) for r in rungs.get(run.experiment_id, [])],
             })  # fmt: skip
         item: dict[str, Any] = {
             "number": trial.number, "params": trial.params, "state": trial.state,
@@ -97,7 +95,7 @@ def sweep_view(session: Session, sweep: Sweep, *, full: bool) -> dict[str, Any]:
         }  # fmt: skip
         items.append(item)
     complete = [t for t in items if t["value_interval"] is not None]
-    maximize = sweep.objective == "validation_accuracy"
+    maximize = maximizes(sweep.objective)
     best = None
     if complete:
         top = max(complete, key=lambda t: float(t["value"]) * (1 if maximize else -1))
@@ -110,6 +108,7 @@ def sweep_view(session: Session, sweep: Sweep, *, full: bool) -> dict[str, Any]:
         "id": sweep.id, "name": sweep.name, "status": sweep.status, "owner": sweep.owner,
         "created_at": sweep.created_at, "finished_at": sweep.finished_at,
         "sampler": sweep.sampler, "pruner": sweep.pruner, "objective": sweep.objective,
+        "maximize": maximize, "objective_label": objective_label(sweep.objective),
         "figures": "validation", "max_trials": sweep.max_trials, "parallel": sweep.parallel,
         "seeds": sweep.seeds, "rungs": study.rung_fractions(sweep.rungs), "note": sweep.note,
         "trial_counts": counts, "best": best,
@@ -124,6 +123,15 @@ def sweep_view(session: Session, sweep: Sweep, *, full: bool) -> dict[str, Any]:
         view["base"] = sweep.base
         view["trials"] = items
     return view
+
+
+def _rung(row: sweep_reads.RungRow) -> dict[str, Any]:
+    """A rung's figures: a classifier's validation accuracy and loss, a GAN's judge's."""
+    out: dict[str, Any] = {"step": row.step, "fraction": row.fraction}
+    if row.validation_accuracy is not None or row.figures is None:
+        out["validation_accuracy"] = row.validation_accuracy
+        out["validation_loss"] = row.validation_loss
+    return {**out, **(row.figures or {})}
 
 
 def _final(members: list[sweep_reads.RunRow], figures: dict[str, float]) -> list[float]:
@@ -142,7 +150,7 @@ def _prices(session: Session, runs: list[sweep_reads.RunRow]) -> dict[str, tuple
         total = run.total_steps or run.planned_steps
         cpu_seconds = run.cost_hours * 3600
         if run.cost_hours <= 0 or not total:
-            spec = ExperimentSpec.model_validate(specs[run.experiment_id])
+            spec = cast(AnySpec, kinds.parse(specs[run.experiment_id]))
             total = total or spec.total_steps
             cpu_seconds = cpu_seconds if run.cost_hours > 0 else estimate(spec).cpu_seconds
         found[run.experiment_id] = (total, cpu_seconds)
@@ -164,11 +172,15 @@ def _cell(value: Any) -> Any:
     return value if isinstance(value, int | float | str) or value is None else str(value)
 
 
+# What a sweep adds to its trials' specs and its confirmation's runs leave out.
+_SWEEP_ONLY = ("validation_rungs", "judge_rungs", "evaluate_test")
+
+
 def confirm_plan(
     session: Session, sweep: Sweep, top: int, seeds: int, limits: CostLimits
 ) -> tuple[Plan, AblationRequest]:
     """Arm 0 the base recipe, arms 1..k the best complete trials, on seeds after the sweep's."""
-    maximize = sweep.objective == "validation_accuracy"
+    maximize = maximizes(sweep.objective)
     complete = [t for t in sweep_store.trials(session, sweep.id) if t.state == "complete"]
     if not complete:
         raise PlanError(("top",), "no complete trial yet to confirm")
@@ -176,13 +188,13 @@ def confirm_plan(
     chosen = complete[:top]
     fresh = list(range(max(sweep.seeds) + 1, max(sweep.seeds) + 1 + seeds))
     # The confirmation is where the test set is read: its runs evaluate on it, with no rungs.
-    base = {k: v for k, v in sweep.base.items() if k not in ("validation_rungs", "evaluate_test")}
+    base = {k: v for k, v in sweep.base.items() if k not in _SWEEP_ONLY}
     configs: list[tuple[str, dict[str, Any], dict[str, Any]]] = [("base", {}, base)] + [
         (f"trial {t.number}", t.params, apply_params(base, t.params)) for t in chosen
     ]
     arms, cells, costs = [], [], []
     for index, (label, params, spec_dict) in enumerate(configs):
-        spec = ExperimentSpec.model_validate({**spec_dict, "seed": fresh[0]})
+        spec = cast(AnySpec, kinds.parse({**spec_dict, "seed": fresh[0]}))
         cost = estimate(spec)
         costs.append((cost, len(fresh)))
         clean = spec.model_dump(mode="json")
@@ -193,7 +205,7 @@ def confirm_plan(
                 Cell(
                     index,
                     seed,
-                    ExperimentSpec.model_validate({**clean, "seed": seed}),
+                    cast(AnySpec, kinds.parse({**clean, "seed": seed})),
                     sweep.preset,
                     cost.cpu_hours,
                 )

@@ -228,6 +228,9 @@ export async function initForms({ onCreated }) {
   $("#abl-overrides").replaceChildren(...common.map((k) => el("label", { class: "knob" },
     el("span", { text: k.path }), knobInput({ ...k, nullable: true }, "", `abl-${k.path}`))));
   $("#abl-factors").replaceChildren(...forms.knobs.filter((k) => !NOT_VARIED.has(k.path)).map(factorRow));
-  initSweepForm({ api, knobs: forms.knobs, presetOptions: options, onCreated });
+  // A GAN sweep searches the GanSpec's knobs (an older server without it: none).
+  let ganKnobs = [];
+  try { ganKnobs = knobsOf(api, ["GanSpec", "GanSpec-Input"]); } catch { ganKnobs = []; }
+  initSweepForm({ api, knobs: forms.knobs, ganKnobs, presets, presetOptions: options, onCreated });
   document.body.dataset.formsReady = "true";
 }

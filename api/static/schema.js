@@ -13,10 +13,10 @@ function resolver(schemas) {
   return (s) => (s && s.$ref ? schemas[s.$ref.split("/").pop()] || {} : s || {});
 }
 
-export function knobsOf(api) {
+export function knobsOf(api, names = SPEC_NAMES) {
   const schemas = (api.components && api.components.schemas) || {};
-  const name = SPEC_NAMES.find((n) => schemas[n]);
-  if (!name) { throw new Error("the server's OpenAPI document has no ExperimentSpec schema"); }
+  const name = names.find((n) => schemas[n]);
+  if (!name) { throw new Error(`the server's OpenAPI document has no ${names[0]} schema`); }
   const resolve = resolver(schemas);
   const knobs = [];
   const walk = (schema, prefix) => {

@@ -12,7 +12,7 @@
 import { $, el, errorLines, getFresh, sendJSON, state } from "./util.js";
 import { drawBest, drawImportance, drawParallel } from "./sweepplots.js";
 import { renderTrials } from "./sweeptable.js";
-import { fmtInterval, maximizes, paramsText } from "./sweepdata.js";
+import { fmtInterval, objectiveName, paramsText } from "./sweepdata.js";
 
 const POLL_MS = 3000;
 const ACTIVE = new Set(["running", "cancelling"]);
@@ -61,11 +61,15 @@ function render(v) {
   $("#sweep-budget").textContent = budgetText(v);
   $("#sweep-note").textContent = v.note || "";
   const held = v.base && v.base.validation_records ? `${v.base.validation_records} held-out` : "held-out";
-  $("#sweep-figures").textContent = `Every figure on this card is a ${v.figures} figure, on ${held} records of the `
-    + "training set that no trial trains on: the sweep chose on these. The test set is read only by the confirmation "
-    + "below, an ablation on fresh seeds, whose figures are test figures.";
+  const gan = v.base && v.base.kind === "gan";
+  $("#sweep-figures").textContent = (gan
+    ? "Every figure on this card is the judge's, over each trial's generated images (its Fréchet distance to "
+      + "training images): the sweep chose on these."
+    : `Every figure on this card is a ${v.figures} figure, on ${held} records of the `
+      + "training set that no trial trains on: the sweep chose on these.")
+    + " The test set is read only by the confirmation below, an ablation on fresh seeds, whose figures are test figures.";
   $("#sweep-best-text").textContent = v.best
-    ? `Best so far: trial ${v.best.number} (${paramsText(v.best.params)}), ${maximizes(v) ? "validation accuracy %" : "validation loss"} ${fmtInterval(v, v.best[v.objective])} (95% CI over ${v.seeds.length} seeds).`
+    ? `Best so far: trial ${v.best.number} (${paramsText(v.best.params)}), ${objectiveName(v)} ${fmtInterval(v, v.best[v.objective])} (95% CI over ${v.seeds.length} seeds).`
     : "No complete trial yet.";
   $("#sweep-csv").href = `/sweeps/${encodeURIComponent(v.id)}/trials.csv`;
   $("#sweep-cancel").hidden = v.status !== "running";

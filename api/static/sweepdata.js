@@ -1,26 +1,35 @@
 // What the sweep views read off GET /sweeps/{id}: a trial's objective (a complete trial's
 // value, or a pruned one's seed mean at the rung it was stopped at), the best so far after
 // each trial with its interval over seeds, the axes of the parallel-coordinates plot, and
-// how the figures are written. Every figure of a sweep is on its validation split.
+// how the figures are written. No figure of a sweep reads the test set.
 
 import { pct } from "./util.js";
 
-export function maximizes(sweep) { return sweep.objective !== "validation_loss"; }
+// The server says which way is better and how the objective is called (GET /sweeps/{id}:
+// `maximize`, `objective_label`); a share (accuracy, labelled as asked) is written in percent.
+const PERCENT = new Set(["validation_accuracy", "as_requested"]);
+
+export function maximizes(sweep) {
+  return typeof sweep.maximize === "boolean" ? sweep.maximize : sweep.objective !== "validation_loss";
+}
+
+function percent(sweep) { return PERCENT.has(sweep.objective); }
 
 export function objectiveName(sweep) {
-  return sweep.objective === "validation_loss" ? "validation loss" : "validation accuracy %";
+  const name = sweep.objective_label || sweep.objective.replace(/_/g, " ");
+  return percent(sweep) ? `${name} %` : name;
 }
 
-// Accuracy in percent (as the ablation card writes it), a loss to four places.
+// A share in percent (as the ablation card writes accuracy), any other figure to four places.
 export function fmtObjective(sweep, v) {
   if (v === null || v === undefined || !Number.isFinite(v)) { return "–"; }
-  return maximizes(sweep) ? pct(v) : v.toFixed(4);
+  return percent(sweep) ? pct(v) : v.toFixed(4);
 }
 
-// The number drawn on a chart: accuracy in percent, a loss as it is.
+// The number drawn on a chart: a share in percent, any other figure as it is.
 export function plotted(sweep, v) {
   if (v === null || v === undefined || !Number.isFinite(v)) { return null; }
-  return maximizes(sweep) ? 100 * v : v;
+  return percent(sweep) ? 100 * v : v;
 }
 
 export function fmtInterval(sweep, band) {

@@ -9,12 +9,15 @@ import { knobInput, parseValue, requestKnobs } from "./schema.js";
 
 const COMMON = ["epochs", "batch_size", "train_limit", "test_limit"];
 const SETTINGS = ["seeds", "sampler", "pruner", "objective", "max_trials", "parallel", "validation_records"];
-const NOT_SEARCHED = new Set(["seed", "device", "kind", "dataset", "validation_records", "validation_rungs"]);
+const NOT_SEARCHED = new Set(["seed", "device", "kind", "dataset", "validation_records", "validation_rungs",
+  "evaluate_test", "judge", "judge_rungs"]);
 const TYPES = ["log_uniform", "uniform", "int", "choice"];
 const FIRST_ROW = { path: "lr", type: "log_uniform", low: "0.0001", high: "0.1" };
+const FIRST_GAN_ROW = { path: "generator.lr", type: "log_uniform", low: "0.00001", high: "0.001" };
 const NUMBER = /^-?(\d+\.?\d*|\.\d+)(e-?\d+)?$/i;
 
-const form = { knobs: [], settings: [], onCreated: () => {} };
+// `knobs`: the searched kind's (the classifier's, or the GAN's when the base preset is one).
+const form = { knobs: [], classifierKnobs: [], ganKnobs: [], presets: [], settings: [], onCreated: () => {} };
 
 function errorSpot(field) { return el("span", { class: "field-error", dataset: { errorFor: field } }); }
 
@@ -118,7 +121,7 @@ function showProblems(problems) {
 async function submit(ev) {
   ev.preventDefault();
   const problems = [];
-  const body = { space: readSpace(problems), overrides: readKnobs($("#swp-overrides"), form.knobs, problems, true),
+  const body = { space: readSpace(problems), overrides: readKnobs($("#swp-overrides"), form.classifierKnobs, problems, true),
     ...readKnobs($("#swp-settings"), form.settings, problems, false) };
   if ($("#swp-preset").value) { body.preset = $("#swp-preset").value; }
   const name = $("#swp-name").value.trim();
@@ -142,13 +145,23 @@ function labelled(k, input) {
 }
 
 // Called by forms.js once it has the API document, the spec's knobs and the presets.
-export function initSweepForm({ api, knobs, presetOptions, onCreated }) {
+// The base preset picks the kind whose knobs the space searches: its rows start again.
+function presetChanged() {
+  const chosen = form.presets.find((p) => p.name === $("#swp-preset").value);
+  const gan = Boolean(chosen && chosen.spec && chosen.spec.kind === "gan");
+  const knobs = gan ? form.ganKnobs : form.classifierKnobs;
+  if (knobs === form.knobs) { return; }
+  form.knobs = knobs;
+  $("#swp-space").replaceChildren(spaceRow(gan ? FIRST_GAN_ROW : FIRST_ROW));
+}
+
+export function initSweepForm({ api, knobs, ganKnobs = [], presets = [], presetOptions, onCreated }) {
   const settings = requestKnobs(api, "SweepRequest", SETTINGS);
   if (!settings || !(api.paths && api.paths["/sweeps"])) {
     $("#tab-sweep").hidden = true;  // an older server: no sweeps to start
     return;
   }
-  Object.assign(form, { knobs, settings, onCreated });
+  Object.assign(form, { knobs, classifierKnobs: knobs, ganKnobs, presets, settings, onCreated });
   $("#swp-preset").replaceChildren(...presetOptions.map((o) => o.cloneNode(true)));
   $("#swp-preset-row").append(errorSpot("preset"));
   $("#swp-name-row").append(errorSpot("name"));
@@ -158,6 +171,7 @@ export function initSweepForm({ api, knobs, presetOptions, onCreated }) {
   $("#swp-space").replaceChildren(spaceRow(FIRST_ROW));
   $("#swp-space-head").append(errorSpot("space"));
   $("#swp-add-row").addEventListener("click", () => $("#swp-space").append(spaceRow()));
+  $("#swp-preset").addEventListener("change", presetChanged);
   $("#sweep-form").addEventListener("submit", submit);
   document.body.dataset.sweepFormReady = "true";
 }

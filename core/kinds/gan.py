@@ -75,7 +75,8 @@ def estimate(spec: GanSpec) -> SpecCost:
     memory = FLOAT_BYTES * (2 * parameters + state) + DATASET_BYTES + max(judging, 3 * checkpoint)
     per_step = step_parameters(spec)
     # The judge: the generator and the classifier over judge_samples images per sample point.
-    judge = len(spec.sample_steps()) * spec.judge_samples * (g_params + 200_000) * 0.05
+    judged = len(set(spec.sample_steps()) | set(spec.rung_steps))  # rungs are judged too
+    judge = judged * spec.judge_samples * (g_params + 200_000) * 0.05
     work = spec.total_steps * per_step + judge
     loss_points = spec.loss_points + spec.total_steps // spec.log_every  # D's and G's series
     return SpecCost(

@@ -10,6 +10,7 @@ conditional GAN) are plain comparisons, and each refusal names the field it is a
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 from typing import Literal
@@ -27,7 +28,14 @@ from core.model_spec import (
     Layer,
     StrictModel,
 )
-from core.spec import MAX_EPOCHS, TEST_RECORDS, TRAIN_RECORDS, Dataset, DeviceName
+from core.spec import (
+    MAX_EPOCHS,
+    MAX_VALIDATION_RUNGS,
+    TEST_RECORDS,
+    TRAIN_RECORDS,
+    Dataset,
+    DeviceName,
+)
 
 # One GAN step is one training record: D on it, D on a fake, G through D. The book's cGAN
 # (12 epochs of 60,000 records) is the longest recipe; its cost is bounded by core.cost.
@@ -125,6 +133,21 @@ class GanSpec(StrictModel):
         "unset: the account's newest one, if any.",
     )
     judge_samples: Int = Field(default=1000, ge=10, le=MAX_JUDGE_SAMPLES)
+    # A sweep's trials never read the test set: their judge measures the Fréchet distance to
+    # training images (the first judge_samples); a confirmation's runs measure it to test ones.
+    evaluate_test: bool = Field(
+        default=True,
+        exclude_if=lambda v: v,
+        description="The judge's Fréchet distance is to test images; false: to training "
+        "images (a sweep's trials, which never read the test set).",
+    )
+    judge_rungs: list[Float] = Field(
+        default_factory=list,
+        max_length=MAX_VALIDATION_RUNGS,
+        exclude_if=lambda v: not v,
+        description="Fractions of the steps (0 < f <= 1, ascending) at which the judge's "
+        "figures are reported as rungs while training (a sweep's pruner reads them).",
+    )
     device: DeviceName = "auto"
 
     @model_validator(mode="after")
@@ -172,7 +195,21 @@ class GanSpec(StrictModel):
                 f"sample points: raise it to at least "
                 f"{math.ceil(self.total_steps / MAX_SAMPLE_POINTS)}"
             )
+        self._check_rungs()
         return self
+
+    def _check_rungs(self) -> None:
+        rungs = self.judge_rungs
+        if any(not 0.0 < f <= 1.0 for f in rungs):
+            raise ValueError("judge_rungs are fractions of the steps: each within (0, 1]")
+        if any(b <= a for a, b in itertools.pairwise(rungs)):
+            raise ValueError("judge_rungs must be ascending and distinct")
+        steps = self.rung_steps
+        if len(set(steps)) != len(steps):
+            raise ValueError(
+                f"judge_rungs fall on the same step ({self.total_steps} steps in all): use "
+                "fewer rungs or more steps"
+            )
 
     @property
     def train_records(self) -> int:
@@ -182,6 +219,12 @@ class GanSpec(StrictModel):
     @property
     def test_records(self) -> int:
         return TEST_RECORDS[self.dataset]
+
+    @property
+    def rung_steps(self) -> list[int]:
+        """The steps at which the judge's figures are reported as rungs, ascending."""
+        total = self.total_steps
+        return [max(1, min(total, math.ceil(f * total))) for f in self.judge_rungs]
 
     @property
     def steps_per_epoch(self) -> int:

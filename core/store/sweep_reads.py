@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
-from core.store.sweep_tables import ExperimentRung, SweepRun, SweepTrial
+from core.store.sweep_tables import ExperimentRung, SweepRun, SweepTrial, rung_value
 from core.store.tables import EXPERIMENTS
 
 _TRIALS = SweepTrial.__table__  # type: ignore[attr-defined]
@@ -57,8 +57,12 @@ class RunRow:
 class RungRow:
     step: int
     fraction: float
-    validation_accuracy: float
-    validation_loss: float
+    validation_accuracy: float | None
+    validation_loss: float | None
+    figures: dict[str, float] | None  # another kind's (a GAN judge's) figures
+
+    def value(self, name: str) -> float | None:
+        return rung_value(self, name)
 
 
 def trials(session: Session, sweep_id: str) -> list[TrialRow]:
@@ -94,7 +98,14 @@ def rungs(session: Session, experiment_ids: Sequence[str]) -> dict[str, list[Run
     ordered = sorted(found)
     for start in range(0, len(ordered), _ID_BATCH):
         rows = session.execute(
-            select(g.experiment_id, g.step, g.fraction, g.validation_accuracy, g.validation_loss)
+            select(
+                g.experiment_id,
+                g.step,
+                g.fraction,
+                g.validation_accuracy,
+                g.validation_loss,
+                g.figures,
+            )
             .where(g.experiment_id.in_(ordered[start : start + _ID_BATCH]))
             .order_by(g.experiment_id, g.step)
         )

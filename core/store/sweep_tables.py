@@ -6,7 +6,8 @@
 - sweep_trials: one row per asked trial, keyed (sweep, number): a number is asked once, so a
   sweep never has more than max_trials trials and never runs one twice.
 - sweep_runs: the trial's experiments, one per seed (ordinary experiments, linked here).
-- experiment_rungs: validation figures a run reports at its rungs while it trains.
+- experiment_rungs: the figures a run reports at its rungs while it trains (a classifier's
+  validation accuracy and loss, another kind's in `figures`).
 """
 
 from __future__ import annotations
@@ -89,5 +90,19 @@ class ExperimentRung(SQLModel, table=True):
     experiment_id: str = Field(foreign_key="experiments.id", primary_key=True, ondelete="CASCADE")
     step: int = Field(primary_key=True)
     fraction: float
-    validation_accuracy: float
-    validation_loss: float
+    # A classifier's rung: its validation figures. Another kind's (a GAN's judge): `figures`.
+    validation_accuracy: float | None = None
+    validation_loss: float | None = None
+    figures: dict[str, float] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+
+    def value(self, name: str) -> float | None:
+        return rung_value(self, name)
+
+
+def rung_value(row: Any, name: str) -> float | None:
+    """A rung row's figure `name` (a sweep's objective), None where it has none."""
+    if name in ("validation_accuracy", "validation_loss"):
+        found = getattr(row, name)
+    else:
+        found = (row.figures or {}).get(name)
+    return None if found is None else float(found)

@@ -221,8 +221,16 @@ def rungs_of(session: Session, experiment_ids: Sequence[str]) -> dict[str, list[
     return found
 
 
+# Figures of a rung with a column of their own (the rest go in `figures`).
+_OWN_COLUMNS = ("step", "fraction", "validation_accuracy", "validation_loss")
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 def save_rung(session: Session, experiment_id: str, figures: dict[str, Any]) -> None:
-    """Store a run's validation figures at a rung; a repeat of the same step (a retried
+    """Store a run's figures at a rung; a repeat of the same step (a retried
     write, a resumed attempt) changes nothing."""
     step = int(figures["step"])
     if session.get(ExperimentRung, (experiment_id, step)) is not None:
@@ -232,8 +240,9 @@ def save_rung(session: Session, experiment_id: str, figures: dict[str, Any]) -> 
             experiment_id=experiment_id,
             step=step,
             fraction=float(figures["fraction"]),
-            validation_accuracy=float(figures["validation_accuracy"]),
-            validation_loss=float(figures["validation_loss"]),
+            validation_accuracy=_float(figures.get("validation_accuracy")),
+            validation_loss=_float(figures.get("validation_loss")),
+            figures={k: float(v) for k, v in figures.items() if k not in _OWN_COLUMNS} or None,
         )
     )
     session.flush()

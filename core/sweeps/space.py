@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,10 +25,10 @@ from optuna.distributions import (
     FloatDistribution,
     IntDistribution,
 )
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from core import kinds
 from core.cost import CostLimits, SpecCost, estimate, violations
-from core.model_spec import ModelSpec
 from core.spec import ExperimentSpec
 from core.spec_paths import apply_overrides, path_problem
 
@@ -37,8 +37,12 @@ MAX_CHOICES = 16
 # Corners of the space priced one by one at most; past this, the most expensive value of each
 # entry is found one entry at a time (the cost model grows or shrinks with each knob alone).
 MAX_CORNERS = 4096
-# Fields a sweep does not search: seeds are paired on purpose; the split is the sweep's own.
-RESERVED = ("seed", "validation_records", "validation_rungs", "evaluate_test")
+# Fields a sweep does not search: seeds are paired on purpose; the split, the rungs and the
+# judge are the sweep's own (every trial is ranked by the same measure); the kind is the base's.
+RESERVED = (
+    "seed", "kind", "validation_records", "validation_rungs", "evaluate_test", "judge",
+    "judge_rungs",
+)  # fmt: skip
 NUMERIC_TYPES = ("uniform", "log_uniform", "int")
 
 
@@ -89,21 +93,44 @@ def _text(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def _field_kind(path: str) -> str | None:
-    """'integer', 'number' or 'other' for a spec field, None when the spec has no such field."""
-    parts = path.split(".")
-    schema: dict[str, Any] = ExperimentSpec.model_json_schema()
-    props: dict[str, Any] = schema["properties"]
-    if len(parts) == 2 and parts[0] == "model":
-        props = ModelSpec.model_json_schema()["properties"]
-        parts = parts[1:]
-    if len(parts) != 1 or parts[0] not in props or parts[0] == "model":
+def _field_kind(path: str, model: type[BaseModel]) -> str | None:
+    """'integer', 'number' or 'other' for a field of `model` (the kind's spec), None when the
+    spec has no such field or the path names a whole sub-object (a network, not one knob)."""
+    schema: dict[str, Any] = model.model_json_schema()
+    defs: dict[str, Any] = schema.get("$defs", {})
+    node: dict[str, Any] | None = schema
+    for part in path.split("."):
+        props = _properties(node, defs)
+        node = props.get(part)
+        if node is None:
+            return None
+    assert node is not None
+    if _properties(node, defs):
         return None
-    field = props[parts[0]]
-    types = {field.get("type")} | {option.get("type") for option in field.get("anyOf", [])}
+    types = {field.get("type") for field in _options(node, defs)}
     if "integer" in types:
         return "integer"
     return "number" if "number" in types else "other"
+
+
+def _options(node: dict[str, Any], defs: dict[str, Any]) -> list[dict[str, Any]]:
+    """A schema node's alternatives with references followed (an optional field, a union)."""
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        return _options(defs[ref.rsplit("/", 1)[-1]], defs)
+    nested = node.get("anyOf") or node.get("oneOf") or node.get("allOf")
+    if nested:
+        return [option for entry in nested for option in _options(entry, defs)]
+    return [node]
+
+
+def _properties(node: dict[str, Any] | None, defs: dict[str, Any]) -> dict[str, Any]:
+    if node is None:
+        return {}
+    found: dict[str, Any] = {}
+    for option in _options(node, defs):
+        found.update(option.get("properties", {}))
+    return found
 
 
 def _number(raw: dict[str, Any], name: str, path: str) -> float:
@@ -113,13 +140,13 @@ def _number(raw: dict[str, Any], name: str, path: str) -> float:
     return float(value)
 
 
-def parse_entry(path: str, raw: Any) -> Param:
+def parse_entry(path: str, raw: Any, model: type[BaseModel] = ExperimentSpec) -> Param:
     problem = path_problem(path)
     if problem:
         raise SpaceError(path, problem)
     if path in RESERVED:
         raise SpaceError(path, f"{path} is set by the sweep itself, not searched")
-    kind = _field_kind(path)
+    kind = _field_kind(path, model)
     if kind is None:
         raise SpaceError(path, "the spec has no such field")
     if not isinstance(raw, dict):
@@ -161,10 +188,13 @@ def parse_entry(path: str, raw: Any) -> Param:
     return Param(path, kind_name, low, high, log)
 
 
-def parse_space(raw: Any) -> dict[str, Param]:
+def parse_space(raw: Any, base: Mapping[str, Any] | None = None) -> dict[str, Param]:
+    """The space of a sweep whose base spec is `base` (its kind's fields; a classifier's
+    when None)."""
     if not isinstance(raw, dict) or not 1 <= len(raw) <= MAX_SPACE_ENTRIES:
         raise SpaceError(None, f"the space is an object of 1..{MAX_SPACE_ENTRIES} entries")
-    return {path: parse_entry(path, entry) for path, entry in raw.items()}
+    model = kinds.kind_of_raw(base).spec_model if base is not None else ExperimentSpec
+    return {path: parse_entry(path, entry, model) for path, entry in raw.items()}
 
 
 def apply_params(base: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
@@ -178,7 +208,7 @@ def decode(space: dict[str, Param], optuna_params: dict[str, Any]) -> dict[str, 
 
 def _price(base: dict[str, Any], values: dict[str, Any]) -> SpecCost:
     try:
-        spec = ExperimentSpec.model_validate(apply_params(base, values))
+        spec = kinds.parse(apply_params(base, values))
     except (ValidationError, ValueError) as exc:
         path = next(iter(values), None)
         reason = str(exc).splitlines()[-1 if isinstance(exc, ValidationError) else 0]

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from core.presets import build_spec
 from core.spec import ExperimentSpec
-from core.store import experiments, runs, series
+from core.store import artifacts, experiments, runs, series
 from core.store.models import Status
 from core.store.session import session_scope
 
@@ -108,3 +108,16 @@ class RecordedRuns:
 
 def small_spec(preset: str = "seed-baseline", **overrides: object) -> ExperimentSpec:
     return build_spec(preset, {"epochs": 1, "train_limit": 200, "test_limit": 50, **overrides})
+
+
+def finished_judge(recorded: RecordedRuns, owner: str | None = None) -> str:
+    """A finished MNIST classifier with a model file: what may judge a GAN."""
+    experiment_id, attempt = recorded.start(small_spec("seed-layernorm"), owner=owner)
+    with session_scope(recorded.engine) as session:
+        assert artifacts.save_model(
+            session, experiment_id, attempt, step=200, data=b"weights", keep_checkpoint=False
+        )
+        assert runs.finish(
+            session, experiment_id, attempt, status=Status.succeeded, metrics={}, step=200
+        )
+    return experiment_id

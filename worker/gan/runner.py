@@ -30,6 +30,8 @@ from worker.gan.step import GanStep
 # (offsets of the run's seed), so they never move the training stream.
 _SAMPLE_SEED_OFFSET = 1_000_003
 _JUDGE_SEED_OFFSET = 2_000_029
+# The judge's figures a rung reports (core/sweeps/objectives.py names them for sweeps).
+RUNG_FIGURES = ("entropy_bits", "confidence", "frechet", "correlation", "as_requested")
 
 
 def fixed_latents(spec: GanSpec, count: int, offset: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -91,6 +93,10 @@ def run_gan(
     train_labels = data.train_labels[: spec.train_records].tolist()
     records, total, every = spec.train_records, spec.total_steps, spec.log_every
     sample_steps = set(spec.sample_steps())
+    rungs = dict(zip(spec.rung_steps, spec.judge_rungs, strict=True))
+    # A sweep's trials (evaluate_test false) never read the test set, not even as the
+    # judge's real images.
+    reference = data.test_x if spec.evaluate_test else data.train_x
     d_steps: list[int] = []
     d_values: list[Any] = []
     g_steps: list[int] = []
@@ -133,10 +139,14 @@ def run_gan(
         if g_loss is not None and record[2]:
             g_steps.append(step)
             g_values.append(g_loss.detach())
-        if step in sample_steps:
-            _sample(spec, models, state, judge, data.test_x)
+        at_rung = step in rungs
+        if step in sample_steps or at_rung:
+            figures = _sample(spec, models, state, judge, reference, keep=step in sample_steps)
+            if at_rung and figures is not None:
+                call.on_rung(step, {"step": step, "fraction": rungs[step], **_scalars(figures)})
         now = time.perf_counter()
-        if now >= next_flush or step == total:
+        # At a rung the stop check comes at once: a sweep's pruner may have stopped the run.
+        if now >= next_flush or step == total or at_rung:
             state.train_seconds = seconds_before + now - started
             flush()
             next_flush = now + flush_interval_s
@@ -215,18 +225,30 @@ def _sample(
     models: GanModels,
     state: ckpt.GanState,
     judge: Judge | None,
-    test_x: torch.Tensor,
-) -> None:
-    seeds, labels = sample_latents(spec)
-    images = generate(spec, models, seeds, labels)
-    state.samples[state.step] = (images * 255).round().to(torch.uint8).cpu()
+    reference: torch.Tensor,
+    *,
+    keep: bool = True,
+) -> dict[str, Any] | None:
+    """Store the fixed seeds' images (when `keep`) and the judge's figures, which it returns
+    (None without a judge)."""
+    if keep:
+        seeds, labels = sample_latents(spec)
+        images = generate(spec, models, seeds, labels)
+        state.samples[state.step] = (images * 255).round().to(torch.uint8).cpu()
     if judge is None:
-        return
+        return None
     seeds, labels = fixed_latents(spec, spec.judge_samples, _JUDGE_SEED_OFFSET)
     images = generate(spec, models, seeds, labels)
     requested = labels.to(images.device) if spec.conditional else None
-    figures = judge.figures(images, test_x[: spec.judge_samples], requested)
+    figures = judge.figures(images, reference[: spec.judge_samples], requested)
     state.judged.append({"step": state.step, **figures})
+    return figures
+
+
+def _scalars(figures: dict[str, Any]) -> dict[str, float]:
+    """The judge's figures a rung reports (a sweep's objectives): the numbers, not the
+    histogram."""
+    return {k: float(v) for k, v in figures.items() if k in RUNG_FIGURES}
 
 
 def _metrics(spec: GanSpec, state: ckpt.GanState, train_s: float) -> dict[str, Any]:
@@ -240,7 +262,7 @@ def _metrics(spec: GanSpec, state: ckpt.GanState, train_s: float) -> dict[str, A
     }
     if state.judged:
         last = state.judged[-1]
-        for name in ("entropy_bits", "confidence", "frechet", "correlation", "as_requested"):
+        for name in RUNG_FIGURES:
             if name in last:
                 metrics[name] = last[name]
     return metrics

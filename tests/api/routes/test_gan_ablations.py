@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine
 
-from core.store import artifacts, runs
+from core.store import runs
 from core.store.models import Status
 from core.store.session import session_scope
 from tests.api.app_client import AppClient
-from tests.api.recorded_runs import RecordedRuns, small_spec
+from tests.api.recorded_runs import RecordedRuns, finished_judge
 
 TINY = {"epochs": 1, "train_limit": 200, "sample_every": 100, "judge_samples": 100}
 GAN_GRID = {
@@ -29,16 +29,7 @@ ENTROPY = {0: {0: 0.10, 1: 0.35, 2: 0.05}, 1: {0: 2.90, 1: 2.70, 2: 3.05}}
 
 
 def _judge(runs_: RecordedRuns) -> str:
-    """A finished MNIST classifier with a model file: what may judge a GAN."""
-    experiment_id, attempt = runs_.start(small_spec("seed-layernorm"))
-    with session_scope(runs_.engine) as session:
-        assert artifacts.save_model(
-            session, experiment_id, attempt, step=200, data=b"weights", keep_checkpoint=False
-        )
-        assert runs.finish(
-            session, experiment_id, attempt, status=Status.succeeded, metrics={}, step=200
-        )
-    return experiment_id
+    return finished_judge(runs_)
 
 
 def _finish_gan(engine: Engine, experiment_id: str, entropy: float) -> None:

@@ -56,19 +56,6 @@ def test_a_prune_after_below_two_trials_is_refused_naming_the_field(client: AppC
     assert response.json()["errors"][0]["field"] == "prune_after", response.text
 
 
-@pytest.mark.parametrize(
-    ("body", "field"),
-    [({"preset": "gan-mnist"}, "preset"), ({"preset": None, "spec": {"kind": "gan"}}, "spec.kind")],
-)
-def test_a_sweep_of_another_kind_is_refused_naming_what_to_use(
-    client: AppClient, body: dict[str, Any], field: str
-) -> None:
-    response = _post(client, **body)
-    assert response.status_code == 422, response.text
-    error = response.json()["errors"][0]
-    assert error["field"] == field and "POST /ablations" in error["reason"], response.text
-
-
 def test_a_sweep_over_the_cpu_hour_bound_is_refused(client: AppClient) -> None:
     response = client.post(
         "/sweeps",

@@ -42,7 +42,7 @@ def assert_decisions_reproduce(view: dict[str, Any]) -> int:
             assert trial["number"] not in others and all(
                 sorted(o) == seeds for o in others.values()
             )
-            maximize = objective == "validation_accuracy"
+            maximize = view["maximize"]
             again = paired.decide(
                 mine, others, looks=looks, maximize=maximize, number=trial["number"],
                 min_trials=stored["min_trials"],
