@@ -8,8 +8,10 @@ from collections.abc import Mapping, Sequence
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from core.store import runs as run_store
 from core.store import sweeps as sweep_store
-from core.store.models import Experiment
+from core.store.models import Experiment, Status
+from core.store.session import session_scope
 
 
 class Sent:
@@ -49,3 +51,26 @@ def finish_runs(
                 done += 1
         session.commit()
     return done
+
+
+def finish_gan_runs(engine: Engine, sweep_id: str, frechet: Mapping[float, float]) -> None:
+    """Finish every queued run as a GAN worker would: the judge's figures at each rung (its
+    Fréchet distance set by the trial's generator lr, a tenth more per seed), then the end."""
+    with session_scope(engine) as session:
+        for members in sweep_store.runs_with_experiments(session, sweep_id).values():
+            for run, experiment in members:
+                if experiment.status != "queued":
+                    continue
+                final = frechet[experiment.spec["generator"]["lr"]] + 0.1 * run.seed
+                for k, step in enumerate((20, 60, 180)):
+                    sweep_store.save_rung(session, experiment.id, {
+                        "step": step, "fraction": step / 180, "frechet": final + 10 * (2 - k),
+                        "entropy_bits": 2.5, "confidence": 0.9, "correlation": 0.4,
+                    })  # fmt: skip
+                attempt = run_store.claim(session, experiment.id, worker="test", stale_after_s=60)
+                assert attempt is not None
+                metrics = {"frechet": final, "entropy_bits": 2.5, "final_loss": 0.3}
+                assert run_store.finish(
+                    session, experiment.id, attempt, status=Status.succeeded, metrics=metrics,
+                    step=180,
+                )  # fmt: skip

@@ -6,7 +6,6 @@ field: no judge, a held-out split, an objective the kind does not report, a clas
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -14,13 +13,9 @@ from sqlalchemy import Engine
 
 from api.background.sweeps import SweepDriver
 from core.settings import Settings
-from core.store import runs as run_store
-from core.store import sweeps as sweep_store
-from core.store.models import Status
-from core.store.session import session_scope
 from tests.api.app_client import AppClient
 from tests.api.recorded_runs import RecordedRuns, finished_judge
-from tests.api.sweep_runs import Sent
+from tests.api.sweep_runs import Sent, finish_gan_runs
 
 TINY = {"epochs": 1, "train_limit": 180, "sample_every": 180, "judge_samples": 50}
 SPACE = {"generator.lr": {"type": "choice", "values": [0.0001, 0.5]}}
@@ -60,29 +55,6 @@ def test_a_classifier_sweep_cannot_select_on_a_gan_figure(client: AppClient) -> 
     assert response.json()["errors"][0]["field"] == "objective"
 
 
-def _finish_gan_runs(engine: Engine, sweep_id: str, frechet: Mapping[float, float]) -> None:
-    """Finish every queued run as a GAN worker would: the judge's figures at each rung (its
-    Fréchet distance set by the trial's generator lr, a tenth more per seed), then the end."""
-    with session_scope(engine) as session:
-        for members in sweep_store.runs_with_experiments(session, sweep_id).values():
-            for run, experiment in members:
-                if experiment.status != "queued":
-                    continue
-                final = frechet[experiment.spec["generator"]["lr"]] + 0.1 * run.seed
-                for k, step in enumerate((20, 60, 180)):
-                    sweep_store.save_rung(session, experiment.id, {
-                        "step": step, "fraction": step / 180, "frechet": final + 10 * (2 - k),
-                        "entropy_bits": 2.5, "confidence": 0.9, "correlation": 0.4,
-                    })  # fmt: skip
-                attempt = run_store.claim(session, experiment.id, worker="test", stale_after_s=60)
-                assert attempt is not None
-                metrics = {"frechet": final, "entropy_bits": 2.5, "final_loss": 0.3}
-                assert run_store.finish(
-                    session, experiment.id, attempt, status=Status.succeeded, metrics=metrics,
-                    step=180,
-                )  # fmt: skip
-
-
 def test_a_gan_sweep_prunes_on_the_judges_figures_and_confirms_on_the_test_set(
     client: AppClient, engine: Engine, settings: Settings, runs: RecordedRuns
 ) -> None:
@@ -102,7 +74,7 @@ def test_a_gan_sweep_prunes_on_the_judges_figures_and_confirms_on_the_test_set(
         assert "validation_records" not in spec
     # The lower Fréchet distance is the better trial: a sweep that maximized it would keep
     # the generator lr of 0.5 and prune the book's 0.0001.
-    _finish_gan_runs(engine, sweep_id, {0.0001: 20.0, 0.5: 300.0})
+    finish_gan_runs(engine, sweep_id, {0.0001: 20.0, 0.5: 300.0})
     driver.drive(sweep_id)
     driver.drive(sweep_id)
     view = client.get(f"/sweeps/{sweep_id}").json()
