@@ -1,11 +1,12 @@
 """`trainlab sweep`: start a hyperparameter search on a server through trainlab.Client, and
 with --wait follow it (a bar over its trials, polled once a second) to its leaderboard.
 
-The leaderboard's figures are validation figures, as the sweep decided on them: each trial's
-objective at the last rung every one of its seeds reached (the full budget for a complete
-trial, the rung it was pruned at otherwise), mean and 95% t-interval over its seeds (the mean
-alone where scipy is missing: the client alone, `pip install trainlab`). Test figures come
-only from confirming the winners (client.sweeps.confirm, an ablation).
+The leaderboard's figures are those the sweep decided on (a classifier's validation figures, a
+GAN's judge's): each trial's objective at the last rung every one of its seeds reached (the
+full budget for a complete trial, the rung it was pruned at otherwise), mean and 95%
+t-interval over its seeds (the mean alone where scipy is missing: the client alone, `pip
+install trainlab`). Test figures come only from confirming the winners
+(client.sweeps.confirm, an ablation).
 Exit codes as `trainlab submit`: 0 succeeded, 1 cancelled or failed, 2 refused, 3 unreachable.
 """
 

@@ -109,7 +109,9 @@ def sweep_view(session: Session, sweep: Sweep, *, full: bool) -> dict[str, Any]:
         "created_at": sweep.created_at, "finished_at": sweep.finished_at,
         "sampler": sweep.sampler, "pruner": sweep.pruner, "objective": sweep.objective,
         "maximize": maximize, "objective_label": objective_label(sweep.objective),
-        "figures": "validation", "max_trials": sweep.max_trials, "parallel": sweep.parallel,
+        # A classifier's figures are on its validation split, a GAN's are its judge's.
+        "figures": "judge" if sweep.base.get("kind") == "gan" else "validation",
+        "max_trials": sweep.max_trials, "parallel": sweep.parallel,
         "seeds": sweep.seeds, "rungs": study.rung_fractions(sweep.rungs), "note": sweep.note,
         "trial_counts": counts, "best": best,
         "confirm_ablation_id": sweep.confirm_ablation_id,

@@ -79,6 +79,7 @@ def test_a_gan_sweep_prunes_on_the_judges_figures_and_confirms_on_the_test_set(
     driver.drive(sweep_id)
     view = client.get(f"/sweeps/{sweep_id}").json()
     assert view["maximize"] is False and view["objective"] == "frechet"
+    assert view["figures"] == "judge"
     by_lr = {t["params"]["generator.lr"]: t for t in view["trials"]}
     assert by_lr[0.5]["state"] == "pruned" and by_lr[0.5]["pruned_at_rung"] == 0
     assert by_lr[0.0001]["state"] == "complete"
