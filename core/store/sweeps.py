@@ -18,11 +18,13 @@ from sqlalchemy import and_, case, delete, func, or_, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from core.store import sweep_reads
 from core.store.clock import utcnow
 from core.store.cursor import decode_cursor, encode_cursor
 from core.store.errors import IdempotencyConflict, StoreError
 from core.store.experiments import scoped_key
 from core.store.models import TERMINAL_VALUES, Experiment
+from core.store.sweep_reads import RungRow
 from core.store.sweep_tables import ExperimentRung, Sweep, SweepRun, SweepTrial
 from core.store.tables import rowcount
 from core.sweeps import gate
@@ -182,9 +184,19 @@ class RunRow(NamedTuple):
     objective: float | None  # the objective in its metrics (validation_accuracy or _loss)
 
 
+class RunKey(NamedTuple):
+    """A trial's run as the driver reads it: a plain tuple, not a SweepRun model (building
+    one validates it, a pass's largest cost after Optuna's asks)."""
+
+    sweep_id: str
+    number: int
+    seed: int
+    experiment_id: str
+
+
 def run_rows(
     session: Session, sweep_id: str, objective: str
-) -> dict[int, list[tuple[SweepRun, RunRow]]]:
+) -> dict[int, list[tuple[RunKey, RunRow]]]:
     """Each trial's runs in seed order, as runs_with_experiments, with narrow columns."""
     metric = col(Experiment.metrics)[objective].as_float()
     rows = session.execute(
@@ -200,25 +212,16 @@ def run_rows(
         .where(col(SweepRun.sweep_id) == sweep_id)
         .order_by(col(SweepRun.number), col(SweepRun.seed))
     ).all()
-    found: dict[int, list[tuple[SweepRun, RunRow]]] = {}
+    found: dict[int, list[tuple[RunKey, RunRow]]] = {}
     for number, seed, eid, status, error, value in rows:
-        run = SweepRun(sweep_id=sweep_id, number=number, seed=seed, experiment_id=eid)
+        run = RunKey(sweep_id, number, seed, eid)
         found.setdefault(number, []).append((run, RunRow(eid, status, error, value)))
     return found
 
 
-def rungs_of(session: Session, experiment_ids: Sequence[str]) -> dict[str, list[ExperimentRung]]:
-    found: dict[str, list[ExperimentRung]] = {e: [] for e in experiment_ids}
-    if not experiment_ids:
-        return found
-    rows = session.exec(
-        select(ExperimentRung)
-        .where(col(ExperimentRung.experiment_id).in_(list(experiment_ids)))
-        .order_by(col(ExperimentRung.experiment_id), col(ExperimentRung.step))
-    ).all()
-    for row in rows:
-        found[row.experiment_id].append(row)
-    return found
+def rungs_of(session: Session, experiment_ids: Sequence[str]) -> dict[str, list[RungRow]]:
+    """Each run's rungs in step order, as plain rows (sweep_reads.rungs)."""
+    return sweep_reads.rungs(session, experiment_ids)
 
 
 # Figures of a rung with a column of their own (the rest go in `figures`).

@@ -12,6 +12,7 @@ entry, which the API answers as a 422 on `space.<path>`.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
@@ -93,9 +94,12 @@ def _text(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
+@functools.lru_cache(maxsize=512)
 def _field_kind(path: str, model: type[BaseModel]) -> str | None:
     """'integer', 'number' or 'other' for a field of `model` (the kind's spec), None when the
-    spec has no such field or the path names a whole sub-object (a network, not one knob)."""
+    spec has no such field or the path names a whole sub-object (a network, not one knob).
+    Cached: pydantic builds the JSON schema anew on every call (about 2 ms a field), and the
+    sweep driver parses a sweep's space on every pass, which a run at a rung waits for."""
     schema: dict[str, Any] = model.model_json_schema()
     defs: dict[str, Any] = schema.get("$defs", {})
     node: dict[str, Any] | None = schema
