@@ -14,7 +14,7 @@ judged at step 300 stopping at 2,025). The wait is the driver's pass interval at
 never more than VERDICT_WAIT_S: an API that is away costs a run that much per rung, no more.
 Runs of no sweep, a sweep without a pruner, and the last rung (never judged) never wait; nor
 does a run at a rung too few of its sweep's trials have reached for its pruner to stop any
-there (core/sweeps/gate.py): one narrow read (core/store/sweeps.py rung_gate) answers that, and
+there (core/sweeps/gate.py): one narrow read (core/store/sweep_rungs.py rung_gate) answers that, and
 the verdict if there is one already, so the first trials of a sweep train on at once.
 """
 
@@ -27,7 +27,7 @@ from typing import Any
 
 from core.kinds.gan_spec import GanSpec
 from core.spec import ExperimentSpec
-from core.store import sweeps
+from core.store import sweep_rungs
 from worker.heartbeat import Heartbeat
 from worker.store_link import StoreGone, StoreLink, StoreRefused
 
@@ -44,7 +44,7 @@ def rung_writer(link: StoreLink, experiment_id: str) -> Callable[[int, dict[str,
         try:
             link.run(
                 f"validation figures at step {step}",
-                lambda session: sweeps.save_rung(session, experiment_id, figures),
+                lambda session: sweep_rungs.save_rung(session, experiment_id, figures),
             )
         except (StoreGone, StoreRefused) as exc:
             logger.warning(
@@ -78,7 +78,7 @@ class RungHold:
         self.wait_s = VERDICT_WAIT_S if wait_s is None else wait_s
         self.poll_s = poll_s
         self._write = rung_writer(self.link, self.experiment_id)
-        self._sweep: sweeps.RunOfSweep | bool | None = False  # False: not looked up yet
+        self._sweep: sweep_rungs.RunOfSweep | bool | None = False  # False: not looked up yet
         self._pending: int | None = None  # the rung whose verdict the next stop check awaits
         self.stopped_by_verdict = False
         self.passed: list[int] = []  # judged rungs gone past without waiting for a verdict
@@ -99,15 +99,15 @@ class RungHold:
                 self.stopped_by_verdict = True
         return self.stopped_by_verdict or self.heartbeat.should_stop()
 
-    def _judging(self) -> sweeps.RunOfSweep | None:
+    def _judging(self) -> sweep_rungs.RunOfSweep | None:
         if self._sweep is False:
             try:
                 self._sweep = self.link.run(
-                    "the run's sweep", lambda s: sweeps.judged_rungs(s, self.experiment_id)
+                    "the run's sweep", lambda s: sweep_rungs.judged_rungs(s, self.experiment_id)
                 )
             except (StoreGone, StoreRefused):
                 self._sweep = None  # no verdict to wait for that can be read
-        return self._sweep if isinstance(self._sweep, sweeps.RunOfSweep) else None
+        return self._sweep if isinstance(self._sweep, sweep_rungs.RunOfSweep) else None
 
     def _verdict(self, index: int) -> bool:
         """True to stop at rung `index`: the verdict already there, no wait where no verdict
@@ -117,7 +117,7 @@ class RungHold:
         try:
             found = self.link.run(
                 f"the gate at rung {index}",
-                lambda s: sweeps.rung_gate(s, sweep, index, self.experiment_id),
+                lambda s: sweep_rungs.rung_gate(s, sweep, index, self.experiment_id),
             )
         except (StoreGone, StoreRefused):
             return False  # the heartbeat decides what a store that is away means
@@ -136,7 +136,7 @@ class RungHold:
             while True:
                 verdict = self.link.run(
                     f"the verdict at rung {index}",
-                    lambda s: sweeps.rung_verdict(
+                    lambda s: sweep_rungs.rung_verdict(
                         s, sweep.sweep_id, sweep.number, index, self.experiment_id
                     ),
                 )

@@ -1,4 +1,4 @@
-"""The tables of sweeps (core/store/sweeps.py reads and writes them).
+"""The tables of sweeps (core/store/sweeps.py and sweep_rungs.py read and write them).
 
 - sweeps: the request, its parsed parts, status, the driver's lease (one API process
   drives a sweep at a time: it takes the lease with a conditional UPDATE and renews it), and

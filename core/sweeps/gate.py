@@ -9,7 +9,7 @@ verdict can stop it, the wait is pure overhead. Below this count no pruner of ou
   top 1/3, at least one, so a trial alone at a rung is kept; the median pruner compares with
   complete trials, which have every rung. So two trials at least.
 
-The count the worker compares with (core/store/sweeps.py rung_gate) counts every trial with a
+The count the worker compares with (core/store/sweep_rungs.py rung_gate) counts every trial with a
 run at that rung, more than the driver counts (it needs every seed), never fewer: a run goes
 on without waiting only where, at that moment, no verdict could have stopped it. A verdict
 that stops it later still does, at its next judged rung or through the run's cancel.

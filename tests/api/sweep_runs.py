@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from core.store import runs as run_store
+from core.store import sweep_rungs
 from core.store import sweeps as sweep_store
 from core.store.models import Experiment, Status
 from core.store.session import session_scope
@@ -39,7 +40,7 @@ def finish_runs(
                 given = accuracy[experiment.spec["lr"]]
                 good = given[run.seed] if isinstance(given, Sequence) else given + 0.01 * run.seed
                 for k, step in enumerate((6, 17, 50)):
-                    sweep_store.save_rung(session, experiment.id, {
+                    sweep_rungs.save_rung(session, experiment.id, {
                         "step": step, "fraction": step / 50,
                         "validation_accuracy": good - 0.1 * (2 - k), "validation_loss": 1 - good,
                     })  # fmt: skip
@@ -63,7 +64,7 @@ def finish_gan_runs(engine: Engine, sweep_id: str, frechet: Mapping[float, float
                     continue
                 final = frechet[experiment.spec["generator"]["lr"]] + 0.1 * run.seed
                 for k, step in enumerate((20, 60, 180)):
-                    sweep_store.save_rung(session, experiment.id, {
+                    sweep_rungs.save_rung(session, experiment.id, {
                         "step": step, "fraction": step / 180, "frechet": final + 10 * (2 - k),
                         "entropy_bits": 2.5, "confidence": 0.9, "correlation": 0.4,
                     })  # fmt: skip

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from core.presets import build_spec
 from core.settings import Settings
-from core.store import experiments
+from core.store import experiments, sweep_rungs
 from core.store import sweeps as sweep_store
 from core.store.session import session_scope
 from core.store.sweep_tables import Sweep, SweepTrial
@@ -64,7 +64,7 @@ def _sweep_run(
             for step, fraction in ((100, 1 / 9), (300, 1 / 3), (900, 1.0)):
                 figures = {"step": step, "fraction": fraction, "validation_accuracy": 0.5,
                            "validation_loss": 1.0}  # fmt: skip
-                sweep_store.save_rung(session, rival.id, figures)
+                sweep_rungs.save_rung(session, rival.id, figures)
             rival.status = "succeeded"  # ended: not a run this delivery could take up too
             session.add(rival)
         return sweep.id, experiment.id

@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from api.background.sweeps import SweepDriver
 from core.settings import Settings
+from core.store import sweep_rungs
 from core.store import sweeps as sweep_store
 from tests.api.app_client import AppClient
 from tests.api.sweep_runs import Sent
@@ -46,7 +47,7 @@ def test_the_driver_passes_when_a_rung_is_stored_and_not_before(
     with Session(engine) as session:
         figures = {"step": 6, "fraction": 0.12, "validation_accuracy": 0.5,
                    "validation_loss": 0.5}  # fmt: skip
-        sweep_store.save_rung(session, _first_run(engine, sweep_id), figures)
+        sweep_rungs.save_rung(session, _first_run(engine, sweep_id), figures)
         session.commit()
     assert driver.pass_when_due(HOUR) == 1
     assert driver.pass_when_due(HOUR) == 0

@@ -1,4 +1,4 @@
-"""The one read a sweep's run makes at a judged rung (core/store/sweeps.py rung_gate): go on
+"""The one read a sweep's run makes at a judged rung (core/store/sweep_rungs.py rung_gate): go on
 without waiting while too few of the sweep's trials have a run at that rung for its pruner to
 stop any; the driver's verdict, once there, whatever the count; wait otherwise."""
 
@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine
 
 from core.presets import build_spec
-from core.store import experiments
+from core.store import experiments, sweep_rungs
 from core.store import sweeps as sweep_store
 from core.store.session import session_scope
 from core.store.sweep_tables import Sweep, SweepTrial
@@ -47,14 +47,14 @@ def _report(engine: Engine, experiment_id: str, rungs: int) -> None:
         for step in (100, 300, 900)[:rungs]:
             figures = {"step": step, "fraction": step / 900, "validation_accuracy": 0.5,
                        "validation_loss": 1.0}  # fmt: skip
-            sweep_store.save_rung(session, experiment_id, figures)
+            sweep_rungs.save_rung(session, experiment_id, figures)
 
 
 def _gate(engine: Engine, experiment_id: str, index: int) -> bool | None:
     with session_scope(engine) as session:
-        run = sweep_store.judged_rungs(session, experiment_id)
+        run = sweep_rungs.judged_rungs(session, experiment_id)
         assert run is not None
-        return sweep_store.rung_gate(session, run, index, experiment_id)
+        return sweep_rungs.rung_gate(session, run, index, experiment_id)
 
 
 def test_the_count_of_trials_at_the_rung_decides_whether_to_wait(engine: Engine) -> None:
@@ -70,8 +70,8 @@ def test_the_count_of_trials_at_the_rung_decides_whether_to_wait(engine: Engine)
     _report(engine, mine, 2)
     assert _gate(engine, mine, 1) is False
     with session_scope(engine) as session:
-        run = sweep_store.judged_rungs(session, mine)
-    assert run == sweep_store.RunOfSweep(sweep_id, 0, 2, 3)
+        run = sweep_rungs.judged_rungs(session, mine)
+    assert run == sweep_rungs.RunOfSweep(sweep_id, 0, 2, 3)
 
 
 def test_the_verdict_wins_over_the_count(engine: Engine) -> None:
@@ -102,5 +102,5 @@ def test_optunas_pruners_wait_from_two_trials_at_a_rung(
     _report(engine, run_of(engine, sweep_id, 1), 1)
     assert _gate(engine, mine, 0) is None
     with session_scope(engine) as session:
-        run = sweep_store.judged_rungs(session, mine)
+        run = sweep_rungs.judged_rungs(session, mine)
     assert run is not None and run.least == least
