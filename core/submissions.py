@@ -94,6 +94,12 @@ class Variant(BaseModel):
     )
 
 
+# The figures an ablation's summary can compare (core/kinds: each kind's summary_metrics).
+SummaryMetric = Literal[
+    "test_accuracy", "entropy_bits", "confidence", "frechet", "correlation", "as_requested"
+]
+
+
 class AblationRequest(BaseModel):
     """The body of POST /ablations."""
 
@@ -132,6 +138,11 @@ class AblationRequest(BaseModel):
         default=DEFAULT_SEEDS,
         description=f"A count n (seeds 0..n-1) or the seeds themselves; 1..{MAX_SEEDS}.",
     )
+    metric: SummaryMetric | None = Field(
+        default=None,
+        description="The figure of the finished runs the summary compares arm by arm; "
+        "default the kind's (a classifier's test_accuracy, a GAN's judge's entropy_bits).",
+    )
 
     @field_validator("seeds")
     @classmethod
@@ -154,6 +165,9 @@ class AblationRequest(BaseModel):
 
     def stored(self) -> dict[str, Any]:
         """The request as the store keeps it (and compares an Idempotency-Key's replay with):
-        `variants` only where given, so the ablations of other designs read as they always
-        did."""
-        return self.model_dump(mode="json", exclude=set() if self.variants else {"variants"})
+        `variants` and `metric` only where given, so the ablations that do not use them read
+        as they always did."""
+        left_out = ({"variants"} if not self.variants else set()) | (
+            {"metric"} if self.metric is None else set()
+        )
+        return self.model_dump(mode="json", exclude=left_out)

@@ -239,10 +239,25 @@ def build_plan(request: AblationRequest, limits: CostLimits) -> Plan:
         for seed in seeds:
             cell_spec = _validate({**spec_dict, "seed": seed}, ("seeds",), f"seed {seed}")
             cells.append(Cell(index, seed, cell_spec, preset, cost.cpu_hours))
+    _check_metric(request, arms)
     priced = ablation_total(costs)
     for problem in ablation_violations(priced, limits):
         raise PlanError(("seeds",), f"the ablation is too big: {problem}")
     return Plan(request.design, arms, seeds, cells, priced)
+
+
+def _check_metric(request: AblationRequest, arms: list[Arm]) -> None:
+    """A metric the summary compares must be a figure every arm's kind reports."""
+    if request.metric is None:
+        return
+    for arm in arms:
+        kind = kinds.kind_of_raw(arm.spec)
+        if request.metric not in kind.summary_metrics:
+            raise PlanError(
+                ("metric",),
+                f"{kind.name} runs do not report {request.metric}: compare "
+                + ", ".join(kind.summary_metrics),
+            )
 
 
 def store_plan(

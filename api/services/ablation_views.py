@@ -108,7 +108,7 @@ def arm_results(
     results: list[ArmResults] = []
     for arm in ablation.arms:
         spec = arm.get("spec") or {}
-        metric = kinds.kind_of_raw(spec).summary_metric
+        metric = ablation.request.get("metric") or kinds.kind_of_raw(spec).summary_metric
         values: dict[int, float] = {}
         loss: dict[int, float] = {}
         for state in by_arm.get(arm["index"], []):

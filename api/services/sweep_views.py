@@ -20,7 +20,7 @@ from core.kinds import AnySpec
 from core.store import experiments, sweep_reads
 from core.store import sweeps as sweep_store
 from core.store.sweep_tables import Sweep
-from core.submissions import AblationRequest
+from core.submissions import AblationRequest, SummaryMetric
 from core.sweeps import study
 from core.sweeps.objectives import label as objective_label
 from core.sweeps.objectives import maximizes
@@ -215,5 +215,11 @@ def confirm_plan(
     total = ablation_total(costs)
     for problem in ablation_violations(total, limits):
         raise PlanError(("seeds",), f"the confirmation is too big: {problem}")
-    request = AblationRequest(name=f"sweep-{sweep.id[:8]}-confirm", base=base, seeds=fresh)
+    # A GAN sweep's confirmation compares the figure the sweep chose on (a classifier's
+    # compares test accuracy, the test counterpart of its validation figures).
+    gan = sweep.base.get("kind") == "gan"
+    request = AblationRequest(
+        name=f"sweep-{sweep.id[:8]}-confirm", base=base, seeds=fresh,
+        metric=cast(SummaryMetric, sweep.objective) if gan else None,
+    )  # fmt: skip
     return Plan("grid", arms, fresh, cells, total), request

@@ -72,6 +72,9 @@ class Kind:
     # The figure of a finished run (a key of its metrics, higher is better) that an ablation's
     # summary compares between arms, seed by seed.
     summary_metric: str = "test_accuracy"
+    # Every figure of its finished runs an ablation may compare instead (AblationRequest
+    # .metric; a GAN sweep's confirmation compares the sweep's objective).
+    summary_metrics: tuple[str, ...] = ("test_accuracy",)
 
     def parse(self, raw: Mapping[str, Any]) -> BaseModel:
         return self.spec_model.model_validate(raw)

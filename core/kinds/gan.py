@@ -112,4 +112,5 @@ GAN = Kind(
     # The judge's label entropy over generated images: what tells a GAN that collapsed (one
     # digit, near 0 bits) from one that draws them all (near log2(10) = 3.32 bits).
     summary_metric="entropy_bits",
+    summary_metrics=("entropy_bits", "confidence", "frechet", "correlation", "as_requested"),
 )

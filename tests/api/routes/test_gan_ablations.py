@@ -89,6 +89,8 @@ def test_a_gan_ablation_compares_label_entropy_judged_by_one_classifier(
         ({"overrides": {**TINY, "kind": "classifier"}}, "overrides.kind"),
         ({"factors": {"latent": ["uniform", "gaussian"]}}, "arms[1].latent"),
         ({"overrides": {**TINY, "judge": "nope"}}, "overrides.judge"),
+        ({"metric": "test_accuracy"}, "metric"),
+        ({"metric": "nope"}, "metric"),
     ],
 )
 def test_a_gan_ablation_that_cannot_be_is_a_422_naming_the_field(
@@ -98,3 +100,33 @@ def test_a_gan_ablation_that_cannot_be_is_a_422_naming_the_field(
     assert response.status_code == 422, response.text
     assert [e["field"] for e in response.json()["errors"]] == [field]
     assert client.get("/ablations").json()["items"] == []
+
+
+def test_a_gan_ablation_can_compare_another_judge_figure(
+    client: AppClient, runs: RecordedRuns, engine: Engine
+) -> None:
+    """`metric` picks the figure the summary compares: here the Fréchet distance (the one a
+    GAN sweep on it confirms), not the default label entropy."""
+    _judge(runs)
+    response = client.post("/ablations", json={**GAN_GRID, "metric": "frechet"})
+    assert response.status_code == 201, response.text
+    created = response.json()
+    for member in created["members"]:
+        _finish_gan(engine, member["experiment_id"], 2.0)  # every run: Fréchet 40
+    summary = client.get(f"/ablations/{created['id']}/summary").json()
+    assert summary["metric"] == "frechet"
+    assert summary["arms"][0]["frechet"]["mean"] == pytest.approx(40.0)
+    assert "entropy_bits" not in summary["arms"][0]
+    (comparison,) = summary["comparisons"]
+    assert comparison["frechet"]["mean_diff"] == pytest.approx(0.0)
+
+
+def test_a_classifier_ablation_cannot_compare_a_gan_figure(client: AppClient) -> None:
+    response = client.post(
+        "/ablations",
+        json={"preset": "seed-baseline", "factors": {"lr": [0.1, 0.01]}, "seeds": 2,
+              "overrides": {"epochs": 1, "train_limit": 100}, "metric": "frechet"},
+    )  # fmt: skip
+    assert response.status_code == 422, response.text
+    error = response.json()["errors"][0]
+    assert error["field"] == "metric" and "classifier runs do not report frechet" in error["reason"]

@@ -95,3 +95,6 @@ def test_a_gan_sweep_prunes_on_the_judges_figures_and_confirms_on_the_test_set(
         # The confirmation's GANs are judged by the same classifier, against test images.
         assert arm["spec"]["judge"] == judge and "evaluate_test" not in arm["spec"]
         assert "judge_rungs" not in arm["spec"]
+    # Its summary compares the figure the sweep chose on.
+    summary = client.get(f"/ablations/{confirm.json()['ablation_id']}/summary").json()
+    assert summary["metric"] == "frechet"
