@@ -19,11 +19,12 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from cli import missing_extra
 from cli.assignments import AssignmentError, parse_assignments, parse_factors, parse_variants
 from cli.report import experiment_summary, summary_table
+from core.submissions import SummaryMetric
 from trainlab import ApiError, Client, ConnectionFailed
 from trainlab._config import ClientConfig
 
@@ -62,6 +63,8 @@ def ablate_body(args: argparse.Namespace) -> dict[str, Any]:
         body["variants"] = parse_variants(args.variant)
     if args.name:
         body["name"] = args.name
+    if args.metric:
+        body["metric"] = args.metric
     return body
 
 
@@ -178,6 +181,12 @@ def register(commands: Any) -> None:
     ablate = commands.add_parser("ablate", help="Run an ablation on a server.")
     ablate.add_argument("--design", choices=["grid", "variants", "book"], default="grid")
     ablate.add_argument("--base", help="Base preset of a grid or of variants.")
+    ablate.add_argument(
+        "--metric",
+        choices=list(get_args(SummaryMetric)),
+        help="The figure the summary compares (default: test_accuracy for a classifier, "
+        "entropy_bits for a GAN).",
+    )
     ablate.add_argument(
         "--factor", action="append", default=[], metavar="KEY=V1,V2", help="A factor to vary."
     )

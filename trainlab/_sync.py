@@ -293,7 +293,8 @@ class Ablations:
     ) -> models.Ablation:
         """A grid of `factors` on `preset` (design="grid"), the preset and each of
         `variants=[{"label": ..., "overrides": {...}}]` alone on it (design="variants"), or
-        the book's chain (design="book"), times seeds. Idempotent as experiments.create."""
+        the book's chain (design="book"), times seeds; `metric=` the figure its summary
+        compares (default the kind's). Idempotent as experiments.create."""
         body = ablation_body(
             design=design, preset=preset, factors=factors, overrides=overrides, seeds=seeds,
             name=name, extra=extra,

@@ -44,6 +44,13 @@ def test_submit_and_ablate_bodies() -> None:
         },
         {"overrides": {"loss": "mse"}},
     ]
+    assert "metric" not in ablate_body(args)
+    args = _parse(
+        "ablate", "--base", "gan-mnist", "--factor", "loss=bce,mse", "--metric", "frechet"
+    )
+    assert ablate_body(args)["metric"] == "frechet"
+    with pytest.raises(SystemExit):
+        _parse("ablate", "--base", "gan-mnist", "--metric", "validation_accuracy")
 
 
 def test_default_server_comes_from_the_settings() -> None:
