@@ -143,8 +143,7 @@ class ExperimentSpec(StrictModel):
     @property
     def rung_steps(self) -> list[int]:
         """The steps at which validation figures are reported, one per rung, ascending."""
-        total = self.total_steps
-        return [max(1, min(total, math.ceil(f * total))) for f in self.validation_rungs]
+        return rung_steps_of(self.validation_rungs, self.total_steps)
 
     @property
     def test_records(self) -> int:
@@ -192,15 +191,25 @@ def _check_validation(spec: ExperimentSpec) -> None:
     rungs = spec.validation_rungs
     if rungs and not held:
         raise ValueError("validation_rungs needs validation_records > 0 (a split to evaluate)")
-    if any(not 0.0 < f <= 1.0 for f in rungs):
-        raise ValueError("validation_rungs are fractions of the steps: each within (0, 1]")
-    if any(b <= a for a, b in itertools.pairwise(rungs)):
-        raise ValueError("validation_rungs must be ascending and distinct")
-    steps = spec.rung_steps
+    check_rungs("validation_rungs", rungs, spec.total_steps)
+
+
+def rung_steps_of(fractions: list[float], total: int) -> list[int]:
+    """The step of each rung (a fraction of `total` steps), within 1..total."""
+    return [max(1, min(total, math.ceil(f * total))) for f in fractions]
+
+
+def check_rungs(field: str, fractions: list[float], total: int) -> None:
+    """Rungs (a classifier's validation_rungs, a GAN's judge_rungs) are fractions of the steps
+    in (0, 1], ascending, each on a step of its own."""
+    if any(not 0.0 < f <= 1.0 for f in fractions):
+        raise ValueError(f"{field} are fractions of the steps: each within (0, 1]")
+    if any(b <= a for a, b in itertools.pairwise(fractions)):
+        raise ValueError(f"{field} must be ascending and distinct")
+    steps = rung_steps_of(fractions, total)
     if len(set(steps)) != len(steps):
         raise ValueError(
-            f"validation_rungs fall on the same step ({spec.total_steps} steps in all): "
-            "use fewer rungs or more steps"
+            f"{field} fall on the same step ({total} steps in all): use fewer rungs or more steps"
         )
 
 

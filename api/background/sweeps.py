@@ -45,7 +45,7 @@ from core import kinds
 from core.cost import estimate
 from core.kinds import AnySpec
 from core.settings import Settings
-from core.store import errors, experiments, quotas
+from core.store import errors, experiments, quotas, sweep_reads
 from core.store import sweeps as sweep_store
 from core.store.clock import utcnow
 from core.store.models import TERMINAL, Status
@@ -182,7 +182,7 @@ class SweepDriver:
         trials = sweep_store.trials(session, sweep.id)
         runs = sweep_store.run_rows(session, sweep.id, sweep.objective)
         ids = [e.id for members in runs.values() for _, e in members]
-        rungs = sweep_store.rungs_of(session, ids)
+        rungs = sweep_reads.rungs(session, ids)
         maximize = maximizes(sweep.objective)
         space = parse_space(sweep.space, sweep.base)
         for trial in trials:
@@ -269,7 +269,7 @@ class SweepDriver:
             return  # nothing to ask: the runs and their rungs need not be read
         space = parse_space(sweep.space, sweep.base)
         runs = sweep_store.run_rows(session, sweep.id, sweep.objective)
-        rungs = sweep_store.rungs_of(session, [e.id for m in runs.values() for _, e in m])
+        rungs = sweep_reads.rungs(session, [e.id for m in runs.values() for _, e in m])
         recs = records(trials, runs, rungs, sweep)
         # The status is read again after each commit: a cancel stops the asking.
         while (

@@ -48,7 +48,7 @@ def _t_quantile(df: int) -> float:
 
 def trial_records(session: Session, sweep: Sweep) -> list[study.TrialRecord]:
     runs = sweep_store.runs_with_experiments(session, sweep.id)
-    rungs = sweep_store.rungs_of(session, [e.id for m in runs.values() for _, e in m])
+    rungs = sweep_reads.rungs(session, [e.id for m in runs.values() for _, e in m])
     return records(sweep_store.trials(session, sweep.id), runs, rungs, sweep)
 
 

@@ -10,7 +10,6 @@ conditional GAN) are plain comparisons, and each refusal names the field it is a
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import math
 from typing import Literal
@@ -35,6 +34,8 @@ from core.spec import (
     TRAIN_RECORDS,
     Dataset,
     DeviceName,
+    check_rungs,
+    rung_steps_of,
 )
 
 # One GAN step is one training record: D on it, D on a fake, G through D. The book's cGAN
@@ -195,21 +196,8 @@ class GanSpec(StrictModel):
                 f"sample points: raise it to at least "
                 f"{math.ceil(self.total_steps / MAX_SAMPLE_POINTS)}"
             )
-        self._check_rungs()
+        check_rungs("judge_rungs", self.judge_rungs, self.total_steps)
         return self
-
-    def _check_rungs(self) -> None:
-        rungs = self.judge_rungs
-        if any(not 0.0 < f <= 1.0 for f in rungs):
-            raise ValueError("judge_rungs are fractions of the steps: each within (0, 1]")
-        if any(b <= a for a, b in itertools.pairwise(rungs)):
-            raise ValueError("judge_rungs must be ascending and distinct")
-        steps = self.rung_steps
-        if len(set(steps)) != len(steps):
-            raise ValueError(
-                f"judge_rungs fall on the same step ({self.total_steps} steps in all): use "
-                "fewer rungs or more steps"
-            )
 
     @property
     def train_records(self) -> int:
@@ -223,8 +211,7 @@ class GanSpec(StrictModel):
     @property
     def rung_steps(self) -> list[int]:
         """The steps at which the judge's figures are reported as rungs, ascending."""
-        total = self.total_steps
-        return [max(1, min(total, math.ceil(f * total))) for f in self.judge_rungs]
+        return rung_steps_of(self.judge_rungs, self.total_steps)
 
     @property
     def steps_per_epoch(self) -> int:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
-from core.store.sweep_tables import ExperimentRung, SweepRun, SweepTrial, rung_value
+from core.store.sweep_tables import ExperimentRung, SweepRun, SweepTrial
 from core.store.tables import EXPERIMENTS
 
 _TRIALS = SweepTrial.__table__  # type: ignore[attr-defined]
@@ -62,7 +62,12 @@ class RungRow:
     figures: dict[str, float] | None  # another kind's (a GAN judge's) figures
 
     def value(self, name: str) -> float | None:
-        return rung_value(self, name)
+        """The rung's figure `name` (a sweep's objective), None where it has none."""
+        if name in ("validation_accuracy", "validation_loss"):
+            found = getattr(self, name)
+        else:
+            found = (self.figures or {}).get(name)
+        return None if found is None else float(found)
 
 
 def trials(session: Session, sweep_id: str) -> list[TrialRow]:

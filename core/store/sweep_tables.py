@@ -94,15 +94,3 @@ class ExperimentRung(SQLModel, table=True):
     validation_accuracy: float | None = None
     validation_loss: float | None = None
     figures: dict[str, float] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
-
-    def value(self, name: str) -> float | None:
-        return rung_value(self, name)
-
-
-def rung_value(row: Any, name: str) -> float | None:
-    """A rung row's figure `name` (a sweep's objective), None where it has none."""
-    if name in ("validation_accuracy", "validation_loss"):
-        found = getattr(row, name)
-    else:
-        found = (row.figures or {}).get(name)
-    return None if found is None else float(found)

@@ -10,7 +10,6 @@ from (it was paused past its lease) commits nothing more.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, NamedTuple
 
@@ -18,13 +17,11 @@ from sqlalchemy import and_, case, delete, func, or_, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from core.store import sweep_reads
 from core.store.clock import utcnow
 from core.store.cursor import decode_cursor, encode_cursor
 from core.store.errors import IdempotencyConflict, StoreError
 from core.store.experiments import scoped_key
 from core.store.models import TERMINAL_VALUES, Experiment
-from core.store.sweep_reads import RungRow
 from core.store.sweep_tables import ExperimentRung, Sweep, SweepRun, SweepTrial
 from core.store.tables import rowcount
 
@@ -216,11 +213,6 @@ def run_rows(
         run = RunKey(sweep_id, number, seed, eid)
         found.setdefault(number, []).append((run, RunRow(eid, status, error, value)))
     return found
-
-
-def rungs_of(session: Session, experiment_ids: Sequence[str]) -> dict[str, list[RungRow]]:
-    """Each run's rungs in step order, as plain rows (sweep_reads.rungs)."""
-    return sweep_reads.rungs(session, experiment_ids)
 
 
 def add_trial(

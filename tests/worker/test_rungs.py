@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from core.presets import build_spec
 from core.settings import Settings
-from core.store import experiments, sweep_rungs
+from core.store import experiments, sweep_reads, sweep_rungs
 from core.store import sweeps as sweep_store
 from core.store.session import session_scope
 from core.store.sweep_tables import Sweep, SweepTrial
@@ -76,7 +76,7 @@ def _driver(engine: Engine, sweep_id: str, experiment_id: str, verdicts: list[bo
     for index, prune in enumerate(verdicts):
         while True:
             with session_scope(engine) as session:
-                seen = len(sweep_store.rungs_of(session, [experiment_id])[experiment_id])
+                seen = len(sweep_reads.rungs(session, [experiment_id])[experiment_id])
             if seen > index:
                 break
             time.sleep(0.01)
@@ -141,7 +141,7 @@ def test_a_run_judged_to_go_on_trains_to_its_end(
     assert [(i, a) for i, a, _ in waits] == [(0, False), (1, False)]
     assert all(0.2 <= seconds < rungs.VERDICT_WAIT_S for _, _, seconds in waits)
     with session_scope(engine) as session:
-        assert [r.step for r in sweep_store.rungs_of(session, [eid])[eid]] == [100, 300, 900]
+        assert [r.step for r in sweep_reads.rungs(session, [eid])[eid]] == [100, 300, 900]
 
 
 def test_with_no_verdict_in_time_the_run_goes_on_after_the_wait(
