@@ -4,15 +4,37 @@ error, which the tests assert there are none of)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from selenium.webdriver.common.action_chains import ActionChains
+from sqlalchemy import Engine
+
+from core.settings import Settings
+from core.store.migrate import upgrade_to_head
+from core.store.session import make_engine
+from tests.conftest import free_port, make_settings
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
+
+
+def embedded_store(root: Path, data_dir: Path, **extra: Any) -> tuple[Settings, Engine]:
+    """Settings of a page's test server on a free port, with its store and broker in SQLite
+    files under `root` (the schema brought to head), and an engine on that store."""
+    settings = make_settings(
+        database_url=f"sqlite:///{root / 'trainlab.db'}",
+        broker_url=f"sqla+sqlite:///{root / 'broker.db'}",
+        state_dir=root / "state",
+        data_dir=data_dir,
+        port=free_port(),
+        **extra,
+    )
+    upgrade_to_head(settings.effective_database_url)
+    return settings, make_engine(settings.effective_database_url)
 
 
 class StrictCsp:

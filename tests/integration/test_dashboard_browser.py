@@ -24,11 +24,8 @@ import pytest
 from api.app import create_app
 from api.services.datasets import load_test_split
 from core.presets import BOOK_CHAIN, build_spec
-from core.store.migrate import upgrade_to_head
-from core.store.session import make_engine
 from tests.api.live_server import serving
 from tests.api.recorded_runs import RecordedRuns
-from tests.conftest import free_port, make_settings
 from tests.integration.browser import (
     browser_errors,
     chromium,
@@ -41,6 +38,7 @@ from tests.integration.dashboard_page import (
     StrictCsp,
     charts_without_axis_titles,
     draw_stroke,
+    embedded_store,
     js,
     layout,
     pad_pixels,
@@ -91,16 +89,7 @@ def _populate(runs: RecordedRuns, mnist_dir: Path) -> None:
 def live_server(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> Iterator[LiveServer]:
     require_chromium()
     root = tmp_path_factory.mktemp("dashboard")
-    port = free_port()
-    settings = make_settings(
-        database_url=f"sqlite:///{root / 'trainlab.db'}",
-        broker_url=f"sqla+sqlite:///{root / 'broker.db'}",
-        state_dir=root / "state",
-        data_dir=mnist_dir,
-        port=port,
-    )
-    upgrade_to_head(settings.effective_database_url)
-    engine = make_engine(settings.effective_database_url)
+    settings, engine = embedded_store(root, mnist_dir)
     runs = RecordedRuns(engine)
     _populate(runs, mnist_dir)
 
@@ -122,7 +111,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> It
     writer.start()
     app = StrictCsp(create_app(settings, lifespan_hooks=[]))
     try:
-        with serving(app, port, graceful_shutdown_s=2) as url:
+        with serving(app, settings.port, graceful_shutdown_s=2) as url:
             ablation = httpx.post(
                 f"{url}/ablations",
                 json={"name": "book", "design": "book", "seeds": 2, "overrides": SUBSET},

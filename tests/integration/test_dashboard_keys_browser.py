@@ -15,12 +15,11 @@ from api.app import create_app
 from core.keys import Role
 from core.presets import build_spec
 from core.store import keys
-from core.store.migrate import upgrade_to_head
-from core.store.session import make_engine, session_scope
+from core.store.session import session_scope
 from tests.api.live_server import serving
 from tests.api.recorded_runs import RecordedRuns
-from tests.conftest import free_port, make_settings
 from tests.integration.browser import browser_errors, chromium, screenshot, wait_until
+from tests.integration.dashboard_page import embedded_store
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -34,18 +33,9 @@ class Served:
 
 @pytest.fixture
 def served(tmp_path: Path, mnist_dir: Path) -> Iterator[Served]:
-    port = free_port()
-    settings = make_settings(
-        database_url=f"sqlite:///{tmp_path / 'trainlab.db'}",
-        broker_url=f"sqla+sqlite:///{tmp_path / 'broker.db'}",
-        state_dir=tmp_path / "state",
-        data_dir=mnist_dir,
-        port=port,
-        auth="required",
-        trusted_hosts=["127.0.0.1"],
+    settings, engine = embedded_store(
+        tmp_path, mnist_dir, auth="required", trusted_hosts=["127.0.0.1"]
     )
-    upgrade_to_head(settings.effective_database_url)
-    engine = make_engine(settings.effective_database_url)
     with session_scope(engine) as session:
         alice = keys.create_key(session, "alice", Role.member)[1]
     runs = RecordedRuns(engine)
@@ -67,7 +57,7 @@ def served(tmp_path: Path, mnist_dir: Path) -> Iterator[Served]:
     writer = threading.Thread(target=worker, daemon=True)
     writer.start()
     try:
-        with serving(create_app(settings, lifespan_hooks=[]), port) as url:
+        with serving(create_app(settings, lifespan_hooks=[]), settings.port) as url:
             yield Served(url, alice, live_points)
     finally:
         stop.set()

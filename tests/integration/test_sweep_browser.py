@@ -22,12 +22,8 @@ from sqlalchemy import Engine
 
 from api.app import create_app
 from api.background.sweeps import SweepDriver
-from core.settings import Settings
-from core.store.migrate import upgrade_to_head
-from core.store.session import make_engine
 from tests.api.live_server import serving
 from tests.api.sweep_runs import Sent, finish_runs
-from tests.conftest import free_port, make_settings
 from tests.integration.browser import (
     browser_errors,
     chromium,
@@ -36,7 +32,12 @@ from tests.integration.browser import (
     screenshot,
     wait_until,
 )
-from tests.integration.dashboard_page import StrictCsp, charts_without_axis_titles, js
+from tests.integration.dashboard_page import (
+    StrictCsp,
+    charts_without_axis_titles,
+    embedded_store,
+    js,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.slow]
 
@@ -76,20 +77,12 @@ class Served:
 def served(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> Iterator[Served]:
     require_chromium()
     root: Path = tmp_path_factory.mktemp("sweep-page")
-    port = free_port()
-    settings: Settings = make_settings(
-        database_url=f"sqlite:///{root / 'trainlab.db'}",
-        broker_url=f"sqla+sqlite:///{root / 'broker.db'}",
-        state_dir=root / "state",
-        data_dir=mnist_dir,  # the record card beside the sweep's shows a test image
-        port=port,
-    )
-    upgrade_to_head(settings.effective_database_url)
-    engine = make_engine(settings.effective_database_url)
+    # MNIST: the record card beside the sweep's shows a test image.
+    settings, engine = embedded_store(root, mnist_dir)
     # No background pass: the test drives the sweep, so it knows what the page should show.
     app = StrictCsp(create_app(settings, lifespan_hooks=[]))
     try:
-        with serving(app, port, graceful_shutdown_s=2) as url:
+        with serving(app, settings.port, graceful_shutdown_s=2) as url:
             created = httpx.post(f"{url}/sweeps", json=SWEEP)
             assert created.status_code == 201, created.text
             driver = SweepDriver(engine, Sent(), settings)  # type: ignore[arg-type]

@@ -15,14 +15,11 @@ import pytest
 
 from api.app import create_app
 from api.background.sweeps import SweepDriver
-from core.store.migrate import upgrade_to_head
-from core.store.session import make_engine
 from tests.api.live_server import serving
 from tests.api.recorded_runs import RecordedRuns, finished_judge
 from tests.api.sweep_runs import Sent, finish_gan_runs
-from tests.conftest import free_port, make_settings
 from tests.integration.browser import browser_errors, chromium, require_chromium, wait_until
-from tests.integration.dashboard_page import StrictCsp, js
+from tests.integration.dashboard_page import StrictCsp, embedded_store, js
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.slow]
 
@@ -41,20 +38,11 @@ def _fill(driver: Any, selector: str, text: str) -> None:
 @pytest.fixture
 def served(tmp_path: Path, mnist_dir: Path) -> Iterator[tuple[str, Any]]:
     require_chromium()
-    port = free_port()
-    settings = make_settings(
-        database_url=f"sqlite:///{tmp_path / 'trainlab.db'}",
-        broker_url=f"sqla+sqlite:///{tmp_path / 'broker.db'}",
-        state_dir=tmp_path / "state",
-        data_dir=mnist_dir,
-        port=port,
-    )
-    upgrade_to_head(settings.effective_database_url)
-    engine = make_engine(settings.effective_database_url)
+    settings, engine = embedded_store(tmp_path, mnist_dir)
     finished_judge(RecordedRuns(engine))  # the account's classifier: every trial's judge
     app = StrictCsp(create_app(settings, lifespan_hooks=[]))
     try:
-        with serving(app, port, graceful_shutdown_s=2) as url:
+        with serving(app, settings.port, graceful_shutdown_s=2) as url:
             yield url, (engine, settings)
     finally:
         engine.dispose()
