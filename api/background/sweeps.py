@@ -49,6 +49,7 @@ from core.store import errors, experiments, quotas, sweep_reads
 from core.store import sweeps as sweep_store
 from core.store.clock import utcnow
 from core.store.models import TERMINAL, Status
+from core.store.session import bounded_idle_session
 from core.store.sweep_tables import Sweep, SweepTrial
 from core.sweeps import paired, study
 from core.sweeps.objectives import maximizes
@@ -93,20 +94,20 @@ class SweepDriver:
         due = now - self._last_pass >= interval_s
         signal = None
         if not due and self._active:
-            with Session(self.engine) as session:
+            with self._session() as session:
                 signal = sweep_store.activity(session)
             due = signal != self._signal
         if not due:
             return 0
         if signal is None:
-            with Session(self.engine) as session:
+            with self._session() as session:
                 signal = sweep_store.activity(session)
         self._signal, self._last_pass = signal, now
         self._active = self.one_pass()
         return self._active
 
     def one_pass(self) -> int:
-        with Session(self.engine) as session:
+        with self._session() as session:
             ids = sweep_store.active_sweep_ids(session)
         for gone in set(self._studies.entries) - set(ids):
             self._studies.drop(gone)
@@ -120,7 +121,7 @@ class SweepDriver:
 
     def drive(self, sweep_id: str) -> None:
         to_send: list[str] = []
-        with Session(self.engine) as session:
+        with self._session() as session:
             if not sweep_store.take_lease(session, sweep_id, self.me, self.settings.sweep_lease_s):
                 session.rollback()
                 self._let_go(sweep_id)
@@ -149,6 +150,12 @@ class SweepDriver:
         # never sent is sent by the reaper later, too).
         if to_send:
             self.dispatcher.dispatch_all(to_send)
+
+    def _session(self) -> Session:
+        # A driver paused mid-pass (past its lease) would hold the sweep's row lock until it
+        # wakes, and the take_lease of the process taking over would wait on it: the server
+        # ends a transaction left idle for a lease's length instead.
+        return bounded_idle_session(self.engine, self.settings.sweep_lease_s)
 
     def _let_go(self, sweep_id: str) -> None:
         self._held.discard(sweep_id)

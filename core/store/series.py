@@ -258,7 +258,16 @@ def read_run_series(
         steps, values = _packed_after(packed, name, since_step)
     else:
         steps, values = _rows_series(session, experiment_id, since_step, name)
+        # Each statement sees the store as of its start (PostgreSQL's READ COMMITTED): a run
+        # deleted after its terminal status was read has no packed series and no rows left,
+        # which would read as a run that finished with no points. It is gone instead.
+        if status in TERMINAL_VALUES and steps.size == 0 and _gone(session, experiment_id):
+            return None
     return RunSeries(status, error, step, total_steps, steps, values, name)
+
+
+def _gone(session: Session, experiment_id: str) -> bool:
+    return session.execute(_STATE, {"experiment_id": experiment_id}).first() is None
 
 
 def _series_name(kind_name: str | None, series: str | None) -> str:

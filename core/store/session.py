@@ -16,8 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import SessionTransaction
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
@@ -78,3 +79,19 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def bounded_idle_session(engine: Engine, idle_s: float) -> Session:
+    """A session whose PostgreSQL transactions end (the server closes the connection) when
+    the process leaves one idle for `idle_s`: a process paused in the middle of one (SIGSTOP,
+    a frozen VM) would otherwise hold its row locks, and everyone waiting on them, until it
+    wakes. SQLite has one process's writer at a time anyway and gets a plain session."""
+    session = Session(engine)
+    if engine.dialect.name == "postgresql":
+        setting = text(f"SET LOCAL idle_in_transaction_session_timeout = {int(idle_s * 1000)}")
+
+        @event.listens_for(session, "after_begin")
+        def _bound(_s: Session, _t: SessionTransaction, connection: Connection) -> None:
+            connection.execute(setting)
+
+    return session
