@@ -11,6 +11,7 @@ from sqlmodel import SQLModel
 
 import core.store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from core.settings import get_settings
+from core.store.migrate import include_name
 from core.store.session import make_engine
 
 config = context.config
@@ -33,6 +34,7 @@ def _configure(connection: Connection | None = None, url: str | None = None) -> 
         url=url,
         target_metadata=target_metadata,
         compare_type=True,
+        include_name=include_name,
         # SQLite can't ALTER most things in place; batch mode rebuilds the table instead.
         render_as_batch=True,
         literal_binds=connection is None,

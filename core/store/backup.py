@@ -29,7 +29,7 @@ from alembic.util import CommandError
 from sqlalchemy import MetaData, inspect
 from sqlalchemy.engine import URL, make_url
 
-from core.store.migrate import alembic_config, head_revision, upgrade_to_head
+from core.store.migrate import FUNCTIONS, alembic_config, head_revision, upgrade_to_head
 from core.store.session import make_engine
 
 _PG_MAGIC = b"PGDMP"
@@ -191,6 +191,9 @@ def _drop_everything(url: str) -> None:
             tables = MetaData()
             tables.reflect(connection)
             tables.drop_all(connection)
+            if connection.dialect.name == "postgresql":
+                for function in FUNCTIONS:
+                    connection.exec_driver_sql(f"DROP FUNCTION IF EXISTS {function}() CASCADE")
     finally:
         engine.dispose()
 

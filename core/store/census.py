@@ -2,7 +2,8 @@
 reads whose cost does not grow with the store, cheap enough for every scrape or poll. Most
 experiments have ended, and an ended row changes no more until it is deleted: the feed reads
 only the queued and running ones (few) and counts, and /metrics keeps the ended ones' totals
-until one ends or is deleted (status_totals)."""
+until one ends or is deleted (status_totals). The counts are SQLite's own (it counts a table
+without reading it) and, on PostgreSQL, the ones its writes keep (core/store/store_counts.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, ScalarSelect, Select, case, func, select
 from sqlmodel import Session, col
 
+from core.store import store_counts
 from core.store.clock import as_utc
 from core.store.models import TERMINAL_VALUES, Ablation, DeletedTotal, Status
 from core.store.tables import EXPERIMENTS
@@ -78,13 +80,18 @@ def _totals_of(statuses: tuple[str, ...]) -> Select[Any]:
 
 
 def _ended_version(session: Session) -> tuple[int, int]:
-    """(ended experiments now, ended experiments ever deleted), in one statement (one
-    snapshot). An experiment that ends raises the first, one deleted raises the second, and
-    nothing else changes an ended row, so the ended totals are the same while this is: the
-    pair never comes back once it has moved (neither figure goes down without the other
-    going up). SQLite counts a table's rows without reading them; PostgreSQL scans its
-    smallest index."""
-    ended, deleted = session.execute(_ENDED_VERSION[_dialect(session)]).one()
+    """A pair that moves whenever an experiment has ended or an ended one has been deleted,
+    and never comes back once it has moved; nothing else changes an ended row, so the ended
+    totals are the same while it is. On PostgreSQL, the changes to the ended experiments its
+    writes have counted (it only grows). On SQLite, which counts a table's rows without
+    reading them: (ended experiments now, ended experiments ever deleted), in one statement
+    (one snapshot); an end raises the first, a deletion the second, and neither goes down
+    without the other going up."""
+    if _dialect(session) == "postgresql":
+        changes, rows = session.execute(store_counts.ENDED_VERSION).one()
+        store_counts.fold_if_many(session, int(rows))
+        return int(changes), 0
+    ended, deleted = session.execute(_ENDED_VERSION).one()
     return int(ended), int(deleted)
 
 
@@ -163,22 +170,22 @@ def activity_marks(session: Session) -> ActivityMarks:
     time), requeueing, cancelling and ending (the queued and running ones' figures: an end
     takes a run out of them) and deleting (count; ended ones ever deleted). An ended row
     changes no more, so none is read: the cost does not grow with the store (the count is
-    SQLite's row count, PostgreSQL's scan of its smallest index; the rest are index seeks)."""
-    return ActivityMarks(
-        tuple(session.execute(_MARKS[_dialect(session)]).one()),
-        tuple(session.execute(_ABLATION_MARKS).one()),
-    )
+    SQLite's row count, the count PostgreSQL's writes keep; the rest are index seeks)."""
+    dialect = _dialect(session)
+    experiments = tuple(session.execute(_MARKS[dialect]).one())
+    if dialect == "postgresql":  # the last figure is the store's count rows, no mark
+        experiments, rows = experiments[:-1], experiments[-1]
+        store_counts.fold_if_many(session, int(rows))
+    return ActivityMarks(experiments, tuple(session.execute(_ABLATION_MARKS).one()))
 
 
-def _every(dialect: str) -> ScalarSelect[Any]:
+def _every(dialect: str) -> Any:
     """How many experiments there are. SQLite counts a table's rows without reading them;
-    PostgreSQL plans a bare count inside a larger statement as a read of the whole table,
-    and a count of the rows with a status (all of them) as an index-only scan of the status
-    index."""
-    counted = select(func.count()).select_from(EXPERIMENTS)
+    PostgreSQL would read them all (an index-only scan at best), so there it is the sum its
+    writes keep (core/store/store_counts.py)."""
     if dialect == "postgresql":
-        counted = counted.where(_E.status.is_not(None))
-    return counted.scalar_subquery()
+        return store_counts.experiments_total()
+    return select(func.count()).select_from(EXPERIMENTS).scalar_subquery()
 
 
 def _dialect(session: Session) -> str:
@@ -202,7 +209,12 @@ def _marks(dialect: str) -> Select[Any]:
         .where(_E.status.in_(_OPEN))
         .subquery()
     )
-    return select(every, newest, *still_open.c, _deleted_ended())
+    marks = select(every, newest, *still_open.c, _deleted_ended())
+    if dialect == "postgresql":
+        marks = marks.add_columns(
+            select(func.count()).select_from(store_counts.STORE_COUNTS).scalar_subquery()
+        )
+    return marks
 
 
 # Built once: the same statements every poll.
@@ -210,6 +222,7 @@ _DIALECTS = ("postgresql", "sqlite")
 _MARKS = {d: _marks(d) for d in _DIALECTS}
 _ABLATION_MARKS = select(func.count(), func.max(col(Ablation.created_at)))
 _still_open = select(func.count()).where(_E.status.in_(_OPEN)).scalar_subquery()
-_ENDED_VERSION = {d: select(_every(d) - _still_open, _deleted_ended()) for d in _DIALECTS}
+# SQLite's: (ended experiments now, ended ones ever deleted); PostgreSQL's is the writes' own.
+_ENDED_VERSION = select(_every("sqlite") - _still_open, _deleted_ended())
 _ENDED_TOTALS = _totals_of(TERMINAL_VALUES)
 _OPEN_TOTALS = _totals_of(_OPEN)

@@ -99,10 +99,22 @@ def schema_state(engine: Engine) -> SchemaState:
         return SchemaState(current=current_revision(connection), head=head_revision())
 
 
+# Tables the migrations keep that no model describes: written by PostgreSQL triggers only
+# (core/store/store_counts.py). Autogenerate leaves them alone.
+OUTSIDE_MODELS = frozenset({"store_counts"})
+# The trigger functions that write them (PostgreSQL), which dropping the tables leaves behind.
+FUNCTIONS = ("trainlab_count_experiments",)
+
+
+def include_name(name: str | None, type_: str, _parents: Any) -> bool:
+    return not (type_ == "table" and name in OUTSIDE_MODELS)
+
+
 def schema_differences(engine: Engine) -> list[Any]:
     """What autogenerate would change to make the database match the models: empty when the
     migrations and api/db/models.py agree."""
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        opts = {"compare_type": True, "include_name": include_name}
+        context = MigrationContext.configure(connection, opts=opts)
         diffs: list[Any] = compare_metadata(context, SQLModel.metadata)
         return diffs
