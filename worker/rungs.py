@@ -36,7 +36,8 @@ logger = logging.getLogger(__name__)
 # Above the driver's pass interval (api/background/sweeps.py runs one a second) with room
 # for the pass itself on a busy machine.
 VERDICT_WAIT_S = 3.0
-VERDICT_POLL_S = 0.02
+# Polled while a run waits at a rung: a read of one row by key, for the driver's pass.
+VERDICT_POLL_S = 0.005
 
 
 def rung_writer(link: StoreLink, experiment_id: str) -> Callable[[int, dict[str, Any]], None]:

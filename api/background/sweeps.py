@@ -30,8 +30,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, cast
 
 from sqlalchemy import Engine
@@ -51,6 +50,7 @@ from core.store.clock import utcnow
 from core.store.models import TERMINAL, Status
 from core.store.session import bounded_idle_session
 from core.store.sweep_tables import Sweep, SweepTrial
+from core.store.wake import Waker
 from core.sweeps import paired, study
 from core.sweeps.objectives import maximizes
 from core.sweeps.space import apply_params, decode, parse_space
@@ -362,11 +362,23 @@ class SweepDriver:
             sweep_store.finish(session, sweep, "succeeded")
 
 
-def sweeps_running(
+@contextlib.asynccontextmanager
+async def sweeps_running(
     engine: Engine, dispatcher: Dispatcher, settings: Settings, interval_s: float = 1.0,
     failed: Callable[[Exception], None] = lambda exc: logger.warning("sweep pass: %s", exc),
-) -> AbstractAsyncContextManager[None]:  # fmt: skip
+) -> AsyncIterator[None]:  # fmt: skip
     driver = SweepDriver(engine, dispatcher, settings)
-    return running_every(
-        "sweeps", min(WAKE_S, interval_s), lambda: driver.pass_when_due(interval_s), failed=failed
-    )
+    # Each step waits for a worker's wake-up (a rung stored, a run ended: core/store/wake.py)
+    # or for the poll interval, whichever comes first, then passes if anything changed.
+    waker = Waker(engine)
+    wait_s = min(WAKE_S, interval_s)
+
+    def step() -> int:
+        waker.wait(wait_s)
+        return driver.pass_when_due(interval_s)
+
+    try:
+        async with running_every("sweeps", 0.0, step, failed=failed):
+            yield
+    finally:
+        waker.close()

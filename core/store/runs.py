@@ -16,6 +16,7 @@ from sqlalchemy import and_, func, literal, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
+from core.store import wake
 from core.store.artifacts import save_predictions
 from core.store.clock import utcnow
 from core.store.models import TERMINAL, Experiment, Status, sortable_metric_columns
@@ -117,6 +118,7 @@ def finish(
     )
     if rowcount(done) != 1:
         return False
+    wake.announce(session)  # a sweep's driver starts the next trial at once
     pack_series(session, experiment_id)
     if outputs is not None and labels is not None and predicted is not None:
         save_predictions(session, experiment_id, outputs, labels, predicted)

@@ -11,6 +11,7 @@ from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from core.store import wake
 from core.store.models import Experiment
 from core.store.sweep_tables import ExperimentRung, Sweep, SweepRun, SweepTrial
 from core.sweeps import gate
@@ -40,6 +41,7 @@ def save_rung(session: Session, experiment_id: str, figures: dict[str, Any]) -> 
         )
     )
     session.flush()
+    wake.announce(session)  # a sweep's driver judges it at once
 
 
 class RunOfSweep(NamedTuple):
