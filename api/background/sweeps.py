@@ -15,30 +15,23 @@ Per sweep, under its lease (core/store/sweeps.py: one driver at a time across AP
    against its key's quotas (over one, the sweep waits and says so in `note`);
 4. the sweep ends `succeeded` once max_trials trials and all their runs have ended.
 
-The lease fences every commit, not only the start of a pass: the pass takes it (and commits
-that at once, holding nothing while it reads and asks), and each of its transactions commits
-only if this process is still the lease's owner (core/store/sweeps.py keep_lease, checked with
-the sweep's row held to the commit). A process paused past its lease while another took the
-sweep over commits nothing more: its next commit finds the other owner and rolls back, and a
-trial it asks that the other has already asked is that same sign.
+How the lease fences each of the pass's commits: api/background/sweep_lease.py.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import socket
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from api.background.dispatch import Dispatcher
 from api.background.periodic import running_every
+from api.background.sweep_lease import LeaseLost, SweepLease
 from api.background.sweep_records import figures, records
 from core import kinds
 from core.cost import estimate
@@ -48,7 +41,6 @@ from core.store import errors, experiments, quotas, sweep_reads
 from core.store import sweeps as sweep_store
 from core.store.clock import utcnow
 from core.store.models import TERMINAL, Status
-from core.store.session import bounded_idle_session
 from core.store.sweep_tables import Sweep, SweepTrial
 from core.store.wake import Waker
 from core.sweeps import paired, study
@@ -67,18 +59,10 @@ ENDED = ("pruned", "complete", "failed")
 WAITING = "waiting: "  # the note of a sweep whose next trial waits for its owner's quota
 
 
-class LeaseLost(Exception):
-    """Another process drives the sweep now: this pass stops where it is."""
-
-
-def driver_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 class SweepDriver:
     def __init__(self, engine: Engine, dispatcher: Dispatcher, settings: Settings) -> None:
         self.engine, self.dispatcher, self.settings = engine, dispatcher, settings
-        self.me = driver_name()
+        self.lease = SweepLease(engine, settings.sweep_lease_s)
         self._signal: tuple[int, ...] | None = None
         self._last_pass = float("-inf")
         self._active = 0  # sweeps active at the last pass
@@ -94,20 +78,20 @@ class SweepDriver:
         due = now - self._last_pass >= interval_s
         signal = None
         if not due and self._active:
-            with self._session() as session:
+            with self.lease.session() as session:
                 signal = sweep_store.activity(session)
             due = signal != self._signal
         if not due:
             return 0
         if signal is None:
-            with self._session() as session:
+            with self.lease.session() as session:
                 signal = sweep_store.activity(session)
         self._signal, self._last_pass = signal, now
         self._active = self.one_pass()
         return self._active
 
     def one_pass(self) -> int:
-        with self._session() as session:
+        with self.lease.session() as session:
             ids = sweep_store.active_sweep_ids(session)
         for gone in set(self._studies.entries) - set(ids):
             self._studies.drop(gone)
@@ -121,12 +105,10 @@ class SweepDriver:
 
     def drive(self, sweep_id: str) -> None:
         to_send: list[str] = []
-        with self._session() as session:
-            if not sweep_store.take_lease(session, sweep_id, self.me, self.settings.sweep_lease_s):
-                session.rollback()
+        with self.lease.session() as session:
+            if not self.lease.take(session, sweep_id):
                 self._let_go(sweep_id)
                 return
-            session.commit()
             if sweep_id not in self._held:
                 self._studies.drop(sweep_id)  # taken (back) over: built from the store again
             self._held.add(sweep_id)
@@ -135,11 +117,11 @@ class SweepDriver:
                 self._update(session, sweep)
                 # The judgements stand on their own: a trial asked next that waits for the
                 # owner's quota rolls its own transaction back, not the prunes that free it.
-                self._commit(session, sweep_id)
+                self.lease.commit(session, sweep_id)
                 if sweep.status == "running":
                     self._fill(session, sweep, to_send)
                 self._maybe_finish(session, sweep)
-                self._commit(session, sweep_id)
+                self.lease.commit(session, sweep_id)
             except LeaseLost:
                 logger.info("sweep %s: driven by another process now", sweep_id)
                 self._let_go(sweep_id)
@@ -151,37 +133,9 @@ class SweepDriver:
         if to_send:
             self.dispatcher.dispatch_all(to_send)
 
-    def _session(self) -> Session:
-        # A driver paused mid-pass (past its lease) would hold the sweep's row lock until it
-        # wakes, and the take_lease of the process taking over would wait on it: the server
-        # ends a transaction left idle for a lease's length instead.
-        return bounded_idle_session(self.engine, self.settings.sweep_lease_s)
-
     def _let_go(self, sweep_id: str) -> None:
         self._held.discard(sweep_id)
         self._studies.drop(sweep_id)
-
-    def _commit(self, session: Session, sweep_id: str) -> None:
-        """Commit this transaction's writes if this process still holds the lease; else roll
-        them back and raise LeaseLost."""
-        with self._collisions(session, sweep_id):
-            session.flush()
-        if not sweep_store.keep_lease(session, sweep_id, self.me, self.settings.sweep_lease_s):
-            session.rollback()
-            raise LeaseLost(sweep_id)
-        session.commit()
-
-    @contextlib.contextmanager
-    def _collisions(self, session: Session, sweep_id: str) -> Iterator[None]:
-        """A write that collides with another's (the trial number it asks already stored) is
-        LeaseLost when another process holds the lease now: that one asked it."""
-        try:
-            yield
-        except IntegrityError:
-            session.rollback()
-            if sweep_store.lease_owner(session, sweep_id) != self.me:
-                raise LeaseLost(sweep_id) from None
-            raise
 
     # 1 and 2 ----------------------------------------------------------------------------
 
@@ -288,15 +242,15 @@ class SweepDriver:
                 maximize=maximizes(sweep.objective),
             )  # fmt: skip
             params = decode(space, optuna_params)
-            with self._collisions(session, sweep.id):
+            with self.lease.collisions(session, sweep.id):
                 new = self._add_trial(session, sweep, number, params, optuna_params, attrs)
             if new is None:  # waiting for the owner's quota
                 self._studies.drop(sweep.id)  # it holds a trial the store does not
-                self._commit(session, sweep.id)
+                self.lease.commit(session, sweep.id)
                 return
             active += 1 if new else 0
             recs.append(study.TrialRecord(number, optuna_params, "running", system_attrs=attrs))
-            self._commit(session, sweep.id)
+            self.lease.commit(session, sweep.id)
             created += [eid for _, eid in new]
 
     def _add_trial(

@@ -106,7 +106,7 @@ def test_a_driver_paused_mid_pass_past_its_lease_never_writes_over_the_next(
     sent_a, sent_b = Sent(), Sent()
     a = SweepDriver(engine, sent_a, settings)  # type: ignore[arg-type]
     b = SweepDriver(engine, sent_b, settings)  # type: ignore[arg-type]
-    a.me, b.me = "a", "b"
+    a.lease.me, b.lease.me = "a", "b"
     real_ask = StudyCache.ask
     asks: list[threading.Thread] = []
 
