@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from core.presets import build_spec  # noqa: E402
-from core.store import artifacts, experiments, pruning, retention, runs, series  # noqa: E402
+from core.store import artifacts, experiments, pruning, retention, runs, series_points  # noqa: E402
 from core.store.migrate import upgrade_to_head  # noqa: E402
 from core.store.models import Status  # noqa: E402
 from core.store.session import make_engine, session_scope  # noqa: E402
@@ -74,7 +74,7 @@ def write_run(engine: Engine, checkpoint: bytes, weights: bytes | None, *, keep:
     values = rng.random(len(steps)).tolist()
     for start in range(0, len(steps), 200):  # a flush a second, as a worker writes them
         with session_scope(engine) as session:
-            series.append_loss(
+            series_points.append_loss(
                 session, experiment.id, attempt, steps[start : start + 200],
                 values[start : start + 200],
             )  # fmt: skip

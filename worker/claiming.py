@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from core import kinds
 from core.settings import Settings
-from core.store import artifacts, experiments, runs, series
+from core.store import artifacts, experiments, runs, series_points
 from core.store.clock import utcnow
 from core.store.scheduling import claim_next
 from worker.store_link import StoreLink
@@ -92,7 +92,9 @@ def prepare_run(link: StoreLink, experiment_id: str, attempt: int) -> ClaimedRun
             # mostly these round trips.
             return dict(experiment.spec), None
         checkpoint = artifacts.get_checkpoint(session, experiment_id)
-        series.truncate_loss_after(session, experiment_id, checkpoint[0] if checkpoint else 0)
+        series_points.truncate_loss_after(
+            session, experiment_id, checkpoint[0] if checkpoint else 0
+        )
         return dict(experiment.spec), checkpoint
 
     raw, checkpoint = link.run(f"the start of attempt {attempt} of {experiment_id}", prepare)

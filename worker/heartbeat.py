@@ -29,7 +29,7 @@ from enum import Enum
 
 from sqlmodel import Session
 
-from core.store import artifacts, runs, series
+from core.store import artifacts, runs, series_points
 from core.store.faults import describe, is_transient
 from core.store.session import session_scope
 from worker.store_link import StoreGone, StoreLink, StoreRefused
@@ -216,7 +216,7 @@ class Heartbeat:
         # One insert per series (the classifier has one: one insert, as before).
         for name, parts in itertools.groupby(item.parts, key=lambda part: part.series):
             batch = LossBatch(list(parts))
-            series.append_loss(
+            series_points.append_loss(
                 session, self.experiment_id, self.attempt, batch.steps, batch.values, name
             )
         # The owner's row is locked already (append_loss checks the attempt under that lock),

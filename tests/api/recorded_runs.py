@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from core.presets import build_spec
 from core.spec import ExperimentSpec
-from core.store import artifacts, experiments, runs, series
+from core.store import artifacts, experiments, runs, series_points
 from core.store.models import Status
 from core.store.session import session_scope
 
@@ -60,7 +60,7 @@ class RecordedRuns:
         self, experiment_id: str, attempt: int, steps: list[int], values: list[float], total: int
     ) -> None:
         with session_scope(self.engine) as session:
-            series.append_loss(session, experiment_id, attempt, steps, values)
+            series_points.append_loss(session, experiment_id, attempt, steps, values)
             runs.heartbeat(session, experiment_id, attempt, step=steps[-1], total_steps=total)
 
     def finished_run(

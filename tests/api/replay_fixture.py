@@ -40,7 +40,7 @@ import core.store.models
 from core.keys import Role
 from core.presets import BOOK_CHAIN, build_spec
 from core.spec import ExperimentSpec
-from core.store import ablations, artifacts, experiments, runs, series
+from core.store import ablations, artifacts, experiments, runs, series_points
 from core.store import keys as store_keys
 from core.store import runs as store_runs
 from core.store.models import Status
@@ -178,7 +178,9 @@ class Builder:
             self.clock.tick()
             with session_scope(self.engine) as session:
                 chunk = slice(start, start + 4)
-                series.append_loss(session, experiment_id, attempt, steps[chunk], values[chunk])
+                series_points.append_loss(
+                    session, experiment_id, attempt, steps[chunk], values[chunk]
+                )
                 runs.heartbeat(
                     session, experiment_id, attempt, step=steps[chunk][-1],
                     total_steps=spec.total_steps, device="cpu",

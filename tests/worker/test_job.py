@@ -16,7 +16,7 @@ from sqlalchemy import Engine, event
 from core.presets import build_spec
 from core.settings import Settings
 from core.spec import ExperimentSpec
-from core.store import artifacts, experiments, runs, series
+from core.store import artifacts, experiments, runs, series, series_points
 from core.store.migrate import upgrade_to_head
 from core.store.session import make_engine, session_scope
 from tests.conftest import make_settings
@@ -122,7 +122,7 @@ def test_a_lost_run_resumes_from_its_checkpoint_with_an_exact_series(
         attempt = runs.claim(session, lost_id, worker="dead:1", stale_after_s=60)
         assert attempt == 1
         artifacts.save_checkpoint(session, lost_id, attempt, 150, checkpoint)
-        series.append_loss(session, lost_id, attempt, expected_steps[:20], [9.0] * 20)
+        series_points.append_loss(session, lost_id, attempt, expected_steps[:20], [9.0] * 20)
     backdate(engine, lost_id, heartbeat_s=worker_settings.heartbeat_timeout_s + 5)
 
     assert run_delivery(lost_id, engine, worker_settings) == "succeeded"

@@ -10,7 +10,7 @@ from alembic import command
 from sqlalchemy import Connection, Engine, update
 
 from core.presets import build_spec
-from core.store import experiments, runs, series
+from core.store import experiments, runs, series_points
 from core.store.clock import utcnow
 from core.store.migrate import alembic_config
 from core.store.models import Experiment, Status
@@ -38,7 +38,7 @@ def running(engine: Engine, **overrides: Any) -> tuple[str, int]:
 
 def write_loss(engine: Engine, experiment_id: str, attempt: int, steps: Any, values: Any) -> int:
     with session_scope(engine) as session:
-        return series.append_loss(session, experiment_id, attempt, list(steps), list(values))
+        return series_points.append_loss(session, experiment_id, attempt, list(steps), list(values))
 
 
 def predictions(records: int, seed: int = 0) -> dict[str, np.ndarray[Any, Any]]:

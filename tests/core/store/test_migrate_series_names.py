@@ -32,7 +32,8 @@ PREVIOUS_RELEASE_POINTS = text(
 def test_the_previous_release_still_writes_points_and_named_series_fit_beside(
     empty_database: str,
 ) -> None:
-    from core.store.series import append_loss, pack_series, read_series
+    from core.store.series import pack_series, read_series
+    from core.store.series_points import append_loss
 
     running, finished = "a" * 32, "b" * 32
     engine = make_engine(empty_database)

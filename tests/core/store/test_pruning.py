@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine, text
 
-from core.store import ablations, artifacts, pruning, retention, runs, series
+from core.store import ablations, artifacts, pruning, retention, runs, series, series_points
 from core.store.clock import utcnow
 from core.store.models import Status
 from core.store.session import session_scope
@@ -85,7 +85,7 @@ def test_the_sweep_compacts_named_series_too(engine: Engine) -> None:
     lost, attempt = running(engine)
     with session_scope(engine) as session:
         for name, value in (("discriminator", 0.5), ("generator", 2.0)):
-            series.append_loss(session, lost, attempt, [10, 20], [value, value], name)
+            series_points.append_loss(session, lost, attempt, [10, 20], [value, value], name)
     with session_scope(engine) as session:
         assert runs.fail(session, lost, "gave up")
     assert rows_of(engine, lost)["series_points"] == 4

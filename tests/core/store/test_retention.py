@@ -9,7 +9,7 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import SQLModel
 
 from core.presets import build_spec
-from core.store import ablations, artifacts, pruning, retention, runs, series
+from core.store import ablations, artifacts, pruning, retention, runs, series, series_points
 from core.store.models import Status
 from core.store.session import session_scope
 from tests.core.store.helpers import SMALL, finish, predictions, queued, read, running, write_loss
@@ -80,7 +80,9 @@ def test_a_finished_experiment_goes_with_every_row_and_blob(engine: Engine) -> N
 def test_named_series_points_go_with_their_experiment(engine: Engine) -> None:
     experiment_id, attempt = running(engine)
     with session_scope(engine) as session:
-        series.append_loss(session, experiment_id, attempt, [10, 20], [1.0, 2.0], "generator")
+        series_points.append_loss(
+            session, experiment_id, attempt, [10, 20], [1.0, 2.0], "generator"
+        )
     with session_scope(engine) as session:
         assert runs.fail(session, experiment_id, "gave up")  # ended, never packed
     with session_scope(engine) as session:

@@ -17,9 +17,9 @@ from tests.core.store.helpers import queued
 BOUND_S = 0.5
 
 
+# SQLite has no server to end a transaction: its one writer holds the file.
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_a_transaction_left_idle_past_its_bound_lets_its_row_locks_go(engine: Engine) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite has no server to end a transaction: one writer holds the file")
     experiment_id = queued(engine)
     paused = bounded_idle_session(engine, BOUND_S)
     paused.execute(update(Experiment).where(Experiment.id == experiment_id).values(step=1))

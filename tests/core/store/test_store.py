@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from core.presets import build_spec
-from core.store import artifacts, experiments, runs, series
+from core.store import artifacts, experiments, runs, series, series_points
 from core.store.errors import IdempotencyConflict
 from core.store.models import Status
 from core.store.session import session_scope
@@ -155,7 +155,7 @@ def test_checkpoints_and_truncation_for_resume(engine: Engine) -> None:
         engine, lambda s: artifacts.save_checkpoint(s, experiment_id, attempt, 60, b"b")
     )
     assert _in_session(engine, lambda s: artifacts.get_checkpoint(s, experiment_id)) == (60, b"b")
-    _in_session(engine, lambda s: series.truncate_loss_after(s, experiment_id, 60))
+    _in_session(engine, lambda s: series_points.truncate_loss_after(s, experiment_id, 60))
     steps, _ = _in_session(engine, lambda s: series.read_series(s, experiment_id))
     assert steps.tolist() == [10, 20, 30, 40, 50, 60]
 
