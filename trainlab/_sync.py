@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -12,15 +11,16 @@ import httpx
 
 import trainlab._calls as _calls
 import trainlab.models as models
-from trainlab._calls import NO_POINTS, Call, Compare
+from trainlab._ablations import Ablations
+from trainlab._calls import NO_POINTS, Call
 from trainlab._config import ClientConfig
 from trainlab._gans import Gans
+from trainlab._keys import Keys
 from trainlab._policy import (
     POLL_S,
     RECONNECTS,
     STREAM_RETRY_S,
     RetryPolicy,
-    ablation_body,
     download_target,
     remaining,
     stream_headers,
@@ -273,95 +273,3 @@ class Experiments:
         png: bytes | None = None,
     ) -> models.Prediction:
         return self._c.send(_calls.predict(experiment_id, pixels, png))
-
-
-class Ablations:
-    def __init__(self, client: Client) -> None:
-        self._c = client
-
-    def create(
-        self,
-        *,
-        design: str = "grid",
-        preset: str | None = None,
-        factors: Mapping[str, Sequence[Any]] | None = None,
-        overrides: Mapping[str, Any] | None = None,
-        seeds: int | Sequence[int] | None = None,
-        name: str | None = None,
-        idempotency_key: str | None = None,
-        **extra: Any,
-    ) -> models.Ablation:
-        """A grid of `factors` on `preset` (design="grid"), the preset and each of
-        `variants=[{"label": ..., "overrides": {...}}]` alone on it (design="variants"), or
-        the book's chain (design="book"), times seeds; `metric=` the figure its summary
-        compares (default the kind's). Idempotent as experiments.create."""
-        body = ablation_body(
-            design=design, preset=preset, factors=factors, overrides=overrides, seeds=seeds,
-            name=name, extra=extra,
-        )  # fmt: skip
-        return self._c.send(_calls.create_ablation(body, idempotency_key))
-
-    def get(self, ablation_id: str) -> models.Ablation:
-        return self._c.send(_calls.get_ablation(ablation_id))
-
-    def list(self, *, page_size: int = 20) -> Iterator[models.AblationListed]:
-        cursor: str | None = None
-        while True:
-            page = self._c.send(_calls.list_ablations(page_size, cursor))
-            yield from page.items
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
-
-    def summary(
-        self, ablation_id: str, *, compare: Compare = "reference", reference: int | None = None
-    ) -> models.AblationSummary:
-        return self._c.send(_calls.summary(ablation_id, compare, reference))
-
-    def curves(
-        self, ablation_id: str, *, max_points: int = 500, smoothing: float = 0.0
-    ) -> models.AblationCurves:
-        return self._c.send(_calls.curves(ablation_id, max_points, smoothing))
-
-    def wait(
-        self,
-        ablation_id: str,
-        *,
-        timeout: float | None = None,
-        on_progress: OnProgress | None = None,
-        poll_s: float = POLL_S,
-    ) -> models.Ablation:
-        """The ablation once every member has ended, polled every `poll_s`."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            state = self.get(ablation_id)
-            if on_progress is not None:
-                step, total = state.progress.get("step", 0), state.progress.get("total", 0)
-                on_progress(int(step), int(total), state.status)
-            if state.finished:
-                return state
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"ablation {ablation_id} is still {state.status}")
-            time.sleep(poll_s)
-
-    def cancel(self, ablation_id: str) -> models.Ablation:
-        return self._c.send(_calls.cancel_ablation(ablation_id))
-
-    def delete(self, ablation_id: str, *, cancel: bool = False) -> models.AblationDeleted:
-        return self._c.send(_calls.delete_ablation(ablation_id, cancel))
-
-
-class Keys:
-    """API keys, for an admin's key: issue (the secret is in this answer only), list, revoke."""
-
-    def __init__(self, client: Client) -> None:
-        self._c = client
-
-    def create(self, name: str, role: models.Role = "member") -> models.IssuedKey:
-        return self._c.send(_calls.create_key(name, role))
-
-    def list(self, *, include_revoked: bool = False) -> builtins.list[models.Key]:
-        return self._c.send(_calls.list_keys(include_revoked))
-
-    def revoke(self, prefix: str) -> models.Key:
-        return self._c.send(_calls.revoke_key(prefix))
