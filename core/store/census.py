@@ -211,9 +211,7 @@ def _marks(dialect: str) -> Select[Any]:
     )
     marks = select(every, newest, *still_open.c, _deleted_ended())
     if dialect == "postgresql":
-        marks = marks.add_columns(
-            select(func.count()).select_from(store_counts.STORE_COUNTS).scalar_subquery()
-        )
+        marks = marks.add_columns(store_counts.ROWS)
     return marks
 
 
