@@ -37,10 +37,6 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> It
         yield server
 
 
-def _js(driver: object, script: str) -> object:
-    return driver.execute_script(script)  # type: ignore[attr-defined]
-
-
 def test_dashboard_draws_curves_record_bars_and_summary(live_server: LiveServer) -> None:
     with chromium() as driver:
         driver.get(live_server.url + "/")
@@ -48,39 +44,39 @@ def test_dashboard_draws_curves_record_bars_and_summary(live_server: LiveServer)
         wait_until(lambda: ink(driver, "#arm-curves") > 2000, 30, "ablation arm curves")
         wait_until(lambda: ink(driver, "#digit") > 2000, 30, "the digit of record 19")
         wait_until(lambda: ink(driver, "#bars-0") > 200, 30, "output bars")
-        assert _js(driver, "return document.querySelector('#digit-label').textContent") == (
+        assert js(driver, "return document.querySelector('#digit-label').textContent") == (
             "record 19: a 4"
         )
-        bars = _js(driver, "return document.querySelectorAll('#bars canvas').length")
+        bars = js(driver, "return document.querySelectorAll('#bars canvas').length")
         assert isinstance(bars, int) and bars >= 1
-        summary_rows = _js(driver, "return document.querySelectorAll('#summary tbody tr').length")
+        summary_rows = js(driver, "return document.querySelectorAll('#summary tbody tr').length")
         assert summary_rows == len(BOOK_CHAIN)
         # The forest plot: one row per successive comparison; the heatmap of a ticked run.
         wait_until(lambda: ink(driver, "#forest") > 500, 30, "the forest plot")
         # At least a mean mark per comparison (4 successive ones) and per-record intervals.
-        marks = _js(driver, "return Number(document.querySelector('#forest').dataset.drawn)")
+        marks = js(driver, "return Number(document.querySelector('#forest').dataset.drawn)")
         assert isinstance(marks, int) and marks >= 8
         wait_until(lambda: ink(driver, "#confusion") > 2000, 30, "the confusion heatmap")
-        assert _js(driver, "return document.querySelector('#confusion').dataset.xTitle") == (
+        assert js(driver, "return document.querySelector('#confusion').dataset.xTitle") == (
             "predicted label"
         )
         assert charts_without_axis_titles(driver) == []
-        first_row = _js(driver, "return document.querySelector('#summary tbody tr').textContent")
+        first_row = js(driver, "return document.querySelector('#summary tbody tr').textContent")
         assert isinstance(first_row, str) and "seed-baseline" in first_row and "[" in first_row
-        status = _js(
+        status = js(
             driver,
             f'return document.querySelector(\'tr[data-id="{live_server.running_id}"] '
             ".status').textContent",
         )
         assert status == "running"
         # The running experiment is among the overlaid curves and streams its points.
-        selected = _js(driver, "return [...window.trainlab.selected]")
+        selected = js(driver, "return [...window.trainlab.selected]")
         assert isinstance(selected, list) and live_server.running_id in selected
-        wait_until(lambda: _js(driver, "return window.trainlab.streams.size") == 1, 15, "SSE")
-        renders = _js(driver, "return window.trainlab.renders")
+        wait_until(lambda: js(driver, "return window.trainlab.streams.size") == 1, 15, "SSE")
+        renders = js(driver, "return window.trainlab.renders")
         assert isinstance(renders, int)
         wait_until(
-            lambda: int(_js(driver, "return window.trainlab.renders")) >= renders + 2,  # type: ignore[call-overload]
+            lambda: int(js(driver, "return window.trainlab.renders")) >= renders + 2,
             20,
             "live redraws from the event stream",
         )
@@ -95,34 +91,32 @@ def test_smoothing_slider_and_selection_redraw(live_server: LiveServer) -> None:
         live_server.stop_writing.set()  # hold the data still: only the slider changes now
         time.sleep(1.5)
         before = ink(driver, "#curves")
-        renders = int(_js(driver, "return window.trainlab.renders"))  # type: ignore[call-overload]
-        _js(
+        renders = int(js(driver, "return window.trainlab.renders"))
+        js(
             driver,
             "const s = document.querySelector('#smoothing'); s.value = '0';"
             "s.dispatchEvent(new Event('input'));",
         )
         wait_until(
-            lambda: int(_js(driver, "return window.trainlab.renders")) > renders,  # type: ignore[call-overload]
+            lambda: int(js(driver, "return window.trainlab.renders")) > renders,
             10,
             "a redraw after moving the slider",
         )
-        assert (
-            _js(driver, "return document.querySelector('#smoothing-value').textContent") == "0.00"
-        )
+        assert js(driver, "return document.querySelector('#smoothing-value').textContent") == "0.00"
         # Unsmoothed noisy curves cover more pixels than smoothed ones.
         assert ink(driver, "#curves") > before
-        rows = _js(driver, "return document.querySelectorAll('#experiments tbody tr').length")
+        rows = js(driver, "return document.querySelectorAll('#experiments tbody tr').length")
         assert isinstance(rows, int) and rows >= 11
         # Untick everything but one: the overlay shrinks to that one curve.
-        for experiment_id in list(_js(driver, "return [...window.trainlab.selected]"))[1:]:  # type: ignore[call-overload]
+        for experiment_id in list(js(driver, "return [...window.trainlab.selected]"))[1:]:
             driver.find_element("css selector", f'tr[data-id="{experiment_id}"] input').click()
         wait_until(
-            lambda: _js(driver, "return window.trainlab.selected.size") == 1, 10, "one selected"
+            lambda: js(driver, "return window.trainlab.selected.size") == 1, 10, "one selected"
         )
-        legend = _js(driver, "return document.querySelectorAll('#curves-legend span').length")
+        legend = js(driver, "return document.querySelectorAll('#curves-legend span').length")
         wait_until(
             lambda: (
-                _js(driver, "return document.querySelectorAll('#curves-legend span').length") == 1
+                js(driver, "return document.querySelectorAll('#curves-legend span').length") == 1
             ),
             10,
             f"a one-curve legend (was {legend})",

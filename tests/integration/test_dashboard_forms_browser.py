@@ -19,10 +19,6 @@ from tests.integration.dashboard_server import SUBSET, LiveServer, book_dashboar
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.slow]
 
 
-def _js(driver: object, script: str) -> object:
-    return driver.execute_script(script)  # type: ignore[attr-defined]
-
-
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> Iterator[LiveServer]:
     with book_dashboard(tmp_path_factory.mktemp("dashboard"), mnist_dir) as server:
@@ -144,21 +140,21 @@ def test_lists_follow_the_change_feed_and_stay_quiet_while_nothing_changes(
         driver.get(live_server.url + "/")
         wait_until(lambda: ink(driver, "#curves") > 2000, 30, "loss curves")
         wait_until(
-            lambda: int(_js(driver, "return window.trainlab.changeEvents || 0")) >= 1,  # type: ignore[call-overload]
+            lambda: int(js(driver, "return window.trainlab.changeEvents || 0")) >= 1,
             15,
             "the change feed's first event",
         )
         time.sleep(2.5)  # the refresh that first event asked for is done
-        _js(driver, "performance.clearResourceTimings(); return 0")
+        js(driver, "performance.clearResourceTimings(); return 0")
         time.sleep(6.5)  # three refreshes on the old 2 s timer
-        assert _js(driver, LIST_FETCHES) == 0
+        assert js(driver, LIST_FETCHES) == 0
         made = httpx.post(
             f"{live_server.url}/experiments",
             json={"preset": "seed-adam", "overrides": SUBSET, "name": "made elsewhere"},
         )
         assert made.status_code == 201, made.text
         row = f"return !!document.querySelector('tr[data-id=\"{made.json()['id']}\"]')"
-        wait_until(lambda: bool(_js(driver, row)), 10, "the new run in the list")
+        wait_until(lambda: bool(js(driver, row)), 10, "the new run in the list")
         assert not browser_errors(driver)
 
 
